@@ -1,0 +1,86 @@
+"""Per-model prices and the cost of a response's usage, in US dollars."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+# Standard (not priority/flex) prices per million tokens from OpenAI's pricing page, read on this date.
+# Prices change: override them in the app or with a prices file rather than trusting this table blindly.
+PRICES_READ_ON = "2025-08-15"
+BATCH_DISCOUNT = 0.5  # the Batch API bills half of both input and output
+
+
+@dataclass(frozen=True)
+class Price:
+    input: float  # USD per 1M uncached prompt tokens
+    cached_input: float  # USD per 1M cached prompt tokens
+    output: float  # USD per 1M completion tokens (reasoning tokens included)
+
+
+PRICES: dict[str, Price] = {
+    "gpt-5": Price(1.25, 0.125, 10.00),
+    "gpt-5-mini": Price(0.25, 0.025, 2.00),
+    "gpt-5-nano": Price(0.05, 0.005, 0.40),
+    "gpt-4.1": Price(2.00, 0.50, 8.00),
+    "gpt-4.1-mini": Price(0.40, 0.10, 1.60),
+    "gpt-4.1-nano": Price(0.10, 0.025, 0.40),
+    "gpt-4o": Price(2.50, 1.25, 10.00),
+    "gpt-4o-mini": Price(0.15, 0.075, 0.60),
+    "o3": Price(2.00, 0.50, 8.00),
+    "o4-mini": Price(1.10, 0.275, 4.40),
+    "o3-mini": Price(1.10, 0.55, 4.40),
+    "gpt-3.5-turbo": Price(0.50, 0.50, 1.50),
+}
+
+
+@dataclass(frozen=True)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+    reasoning_tokens: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            self.prompt_tokens + other.prompt_tokens,
+            self.completion_tokens + other.completion_tokens,
+            self.cached_tokens + other.cached_tokens,
+            self.reasoning_tokens + other.reasoning_tokens,
+        )
+
+    @classmethod
+    def from_api(cls, usage: Mapping | None) -> Usage:
+        """From a response's `usage` object as JSON (chat completions shape)."""
+        if not usage:
+            return cls()
+        prompt_details = usage.get("prompt_tokens_details") or {}
+        completion_details = usage.get("completion_tokens_details") or {}
+        return cls(
+            int(usage.get("prompt_tokens") or 0),
+            int(usage.get("completion_tokens") or 0),
+            int(prompt_details.get("cached_tokens") or 0),
+            int(completion_details.get("reasoning_tokens") or 0),
+        )
+
+
+def price_for(model: str, overrides: Mapping[str, Price] | None = None) -> Price | None:
+    """The price of a model: an override first, then the table; dated snapshots (gpt-4o-2024-08-06) take their base's."""
+    table = {**PRICES, **(overrides or {})}
+    if model in table:
+        return table[model]
+    base = max((name for name in table if model.startswith(name + "-")), key=len, default=None)
+    return table[base] if base else None
+
+
+def cost(usage: Usage, price: Price | None, *, batch: bool = False) -> float | None:
+    """Dollars for one usage; None when the model is unpriced (shown as such, never as $0)."""
+    if price is None:
+        return None
+    uncached = max(usage.prompt_tokens - usage.cached_tokens, 0)
+    dollars = (
+        uncached * price.input
+        + usage.cached_tokens * price.cached_input
+        + usage.completion_tokens * price.output
+    ) / 1_000_000
+    return dollars * BATCH_DISCOUNT if batch else dollars

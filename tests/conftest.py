@@ -1,0 +1,31 @@
+"""Shared fixtures: a fresh data directory per test, and the local OpenAI-compatible server."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _no_real_openai(monkeypatch):
+    """No test may reach the internet or need a key: clear anything the developer's shell carries."""
+    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_ORG_ID", "OPENAI_PROJECT_ID"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    """A fresh, empty data directory (the store, exports) for one test."""
+    path = tmp_path / "results"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _tiktoken_cache(tmp_path_factory):
+    """Each session seeds its own tiktoken cache from the shipped files, proving the offline path."""
+    os.environ["TIKTOKEN_CACHE_DIR"] = str(tmp_path_factory.mktemp("tiktoken"))

@@ -1,0 +1,81 @@
+"""Token counts offline and dollar costs from usage."""
+
+from __future__ import annotations
+
+import pytest
+
+from lib import models, pricing, tokens
+
+
+@pytest.mark.parametrize(
+    ("model", "text", "expected", "exact"),
+    [
+        ("gpt-4o-mini", "Hello world", 2, True),
+        ("gpt-5-mini", "Acme Holdings, Inc.", 6, True),  # Ac|me| Holdings|,| Inc|.
+        ("gpt-4", "Hello world", 2, True),  # cl100k_base
+        ("llama3.1:8b", "Hello world", 2, False),  # unknown tokenizer: labelled approximation
+    ],
+)
+def test_count_text(model, text, expected, exact):
+    count = tokens.count_text(text, model)
+    assert (count.tokens, count.exact) == (expected, exact)
+
+
+def test_chat_framing_matches_cookbook():
+    messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hello world"}]
+    words = tokens.count_texts(["Be brief.", "Hello world", "system", "user"], "gpt-4o").tokens
+    assert tokens.count_messages(messages, "gpt-4o").tokens == sum(words) + 2 * 3 + 3
+
+
+def test_seeded_cache_needs_no_network(tmp_path, monkeypatch):
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(tokens, "_encodings", {})
+    assert tokens.get_encoding("o200k_base") is not None
+    assert len(list(tmp_path.iterdir())) == 1
+    assert tokens.get_encoding("r50k_base") is None  # not shipped: unavailable, never downloaded
+
+
+@pytest.mark.parametrize(
+    ("usage", "model", "batch", "expected"),
+    [
+        (pricing.Usage(1_000_000, 0), "gpt-4o-mini", False, 0.15),
+        (pricing.Usage(0, 1_000_000), "gpt-4o-mini", False, 0.60),
+        (pricing.Usage(1_000_000, 1_000_000, cached_tokens=500_000), "gpt-4o", False, 1.25 + 0.625 + 10.0),
+        (pricing.Usage(2_000_000, 0), "gpt-4o-mini-2024-07-18", False, 0.30),
+        (pricing.Usage(1_000_000, 1_000_000), "gpt-4.1-mini", True, (0.40 + 1.60) / 2),
+    ],
+)
+def test_cost(usage, model, batch, expected):
+    assert pricing.cost(usage, pricing.price_for(model), batch=batch) == pytest.approx(expected)
+
+
+def test_unknown_model_is_unpriced_not_free():
+    assert pricing.cost(pricing.Usage(10, 10), pricing.price_for("my-local-llama")) is None
+
+
+def test_usage_from_api_reads_cached_and_reasoning_tokens():
+    usage = pricing.Usage.from_api(
+        {
+            "prompt_tokens": 1200,
+            "completion_tokens": 300,
+            "prompt_tokens_details": {"cached_tokens": 1024},
+            "completion_tokens_details": {"reasoning_tokens": 256},
+        }
+    )
+    assert usage == pricing.Usage(1200, 300, 1024, 256)
+
+
+@pytest.mark.parametrize(
+    ("model", "expected"),
+    [
+        ("gpt-4o-mini", {"model": "gpt-4o-mini", "max_tokens": 100, "temperature": 0.2}),
+        ("gpt-5-mini", {"model": "gpt-5-mini", "max_completion_tokens": 100}),
+        ("o4-mini", {"model": "o4-mini", "max_completion_tokens": 100}),
+        (
+            "gpt-5-chat-latest",
+            {"model": "gpt-5-chat-latest", "max_completion_tokens": 100, "temperature": 0.2},
+        ),
+    ],
+)
+def test_request_params_per_family(model, expected):
+    assert models.request_params(model, max_tokens=100, temperature=0.2) == expected
