@@ -1,0 +1,262 @@
+"""Shared pacing for every run on one API key: to the limits the server reports, and to its 429s.
+
+OpenAI enforces RPM and TPM over short windows (a 3,000 RPM limit is about 50 requests each second),
+and charges a request against TPM at admission as its prompt tokens plus max_tokens. So we space
+requests evenly (GCRA: a theoretical arrival time per limit) at a little under the limit, with a small
+burst tolerance, instead of sending as fast as workers free up. A 429 puts the whole key into a
+cool-down for its `retry-after`, and repeated 429s while pacing lower the rate (the key is shared with
+someone else, or the limit is lower than reported); the rate creeps back while no 429s come.
+With no usable headers (missing, 0 or -1, as some compatible servers send), pacing falls back to
+cool-downs with exponential backoff, and to a rate learned from what got through before the 429s.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import threading
+import time
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+SAFETY = 0.985  # pace this far under the reported limit
+BURST_SECONDS = 0.25  # tolerance: how far ahead of the even schedule a request may go
+MIN_FACTOR = 0.3
+DECREASE = 0.85  # rate factor after a 429 while pacing
+DECREASE_EVERY_S = 2.0  # at most one decrease per this many seconds (one 429 episode)
+RECOVER_PER_S = 0.03  # the factor climbs back this much per quiet second
+MAX_BACKOFF_S = 30.0
+MAX_COOLDOWN_S = 60.0
+
+_DURATION = re.compile(
+    r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m(?!s))?(?:(\d+(?:\.\d+)?)s)?(?:(\d+(?:\.\d+)?)ms)?$"
+)
+
+
+def parse_reset(value: str | None) -> float | None:
+    """OpenAI's reset durations ("1s", "6m0s", "20ms", "1m30.5s") in seconds; None when unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    m = _DURATION.match(value)
+    if not m or not any(m.groups()):
+        return None
+    h, mins, s, ms = (float(g) if g else 0.0 for g in m.groups())
+    return h * 3600 + mins * 60 + s + ms / 1000
+
+
+def retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:
+    """The server's requested wait from retry-after-ms / retry-after, if it sent one."""
+    if not headers:
+        return None
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        raw = headers.get(name)
+        if raw:
+            try:
+                value = float(raw) * scale
+            except ValueError:
+                continue
+            if value >= 0:
+                return value
+    return None
+
+
+def _positive_int(headers: Mapping[str, str], name: str) -> int | None:
+    try:
+        value = int(float(headers.get(name, "")))
+    except ValueError:
+        return None
+    return value if value > 0 else None
+
+
+@dataclass(frozen=True)
+class GovernorState:
+    rpm_limit: int | None  # the tighter of the server's header and the user's ceiling
+    tpm_limit: int | None
+    factor: float
+    requests_per_s: float | None  # the pace now in force (None: unpaced)
+    cooling_down_s: float
+    rate_limited: int  # 429s seen on this key
+
+
+class Governor:
+    """Admission control shared by every worker of every run on one key."""
+
+    def __init__(self, *, clock=time.monotonic):
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._header_rpm: int | None = None
+        self._header_tpm: int | None = None
+        self._ceiling_rpm: int | None = None
+        self._ceiling_tpm: int | None = None
+        self._learned_rps: float | None = None
+        self._factor = 1.0
+        self._tat_req = 0.0  # theoretical arrival time of the next request
+        self._tat_tok = 0.0
+        self._cooldown_until = 0.0
+        self._last_decrease = -1e9
+        self._last_429 = -1e9
+        self._last_recover = 0.0
+        self._consecutive_429 = 0
+        self._rate_limited = 0
+        self._admitted: deque[float] = deque(maxlen=2048)
+
+    # --- configuration ----------------------------------------------------------------------------
+
+    def set_ceilings(self, rpm: int | None, tpm: int | None) -> None:
+        """The user's optional RPM/TPM caps for this key (the tighter of these and the server's apply)."""
+        with self._lock:
+            self._ceiling_rpm = rpm if rpm and rpm > 0 else None
+            self._ceiling_tpm = tpm if tpm and tpm > 0 else None
+
+    def _limits(self) -> tuple[int | None, int | None]:
+        def tighter(a: int | None, b: int | None) -> int | None:
+            return min(x for x in (a, b) if x) if (a or b) else None
+
+        return tighter(self._header_rpm, self._ceiling_rpm), tighter(self._header_tpm, self._ceiling_tpm)
+
+    def _recover(self, now: float) -> None:
+        """Climb back towards the full rate while no 429 comes (called at every admission)."""
+        step = now - self._last_recover
+        self._last_recover = now
+        quiet = now - self._last_429
+        if quiet <= 1.0:
+            return
+        if self._factor < 1.0:
+            self._factor = min(1.0, self._factor + RECOVER_PER_S * step)
+        if self._learned_rps is not None:
+            # A learned rate is only a guess: grow it, and forget it after a long quiet spell.
+            self._learned_rps *= 1 + RECOVER_PER_S * step
+            if quiet > 30.0:
+                self._learned_rps = None
+
+    # --- admission --------------------------------------------------------------------------------
+
+    def acquire(self, tokens: int, stop: threading.Event | None = None) -> bool:
+        """Block until one request of `tokens` (prompt + max output) may be sent; False if `stop` was set."""
+        while True:
+            with self._lock:
+                now = self._clock()
+                self._recover(now)
+                rpm, tpm = self._limits()
+                rps = rpm / 60 * SAFETY * self._factor if rpm else self._learned_rps
+                tps = tpm / 60 * SAFETY * self._factor if tpm else None
+                slot = max(now, self._cooldown_until)
+                if rps:
+                    slot = max(slot, self._tat_req - BURST_SECONDS)
+                if tps:
+                    slot = max(slot, self._tat_tok - BURST_SECONDS)
+                if rps:
+                    self._tat_req = max(self._tat_req, slot) + 1.0 / rps
+                if tps:
+                    self._tat_tok = max(self._tat_tok, slot) + max(tokens, 1) / tps
+                wait = slot - now
+            if wait > 0:
+                if stop is not None:
+                    if stop.wait(wait):
+                        return False
+                else:
+                    time.sleep(wait)
+            elif stop is not None and stop.is_set():
+                return False
+            with self._lock:
+                now = self._clock()
+                if self._cooldown_until <= now + 1e-3:
+                    self._admitted.append(now)
+                    return True
+            # A 429 arrived while we slept: queue again behind the cool-down.
+
+    # --- feedback ---------------------------------------------------------------------------------
+
+    def observe(self, headers: Mapping[str, str] | None) -> None:
+        """Learn limits from a response's x-ratelimit-* headers (any status)."""
+        if not headers:
+            return
+        rpm = _positive_int(headers, "x-ratelimit-limit-requests")
+        tpm = _positive_int(headers, "x-ratelimit-limit-tokens")
+        with self._lock:
+            if rpm:
+                self._header_rpm = rpm
+            if tpm:
+                self._header_tpm = tpm
+            if headers.get("x-ratelimit-remaining-requests") == "0":
+                reset = parse_reset(headers.get("x-ratelimit-reset-requests"))
+                if reset:
+                    self._cooldown_until = max(
+                        self._cooldown_until, self._clock() + min(reset, MAX_COOLDOWN_S)
+                    )
+
+    def succeeded(self) -> None:
+        with self._lock:
+            self._consecutive_429 = 0
+
+    def rate_limited(self, headers: Mapping[str, str] | None) -> float:
+        """Register a 429 rate_limit_exceeded: the whole key cools down. Returns the cool-down in seconds."""
+        self.observe(headers)
+        wait = retry_after_seconds(headers)
+        with self._lock:
+            now = self._clock()
+            self._rate_limited += 1
+            self._consecutive_429 += 1
+            self._last_429 = now
+            rpm, tpm = self._limits()
+            if wait is None:
+                reset = [
+                    parse_reset((headers or {}).get(f"x-ratelimit-reset-{k}")) for k in ("requests", "tokens")
+                ]
+                reset = [r for r in reset if r]
+                wait = min(reset) if reset else min(MAX_BACKOFF_S, 0.5 * 2 ** (self._consecutive_429 - 1))
+            wait = min(wait, MAX_COOLDOWN_S)
+            if now - self._last_decrease >= DECREASE_EVERY_S:
+                if rpm or tpm:
+                    self._factor = max(MIN_FACTOR, self._factor * DECREASE)
+                else:
+                    self._learned_rps = self._learn_rate(now)
+                self._last_decrease = now
+            self._cooldown_until = max(self._cooldown_until, now + wait)
+            # Requests already scheduled queue up behind the cool-down, evenly again.
+            self._tat_req = max(self._tat_req, self._cooldown_until)
+            self._tat_tok = max(self._tat_tok, self._cooldown_until)
+            return wait
+
+    def _learn_rate(self, now: float) -> float | None:
+        """Without limits from headers: pace at a little under what got through in the last few seconds."""
+        window = [t for t in self._admitted if now - t <= 5.0]
+        if len(window) < 10:
+            return self._learned_rps * DECREASE if self._learned_rps else None
+        observed = len(window) / max(now - window[0], 0.5)
+        if self._learned_rps:
+            observed = min(observed, self._learned_rps)
+        return max(observed * DECREASE, 0.5)
+
+    def state(self) -> GovernorState:
+        with self._lock:
+            now = self._clock()
+            rpm, tpm = self._limits()
+            rps = rpm / 60 * SAFETY * self._factor if rpm else self._learned_rps
+            return GovernorState(
+                rpm, tpm, self._factor, rps, max(0.0, self._cooldown_until - now), self._rate_limited
+            )
+
+
+_registry: dict[str, Governor] = {}
+_registry_lock = threading.Lock()
+
+
+def key_fingerprint(base_url: str | None, api_key: str) -> str:
+    """A non-reversible name for (endpoint, key): runs on the same key share one governor."""
+    return hashlib.sha256(f"{base_url or ''}\0{api_key}".encode()).hexdigest()[:16]
+
+
+def governor_for(fingerprint: str) -> Governor:
+    """The process-wide governor of one key, shared by every run and browser session on it."""
+    with _registry_lock:
+        gov = _registry.get(fingerprint)
+        if gov is None:
+            gov = _registry[fingerprint] = Governor()
+        return gov
