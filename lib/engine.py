@@ -1,0 +1,774 @@
+"""The run engine: one prompt over many rows in background threads, paced, durable and exact on cost.
+
+A Job owns a queue of work items (one per row). Worker threads take items, look the exact request up
+in the paid-response cache, wait for the key's governor, send one request with the openai SDK (no SDK
+retries: this is the one retry layer), classify the outcome and journal it in the store before it
+counts. A failed row is a result with an error, never an exception that ends the run. The UI and the
+command line only ever read `snapshot()`, an immutable copy, and call pause/resume/cancel.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+
+import openai
+
+from lib import errors
+from lib.client import Endpoint, make_client
+from lib.governor import Governor, governor_for
+from lib.pricing import Price, Usage, cost
+from lib.store import CachedResponse, RowRecord, Store, StoreError
+
+STATUSES = ("pending", "running", "paused", "cancelled", "finished", "failed")
+ACTIVE = frozenset({"pending", "running"})
+SERIES_EVERY_S = 0.25  # at most one cost-chart point per this many seconds
+RATE_WINDOW_S = 10.0
+MAX_RATE_LIMIT_RETRIES = 30  # per row: a key that keeps answering 429 turns the row into a retryable failure
+RECENT_ERRORS = 20
+
+
+def request_hash(body: Mapping, base_url: str | None) -> str:
+    """Identity of a request for the paid-response cache: the exact body and the endpoint, never the key."""
+    canonical = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(f"{base_url or 'openai'}\n{canonical}".encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    row_id: int
+    body: dict  # chat.completions keyword arguments
+    request_hash: str
+    prompt_tokens: int  # counted before sending: for TPM pacing and the budget's worst case
+    max_output_tokens: int
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    workers: int = 16
+    rpm: int | None = None  # optional ceilings for the key, under what the server reports
+    tpm: int | None = None
+    budget_usd: float | None = None
+    timeout_s: float = 30.0
+    max_attempts: int = 4  # transient failures (5xx, timeouts, dropped connections) before a row fails
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """Everything a run needs, prepared (and token-counted) before any request."""
+
+    run_id: str
+    items: tuple[WorkItem, ...]
+    inputs: Mapping[int, Mapping[str, str]]  # row id -> input cells, journalled for history and export
+    skipped: Mapping[int, str] = field(default_factory=dict)  # row id -> why it is not sent
+    meta: Mapping = field(default_factory=dict)  # prompt, model, input file name...: shown in history
+    price: Price | None = None
+    check_output: Callable[[str], str | None] | None = None  # problem with an answer (bad JSON...), or None
+
+
+@dataclass(frozen=True)
+class RowError:
+    row_id: int
+    message: str
+    at: float
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What the UI draws: an immutable copy of a job's counters."""
+
+    run_id: str
+    status: str
+    message: str | None
+    total: int
+    succeeded: int
+    failed: int
+    skipped: int
+    pending: int
+    in_flight: int
+    flagged: int
+    prompt_tokens: int
+    completion_tokens: int
+    cached_tokens: int
+    reasoning_tokens: int
+    cost_usd: float
+    cost_known: bool  # False when the model is unpriced: cost_usd then counts nothing
+    budget_usd: float | None
+    requests_sent: int
+    cache_hits: int
+    retries: int
+    rate_limited: int
+    elapsed_s: float
+    rows_per_s: float
+    eta_s: float | None
+    cost_series: tuple[tuple[float, float, int], ...]  # (elapsed s, cumulative $, cumulative tokens)
+    recent_errors: tuple[RowError, ...]
+    version: int  # grows whenever any row changes: lets a page skip redrawing an unchanged table
+
+    @property
+    def done(self) -> int:
+        return self.succeeded + self.failed + self.skipped
+
+    @property
+    def progress(self) -> float:
+        return self.done / self.total if self.total else 1.0
+
+
+class _Halt(Exception):
+    """Internal: the job was paused, cancelled or failed while this item waited."""
+
+
+class Job:
+    """One run. Thread-safe; its worker threads never touch any UI."""
+
+    def __init__(
+        self,
+        plan: RunPlan,
+        *,
+        endpoint: Endpoint,
+        settings: RunSettings,
+        store: Store,
+        governor: Governor | None = None,
+        client: openai.OpenAI | None = None,
+    ):
+        self.id = plan.run_id
+        self.plan = plan
+        self.endpoint = endpoint
+        self.settings = settings
+        self.store = store
+        self.governor = governor or governor_for(endpoint.fingerprint)
+        self.governor.set_ceilings(settings.rpm, settings.tpm)
+        self.client = client or make_client(
+            endpoint, timeout_s=settings.timeout_s, connections=max(settings.workers, 8)
+        )
+        self._items = {item.row_id: item for item in plan.items}
+        self._lock = threading.RLock()
+        self._halt = threading.Event()
+        self._queue: deque[WorkItem] = deque()
+        self._rows: dict[int, RowRecord] = {}
+        self._inflight_hashes: dict[str, threading.Event] = {}
+        self._unsaved: list[tuple[RowRecord, CachedResponse | None]] = []
+        self._threads: list[threading.Thread] = []
+        self._done_event = threading.Event()
+        self.status = "pending"
+        self.message: str | None = None
+        self._budget = settings.budget_usd
+        self._reserved = 0.0
+        self._in_flight = 0
+        self._requests_sent = 0
+        self._cache_hits = 0
+        self._retries = 0
+        self._rate_limited = 0
+        self._fatal_count = 0
+        self._recent_errors: deque[RowError] = deque(maxlen=RECENT_ERRORS)
+        self._series: list[tuple[float, float, int]] = []
+        self._completions: deque[float] = deque(maxlen=4096)
+        self._active_s = 0.0
+        self._phase_started: float | None = None
+        self._version = 0
+        self._totals = _Totals()
+        self._edits: dict[int, dict[str, str]] = {}
+        self._ended_at: float | None = None
+
+    # --- lifecycle --------------------------------------------------------------------------------
+
+    def _open(self) -> None:
+        """Create the run in the store, or pick up where an earlier process left it."""
+        if self.store.has_run(self.id):
+            stored = {r.row_id: r for r in self.store.rows(self.id)}
+            self._rows = stored
+            self._edits = self.store.edits(self.id)
+            for row in stored.values():
+                self._totals.add(row)
+        else:
+            rows = []
+            for row_id, cells in self.plan.inputs.items():
+                item = self._items.get(row_id)
+                status = "pending" if item else "skipped"
+                rows.append(
+                    (row_id, item.request_hash if item else None, item.body if item else None, cells, status)
+                )
+            self.store.create_run(self.id, dict(self.plan.meta), rows)
+            for row_id in self.plan.inputs:
+                item = self._items.get(row_id)
+                if item:
+                    self._rows[row_id] = RowRecord(row_id, request_hash=item.request_hash)
+                else:
+                    reason = self.plan.skipped.get(row_id, "Not sent.")
+                    self._rows[row_id] = RowRecord(row_id, status="skipped", error=reason)
+                    self.store.record(self.id, self._rows[row_id])
+        self._totals.recount(self._rows.values())
+
+    def start(self) -> Job:
+        """Journal the run (or load it) and begin sending; returns at once."""
+        self._open()
+        pending = [
+            self._items[r]
+            for r, row in sorted(self._rows.items())
+            if row.status == "pending" and r in self._items
+        ]
+        self._queue.extend(pending)
+        self._launch()
+        return self
+
+    def _launch(self) -> None:
+        with self._lock:
+            self._halt.clear()
+            self._done_event.clear()
+            if not self._queue and not self._unsaved:
+                self._set_status("finished", self.message if self.status == "paused" else None)
+                self._done_event.set()
+                return
+            self._set_status("running", None)
+            self._phase_started = time.monotonic()
+            workers = [
+                threading.Thread(target=self._worker, name=f"job-{self.id[:8]}-w{i}", daemon=True)
+                for i in range(max(1, min(self.settings.workers, len(self._queue) or 1)))
+            ]
+            self._threads = workers
+        for t in workers:
+            t.start()
+        threading.Thread(
+            target=self._supervise, args=(workers,), name=f"job-{self.id[:8]}-sup", daemon=True
+        ).start()
+
+    def _supervise(self, workers: list[threading.Thread]) -> None:
+        for t in workers:
+            t.join()
+        with self._lock:
+            if self._phase_started is not None:
+                self._active_s += time.monotonic() - self._phase_started
+                self._phase_started = None
+            if self.status == "running":
+                if self._unsaved:
+                    self._set_status("paused", self.message)
+                elif self._queue:
+                    self._set_status("paused", self.message or "Paused.")
+                else:
+                    self._set_status("finished", None)
+            self._append_point(force=True)
+            self._ended_at = time.monotonic()
+        try:
+            self.store.set_run_status(self.id, self.status, self.message, **self._totals.as_meta())
+        except StoreError:
+            pass  # the status is a summary; rows themselves are what must not be lost
+        self._done_event.set()
+
+    def _set_status(self, status: str, message: str | None) -> None:
+        assert status in STATUSES
+        self.status = status
+        self.message = message
+        self._version += 1
+
+    def pause(self, message: str | None = None) -> None:
+        """Stop sending new requests; answers already in flight are still recorded."""
+        with self._lock:
+            if self.status == "running":
+                self._set_status("paused", message or "Paused.")
+                self._halt.set()
+
+    def resume(self, *, budget_usd: float | None = None) -> None:
+        """Continue a paused or cancelled run (optionally with a higher budget)."""
+        with self._lock:
+            if budget_usd is not None:
+                self._budget = budget_usd
+            if self.status not in ("paused", "cancelled"):
+                return
+        self.wait(timeout=self.settings.timeout_s + 5)  # let the last phase's in-flight answers land first
+        with self._lock:
+            if self._unsaved and not self._flush_unsaved():
+                return
+        self._launch()
+
+    def cancel(self) -> None:
+        """Stop for good (resumable later from history): no new requests; in-flight answers are recorded."""
+        with self._lock:
+            if self.status in ("running", "paused", "pending"):
+                self._set_status("cancelled", "Cancelled. Rows not yet sent stay pending and can be resumed.")
+                self._halt.set()
+
+    def _fail(self, message: str) -> None:
+        with self._lock:
+            if self.status == "running":
+                self._set_status("failed", message)
+                self._halt.set()
+
+    def retry_failed(self, *, only_retryable: bool = False) -> int:
+        """Send the failed rows again (all, or only those whose failure may pass). Returns how many."""
+        self.wait(timeout=self.settings.timeout_s + 5)
+        with self._lock:
+            rows = [
+                r
+                for r in self._rows.values()
+                if r.status == "failed" and (r.retryable or not only_retryable) and r.row_id in self._items
+            ]
+            if not rows:
+                return 0
+            ids = [r.row_id for r in rows]
+            self.store.reset_rows(self.id, ids)
+            for r in rows:
+                self._rows[r.row_id] = RowRecord(r.row_id, request_hash=r.request_hash, attempts=0)
+            self._totals.recount(self._rows.values())
+            self._queue.extend(self._items[i] for i in sorted(ids))
+            self._version += 1
+        self._launch()
+        return len(ids)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the current phase's workers have stopped. True if they have."""
+        return self._done_event.wait(timeout)
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE or not self._done_event.is_set()
+
+    # --- edits ------------------------------------------------------------------------------------
+
+    def set_edits(self, edits: Mapping[int, Mapping[str, str]]) -> None:
+        """The user's cell edits, {row_id: {column: value}}: kept on the job and journalled."""
+        with self._lock:
+            self._edits = {int(k): dict(v) for k, v in edits.items()}
+            self._version += 1
+        self.store.save_edits(self.id, self._edits)
+
+    def edits(self) -> dict[int, dict[str, str]]:
+        with self._lock:
+            return {k: dict(v) for k, v in self._edits.items()}
+
+    # --- reading ----------------------------------------------------------------------------------
+
+    def rows(self) -> list[RowRecord]:
+        with self._lock:
+            return [replace(r) for _, r in sorted(self._rows.items())]
+
+    def snapshot(self) -> Snapshot:
+        with self._lock:
+            t = self._totals
+            now = time.monotonic()
+            elapsed = self._active_s + (now - self._phase_started if self._phase_started else 0.0)
+            recent = [c for c in self._completions if now - c <= RATE_WINDOW_S]
+            window = min(RATE_WINDOW_S, elapsed) if elapsed else 0.0
+            rate = len(recent) / window if window > 0.5 else 0.0
+            pending = t.pending
+            return Snapshot(
+                run_id=self.id,
+                status=self.status,
+                message=self.message,
+                total=len(self._rows),
+                succeeded=t.succeeded,
+                failed=t.failed,
+                skipped=t.skipped,
+                pending=pending,
+                in_flight=self._in_flight,
+                flagged=t.flagged,
+                prompt_tokens=t.usage.prompt_tokens,
+                completion_tokens=t.usage.completion_tokens,
+                cached_tokens=t.usage.cached_tokens,
+                reasoning_tokens=t.usage.reasoning_tokens,
+                cost_usd=t.cost,
+                cost_known=self.plan.price is not None,
+                budget_usd=self._budget,
+                requests_sent=self._requests_sent,
+                cache_hits=self._cache_hits,
+                retries=self._retries,
+                rate_limited=self._rate_limited,
+                elapsed_s=elapsed,
+                rows_per_s=rate,
+                eta_s=(pending / rate) if rate > 0 and self.status == "running" else None,
+                cost_series=tuple(self._series),
+                recent_errors=tuple(self._recent_errors),
+                version=self._version,
+            )
+
+    # --- the worker -------------------------------------------------------------------------------
+
+    def _take(self) -> WorkItem | None:
+        with self._lock:
+            if self._halt.is_set() or not self._queue:
+                return None
+            self._in_flight += 1
+            return self._queue.popleft()
+
+    def _give_back(self, item: WorkItem) -> None:
+        with self._lock:
+            self._queue.appendleft(item)
+
+    def _worker(self) -> None:
+        while True:
+            item = self._take()
+            if item is None:
+                return
+            try:
+                self._process(item)
+            except _Halt:
+                self._give_back(item)
+            except Exception as exc:  # a bug must cost one row, not the run
+                self._finish(item, RowRecord(item.row_id, status="failed", error=f"Internal error: {exc!r}"))
+            finally:
+                with self._lock:
+                    self._in_flight -= 1
+
+    def _process(self, item: WorkItem) -> None:
+        row = self._rows[item.row_id]
+        attempts = row.attempts
+        if self._answer_from_cache(item):
+            return
+        leader = self._claim_hash(item)
+        if leader is not None:  # an identical request (a duplicate lead) is in flight: reuse its answer
+            leader.wait()
+            if self._answer_from_cache(item):
+                return
+        try:
+            rate_limit_retries = 0
+            while True:
+                worst = self._reserve_budget(item)
+                try:
+                    if not self.governor.acquire(item.prompt_tokens + item.max_output_tokens, self._halt):
+                        raise _Halt
+                    with self._lock:
+                        self._requests_sent += 1
+                    outcome = self._send(item)
+                finally:
+                    self._release_budget(worst)
+                if outcome.kind == "ok":
+                    self.governor.succeeded()
+                    row = self._answered(item, outcome, attempts + 1)
+                    # Refusals and filtered answers are not cached, so "retry failed rows" really asks again.
+                    self._finish(item, row, outcome.cache if row.status == "succeeded" else None)
+                    return
+                attempts += 1
+                self._note_error(item.row_id, outcome.message)
+                if outcome.kind == "rate_limit":
+                    with self._lock:
+                        self._rate_limited += 1
+                        self._retries += 1
+                    rate_limit_retries += 1
+                    self.governor.rate_limited(outcome.headers)
+                    if rate_limit_retries >= MAX_RATE_LIMIT_RETRIES:
+                        self._finish(item, self._failed(item, outcome.message, True, attempts))
+                        return
+                    continue
+                if outcome.kind == "quota":
+                    self.pause(outcome.message)
+                    raise _Halt
+                if outcome.kind == "fatal":
+                    self._fail(outcome.message)
+                    raise _Halt
+                if outcome.kind == "row":
+                    self._finish(item, self._failed(item, outcome.message, False, attempts))
+                    return
+                # transient
+                if attempts >= self.settings.max_attempts:
+                    self._finish(item, self._failed(item, outcome.message, True, attempts))
+                    return
+                with self._lock:
+                    self._retries += 1
+                delay = min(8.0, 0.5 * 2 ** (attempts - 1)) * random.uniform(0.5, 1.0)
+                if self._halt.wait(delay):
+                    raise _Halt
+        finally:
+            self._release_hash(item)
+
+    def _claim_hash(self, item: WorkItem) -> threading.Event | None:
+        """Become the one sender of this exact request, or get the event of the worker that is."""
+        with self._lock:
+            event = self._inflight_hashes.get(item.request_hash)
+            if event is not None:
+                return event
+            self._inflight_hashes[item.request_hash] = threading.Event()
+            return None
+
+    def _release_hash(self, item: WorkItem) -> None:
+        with self._lock:
+            event = self._inflight_hashes.pop(item.request_hash, None)
+        if event is not None:
+            event.set()
+
+    def _answer_from_cache(self, item: WorkItem) -> bool:
+        cached = self.store.cached(item.request_hash)
+        if cached is None:
+            return False
+        with self._lock:
+            self._cache_hits += 1
+        row = self._answered(
+            item, _Outcome("ok", text=cached.text, finish=cached.finish_reason, usage=cached.usage), 0
+        )
+        self._finish(item, replace(row, from_cache=True))
+        return True
+
+    def _reserve_budget(self, item: WorkItem) -> float:
+        """Hold the worst-case cost of this request against the budget; pause instead if it would cross it."""
+        if self._budget is None or self.plan.price is None:
+            return 0.0
+        worst = cost(Usage(item.prompt_tokens, item.max_output_tokens), self.plan.price) or 0.0
+        with self._lock:
+            if self._totals.cost + self._reserved + worst > self._budget + 1e-12:
+                spent = self._totals.cost
+                self._set_status(
+                    "paused",
+                    f"Budget reached: ${spent:.4f} spent of ${self._budget:.2f}; the next request could cost up to "
+                    f"${worst:.4f}. Raise the budget to continue.",
+                )
+                self._halt.set()
+                raise _Halt
+            self._reserved += worst
+        return worst
+
+    def _release_budget(self, worst: float) -> None:
+        if worst:
+            with self._lock:
+                self._reserved -= worst
+
+    def _send(self, item: WorkItem) -> _Outcome:
+        try:
+            raw = self.client.chat.completions.with_raw_response.create(
+                **item.body, extra_headers={"X-Row-Id": str(item.row_id)}
+            )
+        except openai.APIStatusError as exc:
+            headers = exc.response.headers if exc.response is not None else None
+            self.governor.observe(headers)
+            kind, message = errors.classify_status(exc, model=item.body.get("model", ""))
+            return _Outcome(kind, message=message, headers=headers)
+        except openai.APITimeoutError:
+            return _Outcome(
+                "transient", message=f"No answer within {self.settings.timeout_s:g} s (timed out)."
+            )
+        except openai.APIConnectionError as exc:
+            return _Outcome("transient", message=errors.connection_message(exc))
+        self.governor.observe(raw.headers)
+        try:
+            data = json.loads(raw.content)
+            choice = data["choices"][0]
+            message = choice.get("message") or {}
+            usage = Usage.from_api(data.get("usage"))
+        except (ValueError, KeyError, IndexError, TypeError):
+            return _Outcome("transient", message="The API sent an unreadable answer (broken JSON).")
+        cache = CachedResponse(
+            item.request_hash, data.get("id"), message.get("content"), choice.get("finish_reason"), usage
+        )
+        return _Outcome(
+            "ok",
+            text=message.get("content"),
+            refusal=message.get("refusal"),
+            finish=choice.get("finish_reason"),
+            usage=usage,
+            cache=cache,
+        )
+
+    def _answered(self, item: WorkItem, outcome: _Outcome, attempts: int) -> RowRecord:
+        usage = outcome.usage or Usage()
+        row_cost = cost(usage, self.plan.price)
+        base = RowRecord(
+            item.row_id,
+            status="succeeded",
+            text=outcome.text,
+            finish_reason=outcome.finish,
+            usage=usage,
+            cost_usd=row_cost,
+            attempts=attempts,
+            request_hash=item.request_hash,
+        )
+        if outcome.refusal:
+            return replace(
+                base, status="failed", error=f"The model refused: {outcome.refusal}", flags=("refusal",)
+            )
+        if outcome.finish == "content_filter":
+            return replace(
+                base,
+                status="failed",
+                error="OpenAI's content filter stopped this answer.",
+                flags=("content_filter",),
+            )
+        flags: list[str] = []
+        error = None
+        if outcome.finish == "length":
+            flags.append("truncated")
+            error = "The answer hit the max tokens limit and is cut short."
+        if self.plan.check_output is not None and outcome.text is not None:
+            problem = self.plan.check_output(outcome.text)
+            if problem:
+                flags.append("invalid_output")
+                error = problem if error is None else f"{error} {problem}"
+        if outcome.text is None and not flags:
+            return replace(base, status="failed", error="The API returned an empty answer.", flags=("empty",))
+        return replace(base, flags=tuple(flags), error=error)
+
+    def _failed(self, item: WorkItem, message: str, retryable: bool, attempts: int) -> RowRecord:
+        return RowRecord(
+            item.row_id,
+            status="failed",
+            error=message,
+            retryable=retryable,
+            attempts=attempts,
+            request_hash=item.request_hash,
+        )
+
+    def _finish(self, item: WorkItem, row: RowRecord, cache: CachedResponse | None = None) -> None:
+        """Journal a row's outcome; only then does it count. A store failure pauses the run, keeping the answer."""
+        try:
+            self.store.record(self.id, row, cache=cache)
+        except StoreError as exc:
+            with self._lock:
+                self._unsaved.append((row, cache))
+                self._note_error(item.row_id, str(exc))
+                if self.status == "running":
+                    self._set_status("paused", str(exc))
+                    self._halt.set()
+            return
+        self._count(row)
+
+    def _count(self, row: RowRecord) -> None:
+        with self._lock:
+            old = self._rows.get(row.row_id)
+            if old is not None:
+                self._totals.remove(old)
+            self._rows[row.row_id] = row
+            self._totals.add(row)
+            self._completions.append(time.monotonic())
+            if row.status == "failed" and row.error:
+                self._note_error(row.row_id, row.error)
+            self._version += 1
+            self._append_point()
+
+    def _flush_unsaved(self) -> bool:
+        """Write answers a failing disk kept from the journal; False (still paused) if it still fails."""
+        while self._unsaved:
+            row, cache = self._unsaved[0]
+            try:
+                self.store.record(self.id, row, cache=cache)
+            except StoreError as exc:
+                self._set_status("paused", str(exc))
+                return False
+            self._unsaved.pop(0)
+            self._count(row)
+        return True
+
+    def _note_error(self, row_id: int, message: str | None) -> None:
+        if message:
+            with self._lock:
+                if not self._recent_errors or self._recent_errors[-1].message != message:
+                    self._recent_errors.append(RowError(row_id, message, time.time()))
+                self._version += 1
+
+    def _append_point(self, force: bool = False) -> None:
+        now = time.monotonic()
+        elapsed = self._active_s + (now - self._phase_started if self._phase_started else 0.0)
+        point = (
+            round(elapsed, 3),
+            self._totals.cost,
+            self._totals.usage.prompt_tokens + self._totals.usage.completion_tokens,
+        )
+        if force or not self._series or elapsed - self._series[-1][0] >= SERIES_EVERY_S:
+            self._series.append(point)
+            if len(self._series) > 4000:  # keep memory bounded on very long runs: drop every other point
+                self._series = self._series[::2] + [point]
+        else:
+            self._series[-1] = point
+
+
+@dataclass
+class _Outcome:
+    kind: str  # ok | rate_limit | quota | fatal | row | transient
+    text: str | None = None
+    refusal: str | None = None
+    finish: str | None = None
+    usage: Usage | None = None
+    message: str | None = None
+    headers: Mapping[str, str] | None = None
+    cache: CachedResponse | None = None
+
+
+class _Totals:
+    """Counters over row records, updated incrementally as rows change."""
+
+    def __init__(self) -> None:
+        self.succeeded = self.failed = self.skipped = self.pending = self.flagged = 0
+        self.usage = Usage()
+        self.cost = 0.0
+
+    def _apply(self, row: RowRecord, sign: int) -> None:
+        if row.status == "succeeded":
+            self.succeeded += sign
+        elif row.status == "failed":
+            self.failed += sign
+        elif row.status == "skipped":
+            self.skipped += sign
+        else:
+            self.pending += sign
+        if row.flags and row.status == "succeeded":
+            self.flagged += sign
+        if not row.from_cache:  # an answer reused from the cache was paid for once, by the run that sent it
+            u = row.usage
+            self.usage = Usage(
+                self.usage.prompt_tokens + sign * u.prompt_tokens,
+                self.usage.completion_tokens + sign * u.completion_tokens,
+                self.usage.cached_tokens + sign * u.cached_tokens,
+                self.usage.reasoning_tokens + sign * u.reasoning_tokens,
+            )
+            self.cost += sign * (row.cost_usd or 0.0)
+
+    def add(self, row: RowRecord) -> None:
+        self._apply(row, 1)
+
+    def remove(self, row: RowRecord) -> None:
+        self._apply(row, -1)
+
+    def recount(self, rows: Iterable[RowRecord]) -> None:
+        self.__init__()
+        for row in rows:
+            self.add(row)
+
+    def as_meta(self) -> dict:
+        return {
+            "succeeded": self.succeeded,
+            "failed": self.failed,
+            "skipped": self.skipped,
+            "pending": self.pending,
+            "prompt_tokens": self.usage.prompt_tokens,
+            "completion_tokens": self.usage.completion_tokens,
+            "cost_usd": self.cost,
+        }
+
+
+# --- the process-wide registry of jobs, so a refreshed page or a second tab re-attaches ---------------
+
+_jobs: dict[str, Job] = {}
+_jobs_lock = threading.Lock()
+
+
+def start(
+    plan: RunPlan,
+    *,
+    endpoint: Endpoint,
+    settings: RunSettings,
+    store: Store,
+    governor: Governor | None = None,
+) -> Job:
+    """Start (or resume) a run and return its Job at once. Starting a run id that is already active returns it."""
+    with _jobs_lock:
+        existing = _jobs.get(plan.run_id)
+        if existing is not None and existing.active:
+            return existing
+        job = Job(plan, endpoint=endpoint, settings=settings, store=store, governor=governor)
+        _jobs[plan.run_id] = job
+    return job.start()
+
+
+def get_job(run_id: str) -> Job | None:
+    with _jobs_lock:
+        return _jobs.get(run_id)
+
+
+def forget_finished(older_than_s: float = 3600.0) -> None:
+    """Drop ended jobs from the registry (their results stay in the store)."""
+    with _jobs_lock:
+        for run_id, job in list(_jobs.items()):
+            ended = job._ended_at
+            if not job.active and ended is not None and time.monotonic() - ended > older_than_s:
+                del _jobs[run_id]

@@ -1,0 +1,238 @@
+"""Runs as the front ends see them: plan one from a lead table and a prompt, reopen one, build its results table.
+
+This is the seam between what the user chose (a table, a prompt, model settings) and the engine,
+which only knows request bodies and row ids. Both the Streamlit pages and the command line call it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import pandas as pd
+
+from lib import library, templates, tokens
+from lib.engine import RunPlan, WorkItem, request_hash
+from lib.pricing import Price, price_for
+from lib.quote import UNCAPPED_OUTPUT_GUESS
+from lib.store import RowRecord, Store
+from lib.templates import PromptSpec
+
+# Columns added after the input and output columns, in this order (documented in README).
+STATUS_COLUMNS = (
+    "enrich_status",
+    "enrich_error",
+    "enrich_flags",
+    "enrich_prompt_tokens",
+    "enrich_completion_tokens",
+    "enrich_cost_usd",
+    "enrich_row_id",
+)
+EmptyPolicy = Literal["send", "skip"]
+
+
+class PlanError(ValueError):
+    """The run cannot be planned (unknown placeholders, no rows): the message says what to fix."""
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    model: str
+    max_tokens: int | None = None
+    temperature: float | None = None
+    empty: EmptyPolicy = "send"  # rows with an empty placeholder cell: send them anyway, or skip them
+    limit: int | None = None  # only the first N rows (a sample)
+    row_ids: Sequence[int] | None = None  # only these rows (a random sample, a retry)
+
+
+def new_run_id() -> str:
+    """An unguessable run id: it goes into the page URL, so it must not be enumerable."""
+    return secrets.token_urlsafe(12)
+
+
+def stable_run_id(*parts: str) -> str:
+    """A run id derived from what the run is, so the same command run again resumes the same run."""
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:20]
+
+
+def output_column_names(spec: PromptSpec, input_columns: Sequence[str]) -> dict[str, str]:
+    """The prompt's output fields -> result column names that do not collide with the input's."""
+    taken = set(input_columns) | set(STATUS_COLUMNS)
+    names: dict[str, str] = {}
+    for field_name in spec.output_columns:
+        name, n = field_name, 2
+        while name in taken:
+            name, n = f"{field_name} ({n})", n + 1
+        taken.add(name)
+        names[field_name] = name
+    return names
+
+
+def plan_run(
+    df: pd.DataFrame,
+    spec: PromptSpec,
+    options: RunOptions,
+    *,
+    base_url: str | None,
+    run_id: str | None = None,
+    price: Price | None = None,
+    meta: Mapping | None = None,
+) -> RunPlan:
+    """Render every row's request, count its tokens and key it, before anything is sent."""
+    columns = [str(c) for c in df.columns]
+    problems = templates.check(spec, columns)
+    if problems:
+        raise PlanError("; ".join(p.message for p in problems))
+    frame = df
+    if options.row_ids is not None:
+        frame = frame.loc[[r for r in options.row_ids if r in frame.index]]
+    if options.limit is not None:
+        frame = frame.head(options.limit)
+    if frame.empty:
+        raise PlanError("There are no rows to send.")
+    items: list[WorkItem] = []
+    skipped: dict[int, str] = {}
+    inputs: dict[int, dict[str, str]] = {}
+    max_out = options.max_tokens or spec.max_tokens or UNCAPPED_OUTPUT_GUESS
+    records = frame.to_dict(orient="index")
+    bodies: dict[int, dict] = {}
+    for row_id, row in records.items():
+        row_id = int(row_id)
+        cells = {str(k): "" if v is None else str(v) for k, v in row.items()}
+        inputs[row_id] = cells
+        missing = templates.empty_fields(spec, cells)
+        if missing and options.empty == "skip":
+            skipped[row_id] = "Skipped: empty " + ", ".join(f"'{m}'" for m in missing)
+            continue
+        bodies[row_id] = templates.build_request(
+            spec, cells, model=options.model, max_tokens=options.max_tokens, temperature=options.temperature
+        )
+    counts = _prompt_tokens(list(bodies.values()), options.model)
+    for (row_id, body), prompt_tokens in zip(bodies.items(), counts, strict=True):
+        items.append(WorkItem(row_id, body, request_hash(body, base_url), prompt_tokens, max_out))
+    names = output_column_names(spec, columns)
+    full_meta = {
+        "prompt_name": spec.name,
+        "prompt_version": spec.version,
+        "prompt_yaml": library.dump_spec(spec),
+        "model": options.model,
+        "max_tokens": options.max_tokens,
+        "temperature": options.temperature,
+        "columns": columns,
+        "output_columns": names,
+        "rows": len(inputs),
+        "started_at": time.time(),
+        "base_url": base_url,
+        **(meta or {}),
+    }
+    return RunPlan(
+        run_id=run_id or new_run_id(),
+        items=tuple(items),
+        inputs=inputs,
+        skipped=skipped,
+        meta=full_meta,
+        price=price if price is not None else price_for(options.model),
+        check_output=_output_checker(spec),
+    )
+
+
+def _prompt_tokens(bodies: list[dict], model: str) -> list[int]:
+    """Prompt tokens of each request (the shared prefix counted once), for pacing and the budget."""
+    if not bodies:
+        return []
+    prefix = bodies[0]["messages"][:-1]
+    prefix_tokens = tokens.count_messages(prefix, model).tokens - tokens.REPLY_PRIMING if prefix else 0
+    lasts = [b["messages"][-1] for b in bodies]
+    texts = tokens.count_texts([m["content"] for m in lasts], model).tokens
+    same_prefix = all(b["messages"][:-1] == prefix for b in bodies)
+    if not same_prefix:  # the system text has placeholders: count each request whole
+        return [tokens.count_messages(b["messages"], model).tokens for b in bodies]
+    return [prefix_tokens + t + tokens.TOKENS_PER_MESSAGE + 1 + tokens.REPLY_PRIMING for t in texts]
+
+
+def _output_checker(spec: PromptSpec):
+    if not templates.is_structured(spec):
+        return None
+    return lambda text: templates.parse_output(spec, text).error
+
+
+def spec_of(meta: Mapping) -> PromptSpec:
+    return library.parse_spec(meta["prompt_yaml"], source=f"run of {meta.get('prompt_name', 'a prompt')}")
+
+
+def resume_plan(store: Store, run_id: str, *, price: Price | None = None) -> RunPlan:
+    """Rebuild a run's plan from the store alone (after a restart), to resume it."""
+    record = store.run(run_id)
+    spec = spec_of(record.meta)
+    model = record.meta["model"]
+    max_out = record.meta.get("max_tokens") or spec.max_tokens or UNCAPPED_OUTPUT_GUESS
+    bodies = store.requests(run_id)
+    counts = _prompt_tokens(list(bodies.values()), model)
+    items = tuple(
+        WorkItem(row_id, body, request_hash(body, record.meta.get("base_url")), n, max_out)
+        for (row_id, body), n in zip(bodies.items(), counts, strict=True)
+    )
+    return RunPlan(
+        run_id=run_id,
+        items=items,
+        inputs=dict(store.inputs(run_id)),
+        meta=record.meta,
+        price=price if price is not None else price_for(model),
+        check_output=_output_checker(spec),
+    )
+
+
+def results_frame(
+    inputs: Mapping[int, Mapping[str, str]],
+    rows: Sequence[RowRecord],
+    meta: Mapping,
+    edits: Mapping[int, Mapping[str, str]] | None = None,
+) -> pd.DataFrame:
+    """Input columns in their original order and text, the output column(s), then the status columns.
+
+    User edits ({row_id: {column: value}}) are applied last, so an export carries them.
+    """
+    spec = spec_of(meta)
+    names: dict[str, str] = meta.get("output_columns") or {c: c for c in spec.output_columns}
+    columns: list[str] = list(meta.get("columns") or [])
+    by_id = {r.row_id: r for r in rows}
+    records = []
+    for row_id, cells in inputs.items():
+        row = by_id.get(row_id, RowRecord(row_id))
+        record = {c: cells.get(c, "") for c in columns}
+        record.update(_outputs(spec, row, names))
+        record.update(
+            {
+                "enrich_status": row.status,
+                "enrich_error": row.error or "",
+                "enrich_flags": ",".join(row.flags),
+                "enrich_prompt_tokens": row.usage.prompt_tokens,
+                "enrich_completion_tokens": row.usage.completion_tokens,
+                "enrich_cost_usd": row.cost_usd if row.cost_usd is not None else float("nan"),
+                "enrich_row_id": row_id,
+            }
+        )
+        for column, value in (edits or {}).get(row_id, {}).items():
+            if column in record:
+                record[column] = value
+        records.append(record)
+    frame = pd.DataFrame.from_records(records, columns=[*columns, *names.values(), *STATUS_COLUMNS])
+    frame.index = pd.Index([r["enrich_row_id"] for r in records], name="row_id")
+    return frame
+
+
+def _outputs(spec: PromptSpec, row: RowRecord, names: Mapping[str, str]) -> dict[str, str]:
+    if row.text is None:
+        return {names[c]: "" for c in spec.output_columns}
+    parsed = templates.parse_output(spec, row.text)
+    return {names[c]: parsed.values.get(c, "") for c in spec.output_columns}
+
+
+def stored_results(store: Store, run_id: str) -> pd.DataFrame:
+    """A run's results table straight from the store, with the user's edits."""
+    record = store.run(run_id)
+    return results_frame(dict(store.inputs(run_id)), store.rows(run_id), record.meta, store.edits(run_id))
