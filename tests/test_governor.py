@@ -1,0 +1,160 @@
+"""The governor's pacing arithmetic, on a fake clock (the real-HTTP behaviour is in test_engine)."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from lib import governor as gov
+from lib.governor import Governor, parse_reset, retry_after_seconds
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def paced(clock: FakeClock, g: Governor, n: int, tokens: int = 1) -> list[float]:
+    """Admission times of n back-to-back requests, advancing the fake clock instead of sleeping."""
+    times = []
+    original_sleep = gov.time.sleep
+    try:
+        gov.time.sleep = lambda s: setattr(clock, "now", clock.now + s)
+        stop = None
+        for _ in range(n):
+            assert g.acquire(tokens, stop)
+            times.append(clock.now)
+    finally:
+        gov.time.sleep = original_sleep
+    return times
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("1s", 1.0),
+        ("6m0s", 360.0),
+        ("20ms", 0.02),
+        ("1.5s", 1.5),
+        ("1m30.5s", 90.5),
+        ("2h", 7200.0),
+        ("0.25", 0.25),
+    ],
+)
+def test_parse_reset(text, seconds):
+    assert parse_reset(text) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize("text", ["", None, "soon", "-"])
+def test_parse_reset_unreadable(text):
+    assert parse_reset(text) is None
+
+
+@pytest.mark.parametrize(
+    ("headers", "seconds"),
+    [
+        ({"retry-after-ms": "250"}, 0.25),
+        ({"retry-after": "3"}, 3.0),
+        ({"retry-after-ms": "40", "retry-after": "1"}, 0.04),  # the precise one wins
+        ({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}, None),
+        ({}, None),
+    ],
+)
+def test_retry_after(headers, seconds):
+    assert retry_after_seconds(headers) == (pytest.approx(seconds) if seconds is not None else None)
+
+
+def test_paces_evenly_to_header_limit():
+    clock = FakeClock()
+    g = Governor(clock=clock)
+    g.observe({"x-ratelimit-limit-requests": "600", "x-ratelimit-limit-tokens": "10000000"})
+    times = paced(clock, g, 200)
+    rate = (len(times) - 1) / (times[-1] - times[0])
+    assert 600 / 60 * 0.95 <= rate <= 600 / 60  # under the limit, but close to it
+
+
+def test_tokens_can_be_the_binding_limit():
+    clock = FakeClock()
+    g = Governor(clock=clock)
+    g.observe({"x-ratelimit-limit-requests": "10000", "x-ratelimit-limit-tokens": "60000"})  # 1000 tokens/s
+    times = paced(clock, g, 100, tokens=500)
+    rate = (len(times) - 1) / (times[-1] - times[0])
+    assert rate == pytest.approx(2 * gov.SAFETY, rel=0.05)  # 1000 tokens/s / 500 per request
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"x-ratelimit-limit-requests": "0"},
+        {"x-ratelimit-limit-requests": "-1", "x-ratelimit-limit-tokens": "-1"},
+    ],
+)
+def test_missing_or_zero_headers_do_not_pace(headers):
+    clock = FakeClock()
+    g = Governor(clock=clock)
+    g.observe(headers)
+    times = paced(clock, g, 50)
+    assert times[-1] == times[0]  # nothing known: only cool-downs slow it
+
+
+def test_user_ceiling_is_tighter_than_header():
+    clock = FakeClock()
+    g = Governor(clock=clock)
+    g.observe({"x-ratelimit-limit-requests": "6000"})
+    g.set_ceilings(rpm=60, tpm=None)
+    assert g.state().rpm_limit == 60
+
+
+def test_429_cools_down_everyone_and_lowers_the_rate():
+    clock = FakeClock()
+    g = Governor(clock=clock)
+    g.observe({"x-ratelimit-limit-requests": "600"})
+    wait = g.rate_limited({"retry-after-ms": "1500"})
+    assert wait == pytest.approx(1.5)
+    state = g.state()
+    assert state.cooling_down_s == pytest.approx(1.5)
+    assert state.factor == pytest.approx(gov.DECREASE)
+    start = clock.now
+    times = paced(clock, g, 3)
+    assert times[0] >= start + 1.5
+
+
+def test_429_without_any_hint_backs_off_exponentially():
+    clock = FakeClock()
+    g = Governor(clock=clock)
+    waits = [g.rate_limited({}) for _ in range(5)]
+    assert waits == [0.5, 1.0, 2.0, 4.0, 8.0]
+
+
+def test_rate_recovers_when_quiet():
+    clock = FakeClock()
+    g = Governor(clock=clock)
+    g.observe({"x-ratelimit-limit-requests": "600"})
+    g.rate_limited({"retry-after-ms": "10"})
+    low = g.state().factor
+    paced(clock, g, 1)
+    clock.now += 30
+    paced(clock, g, 1)
+    assert g.state().factor > low
+
+
+def test_stop_event_aborts_a_wait():
+    g = Governor()
+    g.observe({"x-ratelimit-limit-requests": "60"})  # one a second
+    stop = threading.Event()
+    assert g.acquire(1, stop)
+    stop.set()
+    assert g.acquire(1, stop) is False
+
+
+def test_one_governor_per_key_fingerprint():
+    a = gov.governor_for(gov.key_fingerprint("http://x/v1", "sk-one"))
+    b = gov.governor_for(gov.key_fingerprint("http://x/v1", "sk-one"))
+    c = gov.governor_for(gov.key_fingerprint("http://x/v1", "sk-two"))
+    assert a is b and a is not c
+    assert "sk-one" not in gov.key_fingerprint("http://x/v1", "sk-one")
