@@ -1,0 +1,355 @@
+"""The prompt library: one human-readable YAML file per prompt in prompts/, written atomically.
+
+A file holds, in this order: name, description, version, model, temperature, max_tokens, field_cap,
+output_columns (plain prompts) or json_schema (structured ones), system, examples (a list of
+{user, assistant}), template, tags. Multi-line text is written as `|` block scalars so a diff shows
+the real change. Saving never overwrites another prompt silently: `save_new` refuses an existing name
+and `save_version` refuses when the file changed since it was opened (optimistic concurrency).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import tempfile
+import threading
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from lib.templates import FIELD_CAP, Example, PromptSpec, parse_output
+
+try:
+    import fcntl
+except ImportError:  # Windows: the in-process lock still serialises one server's saves
+    fcntl = None  # type: ignore[assignment]
+
+DEFAULT_DIRECTORY = Path(__file__).resolve().parent.parent / "prompts"
+SUFFIX = ".yaml"
+_FIELDS = (
+    "name",
+    "description",
+    "version",
+    "model",
+    "temperature",
+    "max_tokens",
+    "field_cap",
+    "output_columns",
+    "json_schema",
+    "system",
+    "examples",
+    "template",
+    "tags",
+)
+_thread_lock = threading.Lock()
+
+
+class PromptLibraryError(Exception):
+    """A prompt file cannot be read or written; the message names the file and field."""
+
+
+def slug(name: str) -> str:
+    """The file stem for a prompt name: "Company name normalisation" -> "company-name-normalisation"."""
+    text = re.sub(r"[^a-z0-9]+", "-", name.strip().lower()).strip("-")
+    if not text:
+        raise PromptLibraryError(f"A prompt name needs at least one letter or digit: {name!r}")
+    return text[:80]
+
+
+# ------------------------------------------------------------------------------------------------- YAML text
+
+
+class _Dumper(yaml.SafeDumper):
+    """Block scalars for multi-line text, block-style lists and mappings."""
+
+
+def _represent_str(dumper: yaml.SafeDumper, text: str) -> yaml.Node:
+    style = "|" if "\n" in text else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", text, style=style)
+
+
+_Dumper.add_representer(str, _represent_str)
+
+
+def dump_spec(spec: PromptSpec) -> str:
+    """The YAML text of a prompt file."""
+    data: dict[str, Any] = {"name": spec.name, "description": spec.description, "version": spec.version}
+    for key in ("model", "temperature", "max_tokens"):
+        if getattr(spec, key) is not None:
+            data[key] = getattr(spec, key)
+    data["field_cap"] = spec.field_cap
+    if spec.json_schema is not None:
+        data["json_schema"] = spec.json_schema
+    else:
+        data["output_columns"] = list(spec.output_columns)
+    data["system"] = spec.system
+    if spec.examples:
+        data["examples"] = [{"user": e.user, "assistant": e.assistant} for e in spec.examples]
+    data["template"] = spec.template
+    if spec.tags:
+        data["tags"] = list(spec.tags)
+    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=10_000)
+
+
+def _fail(source: str, key: str, message: str) -> PromptLibraryError:
+    return PromptLibraryError(f"{source or 'prompt'}: field '{key}' {message}")
+
+
+def _text(data: dict, key: str, source: str, *, required: bool = False) -> str:
+    value = data.get(key)
+    if value is None:
+        if required:
+            raise _fail(source, key, "is missing")
+        return ""
+    if not isinstance(value, str):
+        raise _fail(source, key, f"must be text, not {type(value).__name__} ({value!r})")
+    if required and not value.strip():
+        raise _fail(source, key, "is empty")
+    return value
+
+
+def _number(data: dict, key: str, source: str, *, whole: bool, low: float, high: float) -> Any:
+    value = data.get(key)
+    if value is None:
+        return None
+    kinds = (int,) if whole else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kinds) or not low <= value <= high:
+        kind = "a whole number" if whole else "a number"
+        raise _fail(source, key, f"must be {kind} from {low:g} to {high:g}, not {value!r}")
+    return value
+
+
+def _text_list(data: dict, key: str, source: str) -> tuple[str, ...]:
+    value = data.get(key) or []
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise _fail(source, key, "must be a list of non-empty texts")
+    if len(set(value)) != len(value):
+        raise _fail(source, key, "lists a name twice")
+    return tuple(value)
+
+
+def _schema(data: dict, source: str) -> dict | None:
+    schema = data.get("json_schema")
+    if schema is None:
+        return None
+    if not isinstance(schema, dict) or schema.get("type") != "object":
+        raise _fail(source, "json_schema", "must be a JSON schema with type: object")
+    properties = schema.get("properties")
+    if not isinstance(properties, dict) or not properties:
+        raise _fail(source, "json_schema", "needs properties: one per output column")
+    for name, sub in properties.items():
+        if not isinstance(sub, dict):
+            raise _fail(source, "json_schema", f"property '{name}' must be a schema mapping")
+        if "enum" in sub and not (isinstance(sub["enum"], list) and sub["enum"]):
+            raise _fail(source, "json_schema", f"property '{name}' has an empty or malformed enum")
+    return schema
+
+
+def _examples(data: dict, source: str) -> tuple[Example, ...]:
+    value = data.get("examples") or []
+    if not isinstance(value, list):
+        raise _fail(source, "examples", "must be a list of {user, assistant} pairs")
+    examples = []
+    for number, item in enumerate(value, start=1):
+        if not isinstance(item, dict) or set(item) != {"user", "assistant"}:
+            raise _fail(source, "examples", f"item {number} must have exactly 'user' and 'assistant'")
+        examples.append(
+            Example(
+                _text(item, "user", f"{source} example {number}", required=True),
+                _text(item, "assistant", f"{source} example {number}", required=True),
+            )
+        )
+    return tuple(examples)
+
+
+def parse_spec(text: str, *, source: str = "") -> PromptSpec:
+    """A PromptSpec from YAML text; errors name the file (`source`) and the field."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise PromptLibraryError(f"{source or 'prompt'}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise PromptLibraryError(f"{source or 'prompt'}: expected a mapping of fields like 'name: ...'")
+    unknown = [k for k in data if k not in _FIELDS]
+    if unknown:
+        raise _fail(source, str(unknown[0]), f"is not a prompt field (known: {', '.join(_FIELDS)})")
+    schema = _schema(data, source)
+    columns = _text_list(data, "output_columns", source) or ("output",)
+    if schema is not None and "output_columns" in data and columns != tuple(schema["properties"]):
+        raise _fail(source, "output_columns", "must match json_schema's properties (or be left out)")
+    try:
+        spec = PromptSpec(
+            name=_text(data, "name", source, required=True).strip(),
+            description=_text(data, "description", source),
+            version=_number(data, "version", source, whole=True, low=1, high=1e9) or 1,
+            system=_text(data, "system", source),
+            examples=_examples(data, source),
+            template=_text(data, "template", source, required=True),
+            output_columns=columns,
+            json_schema=schema,
+            model=_text(data, "model", source) or None,
+            temperature=_number(data, "temperature", source, whole=False, low=0, high=2),
+            max_tokens=_number(data, "max_tokens", source, whole=True, low=1, high=1_000_000),
+            tags=_text_list(data, "tags", source),
+            field_cap=_number(data, "field_cap", source, whole=True, low=1, high=10_000_000) or FIELD_CAP,
+        )
+    except ValueError as exc:
+        raise PromptLibraryError(f"{source or 'prompt'}: {exc}") from None
+    _check_example_answers(spec, source)
+    return spec
+
+
+def _check_example_answers(spec: PromptSpec, source: str) -> None:
+    """A structured prompt's example answers must themselves be valid answers: the model copies them."""
+    for number, example in enumerate(spec.examples, start=1):
+        error = parse_output(spec, example.assistant).error  # plain prompts never fail to parse
+        if error:
+            raise _fail(source, "examples", f"item {number}'s answer does not fit the schema: {error}")
+
+
+# ----------------------------------------------------------------------------------------------- the library
+
+
+def _write_atomically(path: Path, text: str, *, overwrite: bool) -> None:
+    """Write via a temp file in the same directory; without `overwrite`, fail if `path` exists."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            os.link(tmp, path)  # atomic create-if-absent: raises FileExistsError instead of clobbering
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+class PromptLibrary:
+    def __init__(self, directory: Path | str = DEFAULT_DIRECTORY) -> None:
+        self.directory = Path(directory)
+
+    slug = staticmethod(slug)
+
+    def _files(self) -> list[Path]:
+        if not self.directory.is_dir():
+            return []
+        return sorted(p for p in self.directory.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+
+    def _read(self, path: Path) -> PromptSpec:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise PromptLibraryError(f"{path.name}: cannot be read: {exc.strerror or exc}") from None
+        return parse_spec(text, source=path.name)
+
+    def _entries(self) -> Iterator[tuple[Path, PromptSpec | PromptLibraryError]]:
+        for path in self._files():
+            try:
+                yield path, self._read(path)
+            except PromptLibraryError as exc:
+                yield path, exc
+
+    def list(self) -> list[PromptSpec]:
+        """Every readable prompt, by name; see `errors()` for files that could not be read."""
+        specs = [s for _, s in self._entries() if isinstance(s, PromptSpec)]
+        return sorted(specs, key=lambda s: s.name.casefold())
+
+    def errors(self) -> list[str]:
+        """One message per prompt file that does not load."""
+        return [str(s) for _, s in self._entries() if isinstance(s, PromptLibraryError)]
+
+    def names(self) -> list[str]:
+        return [spec.name for spec in self.list()]
+
+    def _find(self, name: str) -> tuple[Path, PromptSpec] | None:
+        """The file holding the prompt called `name` (or with that file stem), case-insensitively."""
+        wanted = name.strip().casefold()
+        for path, spec in self._entries():
+            if isinstance(spec, PromptSpec) and wanted in (spec.name.casefold(), path.stem.casefold()):
+                return path, spec
+        return None
+
+    def path_of(self, name: str) -> Path:
+        found = self._find(name)
+        if found is None:
+            raise PromptLibraryError(f"No prompt named '{name}' in {self.directory} (have: {self._have()})")
+        return found[0]
+
+    def _have(self) -> str:
+        return ", ".join(self.names()) or "none"
+
+    def load(self, name_or_path: str | Path) -> PromptSpec:
+        """A prompt by its name in the library, or from a path to a .yaml file."""
+        path = Path(name_or_path)
+        if path.suffix in (".yaml", ".yml") and (path.exists() or len(path.parts) > 1):
+            return self._read(path)
+        found = self._find(str(name_or_path))
+        if found is None:
+            raise PromptLibraryError(
+                f"No prompt named '{name_or_path}' in {self.directory} (have: {self._have()})"
+            )
+        return found[1]
+
+    def save_new(self, spec: PromptSpec) -> Path:
+        """Write a new prompt file; refuses a name (or file) that already exists."""
+        path = self.directory / (slug(spec.name) + SUFFIX)
+        with self._locked():
+            if self._find(spec.name) is not None or path.exists():
+                raise PromptLibraryError(
+                    f"A prompt named '{spec.name}' already exists ({path.name}): choose another name, "
+                    "or save a new version of it"
+                )
+            try:
+                _write_atomically(path, dump_spec(spec), overwrite=False)
+            except FileExistsError:
+                raise PromptLibraryError(f"{path.name} was created meanwhile: choose another name") from None
+        return path
+
+    def save_version(self, spec: PromptSpec, expected_version: int) -> PromptSpec:
+        """Save `spec` as the next version of its prompt, unless the file changed since version `expected_version`."""
+        with self._locked():
+            found = self._find(spec.name)
+            if found is None:
+                raise PromptLibraryError(f"No prompt named '{spec.name}' to update: save it as new instead")
+            path, current = found
+            if current.version != expected_version:
+                raise PromptLibraryError(
+                    f"'{spec.name}' was changed by someone else since you opened it (version "
+                    f"{expected_version}, now {current.version}): reload it, or save yours under a new name"
+                )
+            saved = replace(spec, version=current.version + 1)
+            _write_atomically(path, dump_spec(saved), overwrite=True)
+        return saved
+
+    def duplicate(self, name: str, new_name: str) -> PromptSpec:
+        """A copy of a prompt under a new name, starting again at version 1."""
+        copy = replace(self.load(name), name=new_name.strip(), version=1)
+        self.save_new(copy)
+        return copy
+
+    def delete(self, name: str) -> None:
+        with self._locked():
+            self.path_of(name).unlink()
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Serialise writers to this directory across threads and processes (read-check-write)."""
+        key = hashlib.sha1(str(self.directory.resolve()).encode()).hexdigest()[:16]
+        lock_path = Path(tempfile.gettempdir()) / f"lead-studio-prompts-{key}.lock"
+        with _thread_lock, open(lock_path, "a") as handle:
+            if fcntl is not None:
+                fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                if fcntl is not None:
+                    fcntl.flock(handle, fcntl.LOCK_UN)
