@@ -1,0 +1,785 @@
+"""The simulator's behaviour: configuration, routing, the chat endpoint with its faults and limits, ledger, stats.
+
+`SimApp.handle` is synchronous and runs on the event loop thread; all state lives there.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import random
+import re
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from lib import sim_replies as replies
+from lib.models import model_info
+from lib.sim_http import HttpProtocol, Reply, Request
+from lib.sim_limits import HEADER_MODES, KeyLimits, refusal_message
+
+DEFAULT_MODELS = (
+    "gpt-4o-mini",
+    "gpt-4o",
+    "gpt-4.1",
+    "gpt-4.1-mini",
+    "gpt-4.1-nano",
+    "gpt-5",
+    "gpt-5-mini",
+    "gpt-5-nano",
+    "gpt-5-chat-latest",
+    "o4-mini",
+    "o3",
+    "o3-mini",
+    "gpt-3.5-turbo",
+)
+FAULT_KINDS = ("401", "quota", "429", "500", "503", "drop", "hang", "malformed")
+_SEEN_LIMIT = 500_000  # remembered request fingerprints / prompt prefixes before the memory is cleared
+_FINGERPRINT = "fp_sim0001"
+_CREATED = 1_715_000_000
+_SNAPSHOT_RE = re.compile(r"^(.+)-\d{4}-\d{2}-\d{2}$")
+
+
+@dataclass
+class SimConfig:
+    latency_ms: float = 0.0
+    latency_dist: str = "fixed"  # "fixed" or "lognormal" (latency_ms is then the median)
+    latency_p99_ms: float | None = None  # lognormal only; default 3x the median
+    rpm: int | None = None
+    tpm: int | None = None
+    burst_seconds: float = 1.0
+    ratelimit_headers: str = "normal"  # "normal", "missing" or "zero"
+    seed: int = 0
+    p_500: float = 0.0
+    p_503: float = 0.0
+    p_429: float = 0.0
+    p_quota: float = 0.0
+    p_401: float = 0.0
+    p_drop: float = 0.0
+    p_hang: float = 0.0
+    p_malformed: float = 0.0
+    quota_after: int | None = None  # per key: after N answers, every request gets insufficient_quota
+    fail_401_after: int | None = None  # per key: after N answers, every request gets 401
+    hang_seconds: float = 3600.0
+    context_window: int | None = None  # overrides every model's context window
+    invalid_keys: tuple[str, ...] = ("sk-invalid",)  # prefixes of keys refused with 401
+    models: tuple[str, ...] = DEFAULT_MODELS
+
+    def __post_init__(self) -> None:
+        self.invalid_keys = tuple(self.invalid_keys)
+        self.models = tuple(self.models)
+        if self.latency_dist not in ("fixed", "lognormal"):
+            raise ValueError(f"latency_dist must be 'fixed' or 'lognormal', not {self.latency_dist!r}")
+        if self.ratelimit_headers not in HEADER_MODES:
+            raise ValueError(
+                f"ratelimit_headers must be one of {HEADER_MODES}, not {self.ratelimit_headers!r}"
+            )
+        for kind in FAULT_KINDS:
+            p = getattr(self, f"p_{kind}")
+            if not 0.0 <= p <= 1.0:
+                raise ValueError(f"p_{kind} must be within [0, 1]")
+        if self.burst_seconds <= 0:
+            raise ValueError("burst_seconds must be positive")
+
+    def to_dict(self) -> dict:
+        return {
+            f.name: (list(v) if isinstance(v, tuple) else v)
+            for f in dataclasses.fields(self)
+            for v in [getattr(self, f.name)]
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> SimConfig:
+        unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown config fields: {sorted(unknown)}")
+        return cls(**data)
+
+    def updated(self, changes: dict) -> SimConfig:
+        return SimConfig.from_dict({**self.to_dict(), **changes})
+
+    def fault_probability(self) -> float:
+        return sum(getattr(self, f"p_{kind}") for kind in FAULT_KINDS)
+
+
+def _dumps(obj: Any) -> bytes:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def error_body(message: str, type_: str, param: str | None = None, code: str | None = None) -> bytes:
+    return _dumps({"error": {"message": message, "type": type_, "param": param, "code": code}})
+
+
+def key_hash(key: str) -> str:
+    """A short, non-reversible handle for a key: the only form in which a key is ever stored."""
+    return hashlib.sha256(key.encode()).hexdigest()[:12]
+
+
+@dataclass
+class KeyState:
+    limits: KeyLimits
+    answered: int = 0  # successful answers admitted (quota_after / fail_401_after count these)
+    prefixes: set[bytes] = field(default_factory=set)  # leading-message fingerprints seen (prompt caching)
+
+
+@dataclass
+class _Ctx:
+    """What one /v1 request carries through the handler."""
+
+    request: Request
+    request_id: str
+    started: float
+    state: KeyState | None = None
+    key_hash: str | None = None
+
+
+class _Reject(Exception):
+    """A finished error reply, raised from deep in validation."""
+
+    def __init__(self, reply: Reply) -> None:
+        self.reply = reply
+
+
+class SimApp:
+    def __init__(self, config: SimConfig | None = None, ledger_path: str | os.PathLike | None = None) -> None:
+        self.config = config or SimConfig()
+        self.registry: set[HttpProtocol] = set()
+        self._ledger_file: TextIO | None = None
+        if ledger_path is not None:
+            Path(ledger_path).parent.mkdir(parents=True, exist_ok=True)
+            self._ledger_file = open(ledger_path, "a", buffering=1, encoding="utf-8")  # noqa: SIM115 - kept for life
+        self._id_prefix = os.urandom(4).hex()
+        self._counter = 0
+        self._clear_state()
+        replies.prompt_tokens(
+            [{"role": "user", "content": "warm up"}], "gpt-4o-mini"
+        )  # loads the encoding now
+        self._routes: dict[tuple[str, str], Callable[[_Ctx], Reply]] = {
+            ("POST", "/v1/chat/completions"): self._chat,
+            ("GET", "/v1/models"): self._models,
+        }
+        self._admin: dict[tuple[str, str], Callable[[Request], Any]] = {
+            ("GET", "/_sim/health"): lambda r: {"status": "ok"},
+            ("GET", "/_sim/ledger"): lambda r: self.ledger(),
+            ("GET", "/_sim/stats"): lambda r: self.stats(),
+            ("GET", "/_sim/config"): lambda r: self.config.to_dict(),
+            ("POST", "/_sim/config"): lambda r: self.configure(**_json_object(r.body)),
+            ("POST", "/_sim/reset"): self._admin_reset,
+        }
+
+    # ----- state -------------------------------------------------------------------------------------------
+
+    def _clear_state(self) -> None:
+        self._generation = getattr(self, "_generation", 0) + 1
+        self._ledger: list[dict] = []
+        self._keys: dict[str, KeyState] = {}
+        self._hashes: dict[str, str] = {}
+        self._seen: dict[bytes, int] = {}
+        self._by_status: Counter[str] = Counter()
+        self._by_kind: Counter[str] = Counter()
+        self._in_flight = 0
+
+    def ledger(self) -> list[dict]:
+        return list(self._ledger)
+
+    def stats(self) -> dict:
+        return {
+            "total": sum(self._by_status.values()),
+            "by_status": dict(self._by_status),
+            "by_kind": dict(self._by_kind),
+            "status_429": self._by_status.get("429", 0),
+            "drops": self._by_kind.get("drop", 0),
+            "hangs": self._by_kind.get("hang", 0),
+            "billed": len(self._ledger),
+            "in_flight": self._in_flight,
+            "hanging_now": sum(1 for p in self.registry if p.hanging),
+            "open_connections": len(self.registry),
+        }
+
+    def configure(self, **changes: Any) -> dict:
+        """Apply a partial config update; limit changes start every key's buckets afresh."""
+        old = self.config
+        self.config = old.updated(changes)
+        if (old.rpm, old.tpm, old.burst_seconds) != (
+            self.config.rpm,
+            self.config.tpm,
+            self.config.burst_seconds,
+        ):
+            now = time.monotonic()
+            for state in self._keys.values():
+                state.limits = self._new_limits(now)
+        return self.config.to_dict()
+
+    def reset(self, config: SimConfig | None = None) -> None:
+        """Forget ledger, stats, buckets and seen requests; drop hung connections; optionally replace the config."""
+        if config is not None:
+            self.config = config
+        for proto in list(self.registry):
+            if proto.hanging:
+                proto.abort()
+        self._clear_state()
+
+    def _admin_reset(self, request: Request) -> dict:
+        body = _json_object(request.body) if request.body.strip() else None
+        self.reset(SimConfig.from_dict(body) if body is not None else None)
+        return self.config.to_dict()
+
+    def close(self) -> None:
+        for proto in list(self.registry):
+            proto.abort()
+        if self._ledger_file is not None:
+            self._ledger_file.close()
+            self._ledger_file = None
+
+    def _new_limits(self, now: float) -> KeyLimits:
+        return KeyLimits(self.config.rpm, self.config.tpm, self.config.burst_seconds, now)
+
+    def _next_id(self) -> str:
+        self._counter += 1
+        return f"{self._id_prefix}{self._counter:012x}"
+
+    # ----- routing -----------------------------------------------------------------------------------------
+
+    def handle(self, request: Request) -> Reply:
+        if request.path.startswith("/_sim/"):
+            return self._handle_admin(request)
+        ctx = _Ctx(request, f"req_{self._next_id()}", time.monotonic())
+        try:
+            route = self._routes.get((request.method, request.path))
+            if route is None and request.method == "GET" and request.path.startswith("/v1/models/"):
+                route = self._model
+            if route is None:
+                raise _Reject(
+                    self._error(
+                        ctx, 404, f"Invalid URL ({request.method} {request.path})", "invalid_request_error"
+                    )
+                )
+            self._authenticate(ctx)
+            reply = route(ctx)
+        except _Reject as rejected:
+            reply = rejected.reply
+        self._by_status[str(reply.status) if reply.action == "send" else reply.action] += 1
+        return reply
+
+    def _handle_admin(self, request: Request) -> Reply:
+        if not (request.peer.startswith("127.") or request.peer in ("::1", "localhost")):
+            return Reply(
+                403, error_body("admin endpoints answer loopback clients only", "invalid_request_error")
+            )
+        handler = self._admin.get((request.method, request.path))
+        if handler is None:
+            return Reply(
+                404, error_body(f"Invalid URL ({request.method} {request.path})", "invalid_request_error")
+            )
+        try:
+            return Reply(200, _dumps(handler(request)))
+        except (ValueError, TypeError) as err:
+            return Reply(400, error_body(str(err), "invalid_request_error"))
+
+    def _headers(self, ctx: _Ctx) -> list[tuple[str, str]]:
+        limits = ctx.state.limits if ctx.state is not None else self._new_limits(time.monotonic())
+        processing = max(0, int((time.monotonic() - ctx.started) * 1000))
+        return [
+            ("x-request-id", ctx.request_id),
+            ("openai-version", "2020-10-01"),
+            ("openai-processing-ms", str(processing)),
+            *limits.headers(self.config.ratelimit_headers, time.monotonic()),
+        ]
+
+    def _error(
+        self,
+        ctx: _Ctx,
+        status: int,
+        message: str,
+        type_: str,
+        param: str | None = None,
+        code: str | None = None,
+        *,
+        kind: str | None = None,
+        delay: float = 0.0,
+        extra: list[tuple[str, str]] | None = None,
+    ) -> Reply:
+        self._by_kind[kind or code or type_] += 1
+        headers = self._headers(ctx) + (extra or [])
+        return Reply(status, error_body(message, type_, param, code), headers, delay=delay)
+
+    def _authenticate(self, ctx: _Ctx) -> None:
+        auth = ctx.request.headers.get("authorization", "")
+        scheme, _, key = auth.partition(" ")
+        key = key.strip()
+        if scheme.lower() != "bearer" or not key:
+            raise _Reject(
+                self._error(
+                    ctx,
+                    401,
+                    "You didn't provide an API key. You need to provide your API key in an Authorization header "
+                    "using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
+                    "invalid_request_error",
+                    code="invalid_api_key",
+                    kind="auth",
+                )
+            )
+        digest = self._hashes.get(key)
+        if digest is None:
+            if len(self._hashes) > 10_000:
+                self._hashes.clear()
+            digest = self._hashes[key] = key_hash(key)
+        ctx.key_hash = digest
+        ctx.state = self._keys.get(digest)
+        if ctx.state is None:
+            ctx.state = self._keys[digest] = KeyState(self._new_limits(time.monotonic()))
+        revoked = self.config.fail_401_after is not None and ctx.state.answered >= self.config.fail_401_after
+        if revoked or key.startswith(self.config.invalid_keys):
+            raise _Reject(self._invalid_key(ctx))
+
+    def _invalid_key(self, ctx: _Ctx) -> Reply:
+        # The real API echoes a masked key; the simulator echoes nothing of it.
+        return self._error(
+            ctx,
+            401,
+            "Incorrect API key provided. You can find your API key at https://platform.openai.com/account/api-keys.",
+            "invalid_request_error",
+            code="invalid_api_key",
+            kind="auth",
+        )
+
+    def _known_model(self, model: str) -> bool:
+        """An allowed model, or a dated snapshot of one (gpt-4o-mini-2024-07-18)."""
+        if model in self.config.models:
+            return True
+        snapshot = _SNAPSHOT_RE.match(model)
+        return snapshot is not None and snapshot.group(1) in self.config.models
+
+    def _models(self, ctx: _Ctx) -> Reply:
+        data = [
+            {"id": m, "object": "model", "created": _CREATED, "owned_by": "system"}
+            for m in self.config.models
+        ]
+        self._by_kind["models"] += 1
+        return Reply(200, _dumps({"object": "list", "data": data}), self._headers(ctx))
+
+    def _model(self, ctx: _Ctx) -> Reply:
+        name = ctx.request.path.removeprefix("/v1/models/")
+        if not self._known_model(name):
+            raise _Reject(self._model_not_found(ctx, name))
+        self._by_kind["models"] += 1
+        body = {"id": name, "object": "model", "created": _CREATED, "owned_by": "system"}
+        return Reply(200, _dumps(body), self._headers(ctx))
+
+    def _model_not_found(self, ctx: _Ctx, name: str) -> Reply:
+        return self._error(
+            ctx,
+            404,
+            f"The model `{name}` does not exist or you do not have access to it.",
+            "invalid_request_error",
+            code="model_not_found",
+        )
+
+    # ----- chat completions --------------------------------------------------------------------------------
+
+    def _chat(self, ctx: _Ctx) -> Reply:
+        body = self._parse_chat(ctx)
+        model, messages = body["model"], body["messages"]
+        info = model_info(model)
+        self._check_params(ctx, body, info.uses_max_completion_tokens and info.reasoning)
+        max_out = body.get("max_completion_tokens", body.get("max_tokens"))
+        marks = replies.directives(messages)
+        prompt = replies.prompt_tokens(messages, model)
+        window = self.config.context_window or info.context_window
+        if "context_length" in marks or prompt > window:
+            return self._error(
+                ctx,
+                400,
+                f"This model's maximum context length is {window} tokens. However, your messages resulted in "
+                f"{prompt} tokens. Please reduce the length of the messages.",
+                "invalid_request_error",
+                "messages",
+                "context_length_exceeded",
+            )
+        fingerprint = hashlib.sha256(ctx.request.body).digest()[:16]
+        attempt = self._seen.get(fingerprint, 0)
+        if len(self._seen) > _SEEN_LIMIT:
+            self._seen.clear()
+        self._seen[fingerprint] = attempt + 1
+        rng = self._request_rng(fingerprint, attempt)
+        fault = self._draw_fault(rng, marks)
+
+        state = ctx.state
+        quota_gone = self.config.quota_after is not None and state.answered >= self.config.quota_after
+        if fault == "401":
+            return self._invalid_key(ctx)
+        if fault == "quota" or quota_gone:
+            return self._quota(ctx)
+        if fault == "429":
+            wait_ms = 20 + (rng.randrange(480) if rng else 0)
+            return self._rate_limited(ctx, model, "requests", wait_ms, "spurious_429")
+        refusal = state.limits.admit(prompt + (max_out or 16), time.monotonic())
+        if refusal is not None:
+            wait_ms = 60_000 if math.isinf(refusal.wait) else max(1, math.ceil(refusal.wait * 1000))
+            return self._rate_limited(
+                ctx, model, refusal.kind, wait_ms, "rate_limited", refusal_message(refusal, model)
+            )
+
+        delay = self._latency(rng, marks)
+        fail_first = marks.get("fail_first")
+        if fault in ("500", "503") or (fail_first is not None and attempt < fail_first):
+            return self._server_error(ctx, 503 if fault == "503" else 500, delay)
+        if fault == "drop":
+            self._by_kind["drop"] += 1
+            return Reply(action="drop", delay=delay)
+        if fault == "hang":
+            self._by_kind["hang"] += 1
+            return Reply(action="hang", hang_seconds=self.config.hang_seconds)
+        state.answered += 1
+        return self._answer(ctx, body, prompt, max_out, marks, delay, malformed=fault == "malformed")
+
+    def _parse_chat(self, ctx: _Ctx) -> dict:
+        try:
+            body = json.loads(ctx.request.body)
+        except (ValueError, UnicodeDecodeError):
+            body = None
+        if not isinstance(body, dict):
+            raise _Reject(
+                self._error(
+                    ctx,
+                    400,
+                    "We could not parse the JSON body of your request. (HINT: This likely means you aren't using "
+                    "your HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not "
+                    "valid JSON.)",
+                    "invalid_request_error",
+                )
+            )
+        model = body.get("model")
+        if not isinstance(model, str) or not model:
+            raise _Reject(
+                self._error(ctx, 400, "you must provide a model parameter", "invalid_request_error")
+            )
+        messages = body.get("messages")
+        if not isinstance(messages, list) or not messages:
+            problem = (
+                "Missing required parameter: 'messages'."
+                if messages is None
+                else "Invalid 'messages': expected a non-empty array."
+            )
+            raise _Reject(
+                self._error(ctx, 400, problem, "invalid_request_error", "messages", "invalid_value")
+            )
+        for i, message in enumerate(messages):
+            if not isinstance(message, dict) or not isinstance(message.get("role"), str):
+                raise _Reject(
+                    self._error(
+                        ctx,
+                        400,
+                        f"Missing required parameter: 'messages[{i}].role'.",
+                        "invalid_request_error",
+                        f"messages[{i}].role",
+                        "missing_required_parameter",
+                    )
+                )
+        if not self._known_model(model):
+            raise _Reject(self._model_not_found(ctx, model))
+        return body
+
+    def _check_params(self, ctx: _Ctx, body: dict, reasoning_rules: bool) -> None:
+        """Parameter rules the real API enforces; gpt-5 (not -chat) and o-series are stricter."""
+        for name in ("max_tokens", "max_completion_tokens"):
+            value = body.get(name)
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+                raise _Reject(
+                    self._error(
+                        ctx,
+                        400,
+                        f"Invalid '{name}': integer below minimum value. Expected a value >= 1, but got {value!r} instead.",
+                        "invalid_request_error",
+                        name,
+                        "integer_below_min_value",
+                    )
+                )
+        if not reasoning_rules:
+            return
+        if body.get("max_tokens") is not None:
+            raise _Reject(
+                self._error(
+                    ctx,
+                    400,
+                    "Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead.",
+                    "invalid_request_error",
+                    "max_tokens",
+                    "unsupported_parameter",
+                )
+            )
+        temperature = body.get("temperature")
+        if temperature is not None and temperature != 1:
+            raise _Reject(
+                self._error(
+                    ctx,
+                    400,
+                    f"Unsupported value: 'temperature' does not support {temperature} with this model. "
+                    "Only the default (1) value is supported.",
+                    "invalid_request_error",
+                    "temperature",
+                    "unsupported_value",
+                )
+            )
+
+    def _request_rng(self, fingerprint: bytes, attempt: int) -> random.Random | None:
+        """A generator seeded by (seed, request, attempt): the same run gets the same faults in any order."""
+        cfg = self.config
+        if cfg.fault_probability() <= 0 and cfg.latency_dist == "fixed":
+            return None
+        seed = hashlib.sha256(b"%d:%s:%d" % (cfg.seed, fingerprint.hex().encode(), attempt)).digest()
+        return random.Random(int.from_bytes(seed[:16], "big"))
+
+    def _draw_fault(self, rng: random.Random | None, marks: dict[str, int | None]) -> str | None:
+        for kind in FAULT_KINDS:
+            if kind in marks:
+                return kind
+        if rng is None:
+            return None
+        u = rng.random()
+        for kind in FAULT_KINDS:
+            u -= getattr(self.config, f"p_{kind}")
+            if u < 0:
+                return kind
+        return None
+
+    def _latency(self, rng: random.Random | None, marks: dict[str, int | None]) -> float:
+        if marks.get("latency") is not None:
+            return marks["latency"] / 1000.0
+        cfg = self.config
+        if cfg.latency_ms <= 0:
+            return 0.0
+        if cfg.latency_dist == "fixed" or rng is None:
+            return cfg.latency_ms / 1000.0
+        return lognormal_seconds(rng, cfg.latency_ms, cfg.latency_p99_ms)
+
+    def _quota(self, ctx: _Ctx) -> Reply:
+        return self._error(
+            ctx,
+            429,
+            "You exceeded your current quota, please check your plan and billing details. For more information on "
+            "this error, read the docs: https://platform.openai.com/docs/guides/error-codes/api-errors.",
+            "insufficient_quota",
+            code="insufficient_quota",
+            kind="quota",
+        )
+
+    def _rate_limited(
+        self, ctx: _Ctx, model: str, kind: str, wait_ms: int, stat: str, message: str | None = None
+    ) -> Reply:
+        message = message or (
+            f"Rate limit reached for {model} in organization org-simulator on requests per min (RPM): "
+            f"Please try again in {wait_ms}ms. Visit https://platform.openai.com/account/rate-limits to learn more."
+        )
+        extra = [("retry-after-ms", str(wait_ms)), ("retry-after", str(max(1, math.ceil(wait_ms / 1000))))]
+        return self._error(ctx, 429, message, kind, code="rate_limit_exceeded", kind=stat, extra=extra)
+
+    def _server_error(self, ctx: _Ctx, status: int, delay: float) -> Reply:
+        if status == 503:
+            message, kind = "The server is overloaded or not ready yet.", "fault_503"
+        else:
+            message, kind = (
+                "The server had an error while processing your request. Sorry about that!",
+                "fault_500",
+            )
+        return self._error(ctx, status, message, "server_error", kind=kind, delay=delay)
+
+    def _answer(
+        self,
+        ctx: _Ctx,
+        body: dict,
+        prompt: int,
+        max_out: int | None,
+        marks: dict[str, int | None],
+        delay: float,
+        *,
+        malformed: bool,
+    ) -> Reply:
+        model, messages = body["model"], body["messages"]
+        info = model_info(model)
+        reasoning = (
+            replies.reasoning_tokens(messages, model, body.get("reasoning_effort")) if info.reasoning else 0
+        )
+        refusal = replies.REFUSAL_TEXT if "refusal" in marks else None
+        if refusal is not None:
+            content, finish, visible = None, "stop", replies.completion_tokens(refusal, model)
+        elif "content_filter" in marks:
+            content, finish, visible = None, "content_filter", 0
+        else:
+            content = replies.response_content(messages, model, body.get("response_format"))
+            content, finish, visible, reasoning = _truncate(
+                content, model, max_out, reasoning, "length" in marks
+            )
+        usage = {
+            "prompt_tokens": prompt,
+            "completion_tokens": visible + reasoning,
+            "total_tokens": prompt + visible + reasoning,
+            "prompt_tokens_details": {
+                "cached_tokens": self._cached_tokens(ctx.state, messages, model, prompt),
+                "audio_tokens": 0,
+            },
+            "completion_tokens_details": {
+                "reasoning_tokens": reasoning,
+                "audio_tokens": 0,
+                "accepted_prediction_tokens": 0,
+                "rejected_prediction_tokens": 0,
+            },
+        }
+        chat_id = f"chatcmpl-{self._next_id()}"
+        created = int(time.time())
+        if body.get("stream"):
+            include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+            payload = _sse_body(chat_id, created, model, content, refusal, finish, usage, include_usage)
+            content_type = "text/event-stream; charset=utf-8"
+        else:
+            message = {"role": "assistant", "content": content, "refusal": refusal, "annotations": []}
+            choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": finish}
+            payload = _dumps(
+                {
+                    "id": chat_id,
+                    "object": "chat.completion",
+                    "created": created,
+                    "model": model,
+                    "choices": [choice],
+                    "usage": usage,
+                    "service_tier": "default",
+                    "system_fingerprint": _FINGERPRINT,
+                }
+            )
+            content_type = "application/json"
+        if malformed:
+            payload = payload[: len(payload) // 2]  # cut mid-JSON: the client gets a complete, invalid body
+        kind = "malformed" if malformed else "ok"
+        self._by_kind[kind] += 1
+        record = {
+            "ts": None,
+            "request_id": ctx.request_id,
+            "key_hash": ctx.key_hash,
+            "model": model,
+            "row_id": ctx.request.headers.get("x-row-id"),
+            "prompt_tokens": prompt,
+            "completion_tokens": usage["completion_tokens"],
+            "cached_tokens": usage["prompt_tokens_details"]["cached_tokens"],
+            "reasoning_tokens": reasoning,
+            "finish_reason": finish,
+            "status": 200,
+            "kind": kind,
+        }
+        self._in_flight += 1
+        generation = self._generation
+        return Reply(
+            200,
+            payload,
+            self._headers(ctx),
+            content_type,
+            delay=delay,
+            on_due=lambda: self._bill(record, generation),
+        )
+
+    def _bill(self, record: dict, generation: int) -> None:
+        """Record an answer as billed when it is due, whether or not the client is still there to read it."""
+        if generation != self._generation:  # answered after a reset: belongs to a previous test
+            return
+        self._in_flight -= 1
+        record["ts"] = time.time()
+        self._ledger.append(record)
+        if self._ledger_file is not None:
+            self._ledger_file.write(json.dumps(record) + "\n")
+
+    def _cached_tokens(self, state: KeyState, messages: list[dict], model: str, prompt: int) -> int:
+        """OpenAI-style prompt caching: a repeated prefix (all but the last message) of 1024+ tokens, in 128s."""
+        if prompt < 1024 or len(messages) < 2:
+            return 0
+        prefix = hashlib.sha256(_dumps([model, messages[:-1]])).digest()[:16]
+        if prefix not in state.prefixes:
+            if len(state.prefixes) > _SEEN_LIMIT:
+                state.prefixes.clear()
+            state.prefixes.add(prefix)
+            return 0
+        prefix_tokens = replies.prompt_tokens(messages[:-1], model) - replies.tokens.REPLY_PRIMING
+        cached = prefix_tokens // 128 * 128
+        return min(cached, prompt) if cached >= 1024 else 0
+
+
+def _truncate(
+    content: str, model: str, max_out: int | None, reasoning: int, forced: bool
+) -> tuple[str, str, int, int]:
+    """Apply the output budget (reasoning spends it first): (content, finish_reason, visible tokens, reasoning)."""
+    visible = replies.completion_tokens(content, model)
+    budget = max_out if max_out is not None else math.inf
+    if forced:  # [[sim:length]]: cut the visible reply in half
+        budget = min(budget, reasoning + max(1, visible // 2))
+    if reasoning + visible <= budget:
+        return content, "stop", visible, reasoning
+    budget = int(budget)
+    if reasoning >= budget:
+        return "", "length", 0, budget
+    keep = budget - reasoning
+    return replies.truncate_to_tokens(content, keep, model), "length", keep, reasoning
+
+
+def lognormal_seconds(rng: random.Random, median_ms: float, p99_ms: float | None) -> float:
+    """A lognormal latency with the given median and 99th percentile (default 3x the median)."""
+    p99 = p99_ms if p99_ms and p99_ms > median_ms else 3.0 * median_ms
+    sigma = (math.log(p99) - math.log(median_ms)) / 2.3263478740408408
+    return rng.lognormvariate(math.log(median_ms), sigma) / 1000.0
+
+
+def _sse_body(
+    chat_id: str,
+    created: int,
+    model: str,
+    content: str | None,
+    refusal: str | None,
+    finish: str,
+    usage: dict,
+    include_usage: bool,
+) -> bytes:
+    """The whole server-sent-event stream of chat.completion.chunk objects, ending with [DONE]."""
+    base = {
+        "id": chat_id,
+        "object": "chat.completion.chunk",
+        "created": created,
+        "model": model,
+        "service_tier": "default",
+        "system_fingerprint": _FINGERPRINT,
+    }
+    chunks: list[dict] = []
+
+    def add(delta: dict, finish_reason: str | None = None) -> None:
+        chunk = {
+            **base,
+            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}],
+        }
+        if include_usage:
+            chunk["usage"] = None
+        chunks.append(chunk)
+
+    add({"role": "assistant", "content": "", "refusal": None})
+    if refusal is not None:
+        add({"refusal": refusal})
+    for piece in _pieces(content or ""):
+        add({"content": piece})
+    add({}, finish)
+    if include_usage:
+        chunks.append({**base, "choices": [], "usage": usage})
+    return b"".join(b"data: " + _dumps(c) + b"\n\n" for c in chunks) + b"data: [DONE]\n\n"
+
+
+def _pieces(text: str, words_per_piece: int = 3) -> list[str]:
+    words = text.split(" ")
+    pieces = [" ".join(words[i : i + words_per_piece]) for i in range(0, len(words), words_per_piece)]
+    return [p + " " for p in pieces[:-1]] + pieces[-1:] if text else []
+
+
+def _json_object(raw: bytes) -> dict:
+    data = json.loads(raw or b"{}")
+    if not isinstance(data, dict):
+        raise ValueError("expected a JSON object")
+    return data
