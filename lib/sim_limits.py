@@ -56,7 +56,8 @@ class Bucket:
         return max(0.0, (min(cost, self.capacity) - self.level) / self.rate)
 
     def remaining(self) -> int:
-        return max(0, int(self.level / self.capacity * self.limit))
+        """Whole units admissible now, scaled to per-minute: 0 means the next request would be refused."""
+        return max(0, int(math.floor(self.level) / self.capacity * self.limit))
 
     def reset_seconds(self) -> float:
         return max(0.0, (self.capacity - self.level) / self.rate)

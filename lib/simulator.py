@@ -296,12 +296,13 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
 
 async def _serve(app: SimApp, host: str, port: int) -> None:
     server = await start_http_server(app.handle, host, port, app.registry)
-    bound = server.sockets[0].getsockname()[1]
-    print(f"{_URL_PREFIX}http://{_url_host(host)}:{bound}/v1", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    # Handlers first: whoever reads this line may send SIGTERM at once.
+    bound = server.sockets[0].getsockname()[1]
+    print(f"{_URL_PREFIX}http://{_url_host(host)}:{bound}/v1", flush=True)
     await stop.wait()
     server.close()
     app.close()

@@ -29,3 +29,33 @@ def data_dir(tmp_path: Path) -> Path:
 def _tiktoken_cache(tmp_path_factory):
     """Each session seeds its own tiktoken cache from the shipped files, proving the offline path."""
     os.environ["TIKTOKEN_CACHE_DIR"] = str(tmp_path_factory.mktemp("tiktoken"))
+
+
+# ----- Simulator fixtures (lib/simulator.py) -----------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def sim_server():
+    """One in-process OpenAI-compatible simulator per test session (per xdist worker)."""
+    from lib.simulator import SimServer
+
+    server = SimServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def sim(sim_server):
+    """The session simulator, reset to a default config (empty ledger, stats and limits) for this test."""
+    from lib.simulator import SimConfig
+
+    sim_server.reset(SimConfig())
+    yield sim_server
+
+
+@pytest.fixture
+def openai_client(sim):
+    """The real openai SDK pointed at the simulator: no retries, a short timeout."""
+    import openai
+
+    return openai.OpenAI(api_key="sk-test-simulator", base_url=sim.url, max_retries=0, timeout=10)
