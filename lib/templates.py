@@ -291,12 +291,40 @@ def _json_instruction(schema_json: str) -> str:
     )
 
 
+_strict_cache: dict[int, tuple[PromptSpec, dict, str]] = {}
+
+
+def _strict_for(spec: PromptSpec) -> tuple[dict, str]:
+    """The spec's strict answer schema and its JSON, computed once per spec rather than once per row.
+
+    Bodies built from one spec share this schema object: treat request bodies as read-only.
+    """
+    hit = _strict_cache.get(id(spec))
+    if hit is not None and hit[0] is spec:  # the entry holds the spec, so its id cannot be reused meanwhile
+        return hit[1], hit[2]
+    schema = strict_schema(answer_schema(spec) or {})
+    if len(_strict_cache) >= 64:
+        _strict_cache.clear()
+    _strict_cache[id(spec)] = (spec, schema, json.dumps(schema, ensure_ascii=False))
+    return schema, _strict_cache[id(spec)][2]
+
+
 def _system_text(spec: PromptSpec, row: Mapping[str, Any], field_cap: int, model: str) -> str:
-    parts = [_fill(spec.system, row, field_cap).strip()] if spec.system.strip() else []
-    parts.append(DATA_NOTICE)
+    schema_json = None
     if is_structured(spec) and not _uses_json_schema(spec, model):
-        schema = strict_schema(answer_schema(spec) or {})
-        parts.append(_json_instruction(json.dumps(schema, ensure_ascii=False)))
+        schema_json = _strict_for(spec)[1]
+    if not placeholders(spec.system):
+        return _joined_system(spec.system, schema_json)
+    return _joined_system(_fill(spec.system, row, field_cap), schema_json)
+
+
+@functools.lru_cache(maxsize=64)
+def _joined_system(system: str, schema_json: str | None) -> str:
+    """Cached, so that every row of a run shares one system string (memory, and hashing when quoting)."""
+    parts = [system.strip()] if system.strip() else []
+    parts.append(DATA_NOTICE)
+    if schema_json is not None:
+        parts.append(_json_instruction(schema_json))
     return "\n\n".join(parts)
 
 
@@ -344,7 +372,7 @@ def build_request(
             "json_schema": {
                 "name": _schema_name(spec),
                 "strict": True,
-                "schema": strict_schema(answer_schema(spec) or {}),
+                "schema": _strict_for(spec)[0],
             },
         }
     elif is_structured(spec):
