@@ -75,7 +75,9 @@ def main() -> None:
     for _ in range(args.repeat):
         start = time.perf_counter()
         requests = [
-            build_request(spec, row, model=args.model, max_tokens=spec.max_tokens, temperature=spec.temperature)
+            build_request(
+                spec, row, model=args.model, max_tokens=spec.max_tokens, temperature=spec.temperature
+            )
             for row in rows
         ]
         render_s.append(time.perf_counter() - start)
