@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 
 from lib.leads_common import LeadFile, LeadFileError, Limits, RejectedLine, cap_text, plural
 from lib.leads_decode import decode
@@ -62,16 +64,19 @@ def sniff(text: str, delimiter: str | None, limits: Limits) -> str:
         best = (-1, -1)
         for cand in DELIMITERS:
             m, freq, _ = _sample_stats(sample, truncated, cand)
-            if (freq, m) > best:
-                best, delimiter = (freq, m), cand
+            # One field per record says nothing about a candidate, however often it occurs.
+            key = (freq, m if m > 1 else 0)
+            if key > best:
+                best, delimiter = key, cand
     assert delimiter is not None
     m, _, widest = _sample_stats(sample, truncated, delimiter)
     # A header line of 300,000 columns is refused here, before the whole file is parsed.
-    if max(m, widest if m <= 1 else 0) > limits.max_columns:
+    width = m if m > 1 else widest
+    if width > limits.max_columns:
         raise LeadFileError(
-            f"The file has more than {limits.max_columns:,} columns (about {max(m, widest):,} in its first "
-            f"line{'' if m <= 1 else 's'}); the limit is {limits.max_columns:,}. "
-            "Delete the columns you don't need, or check that this is really a lead list."
+            f"The file has more than {limits.max_columns:,} columns (at least {width:,} at its start); "
+            f"the limit is {limits.max_columns:,}. Delete the columns you don't need, or check that this "
+            "is really a lead list."
         )
     return delimiter
 
@@ -92,6 +97,25 @@ def _too_many_rows(limits: Limits) -> LeadFileError:
         f"The file has more than {limits.max_rows:,} rows, the limit. Split it into smaller files "
         "(or filter it in Excel) and upload one at a time."
     )
+
+
+def refuse_unclosed_quote(text: str, recs: list[Record], delimiter: str) -> None:
+    """An opening quote that never closes turns the rest of the file into one cell: refuse it."""
+    first, last, _ = recs[-1]
+    if last == first:
+        return  # the quote ran to the end of its own line only: nothing else was swallowed
+    # Rare (the last row spans lines), so re-reading the lines here costs nothing in the common case.
+    tail = "".join(io.StringIO(text, newline="").readlines()[first - 1 :])
+    try:
+        for _ in csv.reader(io.StringIO(tail, newline=""), delimiter=delimiter, strict=True):
+            pass
+    except csv.Error as exc:
+        if "unexpected end of data" not in str(exc):
+            return
+        raise LeadFileError(
+            f'Line {first:,}: a quote (") opened on this line is never closed, so lines {first:,} to '
+            f"{last:,} would all become one cell. Fix the quote in the file and upload it again."
+        ) from None
 
 
 def find_header(recs: list[Record], nonblank: list[int]) -> int:
@@ -121,26 +145,88 @@ def _footer_start(recs: list[Record], nonblank: list[int], header: int) -> int:
     return end
 
 
-def _raw_lines(text: str, first: int, last: int) -> str:
+def _raw_lines(text: str, spans: list[tuple[int, int]]) -> list[str]:
+    """Raw text of each (first, last) line span, split once for all of them."""
     lines = io.StringIO(text, newline="").readlines()
-    return "".join(lines[first - 1 : last]).rstrip("\r\n")
+    return ["".join(lines[first - 1 : last]).rstrip("\r\n") for first, last in spans]
 
 
 def _reason(n: int, h: int) -> str:
     return f"has {plural(n, 'field')} but the header has {h}"
 
 
-def _ragged_message(bad: list[tuple[int, int, int]], h: int, header_line: int, delimiter: str) -> str:
-    first, last, n = bad[0]
+def _swallowed_rows(fields: list[str], delimiter: str, h: int) -> int:
+    """Lines inside a cell that look like whole rows: a quote closed far too late swallowed them."""
+    if h < 2:
+        return 0
+    count = 0
+    for cell in fields:
+        inner = _LINE_BREAK.split(cell)[1:-1]
+        rowlike = sum(1 for part in inner if part.count(delimiter) == h - 1)
+        if rowlike >= 3 and rowlike * 2 >= len(inner):
+            count += rowlike
+    return count
+
+
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+@dataclass
+class Body:
+    rows: list[list[str]] = field(default_factory=list)
+    ids: list[int] = field(default_factory=list)
+    where: list[int] = field(default_factory=list)
+    bad: list[tuple[int, int, str]] = field(default_factory=list)  # first line, last line, reason
+    last_id: int = 0
+    trimmed: int = 0
+    padded: int = 0
+    empty: int = 0
+
+
+def split_body(recs: list[Record], header: list[str], delimiter: str) -> Body:
+    """Number the data rows and sort them into good rows and rejected ones; nothing is shifted."""
+    h = len(header)
+    named = h
+    while named > 0 and not header[named - 1].strip():
+        named -= 1
+    body = Body()
+    for first, last, fields in recs:
+        if is_blank(fields):
+            body.empty += bool(fields)
+            continue
+        body.last_id += 1
+        n = len(fields)
+        if n == h:
+            if last - first >= 3 and (swallowed := _swallowed_rows(fields, delimiter, h)):
+                reason = f'has a quote (") that closes only on line {last:,}, swallowing {swallowed:,} rows'
+                body.bad.append((first, last, reason))
+                continue
+        elif n > h and not any(fields[h:]):
+            fields, body.trimmed = fields[:h], body.trimmed + 1
+        elif named <= n < h:
+            # Only unnamed trailing columns are missing: nothing can shift, so fill them with "".
+            fields, body.padded = fields + [""] * (h - n), body.padded + 1
+        else:
+            body.bad.append((first, last, _reason(n, h)))
+            continue
+        body.rows.append(fields)
+        body.ids.append(body.last_id)
+        body.where.append(first)
+    return body
+
+
+def _ragged_message(bad: list[tuple[int, int, str]], h: int, header_line: int, delimiter: str) -> str:
+    first, last, reason = bad[0]
     where = f"Line {first:,}" + (f" (a row running to line {last:,})" if last > first else "")
-    msg = f"{where} {_reason(n, h)} (line {header_line:,})."
+    msg = f"{where} {reason} (line {header_line:,})."
     if len(bad) > 1:
         more = ", ".join(f"{b[0]:,}" for b in bad[1:SHOWN_LINES])
         rest = len(bad) - SHOWN_LINES
-        msg += f" Also lines {more}" + (f" and {rest:,} more" if rest > 0 else "") + "."
-    if last - first > 20:
-        msg += f' A quote (") on line {first:,} is probably never closed.'
-    elif n > h:
+        plural_s = "s" if len(bad) > 2 else ""
+        msg += f" Also line{plural_s} {more}" + (f" and {rest:,} more" if rest > 0 else "") + "."
+    if last - first > 20 or "quote" in reason:
+        msg += f' A quote (") on line {first:,} is probably not closed where it should be.'
+    elif reason.startswith("has ") and int(reason.split()[1].replace(",", "")) > h:
         msg += (
             f" A value probably contains an unquoted {DELIMITER_NAMES.get(delimiter, repr(delimiter))}"
             ' (like "Acme, Inc.") that splits it in two, which would shift the columns.'
@@ -155,7 +241,7 @@ def _ragged_message(bad: list[tuple[int, int, int]], h: int, header_line: int, d
 
 def read_csv(
     data: bytes, filename: str, encoding: str | None, delimiter: str | None, ragged: str, limits: Limits
-):
+) -> LeadFile:
     """Read CSV bytes into a LeadFile (see lib.leads.read_leads for the contract)."""
     text, enc, warnings = decode(data, filename, encoding)
     if not text.strip():
@@ -165,66 +251,34 @@ def read_csv(
     nonblank = [i for i, rec in enumerate(recs) if not is_blank(rec[2])]
     if not nonblank:
         raise LeadFileError("The file is empty: it has only blank lines.")
+    refuse_unclosed_quote(text, recs, delim)
     hi = find_header(recs, nonblank)
     header_line, header = recs[hi][0], recs[hi][2]
     fi = _footer_start(recs, nonblank, hi)
-    h = len(header)
-    named = h
-    while named > 0 and not header[named - 1].strip():
-        named -= 1
-
-    rows: list[list[str]] = []
-    ids: list[int] = []
-    where: list[int] = []
-    bad: list[tuple[int, int, int]] = []
-    bad_ids: list[int] = []
-    trimmed = padded = empty_rows = 0
-    rid = 0
-    for first, last, fields in recs[hi + 1 : fi]:
-        if is_blank(fields):
-            empty_rows += bool(fields)
-            continue
-        rid += 1
-        n = len(fields)
-        if n == h:
-            pass
-        elif n > h and not any(fields[h:]):
-            fields, trimmed = fields[:h], trimmed + 1
-        elif named <= n < h:
-            # Only unnamed trailing columns are missing: nothing can shift, so fill them with "".
-            fields, padded = fields + [""] * (h - n), padded + 1
-        else:
-            bad.append((first, last, n))
-            bad_ids.append(rid)
-            continue
-        rows.append(fields)
-        ids.append(rid)
-        where.append(first)
-    if rid > limits.max_rows:
+    body = split_body(recs[hi + 1 : fi], header, delim)
+    if body.last_id > limits.max_rows:
         raise _too_many_rows(limits)
 
     rejected: list[RejectedLine] = []
-    if bad:
-        rejected = [RejectedLine(f, _reason(n, h), cap_text(_raw_lines(text, f, last))) for f, last, n in bad]
+    if body.bad:
+        texts = _raw_lines(text, [(first, last) for first, last, _ in body.bad])
+        rejected = [RejectedLine(b[0], b[2], cap_text(t)) for b, t in zip(body.bad, texts, strict=True)]
         if ragged == "reject":
-            raise LeadFileError(_ragged_message(bad, h, header_line, delim), rejected=rejected)
+            raise LeadFileError(_ragged_message(body.bad, len(header), header_line, delim), rejected=rejected)
 
-    table = build_table(header, rows, ids, where, "line", limits)
-    skipped_preamble = header_line - 1
-    last_line = recs[nonblank[-1]][1]
-    skipped_footer = last_line - recs[fi][0] + 1 if fi < len(recs) else 0
-    warnings += _warnings(
-        skipped_preamble, header_line, skipped_footer, recs, fi, empty_rows, trimmed, padded
-    )
+    table = build_table(header, body.rows, body.ids, body.where, "line", limits)
+    preamble = header_line - 1
+    footer = recs[nonblank[-1]][1] - recs[fi][0] + 1 if fi < len(recs) else 0
+    warnings += _warnings(preamble, header_line, footer, recs[fi][2][0] if footer else "", body)
     warnings += table.warnings
     if rejected:
+        shown = ", ".join(f"{r.line:,}" for r in rejected[:SHOWN_LINES])
         warnings.append(
-            f"Left out {plural(len(rejected), 'line')} whose number of fields does not match the header "
-            f"(lines {', '.join(f'{r.line:,}' for r in rejected[:SHOWN_LINES])}"
+            f"Left out {plural(len(rejected), 'line')} that don't fit the columns (lines {shown}"
             + (" ..." if len(rejected) > SHOWN_LINES else "")
             + "); their row numbers are not reused."
         )
-    if not rows and not rejected:
+    if not body.rows and not rejected:
         warnings.append("The file has column names but no rows.")
     return LeadFile(
         df=table.df,
@@ -232,8 +286,8 @@ def read_csv(
         delimiter=delim,
         renamed_headers=table.renamed_headers,
         rejected=rejected,
-        skipped_preamble=skipped_preamble,
-        skipped_footer=skipped_footer,
+        skipped_preamble=preamble,
+        skipped_footer=footer,
         dropped_empty_columns=table.dropped_empty_columns,
         sheet=None,
         sheets=[],
@@ -241,16 +295,7 @@ def read_csv(
     )
 
 
-def _warnings(
-    preamble: int,
-    header_line: int,
-    footer: int,
-    recs: list[Record],
-    fi: int,
-    empty: int,
-    trimmed: int,
-    padded: int,
-) -> list[str]:
+def _warnings(preamble: int, header_line: int, footer: int, footer_text: str, body: Body) -> list[str]:
     out: list[str] = []
     if preamble:
         out.append(
@@ -258,13 +303,14 @@ def _warnings(
         )
     if footer:
         out.append(
-            f"Skipped {plural(footer, 'line')} at the end that are not rows "
-            f"(starting with {cap_text(recs[fi][2][0], 60)!r})."
+            f"Skipped {plural(footer, 'line')} at the end that are not rows (starting {cap_text(footer_text, 60)!r})."
         )
-    if empty:
-        out.append(f"Skipped {plural(empty, 'empty row')}.")
-    if trimmed:
-        out.append(f"{plural(trimmed, 'row')} ended with extra empty fields; they were ignored.")
-    if padded:
-        out.append(f"{plural(padded, 'row')} lacked the last unnamed column(s); those cells were left empty.")
+    if body.empty:
+        out.append(f"Skipped {plural(body.empty, 'empty row')}.")
+    if body.trimmed:
+        out.append(f"{plural(body.trimmed, 'row')} ended with extra empty fields; they were ignored.")
+    if body.padded:
+        out.append(
+            f"{plural(body.padded, 'row')} lacked the last unnamed column(s); those cells were left empty."
+        )
     return out

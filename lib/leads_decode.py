@@ -39,15 +39,12 @@ def refuse_binary(data: bytes, filename: str) -> None:
     """Raise quickly for files that are not text at all (images, zips, old .xls, executables)."""
     for magic, what in _MAGIC:
         if data.startswith(magic):
-            raise LeadFileError(
-                f"This doesn't look like a CSV file: '{filename}' is {what}. "
-                + (
-                    "If it is an Excel workbook, rename it to end in .xlsx and upload it again, or save it as CSV. "
-                    if magic == b"PK\x03\x04"
-                    else ""
-                )
-                + SAVE_AS_CSV
+            hint = (
+                "If it is an Excel workbook, rename it to end in .xlsx and upload it again."
+                if magic.startswith(b"PK")
+                else SAVE_AS_CSV
             )
+            raise LeadFileError(f"This doesn't look like a CSV file: '{filename}' is {what}. {hint}")
 
 
 def _bom_encoding(data: bytes) -> tuple[str, int] | None:
@@ -144,7 +141,8 @@ def decode(data: bytes, filename: str, encoding: str | None) -> tuple[str, str, 
     else:
         refuse_binary(data, filename)
         head = data[:_SAMPLE]
-        if head.count(0) > max(8, len(head) // 100):
+        # Text has no NULs (a stray one is removed below); compressed or binary data has one in 256 bytes.
+        if head.count(0) > 8:
             raise LeadFileError(
                 f"This doesn't look like a CSV file: '{filename}' contains binary data. " + SAVE_AS_CSV
             )
