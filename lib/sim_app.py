@@ -421,7 +421,7 @@ class SimApp:
             return self._rate_limited(ctx, model, "requests", wait_ms, "spurious_429")
         refusal = state.limits.admit(prompt + (max_out or 16), time.monotonic())
         if refusal is not None:
-            wait_ms = 60_000 if math.isinf(refusal.wait) else max(1, math.ceil(refusal.wait * 1000))
+            wait_ms = None if math.isinf(refusal.wait) else max(1, math.ceil(refusal.wait * 1000))
             return self._rate_limited(
                 ctx, model, refusal.kind, wait_ms, "rate_limited", refusal_message(refusal, model)
             )
@@ -571,13 +571,19 @@ class SimApp:
         )
 
     def _rate_limited(
-        self, ctx: _Ctx, model: str, kind: str, wait_ms: int, stat: str, message: str | None = None
+        self, ctx: _Ctx, model: str, kind: str, wait_ms: int | None, stat: str, message: str | None = None
     ) -> Reply:
+        """A rate_limit_exceeded 429; wait_ms None (a request larger than the limit) sends no retry hint."""
         message = message or (
             f"Rate limit reached for {model} in organization org-simulator on requests per min (RPM): "
             f"Please try again in {wait_ms}ms. Visit https://platform.openai.com/account/rate-limits to learn more."
         )
-        extra = [("retry-after-ms", str(wait_ms)), ("retry-after", str(max(1, math.ceil(wait_ms / 1000))))]
+        extra = []
+        if wait_ms is not None:
+            extra = [
+                ("retry-after-ms", str(wait_ms)),
+                ("retry-after", str(max(1, math.ceil(wait_ms / 1000)))),
+            ]
         return self._error(ctx, 429, message, kind, code="rate_limit_exceeded", kind=stat, extra=extra)
 
     def _server_error(self, ctx: _Ctx, status: int, delay: float) -> Reply:

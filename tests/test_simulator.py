@@ -539,6 +539,7 @@ def test_tpm_charges_prompt_plus_max_tokens(sim):
     with pytest.raises(openai.RateLimitError) as too_large:
         client.chat.completions.create(model="gpt-4o-mini", messages=msgs("t3"), max_tokens=70_000)
     assert "Request too large" in too_large.value.message
+    assert "retry-after-ms" not in too_large.value.response.headers
 
 
 @pytest.mark.parametrize(
