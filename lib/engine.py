@@ -10,6 +10,8 @@ command line only ever read `snapshot()`, an immutable copy, and call pause/resu
 from __future__ import annotations
 
 import hashlib
+import heapq
+import itertools
 import json
 import random
 import threading
@@ -32,6 +34,9 @@ SERIES_EVERY_S = 0.25  # at most one cost-chart point per this many seconds
 RATE_WINDOW_S = 10.0
 MAX_RATE_LIMIT_RETRIES = 30  # per row: a key that keeps answering 429 turns the row into a retryable failure
 RECENT_ERRORS = 20
+ADAPTIVE_MIN_SAMPLES = 30
+ADAPTIVE_MULTIPLE = 10.0
+ADAPTIVE_FLOOR_S = 3.0
 
 
 def request_hash(body: Mapping, base_url: str | None) -> str:
@@ -151,6 +156,13 @@ class Job:
         self._lock = threading.RLock()
         self._halt = threading.Event()
         self._queue: deque[WorkItem] = deque()
+        self._delayed: list[tuple[float, int, WorkItem]] = []  # (not before, tiebreak, item): backing off
+        self._tiebreak = itertools.count()
+        self._attempts: dict[int, int] = {}
+        self._rate_limit_retries: dict[int, int] = {}
+        self._latencies: deque[float] = deque(maxlen=256)
+        self._timeout_cache: tuple[int, float] | None = None
+        self._latency_samples = 0
         self._rows: dict[int, RowRecord] = {}
         self._inflight_hashes: dict[str, threading.Event] = {}
         self._unsaved: list[tuple[RowRecord, CachedResponse | None]] = []
@@ -221,7 +233,7 @@ class Job:
         with self._lock:
             self._halt.clear()
             self._done_event.clear()
-            if not self._queue and not self._unsaved:
+            if not self._queue and not self._delayed and not self._unsaved:
                 self._set_status("finished", self.message if self.status == "paused" else None)
                 self._done_event.set()
                 return
@@ -248,7 +260,7 @@ class Job:
             if self.status == "running":
                 if self._unsaved:
                     self._set_status("paused", self.message)
-                elif self._queue:
+                elif self._queue or self._delayed:
                     self._set_status("paused", self.message or "Paused.")
                 else:
                     self._set_status("finished", None)
@@ -314,6 +326,8 @@ class Job:
             self.store.reset_rows(self.id, ids)
             for r in rows:
                 self._rows[r.row_id] = RowRecord(r.row_id, request_hash=r.request_hash, attempts=0)
+                self._attempts.pop(r.row_id, None)
+                self._rate_limit_retries.pop(r.row_id, None)
             self._totals.recount(self._rows.values())
             self._queue.extend(self._items[i] for i in sorted(ids))
             self._version += 1
@@ -388,22 +402,42 @@ class Job:
 
     # --- the worker -------------------------------------------------------------------------------
 
-    def _take(self) -> WorkItem | None:
+    def _take(self) -> WorkItem | float | None:
+        """The next item to send; seconds to wait when only backed-off items remain; None when done."""
         with self._lock:
-            if self._halt.is_set() or not self._queue:
+            if self._halt.is_set():
+                return None
+            now = time.monotonic()
+            if self._delayed and self._delayed[0][0] <= now:
+                item = heapq.heappop(self._delayed)[2]
+            elif self._queue:
+                item = self._queue.popleft()
+            elif self._delayed:
+                return self._delayed[0][0] - now
+            else:
                 return None
             self._in_flight += 1
-            return self._queue.popleft()
+            return item
 
     def _give_back(self, item: WorkItem) -> None:
         with self._lock:
             self._queue.appendleft(item)
+
+    def _retry_later(self, item: WorkItem, delay: float) -> None:
+        """Back off without holding a worker: the item waits in a heap while workers send others."""
+        with self._lock:
+            self._retries += 1
+            heapq.heappush(self._delayed, (time.monotonic() + delay, next(self._tiebreak), item))
 
     def _worker(self) -> None:
         while True:
             item = self._take()
             if item is None:
                 return
+            if isinstance(item, float):
+                if self._halt.wait(min(item, 0.5)):
+                    return
+                continue
             try:
                 self._process(item)
             except _Halt:
@@ -415,8 +449,7 @@ class Job:
                     self._in_flight -= 1
 
     def _process(self, item: WorkItem) -> None:
-        row = self._rows[item.row_id]
-        attempts = row.attempts
+        """One attempt at one row: answered, failed, put back (halt) or queued to retry after a delay."""
         if self._answer_from_cache(item):
             return
         leader = self._claim_hash(item)
@@ -425,55 +458,68 @@ class Job:
             if self._answer_from_cache(item):
                 return
         try:
-            rate_limit_retries = 0
-            while True:
-                worst = self._reserve_budget(item)
-                try:
-                    if not self.governor.acquire(item.prompt_tokens + item.max_output_tokens, self._halt):
-                        raise _Halt
-                    with self._lock:
-                        self._requests_sent += 1
-                    outcome = self._send(item)
-                finally:
-                    self._release_budget(worst)
-                if outcome.kind == "ok":
-                    self.governor.succeeded()
-                    row = self._answered(item, outcome, attempts + 1)
-                    # Refusals and filtered answers are not cached, so "retry failed rows" really asks again.
-                    self._finish(item, row, outcome.cache if row.status == "succeeded" else None)
-                    return
-                attempts += 1
-                self._note_error(item.row_id, outcome.message)
-                if outcome.kind == "rate_limit":
-                    with self._lock:
-                        self._rate_limited += 1
-                        self._retries += 1
-                    rate_limit_retries += 1
-                    self.governor.rate_limited(outcome.headers)
-                    if rate_limit_retries >= MAX_RATE_LIMIT_RETRIES:
-                        self._finish(item, self._failed(item, outcome.message, True, attempts))
-                        return
-                    continue
-                if outcome.kind == "quota":
-                    self.pause(outcome.message)
+            worst = self._reserve_budget(item)
+            try:
+                if not self.governor.acquire(item.prompt_tokens + item.max_output_tokens, self._halt):
                     raise _Halt
-                if outcome.kind == "fatal":
-                    self._fail(outcome.message)
-                    raise _Halt
-                if outcome.kind == "row":
-                    self._finish(item, self._failed(item, outcome.message, False, attempts))
-                    return
-                # transient
-                if attempts >= self.settings.max_attempts:
-                    self._finish(item, self._failed(item, outcome.message, True, attempts))
-                    return
                 with self._lock:
-                    self._retries += 1
-                delay = min(8.0, 0.5 * 2 ** (attempts - 1)) * random.uniform(0.5, 1.0)
-                if self._halt.wait(delay):
-                    raise _Halt
+                    self._requests_sent += 1
+                outcome = self._send(item)
+            finally:
+                self._release_budget(worst)
+            self._handle(item, outcome)
         finally:
             self._release_hash(item)
+
+    def _handle(self, item: WorkItem, outcome: _Outcome) -> None:
+        attempts = self._attempts.get(item.row_id, self._rows[item.row_id].attempts) + 1
+        self._attempts[item.row_id] = attempts
+        if outcome.kind == "ok":
+            self.governor.succeeded()
+            row = self._answered(item, outcome, attempts)
+            # Refusals and filtered answers are not cached, so "retry failed rows" really asks again.
+            self._finish(item, row, outcome.cache if row.status == "succeeded" else None)
+            return
+        self._note_error(item.row_id, outcome.message)
+        if outcome.kind == "rate_limit":
+            with self._lock:
+                self._rate_limited += 1
+                limited = self._rate_limit_retries.get(item.row_id, 0) + 1
+                self._rate_limit_retries[item.row_id] = limited
+            wait = self.governor.rate_limited(outcome.headers)
+            if limited >= MAX_RATE_LIMIT_RETRIES:
+                self._finish(item, self._failed(item, outcome.message, True, attempts))
+            else:
+                self._retry_later(item, wait)
+            return
+        self.governor.succeeded()  # any answer but a 429 says the key is not being refused
+        if outcome.kind == "quota":
+            self.pause(outcome.message)
+            raise _Halt
+        if outcome.kind == "fatal":
+            self._fail(outcome.message)
+            raise _Halt
+        transient_attempts = attempts - self._rate_limit_retries.get(item.row_id, 0)
+        if outcome.kind == "row" or transient_attempts >= self.settings.max_attempts:
+            self._finish(item, self._failed(item, outcome.message, outcome.kind != "row", attempts))
+            return
+        self._retry_later(item, min(8.0, 0.5 * 2 ** (transient_attempts - 1)) * random.uniform(0.5, 1.0))
+
+    def _timeout(self) -> float:
+        """Per-request timeout: the setting, or far less once answers show how long they really take.
+
+        A hung request then holds a worker for ten slow (p95) answers' time, not the whole setting.
+        """
+        with self._lock:
+            if len(self._latencies) < ADAPTIVE_MIN_SAMPLES:
+                return self.settings.timeout_s
+            bucket = self._latency_samples // 25  # recompute every 25 answers
+            if self._timeout_cache is None or self._timeout_cache[0] != bucket:
+                ordered = sorted(self._latencies)
+                p95 = ordered[int(0.95 * (len(ordered) - 1))]
+                value = min(self.settings.timeout_s, max(ADAPTIVE_FLOOR_S, ADAPTIVE_MULTIPLE * p95))
+                self._timeout_cache = (bucket, value)
+            return self._timeout_cache[1]
 
     def _claim_hash(self, item: WorkItem) -> threading.Event | None:
         """Become the one sender of this exact request, or get the event of the worker that is."""
@@ -526,9 +572,11 @@ class Job:
                 self._reserved -= worst
 
     def _send(self, item: WorkItem) -> _Outcome:
+        timeout = self._timeout()
+        sent_at = time.monotonic()
         try:
             raw = self.client.chat.completions.with_raw_response.create(
-                **item.body, extra_headers={"X-Row-Id": str(item.row_id)}
+                **item.body, extra_headers={"X-Row-Id": str(item.row_id)}, timeout=timeout
             )
         except openai.APIStatusError as exc:
             headers = exc.response.headers if exc.response is not None else None
@@ -536,12 +584,13 @@ class Job:
             kind, message = errors.classify_status(exc, model=item.body.get("model", ""))
             return _Outcome(kind, message=message, headers=headers)
         except openai.APITimeoutError:
-            return _Outcome(
-                "transient", message=f"No answer within {self.settings.timeout_s:g} s (timed out)."
-            )
+            return _Outcome("transient", message=f"No answer within {timeout:.0f} s (timed out).")
         except openai.APIConnectionError as exc:
             return _Outcome("transient", message=errors.connection_message(exc))
         self.governor.observe(raw.headers)
+        with self._lock:
+            self._latencies.append(time.monotonic() - sent_at)
+            self._latency_samples += 1
         try:
             data = json.loads(raw.content)
             choice = data["choices"][0]

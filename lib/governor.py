@@ -28,6 +28,11 @@ DECREASE_EVERY_S = 2.0  # at most one decrease per this many seconds (one 429 ep
 RECOVER_PER_S = 0.03  # the factor climbs back this much per quiet second
 MAX_BACKOFF_S = 30.0
 MAX_COOLDOWN_S = 60.0
+# A 429 is a signal about the key only when it is a real share of recent answers: a server that sheds the
+# odd request (2% at random) must not stall every worker. Below this share only the refused row waits.
+SIGNAL_WINDOW_S = 3.0
+SIGNAL_SHARE = 0.05
+SIGNAL_MIN_429 = 3
 
 _DURATION = re.compile(
     r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m(?!s))?(?:(\d+(?:\.\d+)?)s)?(?:(\d+(?:\.\d+)?)ms)?$"
@@ -105,6 +110,7 @@ class Governor:
         self._consecutive_429 = 0
         self._rate_limited = 0
         self._admitted: deque[float] = deque(maxlen=2048)
+        self._outcomes: deque[tuple[float, bool]] = deque(maxlen=8192)  # (time, was a 429)
 
     # --- configuration ----------------------------------------------------------------------------
 
@@ -192,17 +198,35 @@ class Governor:
                     )
 
     def succeeded(self) -> None:
+        """A request got through (any answer but a 429)."""
         with self._lock:
             self._consecutive_429 = 0
+            self._outcomes.append((self._clock(), False))
+
+    def _limit_is_biting(self, now: float) -> bool:
+        """Whether recent 429s are a real share of answers (a limit) rather than noise."""
+        while self._outcomes and now - self._outcomes[0][0] > SIGNAL_WINDOW_S:
+            self._outcomes.popleft()
+        refused = sum(1 for _, was_429 in self._outcomes if was_429)
+        return refused >= SIGNAL_MIN_429 and refused >= SIGNAL_SHARE * len(self._outcomes)
 
     def rate_limited(self, headers: Mapping[str, str] | None) -> float:
-        """Register a 429 rate_limit_exceeded: the whole key cools down. Returns the cool-down in seconds."""
+        """Register a 429 rate_limit_exceeded; returns how long the refused row must wait.
+
+        When 429s are a real share of recent answers the whole key cools down and the pace drops;
+        a lone 429 in a stream of answers only holds back the row it refused.
+        """
         self.observe(headers)
         wait = retry_after_seconds(headers)
         with self._lock:
             now = self._clock()
             self._rate_limited += 1
             self._consecutive_429 += 1
+            self._outcomes.append((now, True))
+            if not self._limit_is_biting(now):
+                return min(
+                    wait if wait is not None else 0.5 * 2 ** min(self._consecutive_429 - 1, 6), MAX_COOLDOWN_S
+                )
             self._last_429 = now
             rpm, tpm = self._limits()
             if wait is None:
