@@ -1,0 +1,144 @@
+"""Results: the full table with edits kept and marked, filters, retries, chaining, and exports."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from lib import engine, export, ui_support
+from lib.export import ExportError
+from pages import _shared
+
+FORMATS = (("csv", "Download CSV"), ("xlsx", "Download XLSX"), ("json", "Download JSON"))
+
+
+def chosen_run() -> str | None:
+    ss = st.session_state
+    run_id = ss.get("results_run_id") or ss.get("run_id")
+    if run_id and (engine.get_job(run_id) is not None or _shared.store().has_run(run_id)):
+        return run_id
+    return None
+
+
+def sync_edits(run_id: str, index: list[int], editable: list[str]) -> None:
+    """Fold the results editor's edits into the run's saved edits."""
+    state = st.session_state.get(f"editor_results_{run_id}")
+    if not state:
+        return
+    _, _, saved = _shared.results_of(run_id)
+    merged = ui_support.merge_editor_edits(saved, state.get("edited_rows", {}), index, editable)
+    if merged != saved:
+        _shared.save_edits(run_id, merged)
+
+
+def save_copy(frame, meta: dict, fmt: str) -> None:
+    """Download callback: keep a timestamped copy under the data dir too."""
+    try:
+        path = export.save_copy(frame, ui_support.data_dir(), ui_support.export_stem(meta), fmt)
+    except ExportError as exc:
+        st.session_state["export_message"] = ("error", str(exc))
+    else:
+        st.session_state["export_message"] = ("ok", f"A copy was saved as {path}.")
+
+
+def exports(frame, meta: dict, run_id: str) -> None:
+    st.subheader("Export")
+    st.caption(
+        "Your edits are included. Cells starting with = + - @ get a leading apostrophe in CSV and XLSX "
+        "so spreadsheets never run them as formulas. Each download also saves a copy in the data folder."
+    )
+    stem = export.safe_stem(ui_support.export_stem(meta))
+    cols = st.columns(len(FORMATS))
+    for col, (fmt, label) in zip(cols, FORMATS, strict=True):
+        col.download_button(
+            label,
+            data=lambda fmt=fmt: export.export_bytes(frame, fmt),
+            file_name=f"{stem}.{fmt}",
+            mime=export.MEDIA_TYPES[fmt],
+            key=f"btn_download_{fmt}",
+            on_click=save_copy,
+            args=(frame, meta, fmt),
+        )
+    if message := st.session_state.pop("export_message", None):
+        (st.success if message[0] == "ok" else st.error)(message[1])
+    with st.expander("What the XLSX export changes"):
+        warnings = export.xlsx_warnings(frame)
+        st.text("\n".join(warnings) if warnings else "Nothing: every cell fits Excel as it is.")
+
+
+def retry_section(run_id: str, frame, conn: _shared.Connection) -> None:
+    failed = int((frame["enrich_status"] == "failed").sum())
+    if not failed:
+        return
+    job = engine.get_job(run_id)
+    busy = job is not None and job.active
+    label = f"Retry the {failed:,} failed row(s)"
+    if st.button(label, key="btn_retry_failed", disabled=conn.endpoint is None or busy):
+        if job is None:
+            job = _shared.resume_stored(run_id, conn)
+        with st.spinner("Sending the failed rows again…"):
+            job.retry_failed()
+        st.session_state["run_id"] = run_id
+        st.query_params["run"] = run_id
+        st.switch_page(_shared.PAGES["run"])
+    if conn.endpoint is None:
+        st.caption("Retrying needs a key or the offline demo (sidebar).")
+
+
+def chain(frame, meta: dict) -> None:
+    if st.button("Run another prompt on this table", key="btn_chain"):
+        table = ui_support.chain_table(frame)
+        st.session_state.update(
+            lead_df=table,
+            lead_name=f"results of {meta.get('prompt_name', 'a run')}",
+            lead_info=None,
+            lead_key=None,
+            lead_digest=None,
+        )
+        st.session_state.pop("sample_result", None)
+        st.session_state.pop("sample_tokens", None)
+        st.switch_page(_shared.PAGES["prompt"])
+
+
+def main() -> None:
+    st.title("Results")
+    run_id = chosen_run()
+    if run_id is None:
+        st.info("No results yet: start a run, or reopen one from History.")
+        st.page_link(_shared.PAGES["run"], label="Go to Run", icon=":material/play_arrow:")
+        st.page_link(_shared.PAGES["history"], label="Go to History", icon=":material/history:")
+        return
+    conn = _shared.connection()
+    frame, meta, edits = _shared.results_of(run_id)
+    output_columns = list((meta.get("output_columns") or {}).values())
+    sync_edits(run_id, [int(i) for i in frame.index], output_columns)
+    frame, meta, edits = _shared.results_of(run_id)
+    st.caption(
+        f"{meta.get('prompt_name', '?')} v{meta.get('prompt_version', '?')} · {meta.get('model')} · run {run_id}"
+    )
+    _shared.simulated_note(meta)
+    job = engine.get_job(run_id)
+    if job is not None and job.active:
+        st.info("This run is still going; the table shows what has arrived so far.")
+        st.page_link(_shared.PAGES["run"], label="Watch it on the Run page", icon=":material/play_arrow:")
+    which = st.segmented_control("Show", ui_support.FILTERS, key="res_filter", default="All rows")
+    shown = ui_support.filter_results(frame, which or "All rows")
+    st.caption(
+        f"{len(shown):,} of {len(frame):,} rows · {sum(len(v) for v in edits.values())} edited cell(s)"
+    )
+    display = ui_support.display_frame(frame, edits)
+    if which in (None, "All rows"):
+        st.data_editor(
+            display,
+            key=f"editor_results_{run_id}",
+            disabled=[c for c in display.columns if c not in output_columns],
+            height=480,
+        )
+        st.caption('Edit answers in place; the "edited" column names the cells you changed.')
+    else:
+        st.dataframe(display.loc[shown.index], height=480)
+    retry_section(run_id, frame, conn)
+    chain(frame, meta)
+    exports(frame, meta, run_id)
+
+
+main()
