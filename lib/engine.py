@@ -465,9 +465,11 @@ class Job:
                 with self._lock:
                     self._requests_sent += 1
                 outcome = self._send(item)
+                self._handle(item, outcome)
             finally:
+                # Only now is the real cost counted: releasing the worst case earlier lets another
+                # request slip under the budget in between.
                 self._release_budget(worst)
-            self._handle(item, outcome)
         finally:
             self._release_hash(item)
 
