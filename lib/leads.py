@@ -27,6 +27,9 @@ Contract of `read_leads` (the app and the CLI rely on it):
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import PurePath
 from typing import Literal
 
@@ -81,9 +84,26 @@ def read_leads(
     suffix = PurePath(filename).suffix.lower()
     if suffix == ".xls":
         raise refuse_xls(data)
-    if suffix in XLSX_SUFFIXES:
-        return read_xlsx(data, sheet, limits)
-    return read_csv(data, filename, encoding, delimiter, ragged, limits)
+    with _no_cyclic_gc():
+        if suffix in XLSX_SUFFIXES:
+            return read_xlsx(data, sheet, limits)
+        return read_csv(data, filename, encoding, delimiter, ragged, limits)
+
+
+@contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """Pause the cycle collector while millions of cells are allocated.
+
+    Reading creates no reference cycles, but the allocations trigger repeated full collections over
+    the growing row lists: with the collector on, 100,000 rows take about twice as long.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def list_sheets(data: bytes, *, limits: Limits = LIMITS) -> list[str]:
