@@ -1,0 +1,234 @@
+"""The Streamlit app under AppTest: upload, prompt checks, quote, sample, run, edits, exports, key safety, demo."""
+
+from __future__ import annotations
+
+import io
+import os
+
+import openpyxl
+import pytest
+
+from lib import engine, export, runs, templates
+from lib.library import PromptLibrary
+from lib.simulator import expected_reply
+from lib.store import Store
+from tests.apptest_helpers import (
+    all_text,
+    choose_prompt,
+    goto,
+    new_app,
+    patch_pages_directory,
+    upload,
+    wait_for_run,
+)
+
+
+@pytest.fixture(autouse=True)
+def _app_env(monkeypatch, data_dir):
+    patch_pages_directory(monkeypatch)
+    monkeypatch.setenv("LEAD_STUDIO_DATA_DIR", str(data_dir))
+
+
+@pytest.fixture
+def keyed(monkeypatch, sim):
+    """A key and endpoint from the environment, pointing at the local simulator."""
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-app-0001")
+    monkeypatch.setenv("OPENAI_BASE_URL", sim.url)
+    return sim
+
+
+def xlsx_bytes(sheets: dict[str, list[list[str]]]) -> bytes:
+    wb = openpyxl.Workbook()
+    wb.remove(wb.active)
+    for name, rows in sheets.items():
+        ws = wb.create_sheet(name)
+        for row in rows:
+            ws.append(row)
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+def test_upload_csv_shows_what_was_detected():
+    """Encoding, delimiter, profile and the table kept in session state."""
+    at = upload(new_app())
+    detected = "\n".join(t.value for t in at.text)
+    assert "4 rows, 6 columns" in detected
+    assert "Encoding: utf-8" in detected and "Delimiter: comma" in detected
+    profile = at.dataframe[-1].value
+    assert list(profile["column"])[:2] == ["First Name", "Title"]
+    assert profile.set_index("column").loc["Industry", "filled %"] == 75.0
+    assert st_session_df(at).shape == (4, 6)
+
+
+def st_session_df(at):
+    return at.session_state["lead_df"]
+
+
+def test_xlsx_sheet_choice():
+    data = xlsx_bytes(
+        {
+            "Empty": [],
+            "Leads": [["First Name", "Company"], ["Ann", "Acme"], ["Bob", "Globex"]],
+            "Other": [["Name", "Zip"], ["Li", "02134"]],
+        }
+    )
+    at = upload(new_app(), "leads.xlsx", data, export.MEDIA_TYPES["xlsx"])
+    assert at.selectbox(key="d_sheet").options == ["Empty", "Leads", "Other"]
+    at.selectbox(key="d_sheet").set_value("Other").run()
+    df = st_session_df(at)
+    assert list(df.columns) == ["Name", "Zip"] and df.iloc[0]["Zip"] == "02134"
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "expected"),
+    [
+        ("leads.xlsx", b"this is not a workbook", "xlsx"),
+        ("leads.csv", b"", "empty"),
+        ("leads.csv", b"a,b\r\n1,2\r\n3,4,5,6\r\n", "line 3"),
+    ],
+)
+def test_unreadable_file_gives_a_clear_error(name, data, expected):
+    at = upload(new_app(), name, data)
+    assert at.error, "an error box is shown"
+    assert expected.lower() in "\n".join(t.value for t in at.text).lower()
+    assert "lead_df" not in at.session_state
+
+
+def test_ragged_rows_can_be_skipped():
+    at = upload(new_app(), "leads.csv", b"a,b\r\n1,2\r\n3,4,5,6\r\n7,8\r\n")
+    at.radio(key="d_ragged").set_value("skip").run()
+    assert st_session_df(at).shape == (2, 2)
+    assert "ragged" in "\n".join(t.value for t in at.text)
+
+
+def test_missing_placeholder_is_flagged_with_a_suggestion():
+    at = choose_prompt(upload(new_app()), "(blank prompt)")
+    at.text_area(key="p_template").set_value("Write to {{ Compnay }} about {{ Title }}").run()
+    messages = "\n".join(t.value for t in at.text)
+    assert "There is no column named 'Compnay'. Did you mean 'Company'?" in messages
+    at.text_area(key="p_template").set_value("Write to {{ Company }} about {{ Title }}").run()
+    assert at.success and "Compnay" not in "\n".join(t.value for t in at.text)
+    assert {m.label for m in at.metric} >= {"Input tokens", "Cost"}
+
+
+def test_prompt_page_quotes_and_previews_exact_messages():
+    at = choose_prompt(upload(new_app()))
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Rows to send"] == "4"
+    assert metrics["Cost"].startswith("$")
+    codes = [c.value for c in at.code]
+    assert any("<data>Ann</data>" in c for c in codes), "the preview shows the rendered row, fenced"
+
+
+def test_sample_run_edits_export_and_history(keyed):
+    at = choose_prompt(upload(new_app()))
+    goto(at, "run")
+    at.number_input(key="r_sample_n").set_value(2).run()
+    at.button(key="btn_sample").click().run()
+    assert not at.exception
+    sample = at.dataframe[0].value
+    assert len(sample) == 2 and all(sample["icebreaker"].str.startswith("SIM["))
+    assert "sample's answer lengths" in " ".join(c.value for c in at.caption)
+
+    at.button(key="btn_start").click().run()
+    run_id = at.query_params["run"]
+    assert wait_for_run(at) == "finished"
+    job = engine.get_job(run_id)
+    assert job is not None and job.snapshot().succeeded == 4
+
+    # Answers are exactly what the local server says for each row's request.
+    spec = PromptLibrary().load("Icebreaker")
+    table = at.data_editor[0].value
+    for row_id, row in table.iterrows():
+        body = job.plan.items[[i.row_id for i in job.plan.items].index(row_id)].body
+        assert row["icebreaker"] == expected_reply(body["messages"], body["model"]).strip()
+        assert row["First Name"] == job.plan.inputs[row_id]["First Name"]
+    assert spec.output_columns == ("icebreaker",)
+
+    # An edit made in the grid (seeded as the browser would send it) lands on the job and in every export.
+    at.session_state[f"editor_{run_id}"] = {
+        "edited_rows": {1: {"icebreaker": "=HYPERLINK(edited by hand)"}},
+        "added_rows": [],
+        "deleted_rows": [],
+    }
+    at.run()
+    assert job.edits() == {2: {"icebreaker": "=HYPERLINK(edited by hand)"}}
+    store = Store(os.environ["LEAD_STUDIO_DATA_DIR"])
+    frame = runs.stored_results(store, run_id)
+    assert frame.loc[2, "icebreaker"] == "=HYPERLINK(edited by hand)"
+    assert "'=HYPERLINK(edited by hand)" in export.export_bytes(frame, "csv").decode("utf-8-sig")
+    assert b"=HYPERLINK(edited by hand)" in export.export_bytes(frame, "json")
+
+    goto(at, "results")
+    assert at.data_editor[0].value.loc[2, "edited"] == "icebreaker"
+    labels = {b.label for b in at.download_button}
+    assert labels == {"Download CSV", "Download XLSX", "Download JSON"}
+
+    goto(at, "history")
+    history = at.dataframe[0].value
+    assert run_id in set(history["run id"]) and len(history) == 2  # the sample and the run
+    assert "finished" in set(history["status"])
+
+
+def test_double_start_makes_one_run(keyed):
+    """A second Start click whose first run lost its attachment (interrupted rerun) re-attaches: one run."""
+    keyed.configure(latency_ms=400)
+    at = choose_prompt(upload(new_app()))
+    goto(at, "run")
+    at.button(key="btn_start").click().run()
+    first = at.query_params["run"]
+    job = engine.get_job(first)
+    assert job is not None and job.active
+    del at.session_state["run_id"]
+    at.query_params.clear()
+    at.run()
+    at.button(key="btn_start").click().run()
+    assert at.query_params["run"] == first and engine.get_job(first) is job
+    assert wait_for_run(at) == "finished"
+    assert len(Store(os.environ["LEAD_STUDIO_DATA_DIR"]).runs()) == 1
+
+
+def test_typed_key_stays_in_its_session(sim, monkeypatch):
+    secret = "sk-typed-secret-ABCDEF123456"
+    a = new_app()
+    a.toggle(key="demo_mode").set_value(False).run()
+    a.text_input(key="api_key_input").input(secret).run()
+    a.text_input(key="base_url_input").input(sim.url).run()
+    a = choose_prompt(upload(a))
+    goto(a, "run")
+    a.button(key="btn_sample").click().run()
+    assert a.dataframe and all(a.dataframe[0].value["icebreaker"].str.startswith("SIM["))
+    shown = all_text(a)
+    assert "sk-…3456" in shown and secret not in shown  # masked in the status line; no element echoes it
+    assert secret not in os.environ.values()
+    assert secret not in str(dict(a.query_params))
+
+    b = new_app()
+    b = choose_prompt(upload(b))
+    goto(b, "run")
+    assert secret not in all_text(b)
+    assert secret not in str(dict(b.query_params))
+    assert "api_key_input" not in b.session_state
+
+
+def test_offline_demo_without_a_key_completes_a_run():
+    at = new_app()
+    assert at.toggle(key="demo_mode").value is True
+    assert "Offline demo" in " ".join(c.value for c in at.sidebar.caption)
+    at = choose_prompt(upload(at))
+    goto(at, "run")
+    at.button(key="btn_start").click().run()
+    assert wait_for_run(at) == "finished"
+    assert any("Simulated answers" in w.value for w in at.warning)
+    assert all(at.data_editor[0].value["enrich_status"] == "succeeded")
+
+
+def test_empty_states_link_to_the_right_page():
+    at = new_app()
+    for page in ("prompt", "run", "results", "history"):
+        goto(at, page)
+        assert at.info, page
+    goto(at, "run")
+    assert any("Upload a lead list first" in i.value for i in at.info)
+    assert templates.placeholders("{{ A }}") == ["A"]
