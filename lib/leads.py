@@ -51,6 +51,11 @@ __all__ = [
 ]
 
 XLSX_SUFFIXES = (".xlsx", ".xlsm")
+OTHER_SPREADSHEETS = {
+    ".xlsb": "an Excel binary workbook (.xlsb)",
+    ".ods": "an OpenDocument spreadsheet (.ods)",
+    ".numbers": "an Apple Numbers file",
+}
 
 
 def read_leads(
@@ -84,6 +89,11 @@ def read_leads(
     suffix = PurePath(filename).suffix.lower()
     if suffix == ".xls":
         raise refuse_xls(data)
+    if suffix in OTHER_SPREADSHEETS:
+        raise LeadFileError(
+            f"This is {OTHER_SPREADSHEETS[suffix]}, which can't be read. Save it as an Excel Workbook (.xlsx) "
+            "or as 'CSV UTF-8', then upload that file."
+        )
     with _no_cyclic_gc():
         if suffix in XLSX_SUFFIXES:
             return read_xlsx(data, sheet, limits)

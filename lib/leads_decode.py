@@ -80,6 +80,13 @@ def _line_of(data: bytes, pos: int) -> int:
     return max(head.count(b"\n"), head.count(b"\r")) + 1
 
 
+def _codec_name(encoding: str) -> str | None:
+    try:
+        return codecs.lookup(encoding).name
+    except LookupError:
+        return None
+
+
 def _decode_strict(data: bytes, encoding: str) -> str:
     """Decode or explain where the file stops matching the chosen encoding."""
     try:
@@ -129,7 +136,7 @@ def decode(data: bytes, filename: str, encoding: str | None) -> tuple[str, str, 
     if encoding:
         bom = _bom_encoding(data)
         # A forced "utf-8" on a BOM file would leave U+FEFF glued to the first column name.
-        if bom and bom[0] == "utf-8-sig" and codecs.lookup(encoding).name == "utf-8":
+        if bom and bom[0] == "utf-8-sig" and _codec_name(encoding) == "utf-8":
             encoding = "utf-8-sig"
         text, name = _decode_strict(data, encoding), encoding
     elif bom := _bom_encoding(data):

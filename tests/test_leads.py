@@ -220,6 +220,11 @@ def test_reads_real_world_exports_exactly(case: Case) -> None:
     assert_frame(lf, case.rows)
 
 
+def test_forced_utf8_on_a_bom_file_still_drops_the_bom() -> None:
+    lf = read_leads(L.bom_csv(), "b.csv", encoding="utf-8")
+    assert list(lf.df.columns) == ["Email", "First Name"] and lf.encoding == "utf-8-sig"
+
+
 def test_rereading_gives_the_same_row_ids() -> None:
     a = read_leads(L.ragged_csv(), "r.csv", ragged="skip")
     b = read_leads(L.ragged_csv(), "r.csv", ragged="skip")
@@ -388,6 +393,8 @@ ERROR_CASES = [
         "can't be read as utf-8.*line 2",
     ),
     ("unknown encoding", b"a\r\n", "x.csv", {"encoding": "klingon"}, "not an encoding"),
+    ("unknown encoding, BOM file", L.bom_csv(), "x.csv", {"encoding": "klingon"}, "not an encoding"),
+    ("xlsb", L.xlsx_bytes({"S": [["a"]]}), "leads.xlsb", {}, "Excel binary workbook"),
     ("bad delimiter", b"a\r\n", "x.csv", {"delimiter": "ab"}, "can't be used as a delimiter"),
     ("too many bytes", b"a,b\r\n" * 100, "x.csv", {"limits": Limits(max_bytes=100)}, "the limit is 0 MB"),
     ("too many rows", L.apollo_csv(50), "x.csv", {"limits": Limits(max_rows=40)}, "more than 40 rows"),
