@@ -72,7 +72,13 @@ def price_label(model: str) -> str:
     price = pricing.price_for(model)
     if price is None:
         return f"{model} · unpriced"
-    return f"{model} · ${price.input:g} in / ${price.output:g} out per 1M tokens"
+    return f"{model} · ${_per_million(price.input)} in / ${_per_million(price.output)} out per 1M tokens"
+
+
+def _per_million(dollars: float) -> str:
+    """0.6 -> '0.60', 0.025 -> '0.025', 10 -> '10.00'."""
+    text = f"{dollars:.3f}"
+    return text[:-1] if text.endswith("0") else text
 
 
 def model_choices(current: str | None = None) -> list[str]:

@@ -131,7 +131,7 @@ def main() -> None:
             display,
             key=f"editor_results_{run_id}",
             disabled=[c for c in display.columns if c not in output_columns],
-            height=480,
+            height=480 if len(display) > 12 else "auto",
         )
         st.caption('Edit answers in place; the "edited" column names the cells you changed.')
     else:

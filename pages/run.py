@@ -278,7 +278,7 @@ def panel(run_id: str, status_at_draw: str) -> None:
         disabled=[*inputs, *runs.STATUS_COLUMNS],
         on_change=sync_edits,
         args=(run_id,),
-        height=420,
+        height=420 if len(table.frame) > 12 else "auto",
     )
 
 
