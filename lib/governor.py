@@ -20,8 +20,8 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-SAFETY = 0.985  # pace this far under the reported limit
-BURST_SECONDS = 0.25  # tolerance: how far ahead of the even schedule a request may go
+SAFETY = 0.99  # pace this far under the reported limit
+BURST_SECONDS = 0.5  # tolerance: how far ahead of the even schedule a request may go
 MIN_FACTOR = 0.3
 DECREASE = 0.85  # rate factor after a 429 while pacing
 DECREASE_EVERY_S = 2.0  # at most one decrease per this many seconds (one 429 episode)
@@ -33,6 +33,11 @@ MAX_COOLDOWN_S = 60.0
 SIGNAL_WINDOW_S = 3.0
 SIGNAL_SHARE = 0.05
 SIGNAL_MIN_429 = 3
+SIGNAL_MIN_ANSWERS = 20  # a share of fewer answers means little, unless the 429s come back to back
+# Slow start: until a key's first answer shows its limits, only a few probe requests go out, so 200
+# workers do not open with a burst that a per-second limit turns into a wall of 429s.
+PROBE_REQUESTS = 4
+PROBE_MAX_WAIT_S = 15.0
 
 _DURATION = re.compile(
     r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m(?!s))?(?:(\d+(?:\.\d+)?)s)?(?:(\d+(?:\.\d+)?)ms)?$"
@@ -111,6 +116,9 @@ class Governor:
         self._rate_limited = 0
         self._admitted: deque[float] = deque(maxlen=2048)
         self._outcomes: deque[tuple[float, bool]] = deque(maxlen=8192)  # (time, was a 429)
+        self._calibrated = False
+        self._probes = 0
+        self._first_probe: float | None = None
 
     # --- configuration ----------------------------------------------------------------------------
 
@@ -143,8 +151,32 @@ class Governor:
 
     # --- admission --------------------------------------------------------------------------------
 
+    def _probe_slot(self, stop: threading.Event | None) -> bool | None:
+        """Before the key's first answer: True for a probe slot, None once calibrated, False if stopped."""
+        while True:
+            with self._lock:
+                now = self._clock()
+                if self._first_probe is not None and now - self._first_probe > PROBE_MAX_WAIT_S:
+                    self._calibrated = True  # no answer for long (hangs): stop waiting on the probes
+                if self._calibrated:
+                    return None
+                if self._probes < PROBE_REQUESTS:
+                    self._probes += 1
+                    self._first_probe = self._first_probe or now
+                    self._admitted.append(now)
+                    return True
+            if stop is not None:
+                if stop.wait(0.01):
+                    return False
+            else:
+                time.sleep(0.01)
+
     def acquire(self, tokens: int, stop: threading.Event | None = None) -> bool:
         """Block until one request of `tokens` (prompt + max output) may be sent; False if `stop` was set."""
+        if not self._calibrated:
+            probe = self._probe_slot(stop)
+            if probe is not None:
+                return probe
         while True:
             with self._lock:
                 now = self._clock()
@@ -180,7 +212,8 @@ class Governor:
     # --- feedback ---------------------------------------------------------------------------------
 
     def observe(self, headers: Mapping[str, str] | None) -> None:
-        """Learn limits from a response's x-ratelimit-* headers (any status)."""
+        """Learn limits from a response's x-ratelimit-* headers (any answer, even one without headers)."""
+        self._calibrated = True
         if not headers:
             return
         rpm = _positive_int(headers, "x-ratelimit-limit-requests")
@@ -208,7 +241,8 @@ class Governor:
         while self._outcomes and now - self._outcomes[0][0] > SIGNAL_WINDOW_S:
             self._outcomes.popleft()
         refused = sum(1 for _, was_429 in self._outcomes if was_429)
-        return refused >= SIGNAL_MIN_429 and refused >= SIGNAL_SHARE * len(self._outcomes)
+        enough = len(self._outcomes) >= SIGNAL_MIN_ANSWERS or self._consecutive_429 >= SIGNAL_MIN_429
+        return enough and refused >= SIGNAL_MIN_429 and refused >= SIGNAL_SHARE * len(self._outcomes)
 
     def rate_limited(self, headers: Mapping[str, str] | None) -> float:
         """Register a 429 rate_limit_exceeded; returns how long the refused row must wait.
