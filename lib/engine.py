@@ -192,6 +192,7 @@ class Job:
         self._totals = _Totals()
         self._edits: dict[int, dict[str, str]] = {}
         self._ended_at: float | None = None
+        self._phase = 0
 
     # --- lifecycle --------------------------------------------------------------------------------
 
@@ -235,30 +236,41 @@ class Job:
         return self
 
     def _launch(self) -> None:
+        """Start a phase of work: worker threads plus a supervisor that settles the status when they stop."""
         with self._lock:
+            self._phase += 1
+            phase = self._phase
             self._halt.clear()
             self._done_event.clear()
             if not self._queue and not self._delayed and not self._unsaved:
-                self._set_status("finished", self.message if self.status == "paused" else None)
+                self._set_status("finished", None)
+                self._ended_at = time.monotonic()
                 self._done_event.set()
                 return
             self._set_status("running", None)
-            self._phase_started = time.monotonic()
+            if self._phase_started is None:
+                self._phase_started = time.monotonic()
             workers = [
                 threading.Thread(target=self._worker, name=f"job-{self.id[:8]}-w{i}", daemon=True)
-                for i in range(max(1, min(self.settings.workers, len(self._queue) or 1)))
+                for i in range(max(1, min(self.settings.workers, len(self._queue) + len(self._delayed) or 1)))
             ]
             self._threads = workers
+        try:
+            self.store.set_run_status(self.id, "running", None)  # History can then tell an interrupted run
+        except StoreError:
+            pass
         for t in workers:
             t.start()
         threading.Thread(
-            target=self._supervise, args=(workers,), name=f"job-{self.id[:8]}-sup", daemon=True
+            target=self._supervise, args=(workers, phase), name=f"job-{self.id[:8]}-sup", daemon=True
         ).start()
 
-    def _supervise(self, workers: list[threading.Thread]) -> None:
+    def _supervise(self, workers: list[threading.Thread], phase: int) -> None:
         for t in workers:
             t.join()
         with self._lock:
+            if phase != self._phase:
+                return  # resumed meanwhile: the newer phase settles the status
             if self._phase_started is not None:
                 self._active_s += time.monotonic() - self._phase_started
                 self._phase_started = None
@@ -291,15 +303,25 @@ class Job:
                 self._halt.set()
 
     def resume(self, *, budget_usd: float | None = None) -> None:
-        """Continue a paused or cancelled run (optionally with a higher budget)."""
+        """Continue a paused or cancelled run (optionally with a higher budget). Returns at once."""
         with self._lock:
             if budget_usd is not None:
                 self._budget = budget_usd
             if self.status not in ("paused", "cancelled"):
                 return
-        self.wait(timeout=self.settings.timeout_s + 5)  # let the last phase's in-flight answers land first
+            old = list(self._threads)
+            self._phase += 1  # the old phase's supervisor must not settle the status any more
+            self._set_status("running", None)
+            self._done_event.clear()
+        threading.Thread(target=self._relaunch_after, args=(old,), daemon=True).start()
+
+    def _relaunch_after(self, old: list[threading.Thread]) -> None:
+        """Let the last phase's in-flight answers land, write what a failing disk held back, then go on."""
+        for t in old:
+            t.join()
         with self._lock:
             if self._unsaved and not self._flush_unsaved():
+                self._done_event.set()
                 return
         self._launch()
 
@@ -317,8 +339,7 @@ class Job:
                 self._halt.set()
 
     def retry_failed(self, *, only_retryable: bool = False) -> int:
-        """Send the failed rows again (all, or only those whose failure may pass). Returns how many."""
-        self.wait(timeout=self.settings.timeout_s + 5)
+        """Send the failed rows again (all, or only those whose failure may pass). Returns how many, at once."""
         with self._lock:
             rows = [
                 r
@@ -336,7 +357,12 @@ class Job:
             self._totals.recount(self._rows.values())
             self._queue.extend(self._items[i] for i in sorted(ids))
             self._version += 1
-        self._launch()
+            state = self.status
+            busy = state == "running" and any(t.is_alive() for t in self._threads)
+        if state in ("paused", "cancelled"):
+            self.resume()
+        elif not busy:  # a running phase's workers pick the rows up themselves
+            self._launch()
         return len(ids)
 
     def wait(self, timeout: float | None = None) -> bool:
@@ -484,8 +510,9 @@ class Job:
         if outcome.kind == "ok":
             self.governor.succeeded()
             row = self._answered(item, outcome, attempts)
-            # Refusals and filtered answers are not cached, so "retry failed rows" really asks again.
-            self._finish(item, row, outcome.cache if row.status == "succeeded" else None)
+            # Refusals, filtered and unparseable answers are not cached: "retry" then really asks again.
+            cacheable = row.status == "succeeded" and "invalid_output" not in row.flags
+            self._finish(item, row, outcome.cache if cacheable else None)
             return
         self._note_error(item.row_id, outcome.message)
         if outcome.kind == "rate_limit":
