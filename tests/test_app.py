@@ -173,7 +173,7 @@ def test_sample_run_edits_export_and_history(keyed):
 
 def test_double_start_makes_one_run(keyed):
     """A second Start click whose first run lost its attachment (interrupted rerun) re-attaches: one run."""
-    keyed.configure(latency_ms=400)
+    keyed.configure(latency_ms=2500)  # still in flight at the second click, even on a loaded machine
     at = choose_prompt(upload(new_app()))
     goto(at, "run")
     at.button(key="btn_start").click().run()
