@@ -390,7 +390,7 @@ class Job:
 
     def rows(self) -> list[RowRecord]:
         with self._lock:
-            return [replace(r) for _, r in sorted(self._rows.items())]
+            return [r for _, r in sorted(self._rows.items())]  # records are frozen: no copies needed
 
     def snapshot(self) -> Snapshot:
         with self._lock:

@@ -87,9 +87,9 @@ class CachedResponse:
     usage: Usage
 
 
-@dataclass
+@dataclass(frozen=True)
 class RowRecord:
-    """One row's state as the journal keeps it."""
+    """One row's state as the journal keeps it. Immutable: a change is a new record, so readers share them."""
 
     row_id: int
     status: str = "pending"  # pending | succeeded | failed | skipped
