@@ -322,6 +322,8 @@ class LiveTable:
         self._parsed: dict[int, tuple[str | None, dict[str, str]]] = {}
         self.version = -1
         self.frame: pd.DataFrame | None = None
+        self._seen: dict[int, RowRecord] = {}
+        self._edits: dict[int, dict[str, str]] = {}
 
     def _outputs(self, row: RowRecord) -> dict[str, str]:
         hit = self._parsed.get(row.row_id)
@@ -332,15 +334,8 @@ class LiveTable:
         self._parsed[row.row_id] = (row.text, values)
         return values
 
-    def build(
-        self, rows: Sequence[RowRecord], edits: Mapping[int, Mapping[str, str]], version: int
-    ) -> pd.DataFrame:
-        """The grid for this version (cached: the same version returns the same frame)."""
-        if self.frame is not None and version == self.version:
-            return self.frame
-        by_id = {r.row_id: r for r in rows}
-        blank = RowRecord(0)
-        records = [by_id.get(i, blank) for i in self.index]
+    def _answers(self, records: Sequence[RowRecord]) -> pd.DataFrame:
+        """The output and status columns for these records, with the grid's fixed dtypes."""
         outputs = [self._outputs(r) if r.text is not None else {} for r in records]
         data: dict[str, list] = {name: [o.get(name, "") for o in outputs] for name in self.names.values()}
         data["enrich_status"] = [r.status for r in records]
@@ -349,9 +344,9 @@ class LiveTable:
         data["enrich_prompt_tokens"] = [r.usage.prompt_tokens for r in records]
         data["enrich_completion_tokens"] = [r.usage.completion_tokens for r in records]
         data["enrich_cost_usd"] = [float("nan") if r.cost_usd is None else r.cost_usd for r in records]
-        data["enrich_row_id"] = list(self.index)
-        answers = pd.DataFrame(data, index=self.index)
-        answers = answers.astype(
+        data["enrich_row_id"] = [r.row_id for r in records]
+        index = pd.Index([r.row_id for r in records], name="row_id", dtype="int64")
+        return pd.DataFrame(data, index=index).astype(
             {
                 **{n: TEXT for n in self.names.values()},
                 "enrich_status": TEXT,
@@ -363,8 +358,45 @@ class LiveTable:
                 "enrich_row_id": "int64",
             }
         )
-        frame = pd.concat([self.inputs, answers], axis=1)
-        self.frame = apply_edits(frame, edits)
+
+    def build(
+        self, rows: Sequence[RowRecord], edits: Mapping[int, Mapping[str, str]], version: int
+    ) -> pd.DataFrame:
+        """The grid for this version (cached: the same version returns the same frame).
+
+        After the first build only the rows whose record changed (records are immutable, so an identity
+        check finds them) and the edited cells are rewritten, in place: a redraw of a 50,000-row run
+        costs a few milliseconds instead of rebuilding every row.
+        """
+        if self.frame is not None and version == self.version:
+            return self.frame
+        by_id = {r.row_id: r for r in rows}
+        if self.frame is None:
+            records = [by_id.get(i) or RowRecord(i) for i in self.index]
+            self.frame = pd.concat([self.inputs, self._answers(records)], axis=1)
+            changed_ids: list[int] = []
+        else:
+            changed = [
+                r for r in by_id.values() if self._seen.get(r.row_id) is not r and r.row_id in self.index
+            ]
+            stale = [i for i in self._edits if i not in edits and i in by_id]  # edits the user took back
+            changed += [by_id[i] for i in stale if self._seen.get(i) is by_id[i]]
+            changed_ids = [r.row_id for r in changed]
+            if changed:
+                fresh = self._answers(changed)
+                columns = list(fresh.columns)
+                for column in columns:  # column by column keeps each column's dtype
+                    self.frame.loc[changed_ids, column] = fresh[column]
+        self._seen = by_id
+        edited = {
+            i: cells for i, cells in edits.items() if cells != self._edits.get(i) or i in set(changed_ids)
+        }
+        for row_id, cells in edited.items():
+            if row_id in self.frame.index:
+                for column, value in cells.items():
+                    if column in self.frame.columns:
+                        self.frame.at[row_id, column] = value
+        self._edits = {i: dict(c) for i, c in edits.items()}
         self.version = version
         return self.frame
 
