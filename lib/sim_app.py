@@ -70,6 +70,12 @@ class SimConfig:
     context_window: int | None = None  # overrides every model's context window
     invalid_keys: tuple[str, ...] = ("sk-invalid",)  # prefixes of keys refused with 401
     models: tuple[str, ...] = DEFAULT_MODELS
+    # Batch API (lib.sim_batch): seconds in each phase, per-line error rate, expiry after N lines per batch.
+    batch_validating_s: float = 0.2
+    batch_in_progress_s: float = 2.0
+    batch_finalizing_s: float = 0.2
+    p_batch_line_error: float = 0.0
+    batch_expire_after: int | None = None
 
     def __post_init__(self) -> None:
         self.invalid_keys = tuple(self.invalid_keys)
@@ -86,6 +92,8 @@ class SimConfig:
                 raise ValueError(f"p_{kind} must be within [0, 1]")
         if self.burst_seconds <= 0:
             raise ValueError("burst_seconds must be positive")
+        if not 0.0 <= self.p_batch_line_error <= 1.0:
+            raise ValueError("p_batch_line_error must be within [0, 1]")
 
     def to_dict(self) -> dict:
         return {
@@ -176,7 +184,10 @@ class SimApp:
     # ----- state -------------------------------------------------------------------------------------------
 
     def _clear_state(self) -> None:
+        from lib.sim_batch import SimBatches  # here, not at the top: sim_batch builds on this module
+
         self._generation = getattr(self, "_generation", 0) + 1
+        self.batch_api = SimBatches(self)  # files and batches; a reset forgets them and stops their timers
         self._ledger: list[dict] = []
         self._keys: dict[str, KeyState] = {}
         self._hashes: dict[str, str] = {}
@@ -254,6 +265,8 @@ class SimApp:
             route = self._routes.get((request.method, request.path))
             if route is None and request.method == "GET" and request.path.startswith("/v1/models/"):
                 route = self._model
+            if route is None:
+                route = self.batch_api.route(request)  # /v1/files..., /v1/batches...
             if route is None:
                 raise _Reject(
                     self._error(
@@ -383,7 +396,8 @@ class SimApp:
 
     # ----- chat completions --------------------------------------------------------------------------------
 
-    def _chat(self, ctx: _Ctx) -> Reply:
+    def _validated_chat(self, ctx: _Ctx) -> tuple[dict, int, int | None, dict[str, int | None]]:
+        """Parse and check a chat request as the API does: (body, prompt tokens, max output, directives)."""
         body = self._parse_chat(ctx)
         model, messages = body["model"], body["messages"]
         info = model_info(model)
@@ -393,15 +407,22 @@ class SimApp:
         prompt = replies.prompt_tokens(messages, model)
         window = self.config.context_window or info.context_window
         if "context_length" in marks or prompt > window:
-            return self._error(
-                ctx,
-                400,
-                f"This model's maximum context length is {window} tokens. However, your messages resulted in "
-                f"{prompt} tokens. Please reduce the length of the messages.",
-                "invalid_request_error",
-                "messages",
-                "context_length_exceeded",
+            raise _Reject(
+                self._error(
+                    ctx,
+                    400,
+                    f"This model's maximum context length is {window} tokens. However, your messages resulted in "
+                    f"{prompt} tokens. Please reduce the length of the messages.",
+                    "invalid_request_error",
+                    "messages",
+                    "context_length_exceeded",
+                )
             )
+        return body, prompt, max_out, marks
+
+    def _chat(self, ctx: _Ctx) -> Reply:
+        body, prompt, max_out, marks = self._validated_chat(ctx)
+        model = body["model"]
         fingerprint = hashlib.sha256(ctx.request.body).digest()[:16]
         attempt = self._seen.get(fingerprint, 0)
         if len(self._seen) > _SEEN_LIMIT:
@@ -606,6 +627,7 @@ class SimApp:
         delay: float,
         *,
         malformed: bool,
+        batch: bool = False,
     ) -> Reply:
         model, messages = body["model"], body["messages"]
         info = model_info(model)
@@ -677,6 +699,8 @@ class SimApp:
             "status": 200,
             "kind": kind,
         }
+        if batch:
+            record["batch"] = True  # billed at the Batch API's discount
         self._in_flight += 1
         generation = self._generation
         return Reply(
