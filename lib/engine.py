@@ -624,7 +624,9 @@ class Job:
         except openai.APIStatusError as exc:
             headers = exc.response.headers if exc.response is not None else None
             self.governor.observe(headers)
-            kind, message = errors.classify_status(exc, model=item.body.get("model", ""))
+            kind, message = errors.classify_status(
+                exc, model=item.body.get("model", ""), secrets=(self.endpoint.api_key,)
+            )
             return _Outcome(kind, message=message, headers=headers)
         except openai.APITimeoutError:
             self.governor.observe(None)
@@ -845,6 +847,7 @@ def start(
     governor: Governor | None = None,
 ) -> Job:
     """Start (or resume) a run and return its Job at once. Starting a run id that is already active returns it."""
+    forget_finished()
     with _jobs_lock:
         existing = _jobs.get(plan.run_id)
         if existing is not None and existing.active:
@@ -860,7 +863,10 @@ def get_job(run_id: str) -> Job | None:
 
 
 def forget_finished(older_than_s: float = 3600.0) -> None:
-    """Drop ended jobs from the registry (their results stay in the store)."""
+    """Drop jobs that ended over an hour ago from the registry (their results stay in the store).
+
+    The registry is shared by every browser session of the server: without this it grows forever.
+    """
     with _jobs_lock:
         for run_id, job in list(_jobs.items()):
             ended = job._ended_at

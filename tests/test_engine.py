@@ -7,7 +7,7 @@ import pytest
 from lib import engine
 from lib.simulator import expected_reply
 from lib.store import Store
-from tests.engine_helpers import ledger_rows, leads, plan, run, wait_until
+from tests.engine_helpers import leads, ledger_rows, plan, run, wait_until
 
 
 def answers(job) -> dict[int, str | None]:
@@ -47,7 +47,9 @@ def test_every_row_gets_its_own_answer_under_concurrency(sim, data_dir):
 def test_faults_never_lose_or_mix_up_rows(sim, data_dir, faults):
     sim.configure(latency_ms=5, seed=11, **faults)
     df = leads(150)
-    job = run(sim, df, data_dir, settings=engine.RunSettings(workers=24, timeout_s=1.5, max_attempts=5), timeout=90)
+    job = run(
+        sim, df, data_dir, settings=engine.RunSettings(workers=24, timeout_s=1.5, max_attempts=5), timeout=90
+    )
     snap = job.snapshot()
     assert snap.status == "finished" and snap.pending == 0
     assert snap.succeeded + snap.failed == 150
@@ -107,9 +109,13 @@ def test_quota_pauses_at_once_and_never_retries(sim, data_dir):
     ],
     ids=["bad-key", "key-revoked-mid-run", "unknown-model"],
 )
-def test_auth_and_model_errors_stop_the_run_quickly_with_one_message(sim, data_dir, key, config, model, needle):
+def test_auth_and_model_errors_stop_the_run_quickly_with_one_message(
+    sim, data_dir, key, config, model, needle
+):
     sim.configure(latency_ms=5, **config)
-    job = run(sim, leads(200), data_dir, key=key, model=model, settings=engine.RunSettings(workers=8, timeout_s=5))
+    job = run(
+        sim, leads(200), data_dir, key=key, model=model, settings=engine.RunSettings(workers=8, timeout_s=5)
+    )
     snap = job.snapshot()
     assert snap.status == "failed"
     assert needle in snap.message
@@ -243,3 +249,20 @@ def test_snapshot_is_immutable_and_consistent(sim, data_dir):
     assert final.cost_series and final.cost_series[-1][1] == pytest.approx(final.cost_usd)
     with pytest.raises(AttributeError):
         final.status = "x"  # frozen
+
+
+def test_registry_reattaches_active_jobs_and_forgets_ended_ones(sim, data_dir):
+    sim.configure(latency_ms=300)
+    endpoint = engine.Endpoint(api_key="sk-test-registry", base_url=sim.url)
+    p = plan(leads(30), sim.url)
+    job = engine.start(
+        p, endpoint=endpoint, settings=engine.RunSettings(workers=2, timeout_s=5), store=Store(data_dir)
+    )
+    assert engine.start(p, endpoint=endpoint, settings=engine.RunSettings(), store=Store(data_dir)) is job
+    engine.forget_finished(older_than_s=0)
+    assert engine.get_job(p.run_id) is job  # still running: a refreshed page must find it
+    job.cancel()
+    assert job.wait(10)
+    engine.forget_finished(older_than_s=0)
+    assert engine.get_job(p.run_id) is None  # ended: results live on in the store only
+    assert Store(data_dir).run(p.run_id).status == "cancelled"
