@@ -195,13 +195,18 @@ def test_cancel_then_rerun_pays_only_for_the_rest(sim, data_dir):
     assert sum(counts.values()) - 400 <= 10  # at most the requests in flight at the cancel are repeated
 
 
-def test_identical_rows_are_sent_once(sim, data_dir):
-    df = leads(40, company=lambda i: "Same Co")
+@pytest.mark.parametrize(
+    ("company", "sent"),
+    [("Same Co", 1), ("Same Co [[sim:fail_first=2]]", 3)],  # the shared request fails twice, then is answered
+    ids=["answered-first-time", "after-server-errors"],
+)
+def test_identical_rows_are_paid_for_once(sim, data_dir, company, sent):
+    df = leads(40, company=lambda i: company)
     df["First Name"] = "Same"
     job = run(sim, df, data_dir)
     snap = job.snapshot()
     assert snap.succeeded == 40
-    assert snap.requests_sent == 1 and snap.cache_hits == 39
+    assert snap.requests_sent == sent and snap.cache_hits == 39
     assert len(sim.ledger()) == 1
 
 
