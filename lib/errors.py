@@ -10,6 +10,7 @@ Branch on the error code, not the status: a 429 is either a rate limit or an emp
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 import openai
 
@@ -32,26 +33,35 @@ SETTING_CODES = frozenset(
 _KEYLIKE = re.compile(r"\b(sk-[A-Za-z0-9_\-*]{6,})")
 
 
-def scrub(text: str) -> str:
-    """Remove anything key-like from a server's message before it is shown or stored."""
+def scrub(text: str, secrets: Iterable[str] = ()) -> str:
+    """Remove anything key-like from a server's message before it is shown or stored.
+
+    `secrets` are the keys actually in use: an OpenAI-compatible server may echo a key that does not look
+    like "sk-..." (Azure's 32 hex digits, "gsk_..."), which the pattern alone would let through.
+    """
+    for secret in secrets:
+        if secret and len(secret) >= 8:
+            text = text.replace(secret, f"{secret[:3]}…{secret[-4:]}" if len(secret) > 12 else "…")
     return _KEYLIKE.sub("sk-…", text)
 
 
-def _server_message(exc: openai.APIStatusError) -> str:
+def _server_message(exc: openai.APIStatusError, secrets: Iterable[str]) -> str:
     body = exc.body if isinstance(exc.body, dict) else {}
     text = body.get("message") or getattr(exc, "message", "") or ""
-    return scrub(str(text))[:500]
+    return scrub(str(text), secrets)[:500]
 
 
-def classify_status(exc: openai.APIStatusError, *, model: str) -> tuple[str, str]:
-    """(kind, message) for an HTTP error response."""
+def classify_status(
+    exc: openai.APIStatusError, *, model: str, secrets: Iterable[str] = ()
+) -> tuple[str, str]:
+    """(kind, message) for an HTTP error response; `secrets` (the key in use) never appear in the message."""
     status = exc.status_code
     code = (
         (getattr(exc, "code", None) or "") if not isinstance(exc.body, dict) else (exc.body.get("code") or "")
     )
     etype = exc.body.get("type") if isinstance(exc.body, dict) else getattr(exc, "type", None)
     param = exc.body.get("param") if isinstance(exc.body, dict) else getattr(exc, "param", None)
-    detail = _server_message(exc)
+    detail = _server_message(exc, tuple(secrets))
     if status == 429:
         if code in BILLING_CODES or etype in BILLING_CODES:
             return "quota", (
