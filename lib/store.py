@@ -115,16 +115,20 @@ class RunRecord:
     meta: dict
 
 
-def _friendly(exc: sqlite3.Error, path: Path) -> StoreError:
+def _why(exc: sqlite3.Error | OSError) -> str:
+    """SQLite's and the OS's words for a failing disk ("unable to open database file", "[Errno 30]
+    Read-only file system") in plain words."""
     text = str(exc).lower()
-    if "full" in text:
-        why = "the disk is full"
-    elif "readonly" in text or "read-only" in text or "permission" in text or "unable to open" in text:
-        why = "the folder is not writable"
-    else:
-        why = str(exc)
+    if "full" in text or "no space" in text:
+        return "the disk is full"
+    if "readonly" in text or "read-only" in text or "permission" in text or "unable to open" in text:
+        return "the folder is not writable"
+    return str(exc)
+
+
+def _friendly(exc: sqlite3.Error, path: Path) -> StoreError:
     return StoreError(
-        f"Can't save results to {path.parent}: {why}. Free space or fix the folder, then resume."
+        f"Can't save results to {path.parent}: {_why(exc)}. Free space or fix the folder, then resume."
     )
 
 
@@ -144,7 +148,10 @@ class Store:
                 "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
             )
         except (sqlite3.Error, OSError) as exc:
-            raise StoreError(f"Can't open the results folder {self.data_dir}: {exc}") from exc
+            raise StoreError(
+                f"Can't open the results folder {self.data_dir}: {_why(exc)}. "
+                "Free space, fix the folder or choose another one, then try again."
+            ) from exc
         self._lock = threading.Lock()
 
     def close(self) -> None:
