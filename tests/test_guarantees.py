@@ -356,11 +356,13 @@ def test_disk_failing_mid_run_pauses_keeps_every_answer_and_resume_completes(
 
 
 @contextlib.contextmanager
-def small_disk(path: Path, size: str) -> Iterator[Path]:
+def small_disk(path: Path, size: str, *, read_only: bool = False) -> Iterator[Path]:
     """A real size-limited filesystem (tmpfs) at `path`; skips the test where mounting is not allowed."""
     path.mkdir()
-    result = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
-                            capture_output=True, text=True)  # fmt: skip
+    options = f"size={size}" + (",ro" if read_only else "")
+    result = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], capture_output=True, text=True
+    )
     if result.returncode != 0:
         pytest.skip(f"cannot mount a small tmpfs here (needs root/CAP_SYS_ADMIN): {result.stderr.strip()}")
     try:
@@ -406,6 +408,21 @@ def test_a_really_full_disk_pauses_the_run_and_resume_completes_after_space_is_f
         assert all(n == 1 for n in billed(sim).values())
         assert_correct_final_state(job, p, sim, data_dir)
         job.store.close()
+
+
+@pytest.mark.faults
+def test_the_command_line_refuses_a_read_only_data_dir_in_plain_words(sim, tmp_path):
+    source = tmp_path / "leads.csv"
+    source.write_bytes(apollo_csv(5))
+    with small_disk(tmp_path / "ro", "1m", read_only=True) as folder:
+        proc = subprocess.run(
+            [sys.executable, "-m", "lib", "run", str(source), "--output", str(tmp_path / "out.csv"),
+             "--prompt", "icebreaker", "--data-dir", str(folder / "results")],
+            cwd=tmp_path, env=cli_env("sk-test-ro", sim.url), capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    assert proc.returncode == 2
+    assert "the folder is not writable" in proc.stderr and "Traceback" not in proc.stderr
+    assert len(sim.ledger()) == 0  # nothing is sent (and paid) when nothing could be recorded
 
 
 # --- 3: cost to the token; the budget is never crossed ------------------------------------------------
