@@ -284,6 +284,28 @@ class Store:
         statements.append(_row_update(run_id, row))
         self._write(statements)
 
+    def record_many(self, run_id: str, results: Iterable[tuple[RowRecord, CachedResponse | None]]) -> None:
+        """Journal many rows' outcomes (and paid responses) in one transaction: a Batch API result file."""
+        statements: list[tuple[str, Sequence]] = []
+        now = time.time()
+        for row, cache in results:
+            if cache is not None:
+                statements.append(
+                    (
+                        "INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?, ?, ?)",
+                        (
+                            cache.request_hash,
+                            cache.response_id,
+                            cache.text,
+                            cache.finish_reason,
+                            json.dumps(cache.usage.__dict__),
+                            now,
+                        ),
+                    )
+                )
+            statements.append(_row_update(run_id, row))
+        self._write(statements)
+
     def reset_rows(self, run_id: str, row_ids: Iterable[int]) -> None:
         """Make rows pending again (retry failed rows); their old error is dropped."""
         self._write(
