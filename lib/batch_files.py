@@ -1,0 +1,208 @@
+"""The Batch API's JSONL files: request lines out (split into chunks under the limits), result lines in.
+
+Pure functions, no I/O: `split` decides the chunks and their content hashes, `render` writes a chunk's
+bytes (deterministically, so a restart re-renders the same bytes instead of storing them), and
+`row_outcome` turns one output or error line into the row record the live engine would have journalled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
+
+from lib.engine import WorkItem
+from lib.pricing import Price, Usage, cost
+from lib.store import CachedResponse, RowRecord
+
+ENDPOINT = "/v1/chat/completions"
+MAX_REQUESTS = 50_000  # OpenAI's limits per batch input file
+MAX_BYTES = 200 * 1024 * 1024
+_CUSTOM_ID = re.compile(r"^row-(\d+)$")
+# Lines that did not run because the batch was cancelled: the row stays pending (a resume sends it again).
+NOT_RUN_CODES = frozenset({"batch_cancelled"})
+
+
+@dataclass(frozen=True)
+class BatchLimits:
+    """How big one batch may be; tests use tiny ones to force several batches."""
+
+    max_requests: int = MAX_REQUESTS
+    max_bytes: int = MAX_BYTES
+
+
+@dataclass(frozen=True)
+class PreparedChunk:
+    index: int
+    row_ids: tuple[int, ...]
+    sha256: str
+    nbytes: int
+
+
+def custom_id(row_id: int) -> str:
+    return f"row-{row_id}"
+
+
+def row_id_of(value: object) -> int | None:
+    match = _CUSTOM_ID.match(value) if isinstance(value, str) else None
+    return int(match.group(1)) if match else None
+
+
+def request_line(item: WorkItem) -> bytes:
+    line = {"custom_id": custom_id(item.row_id), "method": "POST", "url": ENDPOINT, "body": item.body}
+    return json.dumps(line, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+
+
+def render(items: Sequence[WorkItem]) -> bytes:
+    """A chunk's input file: one request line per item, in the given order."""
+    return b"".join(request_line(item) for item in items)
+
+
+def split(items: Sequence[WorkItem], limits: BatchLimits, first_index: int = 0) -> list[PreparedChunk]:
+    """Cut items into chunks of at most max_requests lines and max_bytes bytes, hashing each as it goes."""
+    chunks: list[PreparedChunk] = []
+    ids: list[int] = []
+    digest = hashlib.sha256()
+    size = 0
+
+    def close() -> None:
+        nonlocal digest, size
+        chunks.append(PreparedChunk(first_index + len(chunks), tuple(ids), digest.hexdigest(), size))
+        ids.clear()
+        digest, size = hashlib.sha256(), 0
+
+    for item in items:
+        line = request_line(item)
+        if ids and (len(ids) >= limits.max_requests or size + len(line) > limits.max_bytes):
+            close()
+        ids.append(item.row_id)
+        digest.update(line)
+        size += len(line)
+    if ids:
+        close()
+    return chunks
+
+
+def result_lines(data: bytes) -> Iterator[dict]:
+    """The JSON objects of an output or error file; unreadable lines are skipped (their rows stay unmatched)."""
+    for raw in data.splitlines():
+        if raw.strip():
+            try:
+                line = json.loads(raw)
+            except ValueError:
+                continue
+            if isinstance(line, dict):
+                yield line
+
+
+def row_outcome(
+    item: WorkItem,
+    line: Mapping,
+    price: Price | None,
+    check_output: Callable[[str], str | None] | None,
+) -> tuple[RowRecord | None, CachedResponse | None]:
+    """One result line -> the row's record (None: it did not run, keep it pending) and the cacheable answer."""
+    response = line.get("response") or None
+    error = line.get("error") or None
+    if response is None or response.get("status_code") != 200:
+        if error is not None and error.get("code") in NOT_RUN_CODES:
+            return None, None
+        return _failed_line(item, response, error), None
+    body = response.get("body") or {}
+    try:
+        choice = body["choices"][0]
+        message = choice.get("message") or {}
+        usage = Usage.from_api(body.get("usage"))
+    except (KeyError, IndexError, TypeError, AttributeError):
+        return failed(item, "The batch returned an unreadable answer for this row.", True), None
+    row = answered(
+        item,
+        message.get("content"),
+        message.get("refusal"),
+        choice.get("finish_reason"),
+        usage,
+        price,
+        check_output,
+    )
+    cacheable = row.status == "succeeded" and "invalid_output" not in row.flags
+    cache = CachedResponse(item.request_hash, body.get("id"), row.text, row.finish_reason, usage)
+    return row, cache if cacheable else None
+
+
+def answered(
+    item: WorkItem,
+    text: str | None,
+    refusal: str | None,
+    finish: str | None,
+    usage: Usage,
+    price: Price | None,
+    check_output: Callable[[str], str | None] | None,
+) -> RowRecord:
+    """An answer's record, judged as the live engine judges one (engine.Job._answered), at the batch price."""
+    base = RowRecord(
+        item.row_id,
+        status="succeeded",
+        text=text,
+        finish_reason=finish,
+        usage=usage,
+        cost_usd=cost(usage, price, batch=True),
+        attempts=1,
+        request_hash=item.request_hash,
+    )
+    if refusal:
+        return replace(base, status="failed", error=f"The model refused: {refusal}", flags=("refusal",))
+    if finish == "content_filter":
+        return replace(
+            base,
+            status="failed",
+            error="OpenAI's content filter stopped this answer.",
+            flags=("content_filter",),
+        )
+    flags: list[str] = []
+    error = None
+    if finish == "length":
+        flags.append("truncated")
+        error = "The answer hit the max tokens limit and is cut short."
+    if check_output is not None and text is not None:
+        problem = check_output(text)
+        if problem:
+            flags.append("invalid_output")
+            error = problem if error is None else f"{error} {problem}"
+    if text is None and not flags:
+        return replace(base, status="failed", error="The API returned an empty answer.", flags=("empty",))
+    return replace(base, flags=tuple(flags), error=error)
+
+
+def failed(item: WorkItem, message: str, retryable: bool) -> RowRecord:
+    return RowRecord(
+        item.row_id,
+        status="failed",
+        error=message,
+        retryable=retryable,
+        attempts=1,
+        request_hash=item.request_hash,
+    )
+
+
+def _failed_line(item: WorkItem, response: Mapping | None, error: Mapping | None) -> RowRecord:
+    """A line of the error file: the API's own reason, and whether sending it again may work."""
+    if response is not None:
+        status = int(response.get("status_code") or 0)
+        detail = (
+            ((response.get("body") or {}).get("error") or {})
+            if isinstance(response.get("body"), dict)
+            else {}
+        )
+        reason = detail.get("message") or f"HTTP {status}"
+        code = detail.get("code")
+        retryable = status >= 500 or status in (408, 409, 429)
+        if code == "context_length_exceeded":
+            reason = "The input is too long for the model's context window."
+        return failed(item, f"Batch request failed ({status}): {reason}", retryable)
+    code = (error or {}).get("code")
+    if code == "batch_expired":
+        return failed(item, "The batch expired (24-hour window) before this row ran; send it again.", True)
+    message = (error or {}).get("message") or "no reason given"
+    return failed(item, f"Batch request failed ({code or 'error'}): {message}", True)
