@@ -3,7 +3,9 @@
 A contract others build on: the last line on stdout is one JSON object; exit 0 when every row has a
 final state, 2 for bad input or configuration, 3 when the run stopped early (budget, quota, key).
 Running the same `run` command again after an interruption resumes it: answers already paid for are
-reused from the data directory, so only the missing rows are sent.
+reused from the data directory, so only the missing rows are sent. `--mode batch` sends the rows through
+OpenAI's Batch API instead (half the price, results within 24 h); the final JSON line then also carries
+`batch_ids`, `cost_live_usd` and `saved_usd`, and running the command again picks up its batches.
 """
 
 from __future__ import annotations
@@ -53,6 +55,21 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--data-dir", default="results", help="where answers are journalled (default results/)")
     run.add_argument("--retry-failed", action="store_true", help="send failed rows again")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.add_argument(
+        "--mode",
+        choices=("live", "batch"),
+        default="live",
+        help="live: send now (default); batch: OpenAI's Batch API, half the price, results within 24 h",
+    )
+    run.add_argument(
+        "--poll-interval", type=float, default=30.0, help="batch mode: longest seconds between status checks"
+    )
+    run.add_argument(
+        "--batch-max-requests",
+        type=int,
+        default=50_000,
+        help="batch mode: requests per batch (at most 50,000)",
+    )
 
     check = sub.add_parser("check", help="read the file, check the prompt, and quote tokens and cost")
     check.add_argument("input")
@@ -172,6 +189,8 @@ class _Progress:
         width = 28
         filled = int(width * snap.progress)
         eta = f" ETA {_duration(snap.eta_s)}" if snap.eta_s else ""
+        if snap.status == "running" and snap.message:  # batch mode: where the batches are at OpenAI
+            eta += f" · {snap.message}"
         cost = f"${snap.cost_usd:.4f}" if snap.cost_known else "cost unknown (unpriced model)"
         line = (
             f"[{'#' * filled}{'.' * (width - filled)}] {snap.done}/{snap.total} "
@@ -237,13 +256,19 @@ def cmd_run(args: argparse.Namespace) -> int:
         workers=args.workers, rpm=args.rpm, tpm=args.tpm, budget_usd=args.budget, timeout_s=args.timeout
     )
     started = time.monotonic()
-    job = engine.start(plan, endpoint=endpoint, settings=settings, store=store)
+    if args.mode == "batch":
+        job = _start_batch(args, plan, endpoint, store)
+    else:
+        job = engine.start(plan, endpoint=endpoint, settings=settings, store=store)
     interrupted = _handle_interrupts(job)
     progress = _Progress(args.quiet)
     while not job.wait(timeout=0.25):
         progress.draw(job.snapshot())
     if args.retry_failed and job.snapshot().failed and not interrupted:
-        job.retry_failed()
+        if args.mode == "batch":
+            job.resend_live(settings)  # what the batch could not answer (expired, per-line errors) goes live
+        else:
+            job.retry_failed()
         while not job.wait(timeout=0.25):
             progress.draw(job.snapshot())
     snap = job.snapshot()
@@ -268,11 +293,46 @@ def cmd_run(args: argparse.Namespace) -> int:
         "status": snap.status,
         "output": str(output),
     }
+    if args.mode == "batch":
+        saving = job.savings()
+        summary.update(
+            mode="batch",
+            batch_ids=job.batch_ids(),
+            cost_live_usd=round(saving.live_cost_usd, 8) if saving.live_cost_usd is not None else None,
+            saved_usd=round(saving.saved_usd, 8) if saving.saved_usd is not None else None,
+        )
     if snap.message and snap.status != "finished":
         summary["reason"] = snap.message
         print(snap.message, file=sys.stderr)
     print(json.dumps(summary, ensure_ascii=False))
     return EXIT_OK if snap.status == "finished" and snap.pending == 0 else EXIT_STOPPED
+
+
+def _start_batch(args: argparse.Namespace, plan, endpoint, store):
+    """Batch mode: refuse what cannot work, then start (or pick up) the run's batches."""
+    from lib import batch
+    from lib.batch_files import MAX_REQUESTS, BatchLimits
+    from lib.pricing import Usage, cost
+
+    if not 1 <= args.batch_max_requests <= MAX_REQUESTS:
+        raise UsageError(f"--batch-max-requests must be between 1 and {MAX_REQUESTS:,}.")
+    if args.poll_interval <= 0:
+        raise UsageError("--poll-interval must be a positive number of seconds.")
+    if args.budget is not None and plan.price is not None:
+        # A batch cannot be stopped half-way at a budget: its worst case must fit before it is sent.
+        worst = sum(
+            cost(Usage(i.prompt_tokens, i.max_output_tokens), plan.price, batch=True) or 0.0
+            for i in plan.items
+        )
+        if worst > args.budget:
+            raise UsageError(
+                f"Batch mode sends every row at once: the worst case is ${worst:.2f}, over the "
+                f"--budget ${args.budget:.2f}. Raise the budget, lower --max-tokens or use --mode live."
+            )
+    settings = batch.BatchSettings(
+        poll_interval_s=args.poll_interval, limits=BatchLimits(max_requests=args.batch_max_requests)
+    )
+    return batch.start(plan, endpoint=endpoint, store=store, settings=settings)
 
 
 def _handle_interrupts(job) -> list[bool]:
@@ -283,6 +343,16 @@ def _handle_interrupts(job) -> list[bool]:
         if seen:
             raise KeyboardInterrupt
         seen.append(True)
+        if getattr(job, "mode", "live") == "batch":
+            # The batches go on at OpenAI and are paid for anyway: stop watching, do not cancel them.
+            print(
+                "\nStopping: the batches go on at OpenAI; run the same command again to collect them.",
+                file=sys.stderr,
+            )
+            job.pause(
+                "Stopped watching: the batches go on at OpenAI. Run the same command again to collect them."
+            )
+            return
         print("\nStopping: waiting for requests in flight (Ctrl-C again to quit now)...", file=sys.stderr)
         job.cancel()
 
