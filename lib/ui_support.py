@@ -568,3 +568,54 @@ def error_lines(snap, limit: int = 8) -> list[str]:
 
 def budget_paused(snap) -> bool:
     return snap.status == "paused" and (snap.message or "").startswith("Budget reached")
+
+
+# --- batch mode ------------------------------------------------------------------------------------
+
+BATCH_SUGGEST_ROWS = 5_000  # from this many rows, or this quote, the run page suggests the Batch API
+BATCH_SUGGEST_USD = 5.0
+
+
+def batch_quote_text(q: quote.Quote) -> str:
+    """The quote's cost range as a batch: 'As a batch: $1.20 – $3.40 (half price, results within 24 h)'."""
+    if q.cost_low is None or q.cost_high is None:
+        return "As a batch: half the price of the live run (unpriced model)."
+    low, high = q.cost_low * pricing.BATCH_DISCOUNT, q.cost_high * pricing.BATCH_DISCOUNT
+    return f"As a batch: {money(low)} – {money(high)} (half price, results within 24 h)."
+
+
+def suggest_batch(q: quote.Quote) -> str | None:
+    """A nudge towards batch mode when the list is large or the quote high, with the expected saving."""
+    if q.rows < BATCH_SUGGEST_ROWS and (q.cost_high is None or q.cost_high < BATCH_SUGGEST_USD):
+        return None
+    if q.cost_low is None or q.cost_high is None:
+        return f"{q.rows:,} rows: sending them as a batch halves the cost if you can wait up to 24 hours."
+    saving_low = q.cost_low * (1 - pricing.BATCH_DISCOUNT)
+    saving_high = q.cost_high * (1 - pricing.BATCH_DISCOUNT)
+    return (
+        f"{q.rows:,} rows: sent as a batch this would save about {money(saving_low)} – {money(saving_high)} "
+        "(half price), with results within 24 hours instead of now."
+    )
+
+
+def batch_progress_lines(progress: Sequence) -> list[str]:
+    """One line per batch: 'Batch 1 · 4,000 rows · in_progress · 2,100 done, 3 failed'."""
+    lines = []
+    for p in progress:
+        done = (
+            ""
+            if p.status in ("prepared", "uploading", "uploaded", "creating")
+            else (f" · {p.completed:,} done, {p.failed:,} failed")
+        )
+        lines.append(f"Batch {p.index + 1} · {p.rows:,} rows · {p.status.replace('_', ' ')}{done}")
+    return lines
+
+
+def batch_savings_text(savings) -> str | None:
+    """'Batch price $1.02 · $2.04 if sent live · saved $1.02', or None when there is nothing to compare."""
+    if savings.cost_usd is None or not savings.live_cost_usd:
+        return None
+    return (
+        f"Batch price {money(savings.cost_usd)} · {money(savings.live_cost_usd)} if sent live · "
+        f"saved {money(savings.saved_usd)}"
+    )

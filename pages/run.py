@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from lib import charts, engine, runs, templates, ui_support
+from lib import batch, charts, engine, runs, templates, ui_support
 from lib.engine import Job, RunSettings
 from lib.models import model_info
 from lib.pricing import PRICES_READ_ON
@@ -38,7 +38,11 @@ def orphan_panel(conn: _shared.Connection) -> None:
     st.text(ui_support.run_label(record))
     a, b = st.columns(2)
     if a.button("Resume run", key="btn_resume_orphan", disabled=conn.endpoint is None):
-        job = _shared.resume_stored(run_id, conn)
+        # A batch run collects its batches: its rows are not sent again live.
+        if batch.is_batch_run(_shared.store(), run_id):
+            job = batch.resume(_shared.store(), run_id, endpoint=conn.endpoint, settings=batch_settings(conn))
+        else:
+            job = _shared.resume_stored(run_id, conn)
         st.session_state.update(run_id=job.id)
         st.session_state.pop("orphan_run", None)
         st.rerun()
@@ -108,6 +112,11 @@ def current_settings(workers: int | None = None) -> RunSettings:
     )
 
 
+def batch_settings(conn: _shared.Connection) -> batch.BatchSettings:
+    """Batch polling: every few seconds against the offline demo, every 30 s at most against OpenAI."""
+    return batch.BatchSettings(poll_interval_s=2.0 if conn.demo else 30.0)
+
+
 def run_meta(conn: _shared.Connection, **extra) -> dict:
     return {"input_name": st.session_state.get("lead_name"), "demo": conn.demo, **extra}
 
@@ -171,9 +180,15 @@ def start_section(df, spec, model: str, conn: _shared.Connection, busy: bool) ->
     for col, (label, value) in zip(cols, ui_support.quote_lines(q).items(), strict=True):
         col.metric(label, value)
     st.caption(f"Output estimate: {q.basis}.")
+    st.caption(ui_support.batch_quote_text(q))
+    suggestion = ui_support.suggest_batch(q)
+    if suggestion:
+        st.info(suggestion)
+    as_batch = st.checkbox("Send as batch (half price, results within 24 hours)", key="r_batch")
     if conn.endpoint is None:
         st.warning("No API key: type one in the sidebar or switch on the offline demo.")
-    if st.button("Start run", key="btn_start", type="primary", disabled=busy or conn.endpoint is None):
+    label = "Send as batch" if as_batch else "Start run"
+    if st.button(label, key="btn_start", type="primary", disabled=busy or conn.endpoint is None):
         start_run(df, spec, options, conn)
 
 
@@ -189,7 +204,12 @@ def start_run(df, spec, options: runs.RunOptions, conn: _shared.Connection) -> N
         plan = runs.plan_run(
             df, spec, options, base_url=conn.endpoint.base_url, run_id=run_id, meta=run_meta(conn)
         )
-        job = _shared.start_job(plan, conn, current_settings())
+        if ss.get("r_batch"):
+            job = batch.start(
+                plan, endpoint=conn.endpoint, store=_shared.store(), settings=batch_settings(conn)
+            )
+        else:
+            job = _shared.start_job(plan, conn, current_settings())
     except (runs.PlanError, StoreError) as exc:
         st.error(str(exc))
         return
@@ -213,7 +233,9 @@ def controls(job: Job, snap: engine.Snapshot, conn: _shared.Connection) -> None:
             budget = st.number_input("Raise the budget to (USD)", min_value=0.0, step=1.0, key="r_new_budget")
         if a.button("Resume", key="btn_resume", disabled=conn.endpoint is None and snap.status == "failed"):
             with st.spinner("Resuming…"):
-                if (
+                if getattr(job, "mode", "live") == "batch":
+                    job.resume()  # polls its batches again (or sends what a cancel left)
+                elif (
                     snap.status == "failed"
                 ):  # stopped by a fatal error: rebuild it so the new key/endpoint is used
                     _shared.resume_stored(job.id, conn)
@@ -223,7 +245,10 @@ def controls(job: Job, snap: engine.Snapshot, conn: _shared.Connection) -> None:
     if snap.status in ("running", "paused") and b.button("Cancel", key="btn_cancel"):
         job.cancel()
         st.rerun()
-    if snap.status == "finished" and snap.failed and c.button("Retry failed rows", key="btn_retry_run"):
+    retry_label = (
+        "Re-send failed rows live" if getattr(job, "mode", "live") == "batch" else "Retry failed rows"
+    )
+    if snap.status == "finished" and snap.failed and c.button(retry_label, key="btn_retry_run"):
         job.retry_failed()
         st.rerun()
 
@@ -263,6 +288,8 @@ def panel(run_id: str, status_at_draw: str) -> None:
     st.caption(ui_support.spend_text(snap))
     if snap.message:
         st.text(snap.message)
+    if getattr(job, "mode", "live") == "batch":
+        batch_lines(job)
     st.plotly_chart(charts.cost_over_time(snap.cost_series, budget=snap.budget_usd), key=f"chart_{run_id}")
     if snap.recent_errors:
         st.caption("Recent errors")
@@ -280,6 +307,14 @@ def panel(run_id: str, status_at_draw: str) -> None:
         args=(run_id,),
         height=420 if len(table.frame) > 12 else "auto",
     )
+
+
+def batch_lines(job: batch.BatchJob) -> None:
+    """Each batch's status at OpenAI, and the price against a live run."""
+    st.caption(" \n".join(ui_support.batch_progress_lines(job.progress())))
+    saved = ui_support.batch_savings_text(job.savings())
+    if saved:
+        st.caption(saved)
 
 
 def attached_section(conn: _shared.Connection) -> None:

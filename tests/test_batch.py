@@ -321,3 +321,45 @@ def test_multipart_parser_reads_what_the_sdk_sends(sim):
     assert parse_multipart(b"", "application/json") is None
     other = sdk(sim, "sk-test-batch-other")
     assert list(other.files.list()) == []  # files belong to the key that uploaded them
+
+
+# --- the run page --------------------------------------------------------------------------------------
+
+
+def test_run_page_sends_as_batch_and_shows_its_batches(sim, data_dir, monkeypatch):
+    from lib import engine, ui_support
+    from tests.apptest_helpers import (
+        choose_prompt,
+        goto,
+        new_app,
+        patch_pages_directory,
+        upload,
+        wait_for_run,
+    )
+
+    patch_pages_directory(monkeypatch)
+    monkeypatch.setenv("LEAD_STUDIO_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-batch-page")
+    monkeypatch.setenv("OPENAI_BASE_URL", sim.url)
+    sim.configure(**FAST)
+    at = choose_prompt(upload(new_app()))
+    goto(at, "run")
+    assert any(c.value.startswith("As a batch: $") for c in at.caption)
+    at.checkbox(key="r_batch").check().run()
+    assert at.button(key="btn_start").label == "Send as batch"
+    at.button(key="btn_start").click().run()
+    job = engine.get_job(at.query_params["run"])
+    assert isinstance(job, batch.BatchJob)
+    assert wait_for_run(at) == "finished"
+    captions = "\n".join(c.value for c in at.caption)
+    assert "Batch 1 · 4 rows · merged" in captions and "if sent live" in captions
+    assert all(e["batch"] for e in sim.ledger()) and len(sim.ledger()) == 4
+    # The suggestion appears for big lists only.
+    assert ui_support.suggest_batch(_quote(rows=4, high=0.01)) is None
+    assert "save about $2.50" in ui_support.suggest_batch(_quote(rows=6_000, low=5.0, high=9.0))
+
+
+def _quote(*, rows: int, low: float = 0.0, high: float = 0.0):
+    from lib.quote import Quote
+
+    return Quote(rows, 0, True, None, 0, 0, low, high, "test")
