@@ -11,6 +11,7 @@ BENCHMARKS = {
     "bench_leads": ["--write-readme"],
     "bench_quote": [],  # prints its figures; the README section is updated by hand
     "bench_engine": ["--write-readme"],
+    "bench_batch": ["--write-readme"],
 }
 
 

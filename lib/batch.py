@@ -188,6 +188,7 @@ class BatchJob:
             if self._thread is not None and self._thread.is_alive():
                 return
             self._pause_requested = False
+            self._ended_at = None
             self._done_event.clear()
             self._set_status("running", None)
             self._thread = threading.Thread(target=self._drive, name=f"batch-{self.id[:8]}", daemon=True)
