@@ -186,6 +186,19 @@ def resume_plan(store: Store, run_id: str, *, price: Price | None = None) -> Run
     )
 
 
+def status_column_names(taken: Sequence[str]) -> dict[str, str]:
+    """The status columns' names in a table that already has `taken` columns (a re-enriched export)."""
+    used = set(taken)
+    names = {}
+    for column in STATUS_COLUMNS:
+        name, n = column, 2
+        while name in used:
+            name, n = f"{column} ({n})", n + 1
+        used.add(name)
+        names[column] = name
+    return names
+
+
 def results_frame(
     inputs: Mapping[int, Mapping[str, str]],
     rows: Sequence[RowRecord],
@@ -194,34 +207,36 @@ def results_frame(
 ) -> pd.DataFrame:
     """Input columns in their original order and text, the output column(s), then the status columns.
 
-    User edits ({row_id: {column: value}}) are applied last, so an export carries them.
+    A status column whose name the input already uses (an exported file enriched again) gets a
+    " (2)" suffix instead of overwriting the input. User edits ({row_id: {column: value}}) are applied
+    last, so an export carries them.
     """
     spec = spec_of(meta)
     names: dict[str, str] = meta.get("output_columns") or {c: c for c in spec.output_columns}
     columns: list[str] = list(meta.get("columns") or [])
+    status = status_column_names([*columns, *names.values()])
     by_id = {r.row_id: r for r in rows}
     records = []
     for row_id, cells in inputs.items():
         row = by_id.get(row_id, RowRecord(row_id))
         record = {c: cells.get(c, "") for c in columns}
         record.update(_outputs(spec, row, names))
-        record.update(
-            {
-                "enrich_status": row.status,
-                "enrich_error": row.error or "",
-                "enrich_flags": ",".join(row.flags),
-                "enrich_prompt_tokens": row.usage.prompt_tokens,
-                "enrich_completion_tokens": row.usage.completion_tokens,
-                "enrich_cost_usd": row.cost_usd if row.cost_usd is not None else float("nan"),
-                "enrich_row_id": row_id,
-            }
-        )
+        values = {
+            "enrich_status": row.status,
+            "enrich_error": row.error or "",
+            "enrich_flags": ",".join(row.flags),
+            "enrich_prompt_tokens": row.usage.prompt_tokens,
+            "enrich_completion_tokens": row.usage.completion_tokens,
+            "enrich_cost_usd": row.cost_usd if row.cost_usd is not None else float("nan"),
+            "enrich_row_id": row_id,
+        }
+        record.update({status[k]: v for k, v in values.items()})
         for column, value in (edits or {}).get(row_id, {}).items():
             if column in record:
                 record[column] = value
         records.append(record)
-    frame = pd.DataFrame.from_records(records, columns=[*columns, *names.values(), *STATUS_COLUMNS])
-    frame.index = pd.Index([r["enrich_row_id"] for r in records], name="row_id")
+    frame = pd.DataFrame.from_records(records, columns=[*columns, *names.values(), *status.values()])
+    frame.index = pd.Index(list(inputs), name="row_id")
     return frame
 
 

@@ -231,3 +231,19 @@ def test_ctrl_c_writes_partial_results_and_exits_3(tmp_path, leads_csv):
     result = json.loads(stdout.strip().splitlines()[-1])
     assert result["status"] == "cancelled" and 0 < result["succeeded"] < 60
     assert len(read_output(out)) == 60
+
+
+def test_an_exported_file_enriched_again_keeps_its_old_status_columns(sim, tmp_path, leads_csv):
+    first = tmp_path / "first.csv"
+    assert cli("run", str(leads_csv), "--output", str(first), "--prompt", "icebreaker", "--limit", "5",
+               sim_url=sim.url, cwd=tmp_path).returncode == 0  # fmt: skip
+    second = tmp_path / "second.csv"
+    proc = cli("run", str(first), "--output", str(second), "--template", "Shorten: {{ icebreaker }}",
+               sim_url=sim.url, cwd=tmp_path)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    before, after = read_output(first), read_output(second)
+    assert [r["enrich_status"] for r in after] == [
+        r["enrich_status"] for r in before
+    ]  # the old columns, intact
+    assert [r["enrich_cost_usd"] for r in after] == [r["enrich_cost_usd"] for r in before]
+    assert all(r["enrich_status (2)"] == "succeeded" and r["output"].startswith("SIM[") for r in after)
