@@ -481,13 +481,16 @@ class Job:
 
     def _process(self, item: WorkItem) -> None:
         """One attempt at one row: answered, failed, put back (halt) or queued to retry after a delay."""
-        if self._answer_from_cache(item):
-            return
-        leader = self._claim_hash(item)
-        if leader is not None:  # an identical request (a duplicate lead) is in flight: reuse its answer
-            leader.wait()
+        while True:
             if self._answer_from_cache(item):
                 return
+            leader = self._claim_hash(item)
+            if leader is None:
+                break  # we are the one sender of this exact request
+            # An identical request (a duplicate lead) is in flight: wait for its answer, then reuse it.
+            while not leader.wait(0.2):
+                if self._halt.is_set():
+                    raise _Halt
         try:
             worst = self._reserve_budget(item)
             try:
