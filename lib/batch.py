@@ -836,13 +836,10 @@ def start(
     hook: Hook | None = None,
 ) -> BatchJob:
     """Start (or pick up) a run in batch mode and return its BatchJob at once; an active job of the run is returned."""
-    with engine._jobs_lock:  # the engine's registry: a page re-attaches to a batch run like to a live one
-        existing = engine._jobs.get(plan.run_id)
-        if existing is not None and existing.active:
-            return existing  # type: ignore[return-value]
-        job = BatchJob(plan, endpoint=endpoint, store=store, settings=settings, hook=hook)
-        engine._jobs[plan.run_id] = job  # type: ignore[assignment]
-    return job.start()
+    job, created = engine.register(  # a page re-attaches to a batch run like to a live one
+        plan.run_id, lambda: BatchJob(plan, endpoint=endpoint, store=store, settings=settings, hook=hook)
+    )
+    return job.start() if created else job  # type: ignore[return-value]
 
 
 def resume(

@@ -850,14 +850,25 @@ def start(
     governor: Governor | None = None,
 ) -> Job:
     """Start (or resume) a run and return its Job at once. Starting a run id that is already active returns it."""
+    job, created = register(
+        plan.run_id, lambda: Job(plan, endpoint=endpoint, settings=settings, store=store, governor=governor)
+    )
+    return job.start() if created else job
+
+
+def register(run_id: str, make: Callable[[], Job]) -> tuple[Job, bool]:
+    """(the active job of a run, False), or (a new one from `make`, now registered, True).
+
+    One job per run id, so a double-clicked Start makes one run; only the caller that got True starts it.
+    Both modes (live Jobs, batch BatchJobs) register here, so a page re-attaches to either by run id.
+    """
     forget_finished()
     with _jobs_lock:
-        existing = _jobs.get(plan.run_id)
+        existing = _jobs.get(run_id)
         if existing is not None and existing.active:
-            return existing
-        job = Job(plan, endpoint=endpoint, settings=settings, store=store, governor=governor)
-        _jobs[plan.run_id] = job
-    return job.start()
+            return existing, False
+        job = _jobs[run_id] = make()
+        return job, True
 
 
 def get_job(run_id: str) -> Job | None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import pandas as pd
 import streamlit as st
 
-from lib import engine, runs, ui_support
+from lib import batch, engine, runs, ui_support
 from lib.client import Endpoint, endpoint_from_env, mask_key
 from lib.engine import Job
 from lib.models import DEFAULT_MODEL
@@ -131,8 +131,16 @@ def start_job(plan, conn: Connection, settings: engine.RunSettings) -> Job:
     return engine.start(plan, endpoint=conn.endpoint, settings=settings, store=store())
 
 
+def batch_settings(conn: Connection) -> batch.BatchSettings:
+    """Batch polling: every few seconds against the offline demo, every 30 s at most against OpenAI."""
+    return batch.BatchSettings(poll_interval_s=2.0 if conn.demo else 30.0)
+
+
 def resume_stored(run_id: str, conn: Connection) -> Job:
-    """Rebuild a stored run's plan and continue it in this process (only unanswered rows are sent)."""
+    """Continue a stored run in this process: a batch run collects its batches (nothing is re-sent live);
+    a live run rebuilds its plan and sends only the unanswered rows."""
+    if batch.is_batch_run(store(), run_id):
+        return batch.resume(store(), run_id, endpoint=conn.endpoint, settings=batch_settings(conn))
     plan = runs.resume_plan(store(), run_id)
     return start_job(plan, conn, engine.RunSettings())
 

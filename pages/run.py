@@ -38,11 +38,7 @@ def orphan_panel(conn: _shared.Connection) -> None:
     st.text(ui_support.run_label(record))
     a, b = st.columns(2)
     if a.button("Resume run", key="btn_resume_orphan", disabled=conn.endpoint is None):
-        # A batch run collects its batches: its rows are not sent again live.
-        if batch.is_batch_run(_shared.store(), run_id):
-            job = batch.resume(_shared.store(), run_id, endpoint=conn.endpoint, settings=batch_settings(conn))
-        else:
-            job = _shared.resume_stored(run_id, conn)
+        job = _shared.resume_stored(run_id, conn)  # a batch run collects its batches, nothing re-sent live
         st.session_state.update(run_id=job.id)
         st.session_state.pop("orphan_run", None)
         st.rerun()
@@ -110,11 +106,6 @@ def current_settings(workers: int | None = None) -> RunSettings:
         tpm=ss.get("r_tpm"),
         budget_usd=ss.get("r_budget"),
     )
-
-
-def batch_settings(conn: _shared.Connection) -> batch.BatchSettings:
-    """Batch polling: every few seconds against the offline demo, every 30 s at most against OpenAI."""
-    return batch.BatchSettings(poll_interval_s=2.0 if conn.demo else 30.0)
 
 
 def run_meta(conn: _shared.Connection, **extra) -> dict:
@@ -206,7 +197,7 @@ def start_run(df, spec, options: runs.RunOptions, conn: _shared.Connection) -> N
         )
         if ss.get("r_batch"):
             job = batch.start(
-                plan, endpoint=conn.endpoint, store=_shared.store(), settings=batch_settings(conn)
+                plan, endpoint=conn.endpoint, store=_shared.store(), settings=_shared.batch_settings(conn)
             )
         else:
             job = _shared.start_job(plan, conn, current_settings())

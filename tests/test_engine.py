@@ -271,3 +271,27 @@ def test_registry_reattaches_active_jobs_and_forgets_ended_ones(sim, data_dir):
     engine.forget_finished(older_than_s=0)
     assert engine.get_job(p.run_id) is None  # ended: results live on in the store only
     assert Store(data_dir).run(p.run_id).status == "cancelled"
+
+
+def test_simultaneous_starts_of_one_run_make_one_job(sim, data_dir):
+    import threading
+
+    sim.configure(latency_ms=100)
+    endpoint = engine.Endpoint(api_key="sk-test-double", base_url=sim.url)
+    p = plan(leads(20), sim.url)
+    jobs, barrier = [], threading.Barrier(8)
+
+    def click():
+        barrier.wait()
+        jobs.append(
+            engine.start(p, endpoint=endpoint, settings=engine.RunSettings(workers=4), store=Store(data_dir))
+        )
+
+    threads = [threading.Thread(target=click) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len({id(j) for j in jobs}) == 1
+    assert jobs[0].wait(20) and jobs[0].snapshot().succeeded == 20
+    assert sum(ledger_rows(sim).values()) == 20  # one run's worth of requests
