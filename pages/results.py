@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+
 import streamlit as st
 
 from lib import engine, export, ui_support
 from lib.export import ExportError
 from pages import _shared
 
+log = logging.getLogger(__name__)
 FORMATS = (("csv", "Download CSV"), ("xlsx", "Download XLSX"), ("json", "Download JSON"))
 
 
@@ -30,36 +33,37 @@ def sync_edits(run_id: str, index: list[int], editable: list[str]) -> None:
         _shared.save_edits(run_id, merged)
 
 
-def save_copy(frame, meta: dict, fmt: str) -> None:
-    """Download callback: keep a timestamped copy under the data dir too."""
+def export_file(frame, meta: dict, fmt: str) -> bytes:
+    """The download's bytes, built on click (on Streamlit's download thread), with a timestamped copy kept
+    under the data dir. No rerun follows the click (on_click="ignore"): a rerun gives every download button
+    a new deferred file id while the browser still holds the old one, so the next click failed
+    ("Deferred file … not found") and downloaded nothing."""
     try:
         path = export.save_copy(frame, ui_support.data_dir(), ui_support.export_stem(meta), fmt)
     except ExportError as exc:
-        st.session_state["export_message"] = ("error", str(exc))
-    else:
-        st.session_state["export_message"] = ("ok", f"A copy was saved as {path}.")
+        log.warning("Export copy not saved: %s", exc)  # the download itself still goes ahead
+        return export.export_bytes(frame, fmt)
+    return path.read_bytes()
 
 
 def exports(frame, meta: dict, run_id: str) -> None:
     st.subheader("Export")
     st.caption(
         "Your edits are included. Cells starting with = + - @ get a leading apostrophe in CSV and XLSX "
-        "so spreadsheets never run them as formulas. Each download also saves a copy in the data folder."
+        "so spreadsheets never run them as formulas. Each download also saves a copy in the data folder "
+        f"({ui_support.data_dir()})."
     )
     stem = export.safe_stem(ui_support.export_stem(meta))
     cols = st.columns(len(FORMATS))
     for col, (fmt, label) in zip(cols, FORMATS, strict=True):
         col.download_button(
             label,
-            data=lambda fmt=fmt: export.export_bytes(frame, fmt),
+            data=lambda fmt=fmt: export_file(frame, meta, fmt),
             file_name=f"{stem}.{fmt}",
             mime=export.MEDIA_TYPES[fmt],
             key=f"btn_download_{fmt}",
-            on_click=save_copy,
-            args=(frame, meta, fmt),
+            on_click="ignore",
         )
-    if message := st.session_state.pop("export_message", None):
-        (st.success if message[0] == "ok" else st.error)(message[1])
     with st.expander("What the XLSX export changes"):
         warnings = export.xlsx_warnings(frame)
         st.text("\n".join(warnings) if warnings else "Nothing: every cell fits Excel as it is.")
