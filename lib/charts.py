@@ -171,7 +171,7 @@ def cost_over_time(
             "overlaying": "y",
             "side": "right",
             "showgrid": False,
-            "tickformat": ",~s",
+            "tickformat": ".3~s",  # 17.9k, not 17.8596k
             "rangemode": "tozero",
         },
         hovermode="x unified",
