@@ -12,7 +12,7 @@ import streamlit as st
 from lib import ui_support
 from lib.client import load_dotenv_once
 from lib.models import DEFAULT_MODEL
-from lib.pricing import PRICES_READ_ON
+from lib.pricing import PRICES_READ_ON, price_for
 from pages import _shared
 
 # Widget keys whose values must survive visiting another page (Streamlit drops the state of widgets
@@ -69,6 +69,11 @@ def sidebar() -> None:
             help="Type a model name that is not listed (it will be unpriced).",
         )
         st.caption(f"Prices per 1M tokens, read on {PRICES_READ_ON}. Unknown models are shown as unpriced.")
+        if price_for(st.session_state["model"]) is None:
+            st.caption("Give this model a price (USD per 1M tokens) to see costs and use a budget:")
+            a, b = st.columns(2)
+            a.number_input("Input", min_value=0.0, step=0.05, format="%.3f", key="price_in")
+            b.number_input("Output", min_value=0.0, step=0.05, format="%.3f", key="price_out")
 
 
 def main() -> None:

@@ -42,6 +42,11 @@ def _parser() -> argparse.ArgumentParser:
             "--skip-empty", action="store_true", help="skip rows whose placeholder cells are empty"
         )
         p.add_argument("--limit", type=int, help="only the first N rows")
+        p.add_argument(
+            "--price-input", type=float, help="USD per 1M input tokens (overrides the price table)"
+        )
+        p.add_argument("--price-cached-input", type=float, help="USD per 1M cached input tokens")
+        p.add_argument("--price-output", type=float, help="USD per 1M output tokens")
 
     run = sub.add_parser("run", help="run a prompt over every row and write the results")
     run.add_argument("input")
@@ -104,14 +109,24 @@ def _read_input(args: argparse.Namespace):
 
 def _options(args: argparse.Namespace, spec):
     from lib.models import DEFAULT_MODEL
+    from lib.pricing import Price
     from lib.runs import RunOptions
 
+    price = None
+    if args.price_input is not None or args.price_output is not None:
+        if args.price_input is None or args.price_output is None:
+            raise UsageError("Give both --price-input and --price-output (USD per 1M tokens).")
+        if min(args.price_input, args.price_output, args.price_cached_input or 0) < 0:
+            raise UsageError("Prices cannot be negative.")
+        cached = args.price_cached_input if args.price_cached_input is not None else args.price_input
+        price = Price(args.price_input, cached, args.price_output)
     return RunOptions(
         model=args.model or spec.model or DEFAULT_MODEL,
         max_tokens=args.max_tokens if args.max_tokens is not None else spec.max_tokens,
         temperature=args.temperature if args.temperature is not None else spec.temperature,
         empty="skip" if args.skip_empty else "send",
         limit=args.limit,
+        price=price,
     )
 
 
@@ -154,7 +169,9 @@ def cmd_check(args: argparse.Namespace) -> int:
         plan = plan_run(leads.df, spec, options, base_url=None)
     except PlanError as exc:
         raise UsageError(str(exc)) from exc
-    q = quoting.quote([i.body for i in plan.items], options.model, max_tokens=options.max_tokens)
+    q = quoting.quote(
+        [i.body for i in plan.items], options.model, max_tokens=options.max_tokens, price=plan.price
+    )
     summary.update(
         {
             "rows_to_send": len(plan.items),

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 # Standard (not priority/flex) prices per million tokens from OpenAI's pricing page, read on this date.
 # Prices change: override them in the app or with a prices file rather than trusting this table blindly.
@@ -64,9 +67,44 @@ class Usage:
         )
 
 
+PRICES_FILE_ENV = "LEAD_STUDIO_PRICES"
+
+
+def load_prices(path: str | os.PathLike) -> dict[str, Price]:
+    """A prices file: JSON {"model": {"input": 0.15, "cached_input": 0.075, "output": 0.6}} per 1M tokens."""
+    try:
+        data = json.loads(Path(path).read_text("utf-8"))
+        return {
+            str(model): Price(float(p["input"]), float(p.get("cached_input", p["input"])), float(p["output"]))
+            for model, p in data.items()
+        }
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise ValueError(f"Can't read the prices file {path}: {exc}") from exc
+
+
+def _file_prices() -> dict[str, Price]:
+    """Team-wide price updates from the file named by LEAD_STUDIO_PRICES (re-read when it changes)."""
+    path = os.environ.get(PRICES_FILE_ENV)
+    if not path:
+        return {}
+    try:
+        stamp = (path, os.stat(path).st_mtime_ns)
+    except OSError:
+        return {}
+    if _file_cache.get("stamp") != stamp:
+        _file_cache.update(stamp=stamp, prices=load_prices(path))
+    return _file_cache["prices"]
+
+
+_file_cache: dict = {}
+
+
 def price_for(model: str, overrides: Mapping[str, Price] | None = None) -> Price | None:
-    """The price of a model: an override first, then the table; dated snapshots (gpt-4o-2024-08-06) take their base's."""
-    table = {**PRICES, **(overrides or {})}
+    """The price of a model: an override, then the prices file, then the table.
+
+    Dated snapshots (gpt-4o-2024-08-06) take their base model's price.
+    """
+    table = {**PRICES, **_file_prices(), **(overrides or {})}
     if model in table:
         return table[model]
     base = max((name for name in table if model.startswith(name + "-")), key=len, default=None)

@@ -10,7 +10,7 @@ import hashlib
 import secrets
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from typing import Literal
 
 import pandas as pd
@@ -47,6 +47,7 @@ class RunOptions:
     empty: EmptyPolicy = "send"  # rows with an empty placeholder cell: send them anyway, or skip them
     limit: int | None = None  # only the first N rows (a sample)
     row_ids: Sequence[int] | None = None  # only these rows (a random sample, a retry)
+    price: Price | None = None  # the user's price for this model (else the table's, or unpriced)
 
 
 def new_run_id() -> str:
@@ -127,6 +128,7 @@ def plan_run(
         "rows": len(inputs),
         "started_at": time.time(),
         "base_url": base_url,
+        "price": list(astuple(options.price)) if options.price else None,  # a resumed run is priced alike
         **(meta or {}),
     }
     return RunPlan(
@@ -135,7 +137,7 @@ def plan_run(
         inputs=inputs,
         skipped=skipped,
         meta=full_meta,
-        price=price if price is not None else price_for(options.model),
+        price=price if price is not None else (options.price or price_for(options.model)),
         check_output=_output_checker(spec),
     )
 
@@ -181,9 +183,14 @@ def resume_plan(store: Store, run_id: str, *, price: Price | None = None) -> Run
         items=items,
         inputs=dict(store.inputs(run_id)),
         meta=record.meta,
-        price=price if price is not None else price_for(model),
+        price=price if price is not None else _stored_price(record.meta) or price_for(model),
         check_output=_output_checker(spec),
     )
+
+
+def _stored_price(meta: Mapping) -> Price | None:
+    stored = meta.get("price")
+    return Price(*stored) if stored else None
 
 
 def status_column_names(taken: Sequence[str]) -> dict[str, str]:

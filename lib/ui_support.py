@@ -10,6 +10,7 @@ import datetime as dt
 import hashlib
 import os
 import random
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -286,7 +287,11 @@ def quote_table(
         )
     max_tokens = options.max_tokens or spec.max_tokens
     return quote.quote(
-        bodies, options.model, max_tokens=max_tokens, sample_output_tokens=sample_output_tokens
+        bodies,
+        options.model,
+        max_tokens=max_tokens,
+        sample_output_tokens=sample_output_tokens,
+        price=options.price or pricing.price_for(options.model),
     )
 
 
@@ -303,6 +308,18 @@ def quote_lines(q: quote.Quote) -> dict[str, str]:
 
 
 # --- live and final results tables -----------------------------------------------------------------
+
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
+
+
+def md_escape(text: str) -> str:
+    """Text safe to pass to st.error/st.warning/st.caption, which render Markdown.
+
+    Messages can carry text from a lead file (a header) or a server: escaped, `![x](url)` stays text
+    instead of an image the browser fetches, and `$…$` stays text instead of LaTeX.
+    """
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", str(text))
 
 
 class LiveTable:

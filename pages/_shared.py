@@ -16,6 +16,7 @@ from lib import batch, engine, runs, ui_support
 from lib.client import Endpoint, endpoint_from_env, mask_key
 from lib.engine import Job
 from lib.models import DEFAULT_MODEL
+from lib.pricing import Price, price_for
 from lib.simulator import SimConfig, SimServer
 from lib.store import Store, StoreError
 from lib.templates import FIELD_CAP
@@ -41,7 +42,7 @@ def store() -> Store:
     try:
         return _store(path)
     except StoreError as exc:
-        st.error(str(exc))
+        st.error(ui_support.md_escape(exc))
         st.stop()
 
 
@@ -250,14 +251,27 @@ def lead_digest() -> str:
 
 @st.cache_data(max_entries=32, show_spinner="Counting tokens…")
 def _quote(table_digest: str, spec_yaml: str, option_values: tuple, sample: tuple[int, ...], _df, _spec):
-    model_name, max_tokens, temperature, empty = option_values
-    options = runs.RunOptions(model=model_name, max_tokens=max_tokens, temperature=temperature, empty=empty)
+    model_name, max_tokens, temperature, empty, price = option_values
+    options = runs.RunOptions(
+        model=model_name, max_tokens=max_tokens, temperature=temperature, empty=empty, price=price
+    )
     return ui_support.quote_table(_df, _spec, options, sample)
+
+
+def custom_price(model: str) -> Price | None:
+    """The price typed in the sidebar for a model the price table does not know (this session only)."""
+    if price_for(model) is not None:
+        return None
+    ss = st.session_state
+    price_in, price_out = ss.get("price_in"), ss.get("price_out")
+    if not price_in and not price_out:
+        return None
+    return Price(float(price_in or 0), float(price_in or 0), float(price_out or 0))
 
 
 def quote(df: pd.DataFrame, spec, options: runs.RunOptions, sample: tuple[int, ...] = ()):
     """The cost quote for the whole table, cached by table, prompt, options and sample."""
     from lib.library import dump_spec
 
-    values = (options.model, options.max_tokens, options.temperature, options.empty)
+    values = (options.model, options.max_tokens, options.temperature, options.empty, options.price)
     return _quote(lead_digest(), dump_spec(spec), values, tuple(sample), df, spec)

@@ -39,9 +39,9 @@ def picker(lib: PromptLibrary) -> None:
     if "p_template" not in st.session_state:
         load_source()
     for problem in lib.errors():
-        st.caption(f"Not loaded: {problem}")
+        st.caption(f"Not loaded: {ui_support.md_escape(problem)}")
     if error := st.session_state.pop("p_load_error", None):
-        st.error(error)
+        st.error(ui_support.md_escape(error))
 
 
 def add_example() -> None:
@@ -157,7 +157,9 @@ def preview(spec: templates.PromptSpec, df) -> None:
 def show_quote(spec: templates.PromptSpec, df) -> None:
     st.subheader("Tokens and cost for the whole list")
     model = _shared.model()
-    options = ui_support.run_options(spec, model, spec.max_tokens, spec.temperature)
+    options = ui_support.run_options(
+        spec, model, spec.max_tokens, spec.temperature, price=_shared.custom_price(model)
+    )
     q = _shared.quote(df, spec, options, tuple(st.session_state.get("sample_tokens", ())))
     cols = st.columns(4)
     for col, (label, value) in zip(cols, ui_support.quote_lines(q).items(), strict=True):
@@ -175,7 +177,7 @@ def save(spec: templates.PromptSpec) -> None:
         try:
             path = library().save_new(spec)
         except PromptLibraryError as exc:
-            st.error(str(exc))
+            st.error(ui_support.md_escape(exc))
         else:
             ss["p_loaded"] = spec.name
             st.success(f"Saved as {path.name}.")
@@ -184,7 +186,7 @@ def save(spec: templates.PromptSpec) -> None:
         try:
             saved = library().save_version(spec, ss.get("p_version") or 1)
         except PromptLibraryError as exc:
-            st.error(str(exc))
+            st.error(ui_support.md_escape(exc))
         else:
             ss["p_version"] = saved.version
             st.success(f"Saved {saved.name} version {saved.version}.")
@@ -204,7 +206,7 @@ def main() -> None:
     try:
         spec = draft.spec()
     except ValueError as exc:
-        st.error(str(exc))
+        st.error(ui_support.md_escape(exc))
         return
     st.divider()
     if df is None:

@@ -94,7 +94,13 @@ def settings_form(model: str) -> None:
 def current_options(spec, model: str, **extra) -> runs.RunOptions:
     ss = st.session_state
     return ui_support.run_options(
-        spec, model, ss.get("r_max_tokens"), ss.get("r_temp"), ss["r_empty"], **extra
+        spec,
+        model,
+        ss.get("r_max_tokens"),
+        ss.get("r_temp"),
+        ss["r_empty"],
+        price=_shared.custom_price(model),
+        **extra,
     )
 
 
@@ -145,7 +151,7 @@ def run_sample(df, spec, model: str, conn: _shared.Connection) -> None:
             meta=run_meta(conn, sample=True),
         )
     except runs.PlanError as exc:
-        st.error(str(exc))
+        st.error(ui_support.md_escape(exc))
         return
     with st.spinner(f"Sending {len(plan.items)} sample row(s)…"):
         job = _shared.start_job(plan, conn, current_settings(workers=min(len(ids), 16)))
@@ -154,7 +160,7 @@ def run_sample(df, spec, model: str, conn: _shared.Connection) -> None:
         job.cancel()
         st.error(f"The sample did not finish within {SAMPLE_TIMEOUT_S:.0f} s and was cancelled.")
     if job.status == "failed" and job.message:
-        st.error(job.message)
+        st.error(ui_support.md_escape(job.message))
     frame = runs.results_frame(job.plan.inputs, job.rows(), job.plan.meta)
     ss["sample_result"] = (frame.drop(columns=["enrich_row_id"]), dict(job.plan.meta))
     ss["sample_tokens"] = tuple(r.usage.completion_tokens for r in job.rows() if r.status == "succeeded")
@@ -202,7 +208,7 @@ def start_run(df, spec, options: runs.RunOptions, conn: _shared.Connection) -> N
         else:
             job = _shared.start_job(plan, conn, current_settings())
     except (runs.PlanError, StoreError) as exc:
-        st.error(str(exc))
+        st.error(ui_support.md_escape(exc))
         return
     ss["run_id"] = job.id
     st.query_params["run"] = job.id

@@ -247,3 +247,24 @@ def test_an_exported_file_enriched_again_keeps_its_old_status_columns(sim, tmp_p
     ]  # the old columns, intact
     assert [r["enrich_cost_usd"] for r in after] == [r["enrich_cost_usd"] for r in before]
     assert all(r["enrich_status (2)"] == "succeeded" and r["output"].startswith("SIM[") for r in after)
+
+
+@pytest.mark.parametrize(
+    ("price_args", "priced"),
+    [(["--price-input", "1.0", "--price-output", "2.0"], True), ([], False)],
+    ids=["priced-by-the-user", "unpriced"],
+)
+def test_an_unknown_model_is_priced_by_the_user_or_shown_unpriced(
+    sim, tmp_path, leads_csv, price_args, priced
+):
+    sim.configure(models=(*sim.config.models, "llama-3.1-8b-local"))
+    out = tmp_path / "out.csv"
+    proc = cli("run", str(leads_csv), "--output", str(out), "--prompt", "icebreaker", "--limit", "10",
+               "--model", "llama-3.1-8b-local", *price_args, sim_url=sim.url, cwd=tmp_path)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    result = summary(proc)
+    if priced:
+        expected = (result["prompt_tokens"] * 1.0 + result["completion_tokens"] * 2.0) / 1_000_000
+        assert result["cost_usd"] == pytest.approx(expected)
+    else:
+        assert result["cost_usd"] is None  # unknown, never a made-up $0

@@ -79,3 +79,21 @@ def test_same_version_returns_the_cached_frame():
     live = LiveTable(plan.inputs, plan.meta)
     first = live.build([answered(1, "x")], {}, 7)
     assert live.build([answered(1, "something else")], {}, 7) is first
+
+
+def test_a_users_price_flows_into_the_quote_the_plan_and_a_resumed_plan(data_dir):
+    from lib import ui_support
+    from lib.pricing import Price
+    from lib.runs import resume_plan
+    from lib.store import Store
+
+    df = pd.DataFrame({"Company": ["Acme", "Globex"]}, index=pd.RangeIndex(1, 3, name="row_id"))
+    price = Price(1.0, 0.5, 2.0)
+    for given, expect in ((None, None), (price, price)):
+        options = RunOptions(model="my-local-llama", max_tokens=50, price=given)
+        quoted = ui_support.quote_table(df, PLAIN, options)
+        assert (quoted.cost_high is not None) == (expect is not None)
+        plan = plan_run(df, PLAIN, options, base_url="http://x.invalid/v1", run_id=f"r-{given is not None}")
+        assert plan.price == expect
+        Store(data_dir).create_run(plan.run_id, dict(plan.meta), [])
+        assert resume_plan(Store(data_dir), plan.run_id).price == expect  # a resumed run is priced alike

@@ -79,3 +79,23 @@ def test_usage_from_api_reads_cached_and_reasoning_tokens():
 )
 def test_request_params_per_family(model, expected):
     assert models.request_params(model, max_tokens=100, temperature=0.2) == expected
+
+
+def test_a_prices_file_overrides_the_table_and_prices_new_models(tmp_path, monkeypatch):
+    prices = tmp_path / "prices.json"
+    prices.write_text(
+        '{"gpt-4o-mini": {"input": 0.2, "output": 0.8}, "my-llama": {"input": 0.01, "output": 0.02}}'
+    )
+    monkeypatch.setenv(pricing.PRICES_FILE_ENV, str(prices))
+    assert pricing.price_for("gpt-4o-mini") == pricing.Price(0.2, 0.2, 0.8)
+    assert pricing.price_for("my-llama") == pricing.Price(0.01, 0.01, 0.02)
+    assert pricing.price_for("gpt-4o") == pricing.PRICES["gpt-4o"]  # the rest of the table stands
+    monkeypatch.delenv(pricing.PRICES_FILE_ENV)
+    assert pricing.price_for("my-llama") is None
+
+
+def test_a_broken_prices_file_is_a_clear_error(tmp_path):
+    bad = tmp_path / "prices.json"
+    bad.write_text('{"gpt-4o-mini": {"output": 1}}')
+    with pytest.raises(ValueError, match="prices file"):
+        pricing.load_prices(bad)
