@@ -19,14 +19,29 @@ TEMPLATE = "Write one friendly line for {{ First Name }} at {{ Company }}."
 
 def leads(n: int, company=lambda i: f"Company {i}") -> pd.DataFrame:
     """n lead rows with row ids 1..n; `company(i)` may carry [[sim:...]] directives for chosen rows."""
-    df = pd.DataFrame({"First Name": [f"Person{i}" for i in range(1, n + 1)], "Company": [company(i) for i in range(1, n + 1)]})
+    df = pd.DataFrame(
+        {
+            "First Name": [f"Person{i}" for i in range(1, n + 1)],
+            "Company": [company(i) for i in range(1, n + 1)],
+        }
+    )
     df.index = pd.RangeIndex(1, n + 1, name="row_id")
     return df
 
 
-def plan(df: pd.DataFrame, base_url: str, *, model: str = "gpt-4o-mini", max_tokens: int | None = 60, run_id=None, template=TEMPLATE):
+def plan(
+    df: pd.DataFrame,
+    base_url: str,
+    *,
+    model: str = "gpt-4o-mini",
+    max_tokens: int | None = 60,
+    run_id=None,
+    template=TEMPLATE,
+):
     spec = PromptSpec(name="test", template=template)
-    return plan_run(df, spec, RunOptions(model=model, max_tokens=max_tokens), base_url=base_url, run_id=run_id)
+    return plan_run(
+        df, spec, RunOptions(model=model, max_tokens=max_tokens), base_url=base_url, run_id=run_id
+    )
 
 
 def run(
