@@ -11,10 +11,10 @@ import hashlib
 import json
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
-from lib.engine import WorkItem
-from lib.pricing import Price, Usage, cost
+from lib.engine import WorkItem, judge_answer
+from lib.pricing import Price, Usage
 from lib.store import CachedResponse, RowRecord
 
 ENDPOINT = "/v1/chat/completions"
@@ -140,39 +140,18 @@ def answered(
     price: Price | None,
     check_output: Callable[[str], str | None] | None,
 ) -> RowRecord:
-    """An answer's record, judged as the live engine judges one (engine.Job._answered), at the batch price."""
-    base = RowRecord(
-        item.row_id,
-        status="succeeded",
+    """An answer's record, judged as the live engine judges one, at the batch price."""
+    return judge_answer(
+        item,
         text=text,
-        finish_reason=finish,
+        refusal=refusal,
+        finish=finish,
         usage=usage,
-        cost_usd=cost(usage, price, batch=True),
+        price=price,
+        check_output=check_output,
         attempts=1,
-        request_hash=item.request_hash,
+        batch=True,
     )
-    if refusal:
-        return replace(base, status="failed", error=f"The model refused: {refusal}", flags=("refusal",))
-    if finish == "content_filter":
-        return replace(
-            base,
-            status="failed",
-            error="OpenAI's content filter stopped this answer.",
-            flags=("content_filter",),
-        )
-    flags: list[str] = []
-    error = None
-    if finish == "length":
-        flags.append("truncated")
-        error = "The answer hit the max tokens limit and is cut short."
-    if check_output is not None and text is not None:
-        problem = check_output(text)
-        if problem:
-            flags.append("invalid_output")
-            error = problem if error is None else f"{error} {problem}"
-    if text is None and not flags:
-        return replace(base, status="failed", error="The API returned an empty answer.", flags=("empty",))
-    return replace(base, flags=tuple(flags), error=error)
 
 
 def failed(item: WorkItem, message: str, retryable: bool) -> RowRecord:

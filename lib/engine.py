@@ -130,6 +130,57 @@ class Snapshot:
         return self.done / self.total if self.total else 1.0
 
 
+def judge_answer(
+    item: WorkItem,
+    *,
+    text: str | None,
+    refusal: str | None,
+    finish: str | None,
+    usage: Usage,
+    price: Price | None,
+    check_output: Callable[[str], str | None] | None,
+    attempts: int,
+    batch: bool = False,
+) -> RowRecord:
+    """What an answer means for its row, the same in live and batch mode.
+
+    A refusal or a filtered answer fails the row (text kept); a cut-short or unparseable answer succeeds
+    flagged; no text at all fails it.
+    """
+    base = RowRecord(
+        item.row_id,
+        status="succeeded",
+        text=text,
+        finish_reason=finish,
+        usage=usage,
+        cost_usd=cost(usage, price, batch=batch),
+        attempts=attempts,
+        request_hash=item.request_hash,
+    )
+    if refusal:
+        return replace(base, status="failed", error=f"The model refused: {refusal}", flags=("refusal",))
+    if finish == "content_filter":
+        return replace(
+            base,
+            status="failed",
+            error="OpenAI's content filter stopped this answer.",
+            flags=("content_filter",),
+        )
+    flags: list[str] = []
+    error = None
+    if finish == "length":
+        flags.append("truncated")
+        error = "The answer hit the max tokens limit and is cut short."
+    if check_output is not None and text is not None:
+        problem = check_output(text)
+        if problem:
+            flags.append("invalid_output")
+            error = problem if error is None else f"{error} {problem}"
+    if text is None and not flags:
+        return replace(base, status="failed", error="The API returned an empty answer.", flags=("empty",))
+    return replace(base, flags=tuple(flags), error=error)
+
+
 class _Halt(Exception):
     """Internal: the job was paused, cancelled or failed while this item waited."""
 
@@ -661,42 +712,16 @@ class Job:
         )
 
     def _answered(self, item: WorkItem, outcome: _Outcome, attempts: int) -> RowRecord:
-        usage = outcome.usage or Usage()
-        row_cost = cost(usage, self.plan.price)
-        base = RowRecord(
-            item.row_id,
-            status="succeeded",
+        return judge_answer(
+            item,
             text=outcome.text,
-            finish_reason=outcome.finish,
-            usage=usage,
-            cost_usd=row_cost,
+            refusal=outcome.refusal,
+            finish=outcome.finish,
+            usage=outcome.usage or Usage(),
+            price=self.plan.price,
+            check_output=self.plan.check_output,
             attempts=attempts,
-            request_hash=item.request_hash,
         )
-        if outcome.refusal:
-            return replace(
-                base, status="failed", error=f"The model refused: {outcome.refusal}", flags=("refusal",)
-            )
-        if outcome.finish == "content_filter":
-            return replace(
-                base,
-                status="failed",
-                error="OpenAI's content filter stopped this answer.",
-                flags=("content_filter",),
-            )
-        flags: list[str] = []
-        error = None
-        if outcome.finish == "length":
-            flags.append("truncated")
-            error = "The answer hit the max tokens limit and is cut short."
-        if self.plan.check_output is not None and outcome.text is not None:
-            problem = self.plan.check_output(outcome.text)
-            if problem:
-                flags.append("invalid_output")
-                error = problem if error is None else f"{error} {problem}"
-        if outcome.text is None and not flags:
-            return replace(base, status="failed", error="The API returned an empty answer.", flags=("empty",))
-        return replace(base, flags=tuple(flags), error=error)
 
     def _failed(self, item: WorkItem, message: str, retryable: bool, attempts: int) -> RowRecord:
         return RowRecord(
