@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from lib.store import StoreError
+from lib.store import StoreError, write_transaction
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS batch_chunks (
@@ -94,20 +94,7 @@ class BatchJournal:
             self._db.close()
 
     def _write(self, statements: Sequence[tuple[str, Sequence]]) -> None:
-        with self._lock:
-            try:
-                self._db.execute("BEGIN IMMEDIATE")
-                for sql, params in statements:
-                    self._db.execute(sql, params)
-                self._db.execute("COMMIT")
-            except sqlite3.Error as exc:
-                try:
-                    self._db.execute("ROLLBACK")
-                except sqlite3.Error:
-                    pass
-                raise StoreError(
-                    f"Can't save the batch journal in {self.path.parent}: {exc}. Free space or fix the folder."
-                ) from exc
+        write_transaction(self._db, self._lock, statements, self.path)
 
     def chunks(self, run_id: str) -> list[Chunk]:
         with self._lock:

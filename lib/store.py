@@ -132,6 +132,24 @@ def _friendly(exc: sqlite3.Error, path: Path) -> StoreError:
     )
 
 
+def write_transaction(
+    db: sqlite3.Connection, lock: threading.Lock, statements: Iterable[tuple[str, Sequence]], path: Path
+) -> None:
+    """Statements in one transaction under `lock`; disk and permission problems become a StoreError."""
+    with lock:
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            for sql, params in statements:
+                db.execute(sql, params)
+            db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            try:
+                db.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+            raise _friendly(exc, path) from exc
+
+
 class Store:
     """Thread-safe access to one data directory's database. One connection, serialised by a lock."""
 
@@ -160,18 +178,7 @@ class Store:
 
     def _write(self, statements: Iterable[tuple[str, Sequence]]) -> None:
         """Run statements in one transaction; disk and permission problems become a StoreError."""
-        with self._lock:
-            try:
-                self._db.execute("BEGIN IMMEDIATE")
-                for sql, params in statements:
-                    self._db.execute(sql, params)
-                self._db.execute("COMMIT")
-            except sqlite3.Error as exc:
-                try:
-                    self._db.execute("ROLLBACK")
-                except sqlite3.Error:
-                    pass
-                raise _friendly(exc, self.path) from exc
+        write_transaction(self._db, self._lock, statements, self.path)
 
     def _read(self, sql: str, params: Sequence = ()) -> list[tuple]:
         with self._lock:
@@ -266,23 +273,7 @@ class Store:
 
     def record(self, run_id: str, row: RowRecord, *, cache: CachedResponse | None = None) -> None:
         """Journal one row's outcome, and the paid response behind it, in one transaction."""
-        statements: list[tuple[str, Sequence]] = []
-        if cache is not None:
-            statements.append(
-                (
-                    "INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?, ?, ?)",
-                    (
-                        cache.request_hash,
-                        cache.response_id,
-                        cache.text,
-                        cache.finish_reason,
-                        json.dumps(cache.usage.__dict__),
-                        time.time(),
-                    ),
-                )
-            )
-        statements.append(_row_update(run_id, row))
-        self._write(statements)
+        self.record_many(run_id, [(row, cache)])
 
     def record_many(self, run_id: str, results: Iterable[tuple[RowRecord, CachedResponse | None]]) -> None:
         """Journal many rows' outcomes (and paid responses) in one transaction: a Batch API result file."""
