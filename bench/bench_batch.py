@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import re
 import resource
 import tempfile
 import time
@@ -28,6 +27,7 @@ from typing import TypeVar
 import pandas as pd
 
 from bench.bench_quote import make_rows
+from bench.readme import replace_section
 from lib import tokens
 from lib.batch_files import BatchLimits, render, result_lines, row_id_of, row_outcome, split
 from lib.library import PromptLibrary
@@ -172,13 +172,7 @@ def section(rows: int, figures: list[tuple[str, float, float]]) -> str:
 
 
 def write_readme(text: str) -> None:
-    current = README.read_text() if README.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(current):
-        updated = pattern.sub(lambda _: text + "\n", current, count=1)
-    else:
-        updated = current.rstrip("\n") + "\n\n" + text
-    README.write_text(updated)
+    replace_section(text)
 
 
 if __name__ == "__main__":

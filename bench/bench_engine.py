@@ -25,6 +25,7 @@ from pathlib import Path
 
 import openai
 
+from bench.readme import replace_section
 from lib import engine, tokens
 from lib.client import Endpoint
 from lib.governor import Governor
@@ -231,14 +232,7 @@ def write_readme(results: list[Result]) -> None:
             "",
         ]
     )
-    text = README.read_text() if README.exists() else "# Benchmarks\n"
-    if SECTION in text:
-        start = text.index(SECTION)
-        nxt = text.find("\n## ", start + len(SECTION))
-        text = text[:start] + body + (text[nxt + 1 :] if nxt != -1 else "")
-    else:
-        text = text.rstrip() + "\n\n" + body
-    README.write_text(text)
+    replace_section(body)
 
 
 if __name__ == "__main__":

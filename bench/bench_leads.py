@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import gc
 import platform
-import re
 import statistics
 import time
 import tracemalloc
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from bench.readme import replace_section
 from lib.leads import read_leads
 from tests import leadfiles as L
 
@@ -109,13 +109,7 @@ columns are built: at the 200 MB upload limit, plan for roughly {ratio * 0.2:.1f
 
 
 def write_readme(text: str) -> None:
-    current = README.read_text() if README.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(current):
-        updated = pattern.sub(lambda _: text + "\n", current, count=1)
-    else:
-        updated = current.rstrip("\n") + "\n\n" + text
-    README.write_text(updated)
+    replace_section(text)
 
 
 def main() -> None:

@@ -20,6 +20,7 @@ from pathlib import Path
 import pandas as pd
 from streamlit.dataframe_util import convert_pandas_df_to_arrow_bytes
 
+from bench.readme import replace_section
 from lib import charts, engine, ui_support
 from lib.client import Endpoint
 from lib.governor import Governor
@@ -112,14 +113,7 @@ def main() -> None:
     ]
     print("\n".join(lines))
     if args.write_readme:
-        text = README.read_text()
-        if SECTION in text:
-            begin = text.index(SECTION)
-            nxt = text.find("\n## ", begin + len(SECTION))
-            text = text[:begin] + "\n".join(lines) + (text[nxt + 1 :] if nxt != -1 else "")
-        else:
-            text = text.rstrip() + "\n\n" + "\n".join(lines)
-        README.write_text(text)
+        replace_section("\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -14,11 +14,11 @@ import asyncio
 import json
 import os
 import platform
-import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.readme import replace_section
 from lib.simulator import SimConfig, SimProcess
 
 README = Path(__file__).resolve().parent / "README.md"
@@ -167,18 +167,7 @@ so the simulator is not what limits a client benchmark. Figures move by ±30% wh
 
 
 def write_readme(section: str) -> None:
-    """Replace (or append) only this benchmark's section; other sections belong to other benchmarks."""
-    text = (
-        README.read_text()
-        if README.exists()
-        else "# Benchmarks\n\nThroughput, pacing and memory benchmarks against the simulator.\n"
-    )
-    pattern = re.compile(rf"^{re.escape(HEADING)}\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section + "\n", text, count=1)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    README.write_text(text.rstrip("\n") + "\n")
+    replace_section(section)
 
 
 def main() -> None:
