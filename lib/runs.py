@@ -60,17 +60,22 @@ def stable_run_id(*parts: str) -> str:
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:20]
 
 
+def unique_names(wanted: Sequence[str], taken: Sequence[str]) -> dict[str, str]:
+    """Each wanted column name, or 'name (2)', 'name (3)'... where the table already has it."""
+    used = set(taken)
+    names: dict[str, str] = {}
+    for column in wanted:
+        name, n = column, 2
+        while name in used:
+            name, n = f"{column} ({n})", n + 1
+        used.add(name)
+        names[column] = name
+    return names
+
+
 def output_column_names(spec: PromptSpec, input_columns: Sequence[str]) -> dict[str, str]:
     """The prompt's output fields -> result column names that do not collide with the input's."""
-    taken = set(input_columns) | set(STATUS_COLUMNS)
-    names: dict[str, str] = {}
-    for field_name in spec.output_columns:
-        name, n = field_name, 2
-        while name in taken:
-            name, n = f"{field_name} ({n})", n + 1
-        taken.add(name)
-        names[field_name] = name
-    return names
+    return unique_names(spec.output_columns, [*input_columns, *STATUS_COLUMNS])
 
 
 def plan_run(
@@ -195,15 +200,7 @@ def _stored_price(meta: Mapping) -> Price | None:
 
 def status_column_names(taken: Sequence[str]) -> dict[str, str]:
     """The status columns' names in a table that already has `taken` columns (a re-enriched export)."""
-    used = set(taken)
-    names = {}
-    for column in STATUS_COLUMNS:
-        name, n = column, 2
-        while name in used:
-            name, n = f"{column} ({n})", n + 1
-        used.add(name)
-        names[column] = name
-    return names
+    return unique_names(STATUS_COLUMNS, taken)
 
 
 def results_frame(
