@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 DEFAULT_MODEL = "gpt-4o-mini"
+REASONING_EFFORT = "low"
 
 
 @dataclass(frozen=True)
@@ -49,4 +50,9 @@ def request_params(model: str, *, max_tokens: int | None, temperature: float | N
         params["max_completion_tokens" if info.uses_max_completion_tokens else "max_tokens"] = max_tokens
     if temperature is not None and info.supports_temperature:
         params["temperature"] = temperature
+    if info.reasoning:
+        # Hidden reasoning tokens come out of max_completion_tokens: at the default (medium) effort a short
+        # answer can be spent entirely on thinking and come back empty. Enrichment needs little of it, and
+        # every reasoning family accepts "low".
+        params["reasoning_effort"] = REASONING_EFFORT
     return params

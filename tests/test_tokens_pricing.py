@@ -69,8 +69,8 @@ def test_usage_from_api_reads_cached_and_reasoning_tokens():
     ("model", "expected"),
     [
         ("gpt-4o-mini", {"model": "gpt-4o-mini", "max_tokens": 100, "temperature": 0.2}),
-        ("gpt-5-mini", {"model": "gpt-5-mini", "max_completion_tokens": 100}),
-        ("o4-mini", {"model": "o4-mini", "max_completion_tokens": 100}),
+        ("gpt-5-mini", {"model": "gpt-5-mini", "max_completion_tokens": 100, "reasoning_effort": "low"}),
+        ("o4-mini", {"model": "o4-mini", "max_completion_tokens": 100, "reasoning_effort": "low"}),
         (
             "gpt-5-chat-latest",
             {"model": "gpt-5-chat-latest", "max_completion_tokens": 100, "temperature": 0.2},
