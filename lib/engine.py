@@ -13,7 +13,6 @@ import hashlib
 import heapq
 import itertools
 import json
-import random
 import threading
 import time
 from collections import deque
@@ -36,12 +35,19 @@ RATE_WINDOW_S = 10.0
 MAX_RATE_LIMIT_RETRIES = 30  # per row: a key that keeps answering 429 turns the row into a retryable failure
 RECENT_ERRORS = 20
 # Adaptive timeout: the setting until an answer is seen; then 20x the slowest answer (at least 10 s);
-# from the 20th answer, 6x the p95 (at least 2 s). Never more than the setting.
+# from the 20th answer, 3x the p99 of recent answers (at least 1 s). Never more than the setting. A row
+# that timed out gets double the time on each further attempt (as TCP backs off its retransmit timer),
+# so an answer that is merely slow gets through on the retry instead of being cut off again.
 ADAPTIVE_FIRST_MULTIPLE = 20.0
 ADAPTIVE_FIRST_FLOOR_S = 10.0
 ADAPTIVE_MIN_SAMPLES = 20
-ADAPTIVE_MULTIPLE = 6.0
-ADAPTIVE_FLOOR_S = 2.0
+ADAPTIVE_MULTIPLE = 3.0
+ADAPTIVE_QUANTILE = 0.99
+ADAPTIVE_FLOOR_S = 1.0
+
+
+def _seconds(value: float) -> str:
+    return f"{value:.0f} s" if value >= 10 else f"{value:.1f} s"
 
 
 def request_hash(body: Mapping, base_url: str | None) -> str:
@@ -216,6 +222,7 @@ class Job:
         self._tiebreak = itertools.count()
         self._attempts: dict[int, int] = {}
         self._rate_limit_retries: dict[int, int] = {}
+        self._row_timeouts: dict[int, int] = {}  # per row: attempts that timed out (each doubles the next)
         self._latencies: deque[float] = deque(maxlen=256)
         self._timeout_cache: tuple[int, float] | None = None
         self._latency_samples = 0
@@ -580,7 +587,8 @@ class Job:
             else:
                 self._retry_later(item, wait)
             return
-        self.governor.succeeded()  # any answer but a 429 says the key is not being refused
+        if outcome.kind != "transient":
+            self.governor.succeeded()  # any answer but a 429 or a server error: the key works
         if outcome.kind == "quota":
             self.pause(outcome.message)
             raise _Halt
@@ -591,13 +599,18 @@ class Job:
         if outcome.kind == "row" or transient_attempts >= self.settings.max_attempts:
             self._finish(item, self._failed(item, outcome.message, outcome.kind != "row", attempts))
             return
-        self._retry_later(item, min(8.0, 0.5 * 2 ** (transient_attempts - 1)) * random.uniform(0.5, 1.0))
+        self._retry_later(item, self.governor.server_error(transient_attempts))
 
-    def _timeout(self) -> float:
+    def _timeout(self, row_id: int | None = None) -> float:
         """Per-request timeout: the setting, or far less once answers show how long they really take.
 
-        A hung request then holds a worker for six slow (p95) answers' time, not the whole setting.
+        A hung request then holds a worker for three times the slowest 1% of answers, not the whole setting.
         """
+        base = self._base_timeout()
+        timeouts = self._row_timeouts.get(row_id, 0) if row_id is not None else 0
+        return min(self.settings.timeout_s, base * 2**timeouts) if timeouts else base
+
+    def _base_timeout(self) -> float:
         with self._lock:
             n = len(self._latencies)
             if n == 0:
@@ -608,8 +621,8 @@ class Job:
             bucket = self._latency_samples // 25  # recompute every 25 answers
             if self._timeout_cache is None or self._timeout_cache[0] != bucket:
                 ordered = sorted(self._latencies)
-                p95 = ordered[int(0.95 * (n - 1))]
-                value = min(self.settings.timeout_s, max(ADAPTIVE_FLOOR_S, ADAPTIVE_MULTIPLE * p95))
+                slow = ordered[int(ADAPTIVE_QUANTILE * (n - 1))]
+                value = min(self.settings.timeout_s, max(ADAPTIVE_FLOOR_S, ADAPTIVE_MULTIPLE * slow))
                 self._timeout_cache = (bucket, value)
             return self._timeout_cache[1]
 
@@ -664,7 +677,7 @@ class Job:
                 self._reserved -= worst
 
     def _send(self, item: WorkItem) -> _Outcome:
-        timeout = self._timeout()
+        timeout = self._timeout(item.row_id)
         sent_at = time.monotonic()
         try:
             # The SDK's documented raw call for a body we built ourselves: its auth, base URL, HTTP stack and
@@ -684,7 +697,9 @@ class Job:
             return _Outcome(kind, message=message, headers=headers)
         except openai.APITimeoutError:
             self.governor.observe(None)
-            return _Outcome("transient", message=f"No answer within {timeout:.0f} s (timed out).")
+            with self._lock:
+                self._row_timeouts[item.row_id] = self._row_timeouts.get(item.row_id, 0) + 1
+            return _Outcome("transient", message=f"No answer within {_seconds(timeout)} (timed out).")
         except openai.APIConnectionError as exc:
             self.governor.observe(None)
             return _Outcome("transient", message=errors.connection_message(exc))

@@ -13,6 +13,7 @@ cool-downs with exponential backoff, and to a rate learned from what got through
 from __future__ import annotations
 
 import hashlib
+import random
 import re
 import threading
 import time
@@ -34,6 +35,10 @@ SIGNAL_WINDOW_S = 3.0
 SIGNAL_SHARE = 0.05
 SIGNAL_MIN_429 = 3
 SIGNAL_MIN_ANSWERS = 20  # a share of fewer answers means little, unless the 429s come back to back
+# The same for server errors (5xx, dropped connections, timeouts): the odd one is retried at once by the
+# next free worker; only when they are a real share of answers (an outage) do failed rows back off.
+ERROR_SHARE = 0.2
+ERROR_JITTER_S = 0.05
 # Slow start: until a key's first answer shows its limits, only a few probe requests go out, so 200
 # workers do not open with a burst that a per-second limit turns into a wall of 429s.
 PROBE_REQUESTS = 4
@@ -115,7 +120,8 @@ class Governor:
         self._consecutive_429 = 0
         self._rate_limited = 0
         self._admitted: deque[float] = deque(maxlen=2048)
-        self._outcomes: deque[tuple[float, bool]] = deque(maxlen=8192)  # (time, was a 429)
+        self._outcomes: deque[tuple[float, str]] = deque(maxlen=8192)  # (time, "ok" | "429" | "error")
+        self._consecutive_errors = 0
         self._calibrated = False
         self._probes = 0
         self._first_probe: float | None = None
@@ -231,18 +237,38 @@ class Governor:
                     )
 
     def succeeded(self) -> None:
-        """A request got through (any answer but a 429)."""
+        """A request got through (any answer but a 429 or a server error)."""
         with self._lock:
             self._consecutive_429 = 0
-            self._outcomes.append((self._clock(), False))
+            self._consecutive_errors = 0
+            self._outcomes.append((self._clock(), "ok"))
 
-    def _limit_is_biting(self, now: float) -> bool:
-        """Whether recent 429s are a real share of answers (a limit) rather than noise."""
+    def _is_biting(self, now: float, kind: str, share: float, consecutive: int) -> bool:
+        """Whether recent outcomes of `kind` are a real share of answers (a limit, an outage), not noise."""
         while self._outcomes and now - self._outcomes[0][0] > SIGNAL_WINDOW_S:
             self._outcomes.popleft()
-        refused = sum(1 for _, was_429 in self._outcomes if was_429)
-        enough = len(self._outcomes) >= SIGNAL_MIN_ANSWERS or self._consecutive_429 >= SIGNAL_MIN_429
-        return enough and refused >= SIGNAL_MIN_429 and refused >= SIGNAL_SHARE * len(self._outcomes)
+        count = sum(1 for _, k in self._outcomes if k == kind)
+        enough = len(self._outcomes) >= SIGNAL_MIN_ANSWERS or consecutive >= SIGNAL_MIN_429
+        return enough and count >= SIGNAL_MIN_429 and count >= share * len(self._outcomes)
+
+    def _limit_is_biting(self, now: float) -> bool:
+        return self._is_biting(now, "429", SIGNAL_SHARE, self._consecutive_429)
+
+    def server_error(self, attempt: int) -> float:
+        """Register a 5xx, dropped connection or timeout; returns how long the failed row should wait.
+
+        A lone error among answers is a glitch of that one request: retried at once (a little jitter).
+        When errors are a real share of recent answers the server is struggling, and the row backs off
+        exponentially (0.5 s doubling to 8 s, jittered) so the run does not hammer it.
+        """
+        with self._lock:
+            now = self._clock()
+            self._consecutive_errors += 1
+            self._consecutive_429 = 0  # an answer, if a bad one: the key is not being refused
+            self._outcomes.append((now, "error"))
+            if not self._is_biting(now, "error", ERROR_SHARE, self._consecutive_errors):
+                return random.uniform(0.0, ERROR_JITTER_S)
+        return min(8.0, 0.5 * 2 ** max(attempt - 1, 0)) * random.uniform(0.5, 1.0)
 
     def rate_limited(self, headers: Mapping[str, str] | None) -> float:
         """Register a 429 rate_limit_exceeded; returns how long the refused row must wait.
@@ -256,7 +282,7 @@ class Governor:
             now = self._clock()
             self._rate_limited += 1
             self._consecutive_429 += 1
-            self._outcomes.append((now, True))
+            self._outcomes.append((now, "429"))
             if not self._limit_is_biting(now):
                 return min(
                     wait if wait is not None else 0.5 * 2 ** min(self._consecutive_429 - 1, 6), MAX_COOLDOWN_S

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from lib import engine
@@ -295,3 +297,33 @@ def test_simultaneous_starts_of_one_run_make_one_job(sim, data_dir):
     assert len({id(j) for j in jobs}) == 1
     assert jobs[0].wait(20) and jobs[0].snapshot().succeeded == 20
     assert sum(ledger_rows(sim).values()) == 20  # one run's worth of requests
+
+
+@pytest.mark.parametrize(
+    ("directive", "status", "attempts", "timeouts"),
+    [
+        # Hung for good: cut at the 1 s floor (3x the p99 of 20 ms answers is less), then at 2 s; failed.
+        ("[[sim:hang]]", "failed", 2, ["1.0 s", "2.0 s"]),
+        # Merely slow (2.5 s against 20 ms for the rest): 1 s, then 2 s, then the 4 s third try gets it.
+        ("[[sim:latency=2500]]", "succeeded", 3, ["1.0 s", "2.0 s"]),
+    ],
+    ids=["hung", "slow"],
+)
+def test_timeout_adapts_to_answers_and_doubles_for_a_row_that_timed_out(
+    sim, data_dir, directive, status, attempts, timeouts
+):
+    sim.configure(latency_ms=20)
+    df = leads(60, company=lambda i: f"Company {i} {directive}" if i == 60 else f"Company {i}")
+    settings = engine.RunSettings(workers=2, timeout_s=30, max_attempts=attempts)
+    started = time.monotonic()
+    job = run(sim, df, data_dir, settings=settings)
+    elapsed = time.monotonic() - started
+    rows = {r.row_id: r for r in job.rows()}
+    assert rows[60].status == status and rows[60].attempts == attempts
+    said = [e.message for e in job.snapshot().recent_errors if e.row_id == 60]
+    for t in timeouts:
+        assert any(f"No answer within {t}" in m for m in said), said
+    # What a cut-off answer may cost: the server can bill each attempt it finished (at most `attempts`).
+    assert ledger_rows(sim)[60] <= (attempts if status == "succeeded" else 0)
+    assert all(rows[i].status == "succeeded" for i in range(1, 60))
+    assert elapsed < 15, "the 30 s setting must not be what cuts a hung request once answers are known"

@@ -179,3 +179,50 @@ def test_a_stray_429_among_answers_holds_only_its_row():
     state = g.state()
     assert state.cooling_down_s == 0 and state.factor == 1.0
     assert state.rate_limited == 8
+
+
+@pytest.mark.parametrize(
+    ("errors_every", "backs_off"),
+    [
+        (20, False),  # 5% of answers fail: each failed row is simply retried by the next free worker
+        (10, False),  # 10%: still glitches
+        (2, True),  # 50%: the server is struggling, failed rows back off
+        (1, True),  # every answer fails (an outage)
+    ],
+    ids=["5%", "10%", "50%", "outage"],
+)
+def test_server_errors_back_off_only_when_they_are_a_real_share(errors_every, backs_off):
+    clock = FakeClock()
+    g = Governor(clock=clock)
+    waits = []
+    for i in range(200):
+        clock.now += 0.01
+        if i % errors_every == 0:
+            waits.append(g.server_error(attempt=2))
+        else:
+            g.succeeded()
+    late = waits[len(waits) // 2 :]  # once the window holds enough answers to judge the share
+    if backs_off:
+        assert all(1.0 * 0.5 <= w <= 1.0 for w in late), late  # 0.5 s x 2 for a second attempt, jittered
+    else:
+        assert all(w <= gov.ERROR_JITTER_S for w in waits), waits
+
+
+def test_server_error_backoff_grows_with_the_rows_attempts_and_is_capped():
+    g = Governor(clock=FakeClock())
+    for _ in range(5):
+        g.server_error(attempt=1)  # back to back errors: an outage from the first answers
+    assert 0.25 <= g.server_error(attempt=1) <= 0.5
+    assert 2.0 <= g.server_error(attempt=4) <= 4.0
+    assert 4.0 <= g.server_error(attempt=12) <= 8.0
+
+
+def test_server_errors_do_not_count_as_rate_limiting():
+    clock = FakeClock()
+    g = Governor(clock=clock)
+    g.observe({"x-ratelimit-limit-requests": "600"})
+    for _ in range(50):
+        clock.now += 0.01
+        g.server_error(attempt=1)
+    state = g.state()
+    assert state.factor == 1.0 and state.cooling_down_s == 0 and state.rate_limited == 0
