@@ -5,7 +5,9 @@
 Scenarios (issue 3), each measured for the engine and the baseline in the same run:
   (a) latency 500 ms, 200 workers: rows/s as a % of 400 rows/s (workers / latency)
   (b) lognormal latency (median 800 ms, p99 4 s), RPM 3000, TPM 200k: rows/s as a % of the 50 rows/s limit
-      and the 429 count
+      and the 429 count, over 6,000 rows and again over 18,000 ("b-long"), each beside the best possible
+      (a perfect client that sends every request the instant the limit allows still waits for the last
+      answers' latency tail, so no client reaches 50 rows/s over a finite list)
   (c) latency 0: client CPU ms per row
   (d) 500 ms latency, 5% 500s, 2% 429s, 1% hangs: rows/s as a % of 400 rows/s, and lost rows
 The baseline is what people write by hand: `openai.OpenAI()` with its defaults (2 retries, 600 s timeout)
@@ -16,6 +18,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import random
 import resource
 import tempfile
 import time
@@ -29,6 +33,7 @@ from bench.readme import replace_section
 from lib import engine, tokens
 from lib.client import Endpoint
 from lib.governor import Governor
+from lib.sim_app import lognormal_seconds
 from lib.simulator import SimConfig, SimProcess
 from lib.store import Store
 
@@ -47,10 +52,13 @@ class Result:
     rows_per_s: float
     theoretical: float
     pct: float
+    best: float  # rows/s of a perfect client on this scenario (NaN where it does not apply)
+    pct_best: float
     succeeded: int
     failed: int
     lost: int
     http_429: int
+    requests: int  # requests the server received
     cpu_ms_per_row: float
 
 
@@ -111,7 +119,29 @@ def run_baseline(server: SimProcess, n: int, workers: int) -> tuple[float, float
     return time.perf_counter() - t0, cpu_seconds() - cpu0, ok, n - ok
 
 
-def scenario(name: str, config: SimConfig, n: int, workers: int, theoretical: float) -> list[Result]:
+def best_possible_rate(n: int, config: SimConfig, trials: int = 40) -> float:
+    """Rows/s of a perfect client under an RPM limit: request i leaves the instant the server's bucket allows
+    (a full bucket of `burst_seconds` at the start, then exactly the limit) and is done after a latency drawn
+    from the simulator's own distribution; the run ends with its last answer. Averaged over `trials` draws."""
+    rate = config.rpm / 60
+    burst = rate * config.burst_seconds
+    rng = random.Random(12345)
+    ends = []
+    for _ in range(trials):
+        ends.append(
+            max(
+                max(0.0, (i - burst + 1) / rate)
+                + lognormal_seconds(rng, config.latency_ms, config.latency_p99_ms)
+                for i in range(n)
+            )
+        )
+    return n / (sum(ends) / len(ends))
+
+
+def scenario(
+    name: str, config: SimConfig, n: int, workers: int, theoretical: float, best: float | None = None
+) -> list[Result]:
+    best = theoretical if best is None else best
     results = []
     for client in ("engine", "baseline"):
         with SimProcess(config) as server:
@@ -136,10 +166,13 @@ def scenario(name: str, config: SimConfig, n: int, workers: int, theoretical: fl
                 round(rate, 1),
                 theoretical,
                 round(100 * rate / theoretical, 1),
+                round(best, 1),
+                round(100 * rate / best, 1) if best == best else math.nan,
                 succeeded,
                 failed,
                 lost,
                 stats.get("status_429", 0),
+                stats.get("total", 0),
                 round(1000 * cpu / n, 3),
             )
         )
@@ -155,15 +188,11 @@ def main() -> None:
     k = 0.25 if args.quick else 1.0
     results: list[Result] = []
     results += scenario("a", SimConfig(latency_ms=500), int(6000 * k), 200, 400.0)
-    results += scenario(
-        "b",
-        SimConfig(
-            latency_ms=800, latency_dist="lognormal", latency_p99_ms=4000, rpm=3000, tpm=200_000, seed=1
-        ),
-        int(6000 * k),
-        200,
-        50.0,
+    limited = SimConfig(
+        latency_ms=800, latency_dist="lognormal", latency_p99_ms=4000, rpm=3000, tpm=200_000, seed=1
     )
+    for name, n in (("b", int(6000 * k)), ("b-long", int(18000 * k))):
+        results += scenario(name, limited, n, 200, 50.0, best_possible_rate(n, limited))
     results += scenario("c", SimConfig(latency_ms=0), int(4000 * k), 16, float("nan"))
     results += scenario(
         "d",
@@ -176,45 +205,55 @@ def main() -> None:
         write_readme(results)
 
 
-TARGETS = {"a": "≥ 90% of 400 rows/s", "b": "≥ 97% of 50 rows/s, 429s < 1%, nothing lost",
-           "c": "≤ 1.0 ms client CPU per row", "d": "≥ 80% of 400 rows/s, nothing lost"}  # fmt: skip
+TARGETS = {
+    "a": "≥ 90% of 400 rows/s, nothing lost",
+    "b": "≥ 97% of 50 rows/s, 429s < 1% of requests, nothing lost",
+    "b-long": "≥ 97% of 50 rows/s, 429s < 1% of requests, nothing lost",
+    "c": "≤ 1.0 ms client CPU per row",
+    "d": "≥ 80% of 400 rows/s, nothing lost",
+}
+
+
+def met(r: Result) -> bool:
+    if r.scenario == "c":
+        return r.cpu_ms_per_row <= 1.0
+    floor = {"a": 90.0, "d": 80.0}.get(r.scenario, 97.0)
+    share_429 = r.http_429 / max(r.requests, 1)
+    return r.pct >= floor and r.lost == 0 and (r.scenario in ("a", "d") or share_429 < 0.01)
 
 
 def verdict(results: list[Result]) -> list[str]:
-    """Issue 3's targets beside what the engine measured, and why a miss is a miss."""
+    """Issue 3's targets beside what the engine measured in this run, each marked met or missed."""
     engine_rows = {r.scenario: r for r in results if r.client == "engine"}
     lines = ["Targets (issue 3) against the engine's figures above:", ""]
     for name, target in TARGETS.items():
         r = engine_rows.get(name)
         if r is None:
             continue
-        got = f"{r.cpu_ms_per_row} ms/row" if name == "c" else f"{r.pct}%, {r.http_429} 429s, {r.lost} lost"
-        lines.append(f"- ({name}) target {target}: measured {got}.")
-    lines += [
-        "",
-        "Where the time goes when a target is missed: (b) the run paces at 99% of the limit after a slow start",
-        "(a few probe requests until the first answer shows the limits), and its last requests drain through",
-        "the latency tail (p99 4 s), about 5 s over the ideal 120 s; the pace itself shows no 429s. (c) about",
-        "three quarters of the client CPU is the openai SDK and its HTTP stack (the bare SDK baseline costs",
-        "more per row than the engine); the engine already skips the SDK's request re-validation. (d) rows hit",
-        "by a 500 and then a hang, or hung in the first wave (before the adaptive timeout has samples, its",
-        "floor is 10 s), finish after the queue has emptied; the cures (hedged duplicate requests, or shorter",
-        "first timeouts) would risk paying twice for a row or timing out slow real answers, so they are not",
-        "taken.",
-    ]
+        if name == "c":
+            got = f"{r.cpu_ms_per_row} ms/row"
+        else:
+            got = f"{r.pct}% of {r.theoretical:g} rows/s, {r.http_429} 429s in {r.requests} requests, {r.lost} lost"
+            if name.startswith("b"):
+                got += (
+                    f" ({r.pct_best}% of the {r.best:g} rows/s a perfect client averages over {r.rows} rows)"
+                )
+        lines.append(f"- ({name}) target {target}: measured {got}: **{'met' if met(r) else 'missed'}**.")
     return lines
 
 
 def write_readme(results: list[Result]) -> None:
     rows = [
-        "| scenario | client | rows | seconds | rows/s | % of theoretical | succeeded | failed | lost | 429s | client CPU ms/row |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| scenario | client | rows | seconds | rows/s | % of theoretical | % of best possible | succeeded | failed "
+        "| lost | 429s / requests | client CPU ms/row |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         pct = "n/a" if r.theoretical != r.theoretical else f"{r.pct}% of {r.theoretical:g}"
+        best = "n/a" if r.best != r.best else f"{r.pct_best}% of {r.best:g}"
         rows.append(
-            f"| {r.scenario} | {r.client} | {r.rows} | {r.seconds} | {r.rows_per_s} | {pct} | {r.succeeded} | "
-            f"{r.failed} | {r.lost} | {r.http_429} | {r.cpu_ms_per_row} |"
+            f"| {r.scenario} | {r.client} | {r.rows} | {r.seconds} | {r.rows_per_s} | {pct} | {best} | {r.succeeded} | "
+            f"{r.failed} | {r.lost} | {r.http_429} / {r.requests} | {r.cpu_ms_per_row} |"
         )
     body = "\n".join(
         [
@@ -222,9 +261,15 @@ def write_readme(results: list[Result]) -> None:
             "",
             "Measured in one run with `.venv/bin/python -m bench.bench_engine --write-readme` on the 2-core machine,",
             "the simulator in its own process (`SimProcess`). (a) latency 500 ms, 200 workers; (b) lognormal latency",
-            "(median 800 ms, p99 4 s) under RPM 3000 / TPM 200k, 200 workers; (c) latency 0, 16 workers;",
+            "(median 800 ms, p99 4 s) under RPM 3000 / TPM 200k, 200 workers, over 6,000 and (b-long) 18,000 rows;",
+            "(c) latency 0, 16 workers;",
             "(d) 500 ms latency with 5% 500s, 2% 429s and 1% hangs (held 60 s), 200 workers. Baseline: `openai.OpenAI()`",
             "with its defaults and a ThreadPoolExecutor of the same size; a row whose call raised is lost.",
+            "",
+            '"Best possible" in (b) is what a perfect client averages (`best_possible_rate`, 40 draws of the',
+            "simulator's own latency distribution): every request sent the instant the server's bucket allows,",
+            "the run over with its last answer. Even it cannot reach 50 rows/s over a finite list, because the last",
+            "answers still take their latency (p99 4 s); in (a) and (d) the best possible is the theoretical 400.",
             "",
             *rows,
             "",
