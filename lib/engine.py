@@ -13,6 +13,7 @@ import hashlib
 import heapq
 import itertools
 import json
+import math
 import threading
 import time
 from collections import deque
@@ -35,15 +36,31 @@ RATE_WINDOW_S = 10.0
 MAX_RATE_LIMIT_RETRIES = 30  # per row: a key that keeps answering 429 turns the row into a retryable failure
 RECENT_ERRORS = 20
 # Adaptive timeout: the setting until an answer is seen; then 20x the slowest answer (at least 10 s);
-# from the 20th answer, 3x the p99 of recent answers (at least 1 s). Never more than the setting. A row
-# that timed out gets double the time on each further attempt (as TCP backs off its retransmit timer),
-# so an answer that is merely slow gets through on the retry instead of being cut off again.
+# from the 100th answer, see adaptive_timeout. Never more than the setting. A row that timed out gets
+# double the time on each further attempt (as TCP backs off its retransmit timer), so an answer that is
+# merely slow gets through on the retry instead of being cut off again.
 ADAPTIVE_FIRST_MULTIPLE = 20.0
 ADAPTIVE_FIRST_FLOOR_S = 10.0
-ADAPTIVE_MIN_SAMPLES = 20
-ADAPTIVE_MULTIPLE = 3.0
-ADAPTIVE_QUANTILE = 0.99
+ADAPTIVE_MIN_SAMPLES = 100  # fewer answers say too little about the tail: a p99 of 20 is their maximum
+ADAPTIVE_Z = 4.75  # a lognormal fit's quantile that about one answer in a million exceeds
+ADAPTIVE_MAX_MULTIPLE = 2.0
 ADAPTIVE_FLOOR_S = 1.0
+
+
+def adaptive_timeout(latencies: Iterable[float], setting: float) -> float:
+    """A per-request timeout from recent answer times: past what a real answer would take, short of minutes.
+
+    Answer times are skewed (most fast, a few several times slower), so they are fitted as a lognormal and
+    the timeout put where about one answer in a million would be cut off: exp(mean + 4.75 sd) of their
+    logs. A tight spread (every answer ~0.5 s) would put that barely past the typical answer, so it is
+    never under twice the slowest recent answer, nor under a second.
+    """
+    values = [max(x, 1e-3) for x in latencies]
+    logs = [math.log(x) for x in values]
+    mean = sum(logs) / len(logs)
+    sd = math.sqrt(sum((v - mean) ** 2 for v in logs) / len(logs))
+    fitted = math.exp(min(mean + ADAPTIVE_Z * sd, 20.0))  # exp() of a wild fit must not overflow
+    return min(setting, max(ADAPTIVE_FLOOR_S, ADAPTIVE_MAX_MULTIPLE * max(values), fitted))
 
 
 def _seconds(value: float) -> str:
@@ -604,7 +621,7 @@ class Job:
     def _timeout(self, row_id: int | None = None) -> float:
         """Per-request timeout: the setting, or far less once answers show how long they really take.
 
-        A hung request then holds a worker for three times the slowest 1% of answers, not the whole setting.
+        A hung request then holds a worker for little longer than a real answer could take, not the setting.
         """
         base = self._base_timeout()
         timeouts = self._row_timeouts.get(row_id, 0) if row_id is not None else 0
@@ -620,10 +637,7 @@ class Job:
                 return min(self.settings.timeout_s, value)
             bucket = self._latency_samples // 25  # recompute every 25 answers
             if self._timeout_cache is None or self._timeout_cache[0] != bucket:
-                ordered = sorted(self._latencies)
-                slow = ordered[int(ADAPTIVE_QUANTILE * (n - 1))]
-                value = min(self.settings.timeout_s, max(ADAPTIVE_FLOOR_S, ADAPTIVE_MULTIPLE * slow))
-                self._timeout_cache = (bucket, value)
+                self._timeout_cache = (bucket, adaptive_timeout(self._latencies, self.settings.timeout_s))
             return self._timeout_cache[1]
 
     def _claim_hash(self, item: WorkItem) -> threading.Event | None:

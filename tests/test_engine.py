@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import time
+from statistics import NormalDist
 
 import pytest
 
@@ -302,7 +304,7 @@ def test_simultaneous_starts_of_one_run_make_one_job(sim, data_dir):
 @pytest.mark.parametrize(
     ("directive", "status", "attempts", "timeouts"),
     [
-        # Hung for good: cut at the 1 s floor (3x the p99 of 20 ms answers is less), then at 2 s; failed.
+        # Hung for good: cut at the 1 s floor (20 ms answers suggest far less), then at 2 s; failed.
         ("[[sim:hang]]", "failed", 2, ["1.0 s", "2.0 s"]),
         # Merely slow (2.5 s against 20 ms for the rest): 1 s, then 2 s, then the 4 s third try gets it.
         ("[[sim:latency=2500]]", "succeeded", 3, ["1.0 s", "2.0 s"]),
@@ -313,17 +315,42 @@ def test_timeout_adapts_to_answers_and_doubles_for_a_row_that_timed_out(
     sim, data_dir, directive, status, attempts, timeouts
 ):
     sim.configure(latency_ms=20)
-    df = leads(60, company=lambda i: f"Company {i} {directive}" if i == 60 else f"Company {i}")
+    # The last row goes out after 100+ answers, when the timeout has adapted to them.
+    df = leads(150, company=lambda i: f"Company {i} {directive}" if i == 150 else f"Company {i}")
     settings = engine.RunSettings(workers=2, timeout_s=30, max_attempts=attempts)
     started = time.monotonic()
     job = run(sim, df, data_dir, settings=settings)
     elapsed = time.monotonic() - started
     rows = {r.row_id: r for r in job.rows()}
-    assert rows[60].status == status and rows[60].attempts == attempts
-    said = [e.message for e in job.snapshot().recent_errors if e.row_id == 60]
+    assert rows[150].status == status and rows[150].attempts == attempts
+    said = [e.message for e in job.snapshot().recent_errors if e.row_id == 150]
     for t in timeouts:
         assert any(f"No answer within {t}" in m for m in said), said
     # What a cut-off answer may cost: the server can bill each attempt it finished (at most `attempts`).
-    assert ledger_rows(sim)[60] <= (attempts if status == "succeeded" else 0)
-    assert all(rows[i].status == "succeeded" for i in range(1, 60))
+    assert ledger_rows(sim)[150] <= (attempts if status == "succeeded" else 0)
+    assert all(rows[i].status == "succeeded" for i in range(1, 150))
     assert elapsed < 15, "the 30 s setting must not be what cuts a hung request once answers are known"
+
+
+# 256 answer times spread as a lognormal with median 0.8 s and p99 4 s (the benchmark's (b)), by quantile.
+SKEWED = [0.8 * math.exp(math.log(5) / 2.3263 * NormalDist().inv_cdf((k + 0.5) / 256)) for k in range(256)]
+
+
+@pytest.mark.parametrize(
+    ("answers", "at_least", "at_most"),
+    [
+        ([0.5] * 256, 1.0, 1.0),  # every answer 0.5 s: twice the slowest, at the 1 s floor
+        ([0.02] * 256, 1.0, 1.0),  # fast and steady: the floor
+        ([0.5] * 254 + [5.0, 6.0], 12.0, 12.0),  # a rare slow kind of answer: twice the slowest seen
+        # Skewed like real answers: ~20 s, where about one answer in a million would be cut off.
+        (SKEWED, 15.0, 25.0),
+        (
+            SKEWED + [200.0],
+            30.0,
+            30.0,
+        ),  # the setting caps
+    ],
+    ids=["steady", "fast", "rare-slow", "skewed", "capped"],
+)
+def test_adaptive_timeout_sits_past_any_real_answer(answers, at_least, at_most):
+    assert at_least <= engine.adaptive_timeout(answers, setting=30.0) <= at_most
