@@ -3,24 +3,32 @@
 The engine is the one retry layer: it has to tell a billing 429 from a rate-limit 429 and slow the
 whole key on the latter, which the SDK's own per-request retries cannot do. So the SDK is configured
 with max_retries=0 and a per-request timeout well under a minute instead of its 600 s default.
+
+Under the SDK, bytes move through lib.http_transport.KeepAliveTransport (a third less client CPU per row), unless
+an environment proxy applies to the API host or LEAD_STUDIO_HTTP=httpx is set: then httpx2's default stack,
+which honours HTTP(S)_PROXY / ALL_PROXY / NO_PROXY, carries them as before.
 """
 
 from __future__ import annotations
 
 import os
 import threading
+import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import urlparse, urlsplit
 
 import httpx2
 import openai
 
 from lib.governor import key_fingerprint
+from lib.http_transport import KeepAliveTransport
 
 DEFAULT_TIMEOUT_S = 30.0
 CONNECT_TIMEOUT_S = 5.0
+DEFAULT_BASE_URL = "https://api.openai.com/v1"  # the SDK's own default
+HTTP_STACK_ENV = "LEAD_STUDIO_HTTP"  # "httpx": ops' escape hatch back to httpx2's default transport
 
 
 @dataclass(frozen=True)
@@ -70,7 +78,24 @@ def endpoint_from_env(env: Mapping[str, str] | None = None) -> Endpoint | None:
     )
 
 
-_clients: dict[tuple[str, float, int], openai.OpenAI] = {}
+def http_stack(base_url: str | None) -> str:
+    """Which HTTP stack carries requests to base_url: "keepalive" (lib.http_transport) or "httpx" (httpx2's).
+
+    A custom transport turns off httpx2's environment proxies, so any proxy that would apply to the API host
+    sends us back to the default stack. urllib reads the same variables httpx2 does; on NO_PROXY they differ
+    only in that urllib (like curl) lets ".example.com" also match "example.com" itself.
+    """
+    if (os.environ.get(HTTP_STACK_ENV) or "").strip().lower() == "httpx":
+        return "httpx"
+    url = urlsplit(base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL)
+    proxies = urllib.request.getproxies()
+    if not (proxies.get(url.scheme) or proxies.get("all")):
+        return "keepalive"
+    host = url.netloc.rpartition("@")[2]  # host[:port]: NO_PROXY entries may name a port
+    return "keepalive" if urllib.request.proxy_bypass_environment(host, proxies) else "httpx"
+
+
+_clients: dict[tuple[str, float, int, str], openai.OpenAI] = {}
 _clients_lock = threading.Lock()
 
 
@@ -78,11 +103,17 @@ def make_client(
     endpoint: Endpoint, *, timeout_s: float = DEFAULT_TIMEOUT_S, connections: int = 64
 ) -> openai.OpenAI:
     """A client for this endpoint, shared by runs with the same settings (keyed by a hash, not the key)."""
-    cache_key = (endpoint.fingerprint, timeout_s, connections)
+    stack = http_stack(endpoint.base_url)
+    cache_key = (endpoint.fingerprint, timeout_s, connections, stack)
     with _clients_lock:
         client = _clients.get(cache_key)
         if client is None:
             limits = httpx2.Limits(max_connections=connections, max_keepalive_connections=connections)
+            if stack == "keepalive":
+                transport = KeepAliveTransport(max_idle=connections, keepalive_expiry=limits.keepalive_expiry)
+                http_client = openai.DefaultHttpxClient(transport=transport, limits=limits)
+            else:
+                http_client = openai.DefaultHttpxClient(limits=limits)
             client = openai.OpenAI(
                 api_key=endpoint.api_key,
                 base_url=endpoint.base_url,
@@ -90,7 +121,7 @@ def make_client(
                 project=endpoint.project,
                 timeout=httpx2.Timeout(timeout_s, connect=min(CONNECT_TIMEOUT_S, timeout_s)),
                 max_retries=0,
-                http_client=openai.DefaultHttpxClient(limits=limits),
+                http_client=http_client,
             )
             _clients[cache_key] = client
         return client
