@@ -122,7 +122,7 @@ class KeepAliveTransport(httpx2.BaseTransport):
         except httpx2.TransportError as exc:
             conn.close()
             if write_error is not None and not isinstance(exc, httpx2.TimeoutException):
-                raise write_error from exc
+                raise write_error from write_error.__cause__  # no answer after all: the broken pipe is the story
             raise
         except BaseException:
             conn.close()

@@ -497,6 +497,14 @@ def test_an_answer_sent_before_the_upload_finished_is_read_not_reported_as_a_bro
     assert len(server.seen) == 1
 
 
+def test_an_upload_cut_off_without_an_answer_is_a_connection_error(serve):
+    server = serve(lambda seen: [RESET], read_bodies=False)
+    with pytest.raises(openai.APIConnectionError) as info:
+        sdk(server.url).files.create(file=("big.jsonl", io.BytesIO(b"x" * 20_000_000)), purpose="batch")
+    assert httpx2.WriteError in causes(info.value)
+    assert len(server.seen) == 1
+
+
 # ----- which stack make_client picks ------------------------------------------------------------------------
 
 PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "all_proxy")
