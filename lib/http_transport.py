@@ -2,8 +2,8 @@
 
 Why it exists: at latency 0 with 16 workers, ~75% of the run engine's client CPU per row was the SDK plus
 httpx2's default transport (httpcore2 and h11). With this transport under the same SDK the engine measured
-~0.8 ms instead of ~1.2 ms of client CPU per row (bench/bench_engine.py scenario (c)); urllib3 as the transport
-only reached ~1.1 ms. The SDK still builds, authenticates, validates and error-maps every request: it is given
+0.92-1.02 ms (mostly ~0.93) instead of 1.23-1.34 ms of client CPU per row against the local simulator;
+urllib3 as the transport only reached ~1.09 ms. The SDK still builds, authenticates, validates and error-maps every request: it is given
 `httpx2.Client(transport=KeepAliveTransport(...))` through its documented `http_client=` option, and only the
 sockets change. Failures are raised as httpx2's own exception classes, so the SDK raises its usual
 APITimeoutError / APIConnectionError / APIStatusError.
