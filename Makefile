@@ -40,7 +40,7 @@ bench: $(VENV)/.dev
 	$(PY) -m bench.run_all
 
 demo-server: $(VENV)/.runtime
-	$(PY) -m lib.simulator --port 8765
+	$(PY) -m lib.sim --port 8765
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -9,10 +9,10 @@ import os
 
 import streamlit as st
 
-from lib import ui_support
-from lib.client import load_dotenv_once
-from lib.models import DEFAULT_MODEL
-from lib.pricing import PRICES_READ_ON, price_for
+from lib.cost.pricing import PRICES_READ_ON, price_for
+from lib.engine.client import load_dotenv_once
+from lib.prompts.models import DEFAULT_MODEL
+from lib.views import labels
 from pages import _shared
 
 # Widget keys whose values must survive visiting another page (Streamlit drops the state of widgets
@@ -62,9 +62,9 @@ def sidebar() -> None:
         st.subheader("Model")
         st.selectbox(
             "Model",
-            ui_support.model_choices(st.session_state.get("model")),
+            labels.model_choices(st.session_state.get("model")),
             key="model",
-            format_func=ui_support.price_label,
+            format_func=labels.price_label,
             accept_new_options=True,
             help="Type a model name that is not listed (it will be unpriced).",
         )

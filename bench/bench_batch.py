@@ -28,11 +28,11 @@ import pandas as pd
 
 from bench.bench_quote import make_rows
 from bench.readme import replace_section
-from lib import tokens
-from lib.batch_files import BatchLimits, render, result_lines, row_id_of, row_outcome, split
-from lib.library import PromptLibrary
-from lib.runs import RunOptions, plan_run, results_frame
-from lib.simulator import expected_reply
+from lib.batch.files import BatchLimits, render, result_lines, row_id_of, row_outcome, split
+from lib.cost import tokens
+from lib.engine.runs import RunOptions, plan_run, results_frame
+from lib.prompts.library import PromptLibrary
+from lib.sim import expected_reply
 from lib.store import RowRecord, Store
 
 T = TypeVar("T")

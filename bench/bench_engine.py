@@ -30,11 +30,12 @@ from pathlib import Path
 import openai
 
 from bench.readme import replace_section
-from lib import engine, tokens
-from lib.client import Endpoint
-from lib.governor import Governor
-from lib.sim_app import lognormal_seconds
-from lib.simulator import SimConfig, SimProcess
+from lib import engine
+from lib.cost import tokens
+from lib.engine.client import Endpoint
+from lib.engine.governor import Governor
+from lib.sim import SimConfig, SimProcess
+from lib.sim.app import lognormal_seconds
 from lib.store import Store
 
 MODEL = "gpt-4o-mini"

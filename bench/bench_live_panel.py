@@ -21,13 +21,14 @@ import pandas as pd
 from streamlit.dataframe_util import convert_pandas_df_to_arrow_bytes
 
 from bench.readme import replace_section
-from lib import charts, engine, ui_support
-from lib.client import Endpoint
-from lib.governor import Governor
-from lib.library import PromptLibrary
-from lib.pricing import Usage
-from lib.runs import RunOptions, plan_run
+from lib import charts, engine
+from lib.cost.pricing import Usage
+from lib.engine.client import Endpoint
+from lib.engine.governor import Governor
+from lib.engine.runs import RunOptions, plan_run
+from lib.prompts.library import PromptLibrary
 from lib.store import RowRecord, Store
+from lib.views import live_table
 from tests.leadfiles import apollo_rows
 
 INTERVAL_MS = 500.0
@@ -70,7 +71,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as data_dir:
         job = job_mid_run(args.rows, data_dir)
-        table = ui_support.LiveTable(job.plan.inputs, job.plan.meta)
+        table = live_table.LiveTable(job.plan.inputs, job.plan.meta)
         t0 = time.perf_counter()
         table.build(job.rows(), job.edits(), -1)
         first_ms = 1000 * (time.perf_counter() - t0)

@@ -15,10 +15,10 @@ import random
 import statistics
 import time
 
-from lib import tokens
-from lib.library import PromptLibrary
-from lib.quote import quote
-from lib.templates import build_request
+from lib.cost import tokens
+from lib.cost.quote import quote
+from lib.prompts.library import PromptLibrary
+from lib.prompts.templates import build_request
 
 FIRST = ["Maria", "Tom", "Priya", "Zoë", "Jean-Luc", "Aisha", "Kenji", "Olga", "Mateus", "Siobhán", "Dana"]
 TITLES = [

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.readme import replace_section
-from lib.simulator import SimConfig, SimProcess
+from lib.sim import SimConfig, SimProcess
 
 README = Path(__file__).resolve().parent / "README.md"
 HEADING = "## Simulator throughput"

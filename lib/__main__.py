@@ -83,8 +83,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _load_spec(args: argparse.Namespace):
-    from lib.library import PromptLibrary, PromptLibraryError
-    from lib.templates import PromptSpec
+    from lib.prompts.library import PromptLibrary, PromptLibraryError
+    from lib.prompts.templates import PromptSpec
 
     if args.template is not None:
         return PromptSpec(name="command-line", system=args.system, template=args.template)
@@ -108,9 +108,9 @@ def _read_input(args: argparse.Namespace):
 
 
 def _options(args: argparse.Namespace, spec):
-    from lib.models import DEFAULT_MODEL
-    from lib.pricing import Price
-    from lib.runs import RunOptions
+    from lib.cost.pricing import Price
+    from lib.engine.runs import RunOptions
+    from lib.prompts.models import DEFAULT_MODEL
 
     price = None
     if args.price_input is not None or args.price_output is not None:
@@ -131,7 +131,7 @@ def _options(args: argparse.Namespace, spec):
 
 
 def _check_template(spec, columns) -> list[dict]:
-    from lib.templates import check
+    from lib.prompts.templates import check
 
     return [
         {"placeholder": p.placeholder, "message": p.message, "suggestions": list(p.suggestions)}
@@ -140,8 +140,8 @@ def _check_template(spec, columns) -> list[dict]:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from lib import quote as quoting
-    from lib.runs import PlanError, plan_run
+    from lib.cost import quote as quoting
+    from lib.engine.runs import PlanError, plan_run
 
     spec = _load_spec(args)
     leads, _ = _read_input(args)
@@ -227,9 +227,9 @@ def _duration(seconds: float) -> str:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from lib import engine, export
-    from lib.client import endpoint_from_env, load_dotenv_once
-    from lib.library import dump_spec
-    from lib.runs import PlanError, plan_run, results_frame, stable_run_id
+    from lib.engine.client import endpoint_from_env, load_dotenv_once
+    from lib.engine.runs import PlanError, plan_run, results_frame, stable_run_id
+    from lib.prompts.library import dump_spec
     from lib.store import Store, StoreError
 
     output = Path(args.output)
@@ -328,8 +328,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _start_batch(args: argparse.Namespace, plan, endpoint, store):
     """Batch mode: refuse what cannot work, then start (or pick up) the run's batches."""
     from lib import batch
-    from lib.batch_files import MAX_REQUESTS, BatchLimits
-    from lib.pricing import Usage, cost
+    from lib.batch.files import MAX_REQUESTS, BatchLimits
+    from lib.cost.pricing import Usage, cost
 
     if not 1 <= args.batch_max_requests <= MAX_REQUESTS:
         raise UsageError(f"--batch-max-requests must be between 1 and {MAX_REQUESTS:,}.")

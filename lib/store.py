@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lib.pricing import Usage
+from lib.cost.pricing import Usage
 
 DB_NAME = "studio.sqlite3"
 SCHEMA_VERSION = 1

@@ -12,14 +12,15 @@ from dataclasses import dataclass
 import pandas as pd
 import streamlit as st
 
-from lib import batch, engine, runs, ui_support
-from lib.client import Endpoint, endpoint_from_env, mask_key
-from lib.engine import Job
-from lib.models import DEFAULT_MODEL
-from lib.pricing import Price, price_for
-from lib.simulator import SimConfig, SimServer
+from lib import batch, engine
+from lib.cost.pricing import Price, price_for
+from lib.engine import Job, runs
+from lib.engine.client import Endpoint, endpoint_from_env, mask_key
+from lib.prompts.models import DEFAULT_MODEL
+from lib.prompts.templates import FIELD_CAP
+from lib.sim import SimConfig, SimServer
 from lib.store import Store, StoreError
-from lib.templates import FIELD_CAP
+from lib.views import labels, prompt_draft
 
 DEMO_KEY = "sk-local-demo"
 PAGES = {
@@ -38,11 +39,11 @@ def _store(path: str) -> Store:
 
 def store() -> Store:
     """The run journal for the configured data dir; a clear error and stop if it cannot be opened."""
-    path = str(ui_support.data_dir().resolve())
+    path = str(labels.data_dir().resolve())
     try:
         return _store(path)
     except StoreError as exc:
-        st.error(ui_support.md_escape(exc))
+        st.error(labels.md_escape(exc))
         st.stop()
 
 
@@ -167,7 +168,7 @@ def save_edits(run_id: str, edits: dict[int, dict[str, str]]) -> None:
 
 def simulated_note(meta: dict) -> None:
     if meta.get("demo"):
-        st.warning(ui_support.SIMULATED_NOTE, icon=":material/science:")
+        st.warning(labels.SIMULATED_NOTE, icon=":material/science:")
 
 
 # --- the prompt draft (its widgets' values live in session state under p_*) -------------------------
@@ -175,7 +176,7 @@ def simulated_note(meta: dict) -> None:
 DRAFT_KEYS = ("p_name", "p_desc", "p_system", "p_template", "p_outputs", "p_temp", "p_max_tokens")
 
 
-def set_draft(draft: ui_support.Draft, loaded: str | None) -> None:
+def set_draft(draft: prompt_draft.Draft, loaded: str | None) -> None:
     """Write a draft into the prompt widgets' state (call from a callback or before they are drawn)."""
     ss = st.session_state
     for key in [k for k in ss if isinstance(k, str) and k.startswith("p_ex_")]:
@@ -203,12 +204,12 @@ def set_draft(draft: ui_support.Draft, loaded: str | None) -> None:
         ss["model"] = draft.model
 
 
-def draft() -> ui_support.Draft | None:
+def draft() -> prompt_draft.Draft | None:
     """The draft the prompt page holds, or None before the prompt page was opened."""
     ss = st.session_state
     if "p_template" not in ss:
         return None
-    return ui_support.Draft(
+    return prompt_draft.Draft(
         name=ss.get("p_name") or "",
         description=ss.get("p_desc") or "",
         system=ss.get("p_system") or "",
@@ -245,7 +246,7 @@ def need_spec():
 def lead_digest() -> str:
     ss = st.session_state
     if not ss.get("lead_digest"):
-        ss["lead_digest"] = ui_support.frame_digest(ss["lead_df"])
+        ss["lead_digest"] = labels.frame_digest(ss["lead_df"])
     return ss["lead_digest"]
 
 
@@ -255,7 +256,7 @@ def _quote(table_digest: str, spec_yaml: str, option_values: tuple, sample: tupl
     options = runs.RunOptions(
         model=model_name, max_tokens=max_tokens, temperature=temperature, empty=empty, price=price
     )
-    return ui_support.quote_table(_df, _spec, options, sample)
+    return prompt_draft.quote_table(_df, _spec, options, sample)
 
 
 def custom_price(model: str) -> Price | None:
@@ -271,7 +272,7 @@ def custom_price(model: str) -> Price | None:
 
 def quote(df: pd.DataFrame, spec, options: runs.RunOptions, sample: tuple[int, ...] = ()):
     """The cost quote for the whole table, cached by table, prompt, options and sample."""
-    from lib.library import dump_spec
+    from lib.prompts.library import dump_spec
 
     values = (options.model, options.max_tokens, options.temperature, options.empty, options.price)
     return _quote(lead_digest(), dump_spec(spec), values, tuple(sample), df, spec)

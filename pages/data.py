@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from lib import ui_support
 from lib.leads import LeadFile, LeadFileError, list_sheets, read_leads
+from lib.views import labels, lead_view
 from pages._shared import PAGES
 
 RAGGED = {
@@ -52,7 +52,7 @@ def load_upload() -> None:
     if uploaded is None:
         return
     data = uploaded.getvalue()
-    file_hash = ui_support.digest(data)
+    file_hash = labels.digest(data)
     sheet, ragged = upload_options(uploaded.name, data, file_hash)
     try:
         lead = parse(file_hash, uploaded.name, sheet, ragged, data)
@@ -73,17 +73,17 @@ def load_upload() -> None:
             lead_df=lead.df,
             lead_name=uploaded.name,
             lead_info=lead,
-            lead_digest=ui_support.digest(repr(key).encode()),
+            lead_digest=labels.digest(repr(key).encode()),
         )
         st.session_state.pop("sample_result", None)
 
 
 def show_detected(lead: LeadFile) -> None:
     st.subheader("What was detected")
-    st.text("\n".join(ui_support.detected_facts(lead)))
+    st.text("\n".join(lead_view.detected_facts(lead)))
     if lead.rejected:
         st.caption("Rows left out (they are not in the table):")
-        st.dataframe(ui_support.rejected_frame(lead), hide_index=True)
+        st.dataframe(lead_view.rejected_frame(lead), hide_index=True)
 
 
 def main() -> None:
@@ -105,7 +105,7 @@ def main() -> None:
         st.caption(f"Showing the first 500 of {len(df):,} rows.")
     st.subheader("Columns")
     st.dataframe(
-        ui_support.column_profile(df),
+        lead_view.column_profile(df),
         hide_index=True,
         column_config={"filled %": st.column_config.ProgressColumn("filled %", min_value=0, max_value=100)},
     )

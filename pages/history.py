@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from lib import charts, engine, ui_support
+from lib import charts, engine
+from lib.views import history
 from pages import _shared
 
 
@@ -13,14 +14,14 @@ def actions(records, conn: _shared.Connection) -> None:
     ids = list(by_id)
     if st.session_state.get("h_run") not in ids:
         st.session_state["h_run"] = ids[0]
-    run_id = st.selectbox("Run", ids, key="h_run", format_func=lambda i: ui_support.run_label(by_id[i]))
+    run_id = st.selectbox("Run", ids, key="h_run", format_func=lambda i: history.run_label(by_id[i]))
     record = by_id[run_id]
     job = engine.get_job(run_id)
     a, b = st.columns(2)
     if a.button("Open results", key="btn_history_open"):
         st.session_state["results_run_id"] = run_id
         st.switch_page(_shared.PAGES["results"])
-    can_resume = ui_support.resumable(record) and (job is None or not job.active)
+    can_resume = history.resumable(record) and (job is None or not job.active)
     if can_resume and b.button("Resume run", key="btn_history_resume", disabled=conn.endpoint is None):
         with st.spinner("Resuming…"):
             job = _shared.resume_stored(run_id, conn)
@@ -41,13 +42,13 @@ def main() -> None:
             _shared.PAGES["data"], label="Upload a lead list to start", icon=":material/upload_file:"
         )
         return
-    frame = ui_support.history_frame(records)
+    frame = history.history_frame(records)
     for i, r in enumerate(records):  # a run going on in this process knows its status better than the store
         job = engine.get_job(r.run_id)
         if job is not None:
             frame.loc[i, "status"] = job.status
     st.dataframe(frame, hide_index=True)
-    st.plotly_chart(charts.history_costs(ui_support.history_chart_rows(records)), key="history_chart")
+    st.plotly_chart(charts.history_costs(history.history_chart_rows(records)), key="history_chart")
     st.subheader("Open or resume")
     actions(records, _shared.connection())
 

@@ -4,31 +4,32 @@ from __future__ import annotations
 
 import streamlit as st
 
-from lib import templates, ui_support
-from lib.library import PromptLibrary, PromptLibraryError
-from lib.models import model_info
-from lib.pricing import PRICES_READ_ON
+from lib.cost.pricing import PRICES_READ_ON
+from lib.prompts import templates
+from lib.prompts.library import PromptLibrary, PromptLibraryError
+from lib.prompts.models import model_info
+from lib.views import labels, prompt_draft
 from pages import _shared
 
 BLANK = "(blank prompt)"
 
 
 def library() -> PromptLibrary:
-    return PromptLibrary(ui_support.prompts_dir())
+    return PromptLibrary(labels.prompts_dir())
 
 
 def load_source() -> None:
     """Callback of the library picker: load the chosen prompt (or a blank one) into the editor."""
     name = st.session_state.get("p_source")
     if not name or name == BLANK:
-        _shared.set_draft(ui_support.Draft(), None)
+        _shared.set_draft(prompt_draft.Draft(), None)
         return
     try:
         spec = library().load(name)
     except PromptLibraryError as exc:
         st.session_state["p_load_error"] = str(exc)
         return
-    _shared.set_draft(ui_support.Draft.of(spec), spec.name)
+    _shared.set_draft(prompt_draft.Draft.of(spec), spec.name)
 
 
 def picker(lib: PromptLibrary) -> None:
@@ -39,9 +40,9 @@ def picker(lib: PromptLibrary) -> None:
     if "p_template" not in st.session_state:
         load_source()
     for problem in lib.errors():
-        st.caption(f"Not loaded: {ui_support.md_escape(problem)}")
+        st.caption(f"Not loaded: {labels.md_escape(problem)}")
     if error := st.session_state.pop("p_load_error", None):
-        st.error(ui_support.md_escape(error))
+        st.error(labels.md_escape(error))
 
 
 def add_example() -> None:
@@ -77,7 +78,7 @@ def editor(columns: list[str]) -> None:
     with right:
         st.markdown("**Columns you can use** (copy a line into the template)")
         if columns:
-            st.code(ui_support.column_snippets(columns), language=None)
+            st.code(prompt_draft.column_snippets(columns), language=None)
         else:
             st.caption("Upload a lead list to see its columns.")
         if ss.get("p_schema") is not None:
@@ -93,7 +94,7 @@ def editor(columns: list[str]) -> None:
                 help="One column: the answer as text. Several: the model answers JSON with these keys.",
             )
         model = _shared.model()
-        st.caption(f"Model: {ui_support.price_label(model)} (change it in the sidebar).")
+        st.caption(f"Model: {labels.price_label(model)} (change it in the sidebar).")
         temp_ok = model_info(model).supports_temperature
         st.number_input(
             "Default temperature",
@@ -157,12 +158,12 @@ def preview(spec: templates.PromptSpec, df) -> None:
 def show_quote(spec: templates.PromptSpec, df) -> None:
     st.subheader("Tokens and cost for the whole list")
     model = _shared.model()
-    options = ui_support.run_options(
+    options = prompt_draft.run_options(
         spec, model, spec.max_tokens, spec.temperature, price=_shared.custom_price(model)
     )
     q = _shared.quote(df, spec, options, tuple(st.session_state.get("sample_tokens", ())))
     cols = st.columns(4)
-    for col, (label, value) in zip(cols, ui_support.quote_lines(q).items(), strict=True):
+    for col, (label, value) in zip(cols, prompt_draft.quote_lines(q).items(), strict=True):
         col.metric(label, value)
     st.caption(f"Output estimate: {q.basis}. Prices read on {PRICES_READ_ON}.")
     if q.over_context:
@@ -177,7 +178,7 @@ def save(spec: templates.PromptSpec) -> None:
         try:
             path = library().save_new(spec)
         except PromptLibraryError as exc:
-            st.error(ui_support.md_escape(exc))
+            st.error(labels.md_escape(exc))
         else:
             ss["p_loaded"] = spec.name
             st.success(f"Saved as {path.name}.")
@@ -186,7 +187,7 @@ def save(spec: templates.PromptSpec) -> None:
         try:
             saved = library().save_version(spec, ss.get("p_version") or 1)
         except PromptLibraryError as exc:
-            st.error(ui_support.md_escape(exc))
+            st.error(labels.md_escape(exc))
         else:
             ss["p_version"] = saved.version
             st.success(f"Saved {saved.name} version {saved.version}.")
@@ -206,7 +207,7 @@ def main() -> None:
     try:
         spec = draft.spec()
     except ValueError as exc:
-        st.error(ui_support.md_escape(exc))
+        st.error(labels.md_escape(exc))
         return
     st.divider()
     if df is None:

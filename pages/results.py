@@ -6,8 +6,9 @@ import logging
 
 import streamlit as st
 
-from lib import engine, export, ui_support
+from lib import engine, export
 from lib.export import ExportError
+from lib.views import labels, live_table
 from pages import _shared
 
 log = logging.getLogger(__name__)
@@ -28,7 +29,7 @@ def sync_edits(run_id: str, index: list[int], editable: list[str]) -> None:
     if not state:
         return
     _, _, saved = _shared.results_of(run_id)
-    merged = ui_support.merge_editor_edits(saved, state.get("edited_rows", {}), index, editable)
+    merged = live_table.merge_editor_edits(saved, state.get("edited_rows", {}), index, editable)
     if merged != saved:
         _shared.save_edits(run_id, merged)
 
@@ -39,7 +40,7 @@ def export_file(frame, meta: dict, fmt: str) -> bytes:
     a new deferred file id while the browser still holds the old one, so the next click failed
     ("Deferred file … not found") and downloaded nothing."""
     try:
-        path = export.save_copy(frame, ui_support.data_dir(), ui_support.export_stem(meta), fmt)
+        path = export.save_copy(frame, labels.data_dir(), live_table.export_stem(meta), fmt)
     except ExportError as exc:
         log.warning("Export copy not saved: %s", exc)  # the download itself still goes ahead
         return export.export_bytes(frame, fmt)
@@ -51,9 +52,9 @@ def exports(frame, meta: dict, run_id: str) -> None:
     st.caption(
         "Your edits are included. Cells starting with = + - @ get a leading apostrophe in CSV and XLSX "
         "so spreadsheets never run them as formulas. Each download also saves a copy in the data folder "
-        f"({ui_support.data_dir()})."
+        f"({labels.data_dir()})."
     )
-    stem = export.safe_stem(ui_support.export_stem(meta))
+    stem = export.safe_stem(live_table.export_stem(meta))
     cols = st.columns(len(FORMATS))
     for col, (fmt, label) in zip(cols, FORMATS, strict=True):
         col.download_button(
@@ -90,7 +91,7 @@ def retry_section(run_id: str, frame, conn: _shared.Connection) -> None:
 
 def chain(frame, meta: dict) -> None:
     if st.button("Run another prompt on this table", key="btn_chain"):
-        table = ui_support.chain_table(frame)
+        table = live_table.chain_table(frame)
         st.session_state.update(
             lead_df=table,
             lead_name=f"results of {meta.get('prompt_name', 'a run')}",
@@ -124,12 +125,12 @@ def main() -> None:
     if job is not None and job.active:
         st.info("This run is still going; the table shows what has arrived so far.")
         st.page_link(_shared.PAGES["run"], label="Watch it on the Run page", icon=":material/play_arrow:")
-    which = st.segmented_control("Show", ui_support.FILTERS, key="res_filter", default="All rows")
-    shown = ui_support.filter_results(frame, which or "All rows")
+    which = st.segmented_control("Show", live_table.FILTERS, key="res_filter", default="All rows")
+    shown = live_table.filter_results(frame, which or "All rows")
     st.caption(
         f"{len(shown):,} of {len(frame):,} rows · {sum(len(v) for v in edits.values())} edited cell(s)"
     )
-    display = ui_support.display_frame(frame, edits)
+    display = live_table.display_frame(frame, edits)
     if which in (None, "All rows"):
         st.data_editor(
             display,

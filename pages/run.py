@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import streamlit as st
 
-from lib import batch, charts, engine, runs, templates, ui_support
-from lib.engine import Job, RunSettings
-from lib.models import model_info
-from lib.pricing import PRICES_READ_ON
+from lib import batch, charts, engine
+from lib.cost.pricing import PRICES_READ_ON
+from lib.engine import Job, RunSettings, runs
+from lib.prompts import templates
+from lib.prompts.models import model_info
 from lib.store import StoreError
+from lib.views import history, labels, lead_view, live_table, prompt_draft, run_status
 from pages import _shared
 
 SAMPLE_TIMEOUT_S = 90.0
@@ -35,7 +37,7 @@ def orphan_panel(conn: _shared.Connection) -> None:
         return
     record = _shared.store().run(run_id)
     st.warning("This run is not running in this server any more (the server restarted or it was stopped).")
-    st.text(ui_support.run_label(record))
+    st.text(history.run_label(record))
     a, b = st.columns(2)
     if a.button("Resume run", key="btn_resume_orphan", disabled=conn.endpoint is None):
         job = _shared.resume_stored(run_id, conn)  # a batch run collects its batches, nothing re-sent live
@@ -65,7 +67,7 @@ def seed_settings(spec) -> None:
 
 def settings_form(model: str) -> None:
     st.caption(
-        f"Model: {ui_support.price_label(model)} · prices read on {PRICES_READ_ON} (change it in the sidebar)"
+        f"Model: {labels.price_label(model)} · prices read on {PRICES_READ_ON} (change it in the sidebar)"
     )
     a, b, c = st.columns(3)
     a.number_input("Max tokens per answer", min_value=1, max_value=100_000, step=10, key="r_max_tokens")
@@ -93,7 +95,7 @@ def settings_form(model: str) -> None:
 
 def current_options(spec, model: str, **extra) -> runs.RunOptions:
     ss = st.session_state
-    return ui_support.run_options(
+    return prompt_draft.run_options(
         spec,
         model,
         ss.get("r_max_tokens"),
@@ -141,7 +143,7 @@ def sample_section(df, spec, model: str, conn: _shared.Connection) -> None:
 
 def run_sample(df, spec, model: str, conn: _shared.Connection) -> None:
     ss = st.session_state
-    ids = ui_support.sample_ids(df, int(ss["r_sample_n"]), ss["r_sample_how"], seed=len(df))
+    ids = lead_view.sample_ids(df, int(ss["r_sample_n"]), ss["r_sample_how"], seed=len(df))
     try:
         plan = runs.plan_run(
             df,
@@ -151,7 +153,7 @@ def run_sample(df, spec, model: str, conn: _shared.Connection) -> None:
             meta=run_meta(conn, sample=True),
         )
     except runs.PlanError as exc:
-        st.error(ui_support.md_escape(exc))
+        st.error(labels.md_escape(exc))
         return
     with st.spinner(f"Sending {len(plan.items)} sample row(s)…"):
         job = _shared.start_job(plan, conn, current_settings(workers=min(len(ids), 16)))
@@ -160,7 +162,7 @@ def run_sample(df, spec, model: str, conn: _shared.Connection) -> None:
         job.cancel()
         st.error(f"The sample did not finish within {SAMPLE_TIMEOUT_S:.0f} s and was cancelled.")
     if job.status == "failed" and job.message:
-        st.error(ui_support.md_escape(job.message))
+        st.error(labels.md_escape(job.message))
     frame = runs.results_frame(job.plan.inputs, job.rows(), job.plan.meta)
     ss["sample_result"] = (frame.drop(columns=["enrich_row_id"]), dict(job.plan.meta))
     ss["sample_tokens"] = tuple(r.usage.completion_tokens for r in job.rows() if r.status == "succeeded")
@@ -174,11 +176,11 @@ def start_section(df, spec, model: str, conn: _shared.Connection, busy: bool) ->
     options = current_options(spec, model)
     q = _shared.quote(df, spec, options, tuple(st.session_state.get("sample_tokens", ())))
     cols = st.columns(4)
-    for col, (label, value) in zip(cols, ui_support.quote_lines(q).items(), strict=True):
+    for col, (label, value) in zip(cols, prompt_draft.quote_lines(q).items(), strict=True):
         col.metric(label, value)
     st.caption(f"Output estimate: {q.basis}.")
-    st.caption(ui_support.batch_quote_text(q))
-    suggestion = ui_support.suggest_batch(q)
+    st.caption(prompt_draft.batch_quote_text(q))
+    suggestion = prompt_draft.suggest_batch(q)
     if suggestion:
         st.info(suggestion)
     as_batch = st.checkbox("Send as batch (half price, results within 24 hours)", key="r_batch")
@@ -208,7 +210,7 @@ def start_run(df, spec, options: runs.RunOptions, conn: _shared.Connection) -> N
         else:
             job = _shared.start_job(plan, conn, current_settings())
     except (runs.PlanError, StoreError) as exc:
-        st.error(ui_support.md_escape(exc))
+        st.error(labels.md_escape(exc))
         return
     ss["run_id"] = job.id
     st.query_params["run"] = job.id
@@ -225,7 +227,7 @@ def controls(job: Job, snap: engine.Snapshot, conn: _shared.Connection) -> None:
         st.rerun()
     if snap.status in ("paused", "cancelled", "failed"):
         budget = None
-        if ui_support.budget_paused(snap):
+        if run_status.budget_paused(snap):
             st.session_state.setdefault("r_new_budget", round((snap.budget_usd or 1.0) * 2, 2))
             budget = st.number_input("Raise the budget to (USD)", min_value=0.0, step=1.0, key="r_new_budget")
         if a.button("Resume", key="btn_resume", disabled=conn.endpoint is None and snap.status == "failed"):
@@ -250,11 +252,11 @@ def controls(job: Job, snap: engine.Snapshot, conn: _shared.Connection) -> None:
         st.rerun()
 
 
-def live_table(job: Job) -> ui_support.LiveTable:
+def job_table(job: Job) -> live_table.LiveTable:
     ss = st.session_state
     table = ss.get("live_table")
     if table is None or ss.get("live_table_id") != job.id:
-        table = ui_support.LiveTable(job.plan.inputs, job.plan.meta)
+        table = live_table.LiveTable(job.plan.inputs, job.plan.meta)
         ss.update(live_table=table, live_table_id=job.id)
     return table
 
@@ -265,8 +267,8 @@ def sync_edits(run_id: str) -> None:
     state = st.session_state.get(f"editor_{run_id}")
     if job is None or not state:
         return
-    table = live_table(job)
-    merged = ui_support.merge_editor_edits(
+    table = job_table(job)
+    merged = live_table.merge_editor_edits(
         job.edits(), state.get("edited_rows", {}), list(table.index), table.names.values()
     )
     if merged != job.edits():
@@ -281,8 +283,8 @@ def panel(run_id: str, status_at_draw: str) -> None:
     snap = job.snapshot()
     if snap.status != status_at_draw:
         st.rerun()  # started, paused or ended: redraw the whole page so buttons and the timer follow
-    st.progress(snap.progress, text=ui_support.progress_text(snap))
-    st.caption(ui_support.spend_text(snap))
+    st.progress(snap.progress, text=run_status.progress_text(snap))
+    st.caption(run_status.spend_text(snap))
     if snap.message:
         st.text(snap.message)
     if getattr(job, "mode", "live") == "batch":
@@ -290,9 +292,9 @@ def panel(run_id: str, status_at_draw: str) -> None:
     st.plotly_chart(charts.cost_over_time(snap.cost_series, budget=snap.budget_usd), key=f"chart_{run_id}")
     if snap.recent_errors:
         st.caption("Recent errors")
-        st.text("\n".join(ui_support.error_lines(snap)))
+        st.text("\n".join(run_status.error_lines(snap)))
     sync_edits(run_id)
-    table = live_table(job)
+    table = job_table(job)
     if table.version != snap.version:
         table.build(job.rows(), job.edits(), snap.version)
     inputs = list(table.inputs.columns)
@@ -308,8 +310,8 @@ def panel(run_id: str, status_at_draw: str) -> None:
 
 def batch_lines(job: batch.BatchJob) -> None:
     """Each batch's status at OpenAI, and the price against a live run."""
-    st.caption(" \n".join(ui_support.batch_progress_lines(job.progress())))
-    saved = ui_support.batch_savings_text(job.savings())
+    st.caption(" \n".join(run_status.batch_progress_lines(job.progress())))
+    saved = run_status.batch_savings_text(job.savings())
     if saved:
         st.caption(saved)
 

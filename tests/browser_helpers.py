@@ -26,11 +26,11 @@ import openpyxl
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
+from lib.engine.runs import RunOptions, plan_run
 from lib.export import FORMULA_PREFIXES
 from lib.leads import read_leads
-from lib.library import PromptLibrary
-from lib.runs import RunOptions, plan_run
-from lib.simulator import expected_reply
+from lib.prompts.library import PromptLibrary
+from lib.sim import expected_reply
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"

@@ -37,7 +37,7 @@ def _tiktoken_cache(tmp_path_factory):
 @pytest.fixture(scope="session")
 def sim_server():
     """One in-process OpenAI-compatible simulator per test session (per xdist worker)."""
-    from lib.simulator import SimServer
+    from lib.sim import SimServer
 
     server = SimServer().start()
     yield server
@@ -47,7 +47,7 @@ def sim_server():
 @pytest.fixture
 def sim(sim_server):
     """The session simulator, reset to a default config (empty ledger, stats and limits) for this test."""
-    from lib.simulator import SimConfig
+    from lib.sim import SimConfig
 
     sim_server.reset(SimConfig())
     yield sim_server

@@ -8,11 +8,11 @@ from collections import Counter
 import pandas as pd
 
 from lib import engine
-from lib.client import Endpoint
-from lib.governor import Governor
-from lib.runs import RunOptions, plan_run
+from lib.engine.client import Endpoint
+from lib.engine.governor import Governor
+from lib.engine.runs import RunOptions, plan_run
+from lib.prompts.templates import PromptSpec
 from lib.store import Store
-from lib.templates import PromptSpec
 
 TEMPLATE = "Write one friendly line for {{ First Name }} at {{ Company }}."
 

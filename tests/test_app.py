@@ -8,9 +8,11 @@ import os
 import openpyxl
 import pytest
 
-from lib import engine, export, runs, templates
-from lib.library import PromptLibrary
-from lib.simulator import expected_reply
+from lib import engine, export
+from lib.engine import runs
+from lib.prompts import templates
+from lib.prompts.library import PromptLibrary
+from lib.sim import expected_reply
 from lib.store import Store
 from tests.apptest_helpers import (
     all_text,

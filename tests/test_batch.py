@@ -15,12 +15,12 @@ import openai
 import pytest
 
 from lib import batch
-from lib.batch_files import BatchLimits, PreparedChunk, render, row_outcome, split
-from lib.client import Endpoint
+from lib.batch.files import BatchLimits, PreparedChunk, render, row_outcome, split
+from lib.cost.pricing import Usage, cost, price_for
 from lib.engine import RunSettings
-from lib.pricing import Usage, cost, price_for
-from lib.sim_batch import parse_multipart
-from lib.simulator import expected_reply
+from lib.engine.client import Endpoint
+from lib.sim import expected_reply
+from lib.sim.batch import parse_multipart
 from lib.store import Store
 from tests.engine_helpers import leads, wait_until
 from tests.engine_helpers import plan as _plan
@@ -327,7 +327,8 @@ def test_multipart_parser_reads_what_the_sdk_sends(sim):
 
 
 def test_run_page_sends_as_batch_and_shows_its_batches(sim, data_dir, monkeypatch):
-    from lib import engine, ui_support
+    from lib import engine
+    from lib.views import prompt_draft
     from tests.apptest_helpers import (
         choose_prompt,
         goto,
@@ -355,11 +356,11 @@ def test_run_page_sends_as_batch_and_shows_its_batches(sim, data_dir, monkeypatc
     assert "Batch 1 · 4 rows · merged" in captions and "if sent live" in captions
     assert all(e["batch"] for e in sim.ledger()) and len(sim.ledger()) == 4
     # The suggestion appears for big lists only.
-    assert ui_support.suggest_batch(_quote(rows=4, high=0.01)) is None
-    assert "save about $2.50" in ui_support.suggest_batch(_quote(rows=6_000, low=5.0, high=9.0))
+    assert prompt_draft.suggest_batch(_quote(rows=4, high=0.01)) is None
+    assert "save about $2.50" in prompt_draft.suggest_batch(_quote(rows=6_000, low=5.0, high=9.0))
 
 
 def _quote(*, rows: int, low: float = 0.0, high: float = 0.0):
-    from lib.quote import Quote
+    from lib.cost.quote import Quote
 
     return Quote(rows, 0, True, None, 0, 0, low, high, "test")

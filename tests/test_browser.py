@@ -13,9 +13,9 @@ from collections import Counter
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
+from lib.engine.runs import stored_results
 from lib.leads import read_leads
-from lib.runs import stored_results
-from lib.simulator import SimConfig, SimProcess
+from lib.sim import SimConfig, SimProcess
 from lib.store import Store
 from tests.browser_helpers import (
     CHROMIUM_ARGS,

@@ -16,10 +16,10 @@ from pathlib import Path
 import openpyxl
 import pytest
 
+from lib.engine.runs import STATUS_COLUMNS, RunOptions, plan_run
 from lib.leads import read_leads
-from lib.library import PromptLibrary
-from lib.runs import STATUS_COLUMNS, RunOptions, plan_run
-from lib.simulator import SimConfig, SimProcess, expected_reply
+from lib.prompts.library import PromptLibrary
+from lib.sim import SimConfig, SimProcess, expected_reply
 from tests.engine_helpers import wait_until
 from tests.leadfiles import apollo_csv
 

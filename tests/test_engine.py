@@ -9,7 +9,7 @@ from statistics import NormalDist
 import pytest
 
 from lib import engine
-from lib.simulator import expected_reply
+from lib.sim import expected_reply
 from lib.store import Store
 from tests.engine_helpers import leads, ledger_rows, plan, run, wait_until
 
@@ -227,8 +227,8 @@ def test_answers_are_reused_across_runs_of_the_same_request(sim, data_dir):
 def test_model_families_get_parameters_they_accept(sim, data_dir, model):
     spec_temperature = 0.3  # gpt-5 and o-series reject it: it must be left out, not sent
     df = leads(5)
-    from lib.runs import RunOptions, plan_run
-    from lib.templates import PromptSpec
+    from lib.engine.runs import RunOptions, plan_run
+    from lib.prompts.templates import PromptSpec
 
     p = plan_run(
         df,

@@ -6,8 +6,8 @@ import threading
 
 import pytest
 
-from lib import governor as gov
-from lib.governor import Governor, parse_reset, retry_after_seconds
+from lib.engine import governor as gov
+from lib.engine.governor import Governor, parse_reset, retry_after_seconds
 
 
 class FakeClock:

@@ -32,13 +32,13 @@ import pandas as pd
 import pytest
 
 from lib import engine, export
-from lib.client import Endpoint, make_client, mask_key
-from lib.governor import Governor
+from lib.cost.pricing import Usage, cost, price_for
+from lib.engine.client import Endpoint, make_client, mask_key
+from lib.engine.governor import Governor
+from lib.engine.runs import RunOptions, plan_run, results_frame
 from lib.leads import read_leads
-from lib.library import PromptLibrary
-from lib.pricing import Usage, cost, price_for
-from lib.runs import RunOptions, plan_run, results_frame
-from lib.simulator import SimConfig, SimProcess, expected_reply
+from lib.prompts.library import PromptLibrary
+from lib.sim import SimConfig, SimProcess, expected_reply
 from lib.store import Store
 from tests.engine_helpers import leads, plan, run, wait_until
 from tests.leadfiles import apollo_csv
@@ -433,7 +433,7 @@ def test_cost_shown_is_the_cost_of_the_usage_each_answer_reported(sim, data_dir)
     sim.configure(latency_ms=3)
     system = "You write for a sales team. " + "Be brief and specific. " * 300  # > 1024 tokens: prompt caching
     spec_template = "Write one line for {{ First Name }} at {{ Company }}."
-    from lib.templates import PromptSpec
+    from lib.prompts.templates import PromptSpec
 
     df = leads(60)
     spec = PromptSpec(name="cost", system=system, template=spec_template)

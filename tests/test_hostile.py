@@ -23,15 +23,15 @@ import pytest
 import yaml
 
 from lib import engine, export
-from lib.client import Endpoint
+from lib.engine.client import Endpoint
+from lib.engine.governor import Governor
+from lib.engine.runs import STATUS_COLUMNS, RunOptions, plan_run, results_frame
 from lib.export import FORMULA_PREFIXES, guard_cell
-from lib.governor import Governor
 from lib.leads import LeadFileError, read_leads
-from lib.library import dump_spec
-from lib.runs import STATUS_COLUMNS, RunOptions, plan_run, results_frame
-from lib.simulator import reply_tag
+from lib.prompts.library import dump_spec
+from lib.prompts.templates import DATA_CLOSE, DATA_NOTICE, DATA_OPEN, FIELD_CAP, TRUNCATION_MARK, PromptSpec
+from lib.sim import reply_tag
 from lib.store import Store
-from lib.templates import DATA_CLOSE, DATA_NOTICE, DATA_OPEN, FIELD_CAP, TRUNCATION_MARK, PromptSpec
 from tests import leadfiles as L
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -25,8 +25,8 @@ import httpx2
 import openai
 import pytest
 
-from lib.client import Endpoint, http_stack, make_client
-from lib.http_transport import WRITE_SLICE, KeepAliveTransport
+from lib.engine.client import Endpoint, http_stack, make_client
+from lib.engine.http_transport import WRITE_SLICE, KeepAliveTransport
 from tests.engine_helpers import wait_until
 
 # ----- a scripted HTTP/1.1 server --------------------------------------------------------------------------

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from lib import library
-from lib.library import PromptLibrary, PromptLibraryError, dump_spec, parse_spec
-from lib.templates import (
+from lib.prompts import library
+from lib.prompts.library import PromptLibrary, PromptLibraryError, dump_spec, parse_spec
+from lib.prompts.templates import (
     DATA_NOTICE,
     Example,
     PromptSpec,

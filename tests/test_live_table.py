@@ -5,11 +5,11 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from lib.pricing import Usage
-from lib.runs import RunOptions, plan_run
+from lib.cost.pricing import Usage
+from lib.engine.runs import RunOptions, plan_run
+from lib.prompts.templates import PromptSpec
 from lib.store import RowRecord
-from lib.templates import PromptSpec
-from lib.ui_support import LiveTable
+from lib.views.live_table import LiveTable
 
 SCHEMA = {
     "type": "object",
@@ -82,16 +82,16 @@ def test_same_version_returns_the_cached_frame():
 
 
 def test_a_users_price_flows_into_the_quote_the_plan_and_a_resumed_plan(data_dir):
-    from lib import ui_support
-    from lib.pricing import Price
-    from lib.runs import resume_plan
+    from lib.cost.pricing import Price
+    from lib.engine.runs import resume_plan
     from lib.store import Store
+    from lib.views import prompt_draft
 
     df = pd.DataFrame({"Company": ["Acme", "Globex"]}, index=pd.RangeIndex(1, 3, name="row_id"))
     price = Price(1.0, 0.5, 2.0)
     for given, expect in ((None, None), (price, price)):
         options = RunOptions(model="my-local-llama", max_tokens=50, price=given)
-        quoted = ui_support.quote_table(df, PLAIN, options)
+        quoted = prompt_draft.quote_table(df, PLAIN, options)
         assert (quoted.cost_high is not None) == (expect is not None)
         plan = plan_run(df, PLAIN, options, base_url="http://x.invalid/v1", run_id=f"r-{given is not None}")
         assert plan.price == expect

@@ -7,10 +7,10 @@ import json
 import pytest
 import tiktoken
 
-from lib import pricing, tokens
-from lib.library import PromptLibrary
-from lib.quote import LOW_OUTPUT_FRACTION, UNCAPPED_OUTPUT_GUESS, output_range, quote
-from lib.templates import Example, PromptSpec, build_request
+from lib.cost import pricing, tokens
+from lib.cost.quote import LOW_OUTPUT_FRACTION, UNCAPPED_OUTPUT_GUESS, output_range, quote
+from lib.prompts.library import PromptLibrary
+from lib.prompts.templates import Example, PromptSpec, build_request
 
 SPEC = PromptSpec(
     name="t",

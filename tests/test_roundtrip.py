@@ -19,14 +19,14 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from lib import engine, export
-from lib.client import Endpoint
+from lib.engine.client import Endpoint
+from lib.engine.governor import Governor
+from lib.engine.runs import STATUS_COLUMNS, RunOptions, plan_run, results_frame
 from lib.export import GUARD, guard_cell
-from lib.governor import Governor
 from lib.leads import read_leads
-from lib.runs import STATUS_COLUMNS, RunOptions, plan_run, results_frame
-from lib.simulator import expected_reply
+from lib.prompts.templates import FIELD_CAP, PromptSpec, fence
+from lib.sim import expected_reply
 from lib.store import Store
-from lib.templates import FIELD_CAP, PromptSpec, fence
 from tests import leadfiles as L
 
 # Any character but NUL (CSV cannot mean it; the reader removes it) and lone surrogates (not encodable).

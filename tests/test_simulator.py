@@ -17,11 +17,11 @@ import openai
 import pytest
 from pydantic import BaseModel
 
-from lib import tokens
-from lib.sim_app import lognormal_seconds
-from lib.sim_limits import format_duration
-from lib.sim_replies import prompt_tokens
-from lib.simulator import ROOT, SimConfig, SimProcess, expected_json, expected_reply, reply_tag
+from lib.cost import tokens
+from lib.sim import ROOT, SimConfig, SimProcess, expected_json, expected_reply, reply_tag
+from lib.sim.app import lognormal_seconds
+from lib.sim.limits import format_duration
+from lib.sim.replies import prompt_tokens
 
 RATELIMIT_HEADERS = [
     "x-ratelimit-limit-requests",
@@ -671,7 +671,7 @@ def test_cli_prints_one_url_line_and_stops_on_sigterm():
         [
             sys.executable,
             "-m",
-            "lib.simulator",
+            "lib.sim",
             "--port",
             "0",
             "--rpm",

@@ -11,10 +11,10 @@ from collections import Counter
 import pytest
 
 from lib import engine
-from lib.client import Endpoint
-from lib.governor import Governor
-from lib.pricing import Usage, cost
-from lib.simulator import SimConfig, SimProcess, expected_reply
+from lib.cost.pricing import Usage, cost
+from lib.engine.client import Endpoint
+from lib.engine.governor import Governor
+from lib.sim import SimConfig, SimProcess, expected_reply
 from lib.store import Store
 from tests.engine_helpers import leads, plan
 

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from lib.pricing import Usage
+from lib.cost.pricing import Usage
 from lib.store import CachedResponse, RowRecord, Store, StoreError
 
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from lib.templates import (
+from lib.prompts.templates import (
     DATA_NOTICE,
     TRUNCATION_MARK,
     Example,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from lib import models, pricing, tokens
+from lib.cost import pricing, tokens
+from lib.prompts import models
 
 
 @pytest.mark.parametrize(

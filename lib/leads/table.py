@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from lib.leads_common import LeadFileError, Limits, plural
+from lib.leads.common import LeadFileError, Limits, plural
 
 # Every cell is a Python str; "string" (pd.StringDtype, pd.NA as its missing value, which we never
 # produce) rejects non-text assignments and is what Streamlit's editor wants for text columns.

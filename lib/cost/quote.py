@@ -1,6 +1,6 @@
 """Token count and cost quote for a whole run, before anything is spent.
 
-Input tokens are counted like `lib.tokens.count_messages` (the cookbook's framing: 3 tokens per message,
+Input tokens are counted like `lib.cost.tokens.count_messages` (the cookbook's framing: 3 tokens per message,
 3 to prime the reply), but every distinct message text is encoded once: the system message and few-shot
 turns shared by all rows cost one encode, and only the rows' user turns are batch-encoded. A json_schema
 `response_format` is counted as its JSON text, an approximation (OpenAI does not publish how it frames
@@ -12,7 +12,7 @@ Output tokens cannot be counted ahead, so the quote is a range:
 - after a sample: from the sample's mean completion length (the expected total) up to its 90th
   percentile (a cautious total), both capped by max_tokens. Reasoning models' hidden reasoning tokens
   are part of completion_tokens, so a sample on such a model includes them.
-Costs are the range priced with `lib.pricing`, all input uncached (prompt caching only ever lowers it).
+Costs are the range priced with `lib.cost.pricing`, all input uncached (prompt caching only ever lowers it).
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from lib import models, pricing, tokens
+from lib.cost import pricing, tokens
+from lib.prompts import models
 
 LOW_OUTPUT_FRACTION = 0.25
 # With no max_tokens the API caps output only by the context window: assume this much per row, and say so.

@@ -5,7 +5,7 @@ retry_failed(), edits), so the run page's live panel and the command line's prog
 Its one background thread:
 
 1. answers rows from the paid-response cache, splits the rest into chunks (BatchLimits) and journals
-   them (lib.batch_journal) before anything leaves the machine;
+   them (lib.batch.journal) before anything leaves the machine;
 2. per chunk: uploads the JSONL (file id journalled), creates the batch with metadata naming the run and
    chunk (batch id journalled at once). A call that may have gone through before a crash or a lost
    response is checked first (the file by name and size, the batch by metadata), never repeated blindly;
@@ -15,6 +15,9 @@ Its one background thread:
 A restart builds a new BatchJob on the same run and store: it picks up the journal where it stopped.
 Rows the batch could not answer (per-line errors, expiry) become failed rows with reasons;
 `resend_live()` sends them through the live engine in one call.
+
+One piece past 600 lines on purpose: the background thread's steps (prepare, upload, create, poll,
+merge) share one journal and one lock, and each step's crash-recovery check must sit beside the step.
 """
 
 from __future__ import annotations
@@ -30,8 +33,8 @@ from typing import TypeVar
 
 import openai
 
-from lib import engine, errors
-from lib.batch_files import (
+from lib import engine
+from lib.batch.files import (
     ENDPOINT,
     BatchLimits,
     answered,
@@ -42,10 +45,10 @@ from lib.batch_files import (
     row_outcome,
     split,
 )
-from lib.batch_journal import BatchJournal, Chunk
-from lib.client import Endpoint, make_client
-from lib.engine import RowError, RunPlan, RunSettings, Snapshot, WorkItem
-from lib.pricing import cost
+from lib.batch.journal import BatchJournal, Chunk
+from lib.cost.pricing import cost
+from lib.engine import RowError, RunPlan, RunSettings, Snapshot, WorkItem, errors
+from lib.engine.client import Endpoint, make_client
 from lib.store import CachedResponse, RowRecord, Store, StoreError
 
 T = TypeVar("T")
@@ -846,7 +849,7 @@ def resume(
     store: Store, run_id: str, *, endpoint: Endpoint, settings: BatchSettings | None = None
 ) -> BatchJob:
     """Pick a batch run up from the store alone (after a restart): poll its batches, merge their results."""
-    from lib.runs import resume_plan
+    from lib.engine.runs import resume_plan
 
     return start(resume_plan(store, run_id), endpoint=endpoint, store=store, settings=settings)
 

@@ -1,6 +1,9 @@
 """The simulator's behaviour: configuration, routing, the chat endpoint with its faults and limits, ledger, stats.
 
 `SimApp.handle` is synchronous and runs on the event loop thread; all state lives there.
+
+One piece past 600 lines on purpose: every endpoint's behaviour reads and changes the same per-key state
+(buckets, faults, ledger) on the event loop thread; the Batch API half lives in lib.sim.batch.
 """
 
 from __future__ import annotations
@@ -19,10 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from lib import sim_replies as replies
-from lib.models import model_info
-from lib.sim_http import HttpProtocol, Reply, Request
-from lib.sim_limits import HEADER_MODES, KeyLimits, refusal_message
+from lib.prompts.models import model_info
+from lib.sim import replies
+from lib.sim.http11 import HttpProtocol, Reply, Request
+from lib.sim.limits import HEADER_MODES, KeyLimits, refusal_message
 
 DEFAULT_MODELS = (
     "gpt-4o-mini",
@@ -70,7 +73,7 @@ class SimConfig:
     context_window: int | None = None  # overrides every model's context window
     invalid_keys: tuple[str, ...] = ("sk-invalid",)  # prefixes of keys refused with 401
     models: tuple[str, ...] = DEFAULT_MODELS
-    # Batch API (lib.sim_batch): seconds in each phase, per-line error rate, expiry after N lines per batch.
+    # Batch API (lib.sim.batch): seconds in each phase, per-line error rate, expiry after N lines per batch.
     batch_validating_s: float = 0.2
     batch_in_progress_s: float = 2.0
     batch_finalizing_s: float = 0.2
@@ -184,7 +187,7 @@ class SimApp:
     # ----- state -------------------------------------------------------------------------------------------
 
     def _clear_state(self) -> None:
-        from lib.sim_batch import SimBatches  # here, not at the top: sim_batch builds on this module
+        from lib.sim.batch import SimBatches  # here, not at the top: sim_batch builds on this module
 
         self._generation = getattr(self, "_generation", 0) + 1
         self.batch_api = SimBatches(self)  # files and batches; a reset forgets them and stops their timers

@@ -1,10 +1,10 @@
 """The project's own OpenAI-compatible HTTP server, for tests, benchmarks and the offline demo.
 
-    python -m lib.simulator --port 0 --latency-ms 500 --rpm 3000 --p-500 0.05 --seed 7
+    python -m lib.sim --port 0 --latency-ms 500 --rpm 3000 --p-500 0.05 --seed 7
 
 prints one line `SIMULATOR_URL=http://127.0.0.1:PORT/v1` and serves until SIGTERM/SIGINT. In Python,
 `SimServer` runs it on an event loop in a daemon thread, `SimProcess` in a subprocess (its own GIL, and
-something to kill -9). Behaviour lives in `lib.sim_app`, replies in `lib.sim_replies`, limits in `lib.sim_limits`.
+something to kill -9). Behaviour lives in `lib.sim.app`, replies in `lib.sim.replies`, limits in `lib.sim.limits`.
 """
 
 from __future__ import annotations
@@ -27,14 +27,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from lib.sim_app import SimApp, SimConfig
-from lib.sim_http import start_http_server
-from lib.sim_replies import expected_json, expected_reply, reply_tag
+from lib.sim.app import SimApp, SimConfig
+from lib.sim.http11 import start_http_server
+from lib.sim.replies import expected_json, expected_reply, reply_tag
 
 __all__ = ["SimConfig", "SimServer", "SimProcess", "expected_reply", "expected_json", "reply_tag", "main"]
 
 T = TypeVar("T")
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 _URL_PREFIX = "SIMULATOR_URL="
 
 
@@ -139,7 +139,7 @@ class SimServer:
 
 
 class SimProcess:
-    """The simulator as a real subprocess (`python -m lib.simulator`); admin calls go over HTTP."""
+    """The simulator as a real subprocess (`python -m lib.sim`); admin calls go over HTTP."""
 
     def __init__(
         self,
@@ -162,7 +162,7 @@ class SimProcess:
         return self.proc.pid if self.proc else None
 
     def command(self) -> list[str]:
-        argv = [sys.executable, "-m", "lib.simulator", "--host", self.host, "--port", str(self.port)]
+        argv = [sys.executable, "-m", "lib.sim", "--host", self.host, "--port", str(self.port)]
         if self.ledger_path is not None:
             argv += ["--ledger", str(self.ledger_path)]
         return argv + config_to_argv(self.config)
@@ -267,7 +267,7 @@ def config_to_argv(config: SimConfig) -> list[str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m lib.simulator", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m lib.sim", description=__doc__.split("\n\n")[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765, help="0 picks a free port")
     parser.add_argument("--ledger", default=None, help="append billed requests as JSON lines to this file")

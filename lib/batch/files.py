@@ -13,8 +13,8 @@ import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
+from lib.cost.pricing import Price, Usage
 from lib.engine import WorkItem, judge_answer
-from lib.pricing import Price, Usage
 from lib.store import CachedResponse, RowRecord
 
 ENDPOINT = "/v1/chat/completions"

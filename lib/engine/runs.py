@@ -15,12 +15,13 @@ from typing import Literal
 
 import pandas as pd
 
-from lib import library, templates, tokens
+from lib.cost import tokens
+from lib.cost.pricing import Price, price_for
+from lib.cost.quote import UNCAPPED_OUTPUT_GUESS
 from lib.engine import RunPlan, WorkItem, request_hash
-from lib.pricing import Price, price_for
-from lib.quote import UNCAPPED_OUTPUT_GUESS
+from lib.prompts import library, templates
+from lib.prompts.templates import PromptSpec
 from lib.store import RowRecord, Store
-from lib.templates import PromptSpec
 
 # Columns added after the input and output columns, in this order (documented in README).
 STATUS_COLUMNS = (

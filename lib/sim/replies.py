@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
-from lib import tokens
+from lib.cost import tokens
 
 DIRECTIVE_RE = re.compile(r"\[\[sim:([a-z_0-9]+)(?:=(\d+))?\]\]")
 _WORD_RE = re.compile(r"[^\W_][\w'&.-]*")

@@ -22,14 +22,14 @@ from typing import Any
 
 import yaml
 
-from lib.templates import FIELD_CAP, Example, PromptSpec, parse_output
+from lib.prompts.templates import FIELD_CAP, Example, PromptSpec, parse_output
 
 try:
     import fcntl
 except ImportError:  # Windows: the in-process lock still serialises one server's saves
     fcntl = None  # type: ignore[assignment]
 
-DEFAULT_DIRECTORY = Path(__file__).resolve().parent.parent / "prompts"
+DEFAULT_DIRECTORY = Path(__file__).resolve().parents[2] / "prompts"
 SUFFIX = ".yaml"
 _FIELDS = (
     "name",

@@ -4,7 +4,7 @@ The engine is the one retry layer: it has to tell a billing 429 from a rate-limi
 whole key on the latter, which the SDK's own per-request retries cannot do. So the SDK is configured
 with max_retries=0 and a per-request timeout well under a minute instead of its 600 s default.
 
-Under the SDK, bytes move through lib.http_transport.KeepAliveTransport (~0.93 instead of ~1.3 ms client CPU per row), unless
+Under the SDK, bytes move through lib.engine.http_transport.KeepAliveTransport (~0.93 instead of ~1.3 ms client CPU per row), unless
 an environment proxy applies to the API host or LEAD_STUDIO_HTTP=httpx is set: then httpx2's default stack,
 which honours HTTP(S)_PROXY / ALL_PROXY / NO_PROXY, carries them as before.
 """
@@ -22,8 +22,8 @@ from urllib.parse import urlparse, urlsplit
 import httpx2
 import openai
 
-from lib.governor import key_fingerprint
-from lib.http_transport import KeepAliveTransport
+from lib.engine.governor import key_fingerprint
+from lib.engine.http_transport import KeepAliveTransport
 
 DEFAULT_TIMEOUT_S = 30.0
 CONNECT_TIMEOUT_S = 5.0
@@ -79,7 +79,7 @@ def endpoint_from_env(env: Mapping[str, str] | None = None) -> Endpoint | None:
 
 
 def http_stack(base_url: str | None) -> str:
-    """Which HTTP stack carries requests to base_url: "keepalive" (lib.http_transport) or "httpx" (httpx2's).
+    """Which HTTP stack carries requests to base_url: "keepalive" (lib.engine.http_transport) or "httpx" (httpx2's).
 
     A custom transport turns off httpx2's environment proxies, so any proxy that would apply to the API host
     sends us back to the default stack. urllib reads the same variables httpx2 does; on NO_PROXY they differ

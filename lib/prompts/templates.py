@@ -39,7 +39,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from lib import models
+from lib.prompts import models
 
 FIELD_CAP = 2_000  # characters per cell; website-content prompts raise it with the spec's field_cap
 TRUNCATION_MARK = "… [truncated]"

@@ -8,7 +8,7 @@ urllib3 as the transport only reached ~1.09 ms. The SDK still builds, authentica
 sockets change. Failures are raised as httpx2's own exception classes, so the SDK raises its usual
 APITimeoutError / APIConnectionError / APIStatusError.
 
-Deliberately small: HTTP/1.1 only, no proxies (lib.client falls back to the default stack when one applies),
+Deliberately small: HTTP/1.1 only, no proxies (lib.engine.client falls back to the default stack when one applies),
 one request at a time per connection, no automatic re-sends.
 """
 

@@ -6,7 +6,7 @@ import codecs
 
 import charset_normalizer
 
-from lib.leads_common import LeadFileError
+from lib.leads.common import LeadFileError
 
 SAVE_AS_CSV = (
     "Open it in Excel and use File > Save As > 'CSV UTF-8 (Comma delimited)', then upload that file."

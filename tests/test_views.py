@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from lib.ui_support import md_escape
+from lib.views.labels import md_escape
 
 # An unescaped Markdown construct: one not preceded by a backslash.
 ACTIVE = [

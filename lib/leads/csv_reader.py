@@ -8,9 +8,9 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-from lib.leads_common import LeadFile, LeadFileError, Limits, RejectedLine, cap_text, plural
-from lib.leads_decode import decode
-from lib.leads_table import build_table, mode_count
+from lib.leads.common import LeadFile, LeadFileError, Limits, RejectedLine, cap_text, plural
+from lib.leads.decode import decode
+from lib.leads.table import build_table, mode_count
 
 DELIMITERS = (",", ";", "\t", "|")
 DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "vertical bar"}

@@ -33,11 +33,11 @@ from contextlib import contextmanager
 from pathlib import PurePath
 from typing import Literal
 
-from lib.leads_common import LIMITS, LeadFile, LeadFileError, Limits, RejectedLine
-from lib.leads_csv import read_csv
-from lib.leads_table import TEXT_DTYPE
-from lib.leads_xlsx import list_sheets as _list_sheets
-from lib.leads_xlsx import read_xlsx, refuse_xls
+from lib.leads.common import LIMITS, LeadFile, LeadFileError, Limits, RejectedLine
+from lib.leads.csv_reader import read_csv
+from lib.leads.table import TEXT_DTYPE
+from lib.leads.xlsx import list_sheets as _list_sheets
+from lib.leads.xlsx import read_xlsx, refuse_xls
 
 __all__ = [
     "LIMITS",

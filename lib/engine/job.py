@@ -5,6 +5,10 @@ in the paid-response cache, wait for the key's governor, send one request with t
 retries: this is the one retry layer), classify the outcome and journal it in the store before it
 counts. A failed row is a result with an error, never an exception that ends the run. The UI and the
 command line only ever read `snapshot()`, an immutable copy, and call pause/resume/cancel.
+
+One piece past 600 lines on purpose: the workers, counters, budget reservations and snapshot share one
+lock and one set of invariants (every row ends in exactly one state, the budget is never crossed), and
+splitting them would spread that lock's rules over several files.
 """
 
 from __future__ import annotations
@@ -23,10 +27,10 @@ from dataclasses import dataclass, field, replace
 import httpx2
 import openai
 
-from lib import errors
-from lib.client import Endpoint, make_client
-from lib.governor import Governor, governor_for
-from lib.pricing import Price, Usage, cost
+from lib.cost.pricing import Price, Usage, cost
+from lib.engine import errors
+from lib.engine.client import Endpoint, make_client
+from lib.engine.governor import Governor, governor_for
 from lib.store import CachedResponse, RowRecord, Store, StoreError
 
 STATUSES = ("pending", "running", "paused", "cancelled", "finished", "failed")

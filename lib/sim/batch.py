@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
-from lib.sim_app import SimApp, _Ctx, _dumps, _Reject, error_body
-from lib.sim_http import Reply, Request
+from lib.sim.app import SimApp, _Ctx, _dumps, _Reject, error_body
+from lib.sim.http11 import Reply, Request
 
 MAX_LINES = 50_000
 TICK_S = 0.02  # how often an in-progress batch answers its next slice of lines
@@ -405,7 +405,7 @@ class SimBatches:
 
 
 def _new_state(app: SimApp):
-    from lib.sim_app import KeyState
+    from lib.sim.app import KeyState
 
     return KeyState(app._new_limits(time.monotonic()))
 

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 
 import openpyxl
 
-from lib.leads_common import MB, LeadFile, LeadFileError, Limits, plural
-from lib.leads_table import build_table, mode_count
+from lib.leads.common import MB, LeadFile, LeadFileError, Limits, plural
+from lib.leads.table import build_table, mode_count
 
 SAVE_AS = (
     "Open it in Excel and save it as an Excel Workbook (.xlsx) or as 'CSV UTF-8', then upload that file."

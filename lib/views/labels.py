@@ -1,0 +1,95 @@
+"""Words and figures as the pages show them: money, durations, model and price labels, Markdown escaping, config dirs."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+
+import pandas as pd
+
+from lib.cost import pricing
+from lib.prompts import library, models
+
+SIMULATED_NOTE = "Simulated answers from the built-in local server (offline demo), not from a real model."
+
+
+def data_dir(env: Mapping[str, str] | None = None) -> Path:
+    """Where the store and export copies live: LEAD_STUDIO_DATA_DIR, else results/."""
+    env = os.environ if env is None else env
+    return Path(env.get("LEAD_STUDIO_DATA_DIR") or "results")
+
+
+def prompts_dir(env: Mapping[str, str] | None = None) -> Path:
+    """The prompt library folder: LEAD_STUDIO_PROMPTS_DIR (tests use a copy), else the shipped prompts/."""
+    env = os.environ if env is None else env
+    value = env.get("LEAD_STUDIO_PROMPTS_DIR")
+    return Path(value) if value else library.DEFAULT_DIRECTORY
+
+
+def money(value: float | None) -> str:
+    """Dollars with enough decimals for small runs; None means unpriced, never $0."""
+    if value is None:
+        return "unpriced"
+    if value == 0:
+        return "$0"
+    return f"${value:,.4f}" if value < 1 else f"${value:,.2f}"
+
+
+def duration(seconds: float | None) -> str:
+    """'42 s', '3 min 5 s', '1 h 02 min'; '—' when unknown."""
+    if seconds is None or seconds != seconds or seconds < 0:
+        return "—"
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
+def price_label(model: str) -> str:
+    """'gpt-4o-mini · $0.15 in / $0.60 out per 1M tokens' or 'my-model · unpriced'."""
+    price = pricing.price_for(model)
+    if price is None:
+        return f"{model} · unpriced"
+    return f"{model} · ${_per_million(price.input)} in / ${_per_million(price.output)} out per 1M tokens"
+
+
+def _per_million(dollars: float) -> str:
+    """0.6 -> '0.60', 0.025 -> '0.025', 10 -> '10.00'."""
+    text = f"{dollars:.3f}"
+    return text[:-1] if text.endswith("0") else text
+
+
+def model_choices(current: str | None = None) -> list[str]:
+    """Priced models, the default first; a typed-in model the user chose stays in the list."""
+    names = [models.DEFAULT_MODEL, *sorted(n for n in pricing.PRICES if n != models.DEFAULT_MODEL)]
+    if current and current not in names:
+        names.append(current)
+    return names
+
+
+def digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def frame_digest(df: pd.DataFrame) -> str:
+    """A content hash of a table (index, headers, cells), for caching quotes of chained tables."""
+    cells = pd.util.hash_pandas_object(df.astype(str), index=True).to_numpy().tobytes()
+    header = "\0".join(map(str, df.columns)).encode()
+    return hashlib.sha256(header + cells).hexdigest()
+
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
+
+
+def md_escape(text: str) -> str:
+    """Text safe to pass to st.error/st.warning/st.caption, which render Markdown.
+
+    Messages can carry text from a lead file (a header) or a server: escaped, `![x](url)` stays text
+    instead of an image the browser fetches, and `$…$` stays text instead of LaTeX.
+    """
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", str(text))

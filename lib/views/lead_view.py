@@ -1,0 +1,83 @@
+"""What the Data page shows of a lead file: column profile, what was detected, rejected lines, sample row ids."""
+
+from __future__ import annotations
+
+import random
+
+import pandas as pd
+
+from lib.leads import LeadFile
+from lib.views.live_table import TEXT
+
+
+def column_profile(df: pd.DataFrame, examples: int = 3) -> pd.DataFrame:
+    """One row per column: how many cells are filled (%) and a few distinct example values."""
+    rows = []
+    total = len(df)
+    for column in df.columns:
+        values = df[column].astype(TEXT).fillna("")
+        filled = values.str.strip() != ""
+        sample = list(dict.fromkeys(values[filled].head(200).tolist()))[:examples]
+        rows.append(
+            {
+                "column": str(column),
+                "filled %": round(100.0 * int(filled.sum()) / total, 1) if total else 0.0,
+                "examples": " | ".join(_short(v) for v in sample),
+            }
+        )
+    return pd.DataFrame(rows, columns=["column", "filled %", "examples"]).astype(
+        {"column": TEXT, "examples": TEXT}
+    )
+
+
+def _short(text: str, limit: int = 40) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def detected_facts(lead: LeadFile) -> list[str]:
+    """What the reader decided on the user's behalf, one plain sentence each."""
+    facts = [f"{len(lead.df):,} rows, {lead.df.shape[1]:,} columns."]
+    if lead.sheet:
+        facts.append(f"Sheet: {lead.sheet} (of {len(lead.sheets)}).")
+    if lead.encoding:
+        facts.append(f"Encoding: {lead.encoding}.")
+    if lead.delimiter:
+        facts.append(f"Delimiter: {delimiter_name(lead.delimiter)}.")
+    for new, old in lead.renamed_headers.items():
+        facts.append(f"Header renamed: {old!r} -> {new!r}.")
+    if lead.skipped_preamble:
+        facts.append(f"Skipped {lead.skipped_preamble} line(s) above the header.")
+    if lead.skipped_footer:
+        facts.append(f"Skipped {lead.skipped_footer} footer line(s).")
+    if lead.dropped_empty_columns:
+        facts.append(f"Dropped {len(lead.dropped_empty_columns)} empty unnamed column(s).")
+    if lead.rejected:
+        facts.append(f"Left out {len(lead.rejected)} ragged row(s): see the list below.")
+    facts.extend(lead.warnings)
+    return facts
+
+
+def delimiter_name(delimiter: str) -> str:
+    return {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}.get(delimiter, repr(delimiter))
+
+
+def rejected_frame(lead: LeadFile) -> pd.DataFrame:
+    return pd.DataFrame(
+        [{"line": r.line, "reason": r.reason, "text": r.text} for r in lead.rejected],
+        columns=["line", "reason", "text"],
+    ).astype({"reason": TEXT, "text": TEXT})
+
+
+def sample_ids(df: pd.DataFrame, n: int, how: str, seed: int = 0) -> list[int]:
+    """Row ids of a sample: the first n rows, or n random ones (reproducible with the seed)."""
+    ids = [int(i) for i in df.index]
+    n = max(1, min(n, len(ids)))
+    if how == "random":
+        return sorted(random.Random(seed).sample(ids, n))
+    return ids[:n]
+
+
+def parse_columns(text: str) -> tuple[str, ...]:
+    """'company, industry ,  , fit' -> ('company', 'industry', 'fit'), duplicates dropped."""
+    return tuple(dict.fromkeys(p.strip() for p in (text or "").split(",") if p.strip()))

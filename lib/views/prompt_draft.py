@@ -1,0 +1,160 @@
+"""The prompt draft as the Prompt page edits it, and the quote lines the Run page shows for it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from lib.cost import pricing, quote
+from lib.engine import runs
+from lib.prompts import models, templates
+from lib.prompts.templates import Example, PromptSpec
+from lib.views.labels import money
+from lib.views.lead_view import parse_columns
+
+
+@dataclass
+class Draft:
+    """The prompt being edited, as plain values (what the prompt page's widgets hold)."""
+
+    name: str = "Untitled prompt"
+    description: str = ""
+    system: str = ""
+    examples: list[tuple[str, str]] = field(default_factory=list)
+    template: str = ""
+    outputs: str = "output"
+    json_schema: dict | None = None
+    model: str | None = None
+    temperature: float | None = None
+    max_tokens: int | None = None
+    field_cap: int = templates.FIELD_CAP
+    version: int = 1
+
+    @classmethod
+    def of(cls, spec: PromptSpec) -> Draft:
+        return cls(
+            name=spec.name,
+            description=spec.description,
+            system=spec.system,
+            examples=[(e.user, e.assistant) for e in spec.examples],
+            template=spec.template,
+            outputs=", ".join(spec.output_columns),
+            json_schema=spec.json_schema,
+            model=spec.model,
+            temperature=spec.temperature,
+            max_tokens=spec.max_tokens,
+            field_cap=spec.field_cap,
+            version=spec.version,
+        )
+
+    def spec(self) -> PromptSpec:
+        """The PromptSpec; raises ValueError with a plain message when a field cannot work."""
+        columns = parse_columns(self.outputs)
+        if self.json_schema is None and not columns:
+            raise ValueError("Name at least one output column.")
+        examples = tuple(Example(u, a) for u, a in self.examples if u.strip() or a.strip())
+        return PromptSpec(
+            name=self.name.strip() or "Untitled prompt",
+            description=self.description,
+            version=self.version,
+            system=self.system,
+            examples=examples,
+            template=self.template,
+            output_columns=("output",) if self.json_schema is not None else columns,
+            json_schema=self.json_schema,
+            model=(self.model or "").strip() or None,
+            temperature=self.temperature,
+            max_tokens=self.max_tokens,
+            field_cap=self.field_cap,
+        )
+
+
+def column_snippets(columns: Iterable[str]) -> str:
+    """One '{{ Column }}' per line, ready to copy into a template."""
+    return "\n".join("{{ " + str(c) + " }}" for c in columns)
+
+
+def run_options(
+    spec: PromptSpec,
+    model: str,
+    max_tokens: int | None,
+    temperature: float | None,
+    empty: str = "send",
+    **extra,
+) -> runs.RunOptions:
+    """RunOptions with temperature dropped where the model rejects it."""
+    if not models.model_info(model).supports_temperature:
+        temperature = None
+    return runs.RunOptions(model=model, max_tokens=max_tokens, temperature=temperature, empty=empty, **extra)
+
+
+def quote_table(
+    df: pd.DataFrame,
+    spec: PromptSpec,
+    options: runs.RunOptions,
+    sample_output_tokens: Sequence[int] = (),
+) -> quote.Quote:
+    """Tokens and cost for every row that would be sent (rows skipped for empty cells excluded)."""
+    bodies = []
+    for cells in df.to_dict(orient="records"):
+        if options.empty == "skip" and templates.empty_fields(spec, cells):
+            continue
+        bodies.append(
+            templates.build_request(
+                spec,
+                cells,
+                model=options.model,
+                max_tokens=options.max_tokens,
+                temperature=options.temperature,
+            )
+        )
+    max_tokens = options.max_tokens or spec.max_tokens
+    return quote.quote(
+        bodies,
+        options.model,
+        max_tokens=max_tokens,
+        sample_output_tokens=sample_output_tokens,
+        price=options.price or pricing.price_for(options.model),
+    )
+
+
+def quote_lines(q: quote.Quote) -> dict[str, str]:
+    """The quote as label -> value, for metrics."""
+    exact = "" if q.exact else " (estimate)"
+    cost = "unpriced model" if q.cost_low is None else f"{money(q.cost_low)} – {money(q.cost_high)}"
+    return {
+        "Rows to send": f"{q.rows:,}",
+        "Input tokens": f"{q.input_tokens:,}{exact}",
+        "Output tokens": f"{q.output_tokens_low:,} – {q.output_tokens_high:,}",
+        "Cost": cost,
+    }
+
+
+BATCH_SUGGEST_ROWS = 5_000  # from this many rows, or this quote, the run page suggests the Batch API
+
+
+BATCH_SUGGEST_USD = 5.0
+
+
+def batch_quote_text(q: quote.Quote) -> str:
+    """The quote's cost range as a batch: 'As a batch: $1.20 – $3.40 (half price, results within 24 h)'."""
+    if q.cost_low is None or q.cost_high is None:
+        return "As a batch: half the price of the live run (unpriced model)."
+    low, high = q.cost_low * pricing.BATCH_DISCOUNT, q.cost_high * pricing.BATCH_DISCOUNT
+    return f"As a batch: {money(low)} – {money(high)} (half price, results within 24 h)."
+
+
+def suggest_batch(q: quote.Quote) -> str | None:
+    """A nudge towards batch mode when the list is large or the quote high, with the expected saving."""
+    if q.rows < BATCH_SUGGEST_ROWS and (q.cost_high is None or q.cost_high < BATCH_SUGGEST_USD):
+        return None
+    if q.cost_low is None or q.cost_high is None:
+        return f"{q.rows:,} rows: sending them as a batch halves the cost if you can wait up to 24 hours."
+    saving_low = q.cost_low * (1 - pricing.BATCH_DISCOUNT)
+    saving_high = q.cost_high * (1 - pricing.BATCH_DISCOUNT)
+    return (
+        f"{q.rows:,} rows: sent as a batch this would save about {money(saving_low)} – {money(saving_high)} "
+        "(half price), with results within 24 hours instead of now."
+    )
