@@ -1,85 +1,148 @@
 """Lead Enrichment Studio: run one prompt over every row of a lead list.
 
-Entry point and router: page config, the sidebar (key, endpoint, model), then the chosen page.
+Entry point and router: page config, the workspace named in the URL, the sidebar (connection, model,
+recent workspaces), then the chosen page. Every value shown here is a view of the workspace, except the
+typed key, which stays in this browser session.
 """
 
 from __future__ import annotations
-
-import os
 
 import streamlit as st
 
 from lib.cost.pricing import PRICES_READ_ON, price_for
 from lib.engine.client import load_dotenv_once
-from lib.prompts.models import DEFAULT_MODEL
 from lib.views import labels
 from pages import _shared
 
-# Widget keys whose values must survive visiting another page (Streamlit drops the state of widgets
-# that were not drawn in a run; re-assigning a key keeps it).
-PERSISTENT_PREFIXES = ("p_", "r_", "d_", "h_")
+
+def remember_key() -> None:
+    """on_change of the key box: the typed key lives in this session only (never stored or logged)."""
+    st.session_state[_shared.TYPED_KEY] = (st.session_state.get("api_key_input") or "").strip()
 
 
-def keep_page_state() -> None:
-    for key in list(st.session_state.keys()):
-        if isinstance(key, str) and key.startswith(PERSISTENT_PREFIXES):
-            st.session_state[key] = st.session_state[key]
+def forget_key() -> None:
+    st.session_state.pop(_shared.TYPED_KEY, None)
+    st.session_state["api_key_input"] = ""
 
 
-def init_session() -> None:
-    load_dotenv_once()
-    ss = st.session_state
-    if "demo_mode" not in ss:
-        ss["demo_mode"] = _shared.env_key()[0] is None  # no key anywhere: start in the offline demo
-    ss.setdefault("base_url_input", os.environ.get("OPENAI_BASE_URL", ""))
-    ss.setdefault("model", DEFAULT_MODEL)
+def set_demo() -> None:
+    value = bool(st.session_state.get("demo_mode"))
+    _shared.update(lambda w: setattr(w.connection, "demo", value))
+
+
+def connection_box() -> None:
+    w = _shared.ws()
+    st.subheader("Connection")
+    st.session_state["demo_mode"] = _shared.demo_mode(w)
+    st.toggle(
+        "Offline demo (simulated answers)",
+        key="demo_mode",
+        on_change=set_demo,
+        help="Runs against a built-in local server that imitates the OpenAI API. No key, no cost.",
+    )
+    if not st.session_state["demo_mode"]:
+        # The box is never filled from the server side: the key is not sent back to the browser. The key
+        # in use is the one kept for this session (TYPED_KEY), which the status line names, masked.
+        st.text_input(
+            "OpenAI API key",
+            key="api_key_input",
+            type="password",
+            on_change=remember_key,
+            placeholder="sk-… (kept in this browser session only)",
+            help="Used for this browser session only: never saved, logged or put in the address bar.",
+        )
+        _shared.bind(
+            st.text_input,
+            "API endpoint (base URL)",
+            "connection.base_url",
+            key="base_url_input",
+            convert=lambda v: (v or "").strip(),
+            placeholder="from OPENAI_BASE_URL, else https://api.openai.com/v1",
+            help="Leave empty for OpenAI (or the OPENAI_BASE_URL of .env). Azure, Ollama, vLLM, LiteLLM: "
+            "their OpenAI-compatible URL.",
+        )
+        if st.session_state.get(_shared.TYPED_KEY):
+            st.button("Forget the typed key", key="btn_forget_key", on_click=forget_key)
+    st.caption(_shared.key_status(_shared.connection()))
+
+
+def model_box() -> None:
+    w = _shared.ws()
+    st.subheader("Model")
+    model = w.effective_model()
+    _shared.bind(
+        st.selectbox,
+        "Model",
+        "settings.model",
+        key="model",
+        options=labels.model_choices(model),
+        format_func=labels.price_label,
+        accept_new_options=True,
+        help="Type a model name that is not listed (it will be unpriced).",
+    )
+    if not w.settings.model_set and w.draft is not None and w.draft.model:
+        st.caption(f"From the prompt {labels.md_escape(w.draft.name)}.")
+    st.caption(f"Prices per 1M tokens, read on {PRICES_READ_ON}. Unknown models are shown as unpriced.")
+    if price_for(model) is None:
+        st.caption("Give this model a price (USD per 1M tokens) to see costs and use a budget:")
+        a, b = st.columns(2)
+        _shared.bind(
+            a.number_input,
+            "Input",
+            "settings.price_input",
+            key="price_in",
+            min_value=0.0,
+            step=0.05,
+            format="%.3f",
+        )
+        _shared.bind(
+            b.number_input,
+            "Output",
+            "settings.price_output",
+            key="price_out",
+            min_value=0.0,
+            step=0.05,
+            format="%.3f",
+        )
+
+
+def workspace_box() -> None:
+    current = _shared.ws()
+    recent = [w for w in _shared.workspaces().recent(12)]
+    with st.expander("Workspaces", icon=":material/folder_open:"):
+        st.caption(
+            "Everything you set up is saved as you go, in this workspace. Its address (this page's URL) "
+            "brings it back after a reload or a restart."
+        )
+        st.text(f"This one: {current.title()}")
+        others = [w for w in recent if w.id != current.id and (w.lead or w.draft)]
+        for w in others[:8]:
+            st.button(
+                w.title(),
+                key=f"btn_ws_{w.id}",
+                on_click=_shared.switch_to,
+                args=(w.id,),
+                help=f"Last changed {labels.when(w.updated_at)}",
+            )
+        st.button("New workspace", key="btn_ws_new", icon=":material/add:", on_click=new_workspace)
+
+
+def new_workspace() -> None:
+    fresh = _shared.workspaces().create()
+    _shared.switch_to(fresh.id)
 
 
 def sidebar() -> None:
     with st.sidebar:
-        st.subheader("Connection")
-        st.toggle(
-            "Offline demo (simulated answers)",
-            key="demo_mode",
-            help="Runs against a built-in local server that imitates the OpenAI API. No key, no cost.",
-        )
-        conn = _shared.connection()
-        st.caption(_shared.key_status(conn))
-        if not st.session_state["demo_mode"]:
-            st.text_input(
-                "OpenAI API key",
-                key="api_key_input",
-                type="password",
-                placeholder="sk-… (kept in this browser session only)",
-                help="Used for this browser session only: never saved, logged or put in the address bar.",
-            )
-            st.text_input(
-                "API endpoint (base URL)",
-                key="base_url_input",
-                placeholder="https://api.openai.com/v1",
-                help="Leave empty for OpenAI. Azure, Ollama or vLLM: their OpenAI-compatible URL.",
-            )
-        st.subheader("Model")
-        st.selectbox(
-            "Model",
-            labels.model_choices(st.session_state.get("model")),
-            key="model",
-            format_func=labels.price_label,
-            accept_new_options=True,
-            help="Type a model name that is not listed (it will be unpriced).",
-        )
-        st.caption(f"Prices per 1M tokens, read on {PRICES_READ_ON}. Unknown models are shown as unpriced.")
-        if price_for(st.session_state["model"]) is None:
-            st.caption("Give this model a price (USD per 1M tokens) to see costs and use a budget:")
-            a, b = st.columns(2)
-            a.number_input("Input", min_value=0.0, step=0.05, format="%.3f", key="price_in")
-            b.number_input("Output", min_value=0.0, step=0.05, format="%.3f", key="price_out")
+        connection_box()
+        model_box()
+        workspace_box()
 
 
 def main() -> None:
     st.set_page_config(page_title="Lead Enrichment Studio", page_icon=":material/table_chart:", layout="wide")
-    keep_page_state()
-    init_session()
+    load_dotenv_once()
+    _shared.open_workspace()
     pages = [
         st.Page(_shared.PAGES["data"], title="Data", icon=":material/upload_file:", default=True),
         st.Page(_shared.PAGES["prompt"], title="Prompt", icon=":material/edit_note:"),
@@ -87,8 +150,18 @@ def main() -> None:
         st.Page(_shared.PAGES["results"], title="Results", icon=":material/table_view:"),
         st.Page(_shared.PAGES["history"], title="History", icon=":material/history:"),
     ]
-    page = st.navigation(pages)
+    # The navigation is drawn by the app, as links that carry the workspace id: Streamlit's own menu
+    # drops the query string on some page changes, and with it the workspace.
+    page = st.navigation(pages, position="hidden")
+    _shared.keep_in_url()
+    with st.sidebar:
+        for p in pages:
+            st.page_link(
+                p, label=p.title, icon=p.icon, query_params={_shared.WS_PARAM: st.session_state["ws_id"]}
+            )
+        st.divider()
     sidebar()
+    _shared.flash()
     page.run()
 
 

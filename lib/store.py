@@ -69,6 +69,12 @@ CREATE TABLE IF NOT EXISTS edits (
     value TEXT NOT NULL,
     PRIMARY KEY (run_id, row_id, column_name)
 );
+CREATE TABLE IF NOT EXISTS workspaces (
+    id TEXT PRIMARY KEY,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    data_json TEXT NOT NULL
+);
 """
 
 FINAL_STATUSES = frozenset({"succeeded", "failed", "skipped"})

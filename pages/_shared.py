@@ -1,28 +1,33 @@
-"""Streamlit glue the pages share: the store, the demo server, the endpoint, the attached run.
+"""Streamlit glue the pages share: the store, the workspace named in the URL, widgets bound to it, the
+connection of this browser session, the lead table, the attached run.
 
-Process-wide objects come from st.cache_resource (one per server process); everything about one
-browser session (a typed key, the lead table, the attached run) lives in st.session_state only.
+The truth lives in the workspace (lib/workspace.py), saved on every change and addressed by `?ws=ID`.
+Widgets are views: `bind()` sets a widget's value from the workspace before it is drawn and writes back
+in its on_change callback, because Streamlit drops the state of any widget it did not draw in a run.
+Session state holds only the workspace id and a typed key (never stored, logged or put in the URL).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
-from dataclasses import dataclass
+from collections.abc import Callable
+from typing import Any
 
 import pandas as pd
 import streamlit as st
+from streamlit.runtime.pages_manager import PagesManager
 
 from lib import batch, engine
 from lib.cost.pricing import Price, price_for
 from lib.engine import Job, runs
-from lib.engine.client import Endpoint, endpoint_from_env, mask_key
-from lib.prompts.models import DEFAULT_MODEL
-from lib.prompts.templates import FIELD_CAP
+from lib.engine.client import Connection, choose_connection
+from lib.leads import LeadFile, LeadFileError, read_leads
 from lib.sim import SimConfig, SimServer
 from lib.store import Store, StoreError
-from lib.views import labels, prompt_draft
+from lib.views import labels, live_table
+from lib.workspace import Workspace, Workspaces
 
-DEMO_KEY = "sk-local-demo"
 PAGES = {
     "data": "pages/data.py",
     "prompt": "pages/prompt.py",
@@ -30,6 +35,27 @@ PAGES = {
     "results": "pages/results.py",
     "history": "pages/history.py",
 }
+WS_PARAM = "ws"
+TYPED_KEY = "typed_key"  # session state only: the key this browser session typed
+_WS_CACHE = "_ws_loaded"  # this run's copy of the workspace (the store holds the truth)
+
+
+# --- routing ------------------------------------------------------------------------------------------
+
+
+def through_the_app() -> None:
+    """Make sure this page runs under app.py's router, not alone.
+
+    Streamlit decides once per process, on its first session, that an app with a pages/ folder is an
+    old-style multipage app, and then runs a page file alone for a URL like /run, skipping app.py (its
+    sidebar, its navigation, the workspace in the URL) until some session calls st.navigation. After a
+    server restart the first visitor's reload would meet exactly that. Switch it off and run again."""
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
+# --- process-wide objects ------------------------------------------------------------------------
 
 
 @st.cache_resource(show_spinner=False)
@@ -47,17 +73,135 @@ def store() -> Store:
         st.stop()
 
 
+def workspaces() -> Workspaces:
+    return Workspaces(store())
+
+
 @st.cache_resource(show_spinner="Starting the offline demo server…")
 def demo_server() -> SimServer:
     """The built-in OpenAI-compatible local server, one per process."""
     return SimServer(SimConfig(latency_ms=300, latency_dist="lognormal", latency_p99_ms=1500)).start()
 
 
-@dataclass(frozen=True)
-class Connection:
-    endpoint: Endpoint | None
-    demo: bool
-    source: str  # where the key came from, for the status line (never the key itself)
+# --- the workspace ----------------------------------------------------------------------------------
+
+
+def open_workspace() -> Workspace:
+    """The workspace named in the URL (or this session's, or a new one); keeps its id in the URL."""
+    ss = st.session_state
+    spaces = workspaces()
+    wanted = st.query_params.get(WS_PARAM)
+    ws = spaces.load(wanted) if wanted else None
+    if wanted and ws is None and ss.get("ws_id") != wanted:
+        ss["flash"] = (
+            "That workspace link is not known here (deleted, or from another data folder): a new one was started."
+        )
+    if ws is None and ss.get("ws_id"):
+        ws = spaces.load(ss["ws_id"])
+    if ws is None:
+        ws = spaces.create()
+        legacy_run = st.query_params.get("run")  # an old ?run= link: attach that run
+        if legacy_run and (engine.get_job(legacy_run) is not None or store().has_run(legacy_run)):
+            ws.run_id = legacy_run
+            spaces.save(ws)
+    ss["ws_id"] = ws.id
+    ss[_WS_CACHE] = ws
+    return ws
+
+
+def keep_in_url() -> None:
+    """Put the workspace id in the address bar on every run. Set even when the server's copy already has
+    it: a page's first run can leave the browser's address without it while the server thinks it is there."""
+    ws_id = st.session_state.get("ws_id")
+    if ws_id:
+        st.query_params[WS_PARAM] = ws_id
+
+
+def ws() -> Workspace:
+    """This session's workspace as loaded at the start of this run (or by the last update)."""
+    ss = st.session_state
+    cached = ss.get(_WS_CACHE)
+    if cached is not None and cached.id == ss.get("ws_id"):
+        return cached
+    found = workspaces().load(ss.get("ws_id")) if ss.get("ws_id") else None
+    if found is None:
+        return open_workspace()
+    ss[_WS_CACHE] = found
+    return found
+
+
+def update(change: Callable[[Workspace], Any]) -> Workspace:
+    """Load the workspace fresh (another tab may have changed it), change it and save it at once."""
+    ss = st.session_state
+    w = workspaces().load(ss.get("ws_id")) or ws()
+    change(w)
+    workspaces().save(w)
+    ss[_WS_CACHE] = w
+    return w
+
+
+def switch_to(workspace_id: str) -> None:
+    """Callback: open another workspace in this tab."""
+    st.session_state["ws_id"] = workspace_id
+    st.session_state.pop(_WS_CACHE, None)
+
+
+def _get(w: Workspace, path: str) -> Any:
+    obj: Any = w
+    for part in path.split("."):
+        obj = getattr(obj, part) if obj is not None else None
+    return obj
+
+
+def _write_back(key: str, path: str, convert: Callable[[Any], Any] | None) -> None:
+    value = st.session_state.get(key)
+    if convert is not None:
+        value = convert(value)
+    part, _, name = path.rpartition(".")
+
+    def change(w: Workspace) -> None:
+        if part == "settings":
+            w.set_setting(name, value)
+        elif part == "draft":
+            w.set_draft_field(name, value)
+        else:
+            setattr(_get(w, part) if part else w, name, value)
+
+    update(change)
+
+
+def bind(
+    widget: Callable,
+    label: str,
+    path: str,
+    *,
+    key: str,
+    value: Any = None,
+    convert: Callable[[Any], Any] | None = None,
+    **kwargs,
+):
+    """Draw `widget` (st.text_input, col.number_input…) as a view of the workspace field `path`
+    ('settings.workers', 'draft.template'); `value` overrides what is shown (a derived value)."""
+    st.session_state[key] = _get(ws(), path) if value is None else value
+    return widget(label, key=key, on_change=_write_back, args=(key, path, convert), **kwargs)
+
+
+def flash() -> None:
+    """A message from a callback (callbacks run before the page, so they leave it here)."""
+    message = st.session_state.pop("flash", None)
+    if message:
+        st.warning(labels.md_escape(message))
+
+
+def page_link(page: str, label: str, icon: str) -> None:
+    st.page_link(PAGES[page], label=label, icon=icon, query_params={WS_PARAM: st.session_state["ws_id"]})
+
+
+def go(page: str) -> None:
+    st.switch_page(PAGES[page], query_params={WS_PARAM: st.session_state["ws_id"]})
+
+
+# --- the connection ---------------------------------------------------------------------------------
 
 
 def _secret_key() -> str | None:
@@ -68,37 +212,27 @@ def _secret_key() -> str | None:
     return str(value).strip() if value else None
 
 
-def env_key() -> tuple[str | None, str]:
-    """A key from the environment (.env was loaded into it) or from st.secrets, and which."""
-    key = (os.environ.get("OPENAI_API_KEY") or "").strip()
-    if key:
-        return key, ".env / environment"
-    key = _secret_key()
-    return (key, "secrets.toml") if key else (None, "")
+def env_has_key() -> bool:
+    return bool((os.environ.get("OPENAI_API_KEY") or "").strip() or _secret_key())
+
+
+def demo_mode(w: Workspace | None = None) -> bool:
+    w = w or ws()
+    return (not env_has_key()) if w.connection.demo is None else w.connection.demo
 
 
 def connection() -> Connection:
-    """Where requests go for this session: the demo server, a typed key, or the environment's key."""
-    if st.session_state.get("demo_mode"):
-        return Connection(Endpoint(api_key=DEMO_KEY, base_url=demo_server().url), True, "offline demo")
-    base_url = (st.session_state.get("base_url_input") or "").strip() or None
-    typed = (st.session_state.get("api_key_input") or "").strip()
-    if typed:
-        return Connection(Endpoint(api_key=typed, base_url=base_url), False, "typed in this session")
-    key, source = env_key()
-    if key:
-        env = endpoint_from_env({"OPENAI_API_KEY": key, **_org_env()})
-        assert env is not None
-        return Connection(
-            Endpoint(api_key=key, base_url=base_url, organization=env.organization, project=env.project),
-            False,
-            source,
-        )
-    return Connection(None, False, "")
-
-
-def _org_env() -> dict[str, str]:
-    return {k: os.environ[k] for k in ("OPENAI_ORG_ID", "OPENAI_PROJECT_ID") if os.environ.get(k)}
+    """Where requests go for this session now: exactly what the sidebar shows."""
+    w = ws()
+    demo = demo_mode(w)
+    return choose_connection(
+        demo=demo,
+        demo_url=demo_server().url if demo else None,
+        typed_key=st.session_state.get(TYPED_KEY),
+        typed_base_url=w.connection.base_url,
+        env=os.environ,
+        secret_key=_secret_key(),
+    )
 
 
 def key_status(conn: Connection) -> str:
@@ -106,26 +240,114 @@ def key_status(conn: Connection) -> str:
         return "Offline demo: answers are simulated by the built-in local server."
     if conn.endpoint is None:
         return "No API key. Type one below, add OPENAI_API_KEY to .env, or use the offline demo."
-    return f"Key {mask_key(conn.endpoint.api_key)} ({conn.source})"
+    return sending_markdown(conn)
+
+
+def sending_markdown(conn: Connection) -> str:
+    """The sending line as Markdown: escaped, the URL as code so it is not turned into a link."""
+    text = labels.md_escape(conn.sending_line())
+    if conn.url:
+        text = text.replace(labels.md_escape(conn.url), "`" + conn.url.replace("`", "") + "`")
+    return text
+
+
+def sending_caption(conn: Connection) -> None:
+    st.caption(sending_markdown(conn))
+
+
+# --- the lead table ---------------------------------------------------------------------------------
+
+
+@st.cache_resource(max_entries=8, show_spinner="Reading the file…")
+def _read(digest: str, file_name: str, sheet: str | None, encoding: str | None, ragged: str) -> LeadFile:
+    data = workspaces().file_bytes(digest)
+    if data is None:
+        raise LeadFileError(
+            f"The uploaded file {file_name} is no longer in the data folder: upload it again."
+        )
+    return read_leads(data, file_name, sheet=sheet, encoding=encoding, ragged=ragged)
+
+
+def lead_file(w: Workspace | None = None) -> tuple[LeadFile | None, str | None]:
+    """(the workspace's lead file as read with its options, None) or (None, why it can't be read)."""
+    w = w or ws()
+    if w.lead is None:
+        return None, None
+    src = w.lead
+    try:
+        return _read(src.digest, src.file_name, src.sheet, src.encoding, src.ragged), None
+    except LeadFileError as exc:
+        return None, str(exc)
 
 
 def need_leads() -> pd.DataFrame:
-    """The lead table of this session, or an empty state with a link to the Data page."""
-    df = st.session_state.get("lead_df")
-    if df is None:
-        st.info("Upload a lead list first.")
-        st.page_link(PAGES["data"], label="Go to Data", icon=":material/upload_file:")
+    """The lead table, or an empty state with a link to the Data page."""
+    lead, error = lead_file()
+    if lead is None:
+        if error:
+            st.error("The lead file can't be used as it is. See the Data page.")
+        else:
+            st.info("Upload a lead list first.")
+        page_link("data", "Go to Data", ":material/upload_file:")
         st.stop()
-    return df
+    if lead.df.empty:
+        st.warning("The lead file has column names but no rows: there is nothing to send.")
+        page_link("data", "Go to Data", ":material/upload_file:")
+        st.stop()
+    return lead.df
+
+
+def lead_name() -> str | None:
+    w = ws()
+    return w.lead.file_name if w.lead else None
+
+
+# --- the prompt and the run ---------------------------------------------------------------------------
+
+
+def need_spec():
+    """The prompt as a PromptSpec, or an empty state / error and stop."""
+    d = ws().draft
+    if d is None or not d.template.strip():
+        st.info("Write or choose a prompt first.")
+        page_link("prompt", "Go to Prompt", ":material/edit_note:")
+        st.stop()
+    try:
+        return d.spec()
+    except ValueError as exc:
+        st.error(f"The prompt can't be used yet: {labels.md_escape(exc)}")
+        page_link("prompt", "Fix it on the Prompt page", ":material/edit_note:")
+        st.stop()
 
 
 def model() -> str:
-    return st.session_state.get("model") or DEFAULT_MODEL
+    return ws().effective_model()
+
+
+def custom_price(model_name: str) -> Price | None:
+    """The price typed in the sidebar for a model the price table does not know."""
+    if price_for(model_name) is not None:
+        return None
+    s = ws().settings
+    if not s.price_input and not s.price_output:
+        return None
+    return Price(float(s.price_input or 0), float(s.price_input or 0), float(s.price_output or 0))
 
 
 def attached_job() -> Job | None:
-    run_id = st.session_state.get("run_id")
+    run_id = ws().run_id
     return engine.get_job(run_id) if run_id else None
+
+
+def attach(run_id: str | None, *, results: bool = False) -> None:
+    def change(w: Workspace) -> None:
+        if results:
+            w.results_run_id = run_id
+        else:
+            w.run_id = run_id
+            w.results_run_id = None
+
+    update(change)
 
 
 def start_job(plan, conn: Connection, settings: engine.RunSettings) -> Job:
@@ -138,13 +360,39 @@ def batch_settings(conn: Connection) -> batch.BatchSettings:
     return batch.BatchSettings(poll_interval_s=2.0 if conn.demo else 30.0)
 
 
-def resume_stored(run_id: str, conn: Connection) -> Job:
-    """Continue a stored run in this process: a batch run collects its batches (nothing is re-sent live);
-    a live run rebuilds its plan and sends only the unanswered rows."""
-    if batch.is_batch_run(store(), run_id):
+def continue_run(
+    run_id: str, conn: Connection, *, retry_failed: bool = False, budget_usd: float | None = None
+):
+    """Resume a stored or paused run, or re-send its failed rows, on the connection shown now.
+
+    A live run whose job here used another endpoint or key is rebuilt on this one (its answers stay
+    reused from the store); a batch run collects its batches and is never re-sent live by a resume."""
+    job = engine.get_job(run_id)
+    if job is not None and job.active:
+        return job
+    if batch.is_batch_run(store(), run_id) and not retry_failed:
+        if job is not None:
+            job.resume()
+            return job
         return batch.resume(store(), run_id, endpoint=conn.endpoint, settings=batch_settings(conn))
-    plan = runs.resume_plan(store(), run_id)
-    return start_job(plan, conn, engine.RunSettings())
+    if job is not None and getattr(job, "mode", "live") == "batch" and retry_failed:
+        job.retry_failed()  # re-sends the batch's failed rows live, on its own connection object
+        return job
+    same = job is not None and job.endpoint == conn.endpoint
+    if not same:
+        plan = runs.resume_plan(store(), run_id, base_url=conn.endpoint.base_url)
+        settings = job.settings if job is not None else engine.RunSettings()
+        if budget_usd is not None:
+            settings = dataclasses.replace(settings, budget_usd=budget_usd)
+        job = engine.start(plan, endpoint=conn.endpoint, settings=settings, store=store())
+        if retry_failed:
+            job.retry_failed()
+        return job
+    if retry_failed:
+        job.retry_failed()
+    else:
+        job.resume(budget_usd=budget_usd)
+    return job
 
 
 def results_of(run_id: str) -> tuple[pd.DataFrame, dict, dict[int, dict[str, str]]]:
@@ -171,103 +419,21 @@ def simulated_note(meta: dict) -> None:
         st.warning(labels.SIMULATED_NOTE, icon=":material/science:")
 
 
-# --- the prompt draft (its widgets' values live in session state under p_*) -------------------------
-
-DRAFT_KEYS = ("p_name", "p_desc", "p_system", "p_template", "p_outputs", "p_temp", "p_max_tokens")
-
-
-def set_draft(draft: prompt_draft.Draft, loaded: str | None) -> None:
-    """Write a draft into the prompt widgets' state (call from a callback or before they are drawn)."""
-    ss = st.session_state
-    for key in [k for k in ss if isinstance(k, str) and k.startswith("p_ex_")]:
-        del ss[key]
-    ids = list(range(len(draft.examples)))
-    for i, (user, assistant) in enumerate(draft.examples):
-        ss[f"p_ex_{i}_user"] = user
-        ss[f"p_ex_{i}_assistant"] = assistant
-    ss.update(
-        p_name=draft.name,
-        p_desc=draft.description,
-        p_system=draft.system,
-        p_template=draft.template,
-        p_outputs=draft.outputs,
-        p_temp=draft.temperature,
-        p_max_tokens=draft.max_tokens,
-        p_schema=draft.json_schema,
-        p_field_cap=draft.field_cap,
-        p_version=draft.version,
-        p_loaded=loaded,
-        p_ex_ids=ids,
-        p_ex_next=len(ids),
-    )
-    if draft.model:
-        ss["model"] = draft.model
-
-
-def draft() -> prompt_draft.Draft | None:
-    """The draft the prompt page holds, or None before the prompt page was opened."""
-    ss = st.session_state
-    if "p_template" not in ss:
-        return None
-    return prompt_draft.Draft(
-        name=ss.get("p_name") or "",
-        description=ss.get("p_desc") or "",
-        system=ss.get("p_system") or "",
-        examples=[
-            (ss.get(f"p_ex_{i}_user") or "", ss.get(f"p_ex_{i}_assistant") or "")
-            for i in ss.get("p_ex_ids", [])
-        ],
-        template=ss.get("p_template") or "",
-        outputs=ss.get("p_outputs") or "",
-        json_schema=ss.get("p_schema"),
-        model=model(),
-        temperature=ss.get("p_temp"),
-        max_tokens=ss.get("p_max_tokens"),
-        field_cap=ss.get("p_field_cap") or FIELD_CAP,
-        version=ss.get("p_version") or 1,
-    )
-
-
-def need_spec():
-    """The prompt as a PromptSpec, or an empty state / error and stop."""
-    d = draft()
-    if d is None or not d.template.strip():
-        st.info("Write or choose a prompt first.")
-        st.page_link(PAGES["prompt"], label="Go to Prompt", icon=":material/edit_note:")
-        st.stop()
-    try:
-        return d.spec()
-    except ValueError as exc:
-        st.error(f"The prompt can't be used yet: {exc}")
-        st.page_link(PAGES["prompt"], label="Fix it on the Prompt page", icon=":material/edit_note:")
-        st.stop()
-
-
 def lead_digest() -> str:
-    ss = st.session_state
-    if not ss.get("lead_digest"):
-        ss["lead_digest"] = labels.frame_digest(ss["lead_df"])
-    return ss["lead_digest"]
+    w = ws()
+    src = w.lead
+    return labels.digest(repr((src.digest, src.sheet, src.encoding, src.ragged)).encode()) if src else ""
 
 
 @st.cache_data(max_entries=32, show_spinner="Counting tokens…")
 def _quote(table_digest: str, spec_yaml: str, option_values: tuple, sample: tuple[int, ...], _df, _spec):
+    from lib.views import prompt_draft
+
     model_name, max_tokens, temperature, empty, price = option_values
     options = runs.RunOptions(
         model=model_name, max_tokens=max_tokens, temperature=temperature, empty=empty, price=price
     )
     return prompt_draft.quote_table(_df, _spec, options, sample)
-
-
-def custom_price(model: str) -> Price | None:
-    """The price typed in the sidebar for a model the price table does not know (this session only)."""
-    if price_for(model) is not None:
-        return None
-    ss = st.session_state
-    price_in, price_out = ss.get("price_in"), ss.get("price_out")
-    if not price_in and not price_out:
-        return None
-    return Price(float(price_in or 0), float(price_in or 0), float(price_out or 0))
 
 
 def quote(df: pd.DataFrame, spec, options: runs.RunOptions, sample: tuple[int, ...] = ()):
@@ -276,3 +442,83 @@ def quote(df: pd.DataFrame, spec, options: runs.RunOptions, sample: tuple[int, .
 
     values = (options.model, options.max_tokens, options.temperature, options.empty, options.price)
     return _quote(lead_digest(), dump_spec(spec), values, tuple(sample), df, spec)
+
+
+# --- grids with the answers in view ------------------------------------------------------------------
+
+
+def grid_layout(frame: pd.DataFrame, outputs: list[str]) -> tuple[list[str], dict]:
+    """(column order, column config): identifying columns pinned, then the answers, then the rest."""
+    columns = [str(c) for c in frame.columns]
+    ids = live_table.id_columns(columns, ws().settings.id_columns)
+    order = [c for c in live_table.column_order(columns, outputs, ids) if c != "enrich_row_id"]
+    pin_answers = len(ids) + len(outputs) <= 4
+    config: dict = {"_index": st.column_config.NumberColumn("row", disabled=True, pinned=True, width="small")}
+    for c in ids:
+        config[c] = st.column_config.TextColumn(c, pinned=True)
+    for c in outputs:
+        if c in columns:
+            config[c] = st.column_config.TextColumn(c, width="large", pinned=pin_answers)
+    return order, config
+
+
+def row_detail(frame: pd.DataFrame, outputs: list[str], key: str) -> None:
+    """One row in full (long answers are cut in the grid), as plain text."""
+    if frame.empty:
+        return
+    with st.expander("Read one row in full", icon=":material/article:"):
+        ids = [int(i) for i in frame.index]
+        row_id = st.number_input("Row", min_value=min(ids), max_value=max(ids), value=ids[0], step=1, key=key)
+        if row_id not in frame.index:
+            st.caption(f"Row {row_id} is not in this table (filtered out or never read).")
+            return
+        row = frame.loc[row_id]
+        for c in [*outputs, *[c for c in frame.columns if c not in outputs]]:
+            value = row[c]
+            if isinstance(value, str) and value:
+                st.caption(c)
+                st.text(value)  # plain text: lead text and answers are never rendered as HTML or Markdown
+
+
+def id_column_picker(columns: list[str]) -> None:
+    """Which columns identify a lead in the grids (kept in the workspace)."""
+    w = ws()
+    current = live_table.id_columns(columns, w.settings.id_columns)
+    st.session_state["w_id_columns"] = current
+
+    def write() -> None:
+        chosen = list(st.session_state.get("w_id_columns") or [])
+        update(lambda w: w.set_setting("id_columns", chosen))
+
+    st.multiselect(
+        "Columns shown before the answers",
+        columns,
+        key="w_id_columns",
+        on_change=write,
+        max_selections=live_table.MAX_ID_COLUMNS,
+        help="They stay pinned on the left of every grid, so you can tell which lead an answer is for.",
+    )
+
+
+def quote_metrics(q) -> None:
+    """The quote's figures, two to a row so no value is cut off."""
+    from lib.views import prompt_draft
+
+    items = list(prompt_draft.quote_lines(q).items())
+    for i in range(0, len(items), 2):
+        cols = st.columns(2)
+        for col, (label, value) in zip(cols, items[i : i + 2], strict=False):
+            col.metric(label, value)
+
+
+def sample_tokens() -> tuple[int, ...]:
+    """Completion tokens of the workspace's sample answers (the quote's output estimate uses them)."""
+    run_id = ws().sample_run_id
+    if not run_id:
+        return ()
+    job = engine.get_job(run_id)
+    try:
+        rows = job.rows() if job is not None else store().rows(run_id)
+    except (KeyError, StoreError):
+        return ()
+    return tuple(r.usage.completion_tokens for r in rows if r.status == "succeeded")

@@ -4,81 +4,91 @@ from __future__ import annotations
 
 import streamlit as st
 
-from lib.leads import LeadFile, LeadFileError, list_sheets, read_leads
+from lib.leads import LeadFileError, list_sheets, read_leads
+from lib.store import StoreError
 from lib.views import labels, lead_view
-from pages._shared import PAGES
+from lib.workspace import LeadSource
+from pages import _shared
 
 RAGGED = {
     "reject": "Reject the file and tell me the line numbers",
     "skip": "Skip those rows and list them",
 }
-
-
-@st.cache_data(max_entries=8, show_spinner="Reading the file…")
-def parse(file_hash: str, filename: str, sheet: str | None, ragged: str, _data: bytes) -> LeadFile:
-    """read_leads, cached by the file's hash and the options (the bytes themselves are not hashed again)."""
-    return read_leads(_data, filename, sheet=sheet, ragged=ragged)
+FIRST_TABLE = "(first sheet with a table)"
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
-def sheets_of(file_hash: str, _data: bytes) -> list[str]:
+def sheets_of(digest: str, _data: bytes) -> list[str]:
     return list_sheets(_data)
 
 
-def upload_options(name: str, data: bytes, file_hash: str) -> tuple[str | None, str]:
-    """Sheet picker (XLSX) and the ragged-rows choice."""
-    sheet = None
-    if name.lower().endswith((".xlsx", ".xlsm")):
+def on_upload() -> None:
+    """A new file replaces the workspace's file; read options start afresh for it."""
+    uploaded = st.session_state.get("upload")
+    if uploaded is None:
+        return  # the uploader was cleared: the workspace keeps its file (Remove it with the button)
+    data = uploaded.getvalue()
+    try:
+        digest = _shared.workspaces().put_file(data)
+    except StoreError as exc:
+        st.session_state["flash"] = str(exc)
+        return
+    source = LeadSource(file_name=uploaded.name, digest=digest, size=len(data))
+    _shared.update(lambda w: w.set_lead(source))
+
+
+def remove_file() -> None:
+    _shared.update(lambda w: setattr(w, "lead", None))
+
+
+def set_sheet() -> None:
+    value = st.session_state.get("d_sheet")
+    sheet = None if value in (None, FIRST_TABLE) else value
+    _shared.update(lambda w: setattr(w.lead, "sheet", sheet))
+
+
+def read_options(src: LeadSource, data: bytes | None) -> None:
+    """Sheet picker (XLSX) and the ragged-rows choice, as views of the workspace's read options."""
+    if data is not None and src.file_name.lower().endswith((".xlsx", ".xlsm")):
         try:
-            names = sheets_of(file_hash, data)
+            names = sheets_of(src.digest, data)
         except LeadFileError:
             names = []
         if len(names) > 1:
-            sheet = st.selectbox("Sheet", names, key="d_sheet", help="Which worksheet holds the leads.")
-    ragged = st.radio(
+            options = [FIRST_TABLE, *names]
+            st.session_state["d_sheet"] = src.sheet if src.sheet in names else FIRST_TABLE
+            st.selectbox(
+                "Sheet", options, key="d_sheet", on_change=set_sheet, help="Which worksheet holds the leads."
+            )
+    _shared.bind(
+        st.radio,
         "Rows with too many or too few cells",
-        list(RAGGED),
-        format_func=RAGGED.get,
+        "lead.ragged",
         key="d_ragged",
+        options=list(RAGGED),
+        format_func=RAGGED.get,
         horizontal=True,
     )
-    return sheet, ragged
 
 
-def load_upload() -> None:
-    uploaded = st.file_uploader(
-        "Lead list (CSV, TSV or XLSX)", type=["csv", "tsv", "txt", "xlsx", "xlsm"], key="upload"
-    )
-    if uploaded is None:
+def show_error(message: str, data: bytes | None, src: LeadSource) -> None:
+    st.error(f"{labels.md_escape(src.file_name)} can't be used as it is:", icon=":material/error:")
+    st.text(message)
+    if data is None:
         return
-    data = uploaded.getvalue()
-    file_hash = labels.digest(data)
-    sheet, ragged = upload_options(uploaded.name, data, file_hash)
-    try:
-        lead = parse(file_hash, uploaded.name, sheet, ragged, data)
+    try:  # what exactly broke, for a ragged file: the lines, and the way out
+        read_leads(data, src.file_name, sheet=src.sheet, encoding=src.encoding, ragged="reject")
     except LeadFileError as exc:
-        st.error("This file can't be used as it is:", icon=":material/error:")
-        st.text(str(exc))
         if exc.rejected:
             st.dataframe(
                 [{"line": r.line, "reason": r.reason, "text": r.text} for r in exc.rejected[:200]],
                 hide_index=True,
             )
-            st.caption('Choose "Skip those rows" above to read the file without them.')
-        return
-    key = (file_hash, sheet, ragged)
-    if st.session_state.get("lead_key") != key:
-        st.session_state.update(
-            lead_key=key,
-            lead_df=lead.df,
-            lead_name=uploaded.name,
-            lead_info=lead,
-            lead_digest=labels.digest(repr(key).encode()),
-        )
-        st.session_state.pop("sample_result", None)
+            if src.ragged == "reject":
+                st.caption('Choose "Skip those rows" above to read the file without them.')
 
 
-def show_detected(lead: LeadFile) -> None:
+def show_detected(lead) -> None:
     st.subheader("What was detected")
     st.text("\n".join(lead_view.detected_facts(lead)))
     if lead.rejected:
@@ -87,18 +97,39 @@ def show_detected(lead: LeadFile) -> None:
 
 
 def main() -> None:
+    _shared.through_the_app()
     st.title("Data")
     st.caption("Upload the lead list to enrich. Every cell is read as text, exactly as in the file.")
-    load_upload()
-    df = st.session_state.get("lead_df")
-    if df is None:
+    w = _shared.ws()
+    st.file_uploader(
+        "Lead list (CSV, TSV or XLSX)" if w.lead is None else "Replace the lead list",
+        type=["csv", "tsv", "txt", "xlsx", "xlsm"],
+        key="upload",
+        on_change=on_upload,
+    )
+    w = _shared.ws()
+    src = w.lead
+    if src is None:
         st.info("Upload a lead list to begin: a CSV export from your CRM or an Excel file.")
         return
-    st.success("Lead table ready.", icon=":material/check_circle:")
-    st.text(f"{st.session_state.get('lead_name', 'Table')}: {len(df):,} rows, {df.shape[1]:,} columns")
-    lead = st.session_state.get("lead_info")
-    if lead is not None:
-        show_detected(lead)
+    data = _shared.workspaces().file_bytes(src.digest)
+    head, button = st.columns([4, 1], vertical_alignment="center")
+    head.markdown(f"**File:** {labels.md_escape(src.file_name)} ({labels.size(src.size)})")
+    button.button("Remove file", key="btn_remove_file", on_click=remove_file)
+    read_options(src, data)
+    lead, error = _shared.lead_file(w)
+    if lead is None:
+        show_error(error or "The file could not be read.", data, src)
+        return
+    df = lead.df
+    if df.empty:
+        st.warning(
+            f"{labels.md_escape(src.file_name)} has column names but no rows: there is nothing to enrich.",
+            icon=":material/warning:",
+        )
+    else:
+        st.success("Lead table ready.", icon=":material/check_circle:")
+    show_detected(lead)
     st.subheader("Preview")
     st.dataframe(df.head(500))
     if len(df) > 500:
@@ -107,9 +138,14 @@ def main() -> None:
     st.dataframe(
         lead_view.column_profile(df),
         hide_index=True,
-        column_config={"filled %": st.column_config.ProgressColumn("filled %", min_value=0, max_value=100)},
+        column_config={
+            "filled": st.column_config.ProgressColumn(
+                "filled", min_value=0.0, max_value=1.0, format="percent"
+            )
+        },
     )
-    st.page_link(PAGES["prompt"], label="Next: write the prompt", icon=":material/arrow_forward:")
+    if not df.empty:
+        _shared.page_link("prompt", "Next: write the prompt", ":material/arrow_forward:")
 
 
 main()

@@ -6,6 +6,7 @@ import streamlit as st
 
 from lib.cost.pricing import PRICES_READ_ON
 from lib.prompts import templates
+from lib.prompts.draft import Draft
 from lib.prompts.library import PromptLibrary, PromptLibraryError
 from lib.prompts.models import model_info
 from lib.views import labels, prompt_draft
@@ -19,100 +20,129 @@ def library() -> PromptLibrary:
 
 
 def load_source() -> None:
-    """Callback of the library picker: load the chosen prompt (or a blank one) into the editor."""
+    """Callback of the library picker: open the chosen prompt (or a blank one) in the editor."""
     name = st.session_state.get("p_source")
     if not name or name == BLANK:
-        _shared.set_draft(prompt_draft.Draft(), None)
+        _shared.update(lambda w: w.choose_prompt("", Draft()))
         return
     try:
         spec = library().load(name)
     except PromptLibraryError as exc:
-        st.session_state["p_load_error"] = str(exc)
+        st.session_state["flash"] = str(exc)
         return
-    _shared.set_draft(prompt_draft.Draft.of(spec), spec.name)
+    _shared.update(lambda w: w.choose_prompt(spec.name, Draft.of(spec)))
 
 
 def picker(lib: PromptLibrary) -> None:
     names = [BLANK, *lib.names()]
-    if st.session_state.get("p_source") not in names:
-        st.session_state["p_source"] = BLANK
+    w = _shared.ws()
+    if w.draft is None:  # first visit: a blank prompt to start from
+        w = _shared.update(lambda w: w.choose_prompt("", Draft()))
+    source = w.prompt_source or BLANK
+    st.session_state["p_source"] = source if source in names else BLANK
     st.selectbox("Start from", names, key="p_source", on_change=load_source)
-    if "p_template" not in st.session_state:
-        load_source()
+    if w.prompt_source and w.prompt_source not in names:
+        st.caption(f"Opened from {labels.md_escape(w.prompt_source)}, which is no longer in the library.")
     for problem in lib.errors():
         st.caption(f"Not loaded: {labels.md_escape(problem)}")
-    if error := st.session_state.pop("p_load_error", None):
-        st.error(labels.md_escape(error))
+
+
+def set_example(i: int, part: int) -> None:
+    value = st.session_state.get(f"p_ex_{i}_{'user' if part == 0 else 'assistant'}") or ""
+
+    def change(w) -> None:
+        examples = [list(e) for e in w.draft.examples]
+        if i < len(examples):
+            examples[i][part] = value
+            w.draft.examples = [tuple(e) for e in examples]
+
+    _shared.update(change)
 
 
 def add_example() -> None:
-    ss = st.session_state
-    i = ss.get("p_ex_next", 0)
-    ss[f"p_ex_{i}_user"] = ""
-    ss[f"p_ex_{i}_assistant"] = ""
-    ss["p_ex_ids"] = [*ss.get("p_ex_ids", []), i]
-    ss["p_ex_next"] = i + 1
+    _shared.update(lambda w: w.draft.examples.append(("", "")))
 
 
 def remove_example(i: int) -> None:
-    ss = st.session_state
-    ss["p_ex_ids"] = [j for j in ss.get("p_ex_ids", []) if j != i]
-    ss.pop(f"p_ex_{i}_user", None)
-    ss.pop(f"p_ex_{i}_assistant", None)
+    def change(w) -> None:
+        w.draft.examples = [e for j, e in enumerate(w.draft.examples) if j != i]
+
+    _shared.update(change)
 
 
 def editor(columns: list[str]) -> None:
-    ss = st.session_state
+    bind = _shared.bind
+    draft = _shared.ws().draft
     left, right = st.columns([3, 2])
     with left:
-        st.text_input("Prompt name", key="p_name")
-        st.text_area("System message", key="p_system", height=160)
+        bind(st.text_input, "Prompt name", "draft.name", key="p_name")
+        bind(st.text_area, "System message", "draft.system", key="p_system", height=160)
         st.markdown("**Few-shot examples** (user turn, then the ideal answer; literal text, no placeholders)")
-        for n, i in enumerate(ss.get("p_ex_ids", []), start=1):
+        for i, (user, assistant) in enumerate(draft.examples):
             with st.container(border=True):
-                st.text_area(f"Example {n}: user", key=f"p_ex_{i}_user", height=100)
-                st.text_area(f"Example {n}: assistant", key=f"p_ex_{i}_assistant", height=80)
-                st.button(f"Remove example {n}", key=f"btn_rm_ex_{i}", on_click=remove_example, args=(i,))
+                for part, (label, text, height) in enumerate(
+                    ((f"Example {i + 1}: user", user, 100), (f"Example {i + 1}: assistant", assistant, 80))
+                ):
+                    key = f"p_ex_{i}_{'user' if part == 0 else 'assistant'}"
+                    st.session_state[key] = text
+                    st.text_area(label, key=key, height=height, on_change=set_example, args=(i, part))
+                st.button(f"Remove example {i + 1}", key=f"btn_rm_ex_{i}", on_click=remove_example, args=(i,))
         st.button("Add example", key="btn_add_example", on_click=add_example, icon=":material/add:")
-        st.text_area("User message template", key="p_template", height=180, help="Use {{ Column Name }}.")
+        bind(
+            st.text_area,
+            "User message template",
+            "draft.template",
+            key="p_template",
+            height=180,
+            help="Use {{ Column Name }}.",
+        )
     with right:
         st.markdown("**Columns you can use** (copy a line into the template)")
         if columns:
             st.code(prompt_draft.column_snippets(columns), language=None)
         else:
             st.caption("Upload a lead list to see its columns.")
-        if ss.get("p_schema") is not None:
+        if draft.json_schema is not None:
             st.text_input(
-                "Output columns", value=", ".join(ss["p_schema"].get("properties", {})), disabled=True
+                "Output columns", value=", ".join(draft.json_schema.get("properties", {})), disabled=True
             )
             st.caption("This prompt answers with JSON following this schema (read-only here):")
-            st.json(ss["p_schema"], expanded=False)
+            st.json(draft.json_schema, expanded=False)
         else:
-            st.text_input(
+            bind(
+                st.text_input,
                 "Output columns (comma-separated)",
+                "draft.outputs",
                 key="p_outputs",
                 help="One column: the answer as text. Several: the model answers JSON with these keys.",
             )
         model = _shared.model()
         st.caption(f"Model: {labels.price_label(model)} (change it in the sidebar).")
         temp_ok = model_info(model).supports_temperature
-        st.number_input(
+        bind(
+            st.number_input,
             "Default temperature",
+            "draft.temperature",
+            key="p_temp",
             min_value=0.0,
             max_value=2.0,
             step=0.1,
-            key="p_temp",
             placeholder="model default",
             disabled=not temp_ok,
             help=None if temp_ok else f"{model} does not accept a temperature.",
         )
-        st.number_input(
+        bind(
+            st.number_input,
             "Default max tokens",
+            "draft.max_tokens",
+            key="p_max_tokens",
             min_value=1,
             max_value=100_000,
             step=10,
-            key="p_max_tokens",
             placeholder="none",
+        )
+        st.caption(
+            "These defaults are saved with the prompt; the Run page uses them unless you change them there."
         )
 
 
@@ -171,7 +201,7 @@ def show_quote(spec: templates.PromptSpec, df) -> None:
 
 
 def save(spec: templates.PromptSpec) -> None:
-    ss = st.session_state
+    w = _shared.ws()
     st.subheader("Save")
     a, b = st.columns(2)
     if a.button("Save as a new prompt", key="btn_save_new"):
@@ -180,30 +210,31 @@ def save(spec: templates.PromptSpec) -> None:
         except PromptLibraryError as exc:
             st.error(labels.md_escape(exc))
         else:
-            ss["p_loaded"] = spec.name
+            _shared.update(lambda w: setattr(w, "prompt_source", spec.name))
             st.success(f"Saved as {path.name}.")
-    loaded = ss.get("p_loaded")
+    loaded = w.prompt_source
     if b.button("Save as a new version", key="btn_save_version", disabled=not loaded or loaded != spec.name):
         try:
-            saved = library().save_version(spec, ss.get("p_version") or 1)
+            saved = library().save_version(spec, w.draft.version or 1)
         except PromptLibraryError as exc:
             st.error(labels.md_escape(exc))
         else:
-            ss["p_version"] = saved.version
+            _shared.update(lambda w: setattr(w.draft, "version", saved.version))
             st.success(f"Saved {saved.name} version {saved.version}.")
     if not loaded or loaded != spec.name:
         st.caption("A new version can only be saved for a prompt opened from the library, under its name.")
 
 
 def main() -> None:
+    _shared.through_the_app()
     st.title("Prompt")
     lib = library()
     picker(lib)
-    df = st.session_state.get("lead_df")
+    lead, _ = _shared.lead_file()
+    df = lead.df if lead is not None else None
     columns = [str(c) for c in df.columns] if df is not None else []
     editor(columns)
-    draft = _shared.draft()
-    assert draft is not None
+    draft = _shared.ws().draft
     try:
         spec = draft.spec()
     except ValueError as exc:
@@ -212,14 +243,14 @@ def main() -> None:
     st.divider()
     if df is None:
         st.info("Upload a lead list to check the placeholders, preview the messages and get a quote.")
-        st.page_link(_shared.PAGES["data"], label="Go to Data", icon=":material/upload_file:")
+        _shared.page_link("data", "Go to Data", ":material/upload_file:")
         save(spec)
         return
     fits = check(spec, columns)
     if fits:
         preview(spec, df)
         show_quote(spec, df)
-        st.page_link(_shared.PAGES["run"], label="Next: run it", icon=":material/arrow_forward:")
+        _shared.page_link("run", "Next: run it", ":material/arrow_forward:")
     save(spec)
 
 

@@ -7,8 +7,11 @@ import logging
 import streamlit as st
 
 from lib import engine, export
+from lib.engine import runs
 from lib.export import ExportError
+from lib.store import StoreError
 from lib.views import labels, live_table
+from lib.workspace import LeadSource
 from pages import _shared
 
 log = logging.getLogger(__name__)
@@ -16,8 +19,7 @@ FORMATS = (("csv", "Download CSV"), ("xlsx", "Download XLSX"), ("json", "Downloa
 
 
 def chosen_run() -> str | None:
-    ss = st.session_state
-    run_id = ss.get("results_run_id") or ss.get("run_id")
+    run_id = _shared.ws().results_run()
     if run_id and (engine.get_job(run_id) is not None or _shared.store().has_run(run_id)):
         return run_id
     return None
@@ -78,39 +80,40 @@ def retry_section(run_id: str, frame, conn: _shared.Connection) -> None:
     busy = job is not None and job.active
     label = f"Retry the {failed:,} failed row(s)"
     if st.button(label, key="btn_retry_failed", disabled=conn.endpoint is None or busy):
-        if job is None:
-            job = _shared.resume_stored(run_id, conn)
         with st.spinner("Sending the failed rows again…"):
-            job.retry_failed()
-        st.session_state["run_id"] = run_id
-        st.query_params["run"] = run_id
-        st.switch_page(_shared.PAGES["run"])
+            _shared.continue_run(run_id, conn, retry_failed=True)
+        _shared.attach(run_id)
+        _shared.go("run")
     if conn.endpoint is None:
         st.caption("Retrying needs a key or the offline demo (sidebar).")
+    else:
+        _shared.sending_caption(conn)
 
 
 def chain(frame, meta: dict) -> None:
     if st.button("Run another prompt on this table", key="btn_chain"):
-        table = live_table.chain_table(frame)
-        st.session_state.update(
-            lead_df=table,
-            lead_name=f"results of {meta.get('prompt_name', 'a run')}",
-            lead_info=None,
-            lead_key=None,
-            lead_digest=None,
+        data = live_table.chain_csv(frame)
+        name = f"results of {meta.get('prompt_name', 'a run')}.csv"
+        try:
+            digest = _shared.workspaces().put_file(data)
+        except StoreError as exc:
+            st.error(labels.md_escape(exc))
+            return
+        source = LeadSource(
+            file_name=name, digest=digest, size=len(data), derived_from_run=meta.get("run_id")
         )
-        st.session_state.pop("sample_result", None)
-        st.session_state.pop("sample_tokens", None)
-        st.switch_page(_shared.PAGES["prompt"])
+        _shared.update(lambda w: w.set_lead(source))
+        _shared.go("prompt")
 
 
 def main() -> None:
+    _shared.through_the_app()
     st.title("Results")
     run_id = chosen_run()
     if run_id is None:
         st.info("No results yet: start a run, or reopen one from History.")
-        st.page_link(_shared.PAGES["run"], label="Go to Run", icon=":material/play_arrow:")
-        st.page_link(_shared.PAGES["history"], label="Go to History", icon=":material/history:")
+        _shared.page_link("run", "Go to Run", ":material/play_arrow:")
+        _shared.page_link("history", "Go to History", ":material/history:")
         return
     conn = _shared.connection()
     frame, meta, edits = _shared.results_of(run_id)
@@ -124,23 +127,34 @@ def main() -> None:
     job = engine.get_job(run_id)
     if job is not None and job.active:
         st.info("This run is still going; the table shows what has arrived so far.")
-        st.page_link(_shared.PAGES["run"], label="Watch it on the Run page", icon=":material/play_arrow:")
+        _shared.page_link("run", "Watch it on the Run page", ":material/play_arrow:")
     which = st.segmented_control("Show", live_table.FILTERS, key="res_filter", default="All rows")
     shown = live_table.filter_results(frame, which or "All rows")
     st.caption(
         f"{len(shown):,} of {len(frame):,} rows · {sum(len(v) for v in edits.values())} edited cell(s)"
     )
     display = live_table.display_frame(frame, edits)
+    order, config = _shared.grid_layout(display, output_columns)
     if which in (None, "All rows"):
         st.data_editor(
             display,
             key=f"editor_results_{run_id}",
             disabled=[c for c in display.columns if c not in output_columns],
+            column_order=order,
+            column_config=config,
             height=480 if len(display) > 12 else "auto",
         )
         st.caption('Edit answers in place; the "edited" column names the cells you changed.')
     else:
-        st.dataframe(display.loc[shown.index], height=480)
+        st.dataframe(display.loc[shown.index], column_order=order, column_config=config, height=480)
+    _shared.id_column_picker(
+        [
+            str(c)
+            for c in frame.columns
+            if c not in output_columns and c not in runs.STATUS_COLUMNS and c != "edited"
+        ]
+    )
+    _shared.row_detail(display, output_columns, key="results_detail_row")
     retry_section(run_id, frame, conn)
     chain(frame, meta)
     exports(frame, meta, run_id)

@@ -11,144 +11,196 @@ from lib.prompts import templates
 from lib.prompts.models import model_info
 from lib.store import StoreError
 from lib.views import history, labels, lead_view, live_table, prompt_draft, run_status
+from lib.workspace import Workspace
 from pages import _shared
 
 SAMPLE_TIMEOUT_S = 90.0
 
 
-# --- attaching to a run ---------------------------------------------------------------------------
-
-
-def reattach_from_url() -> None:
-    """A refreshed page or a second tab carries ?run=ID: attach to that job, or offer to reopen it."""
-    ss = st.session_state
-    wanted = st.query_params.get("run")
-    if not wanted or wanted == ss.get("run_id"):
-        return
-    if engine.get_job(wanted) is not None:
-        ss["run_id"] = wanted
-    elif _shared.store().has_run(wanted):
-        ss["orphan_run"] = wanted
+# --- a run this server no longer runs ----------------------------------------------------------------
 
 
 def orphan_panel(conn: _shared.Connection) -> None:
-    run_id = st.session_state.get("orphan_run")
-    if not run_id or engine.get_job(run_id) is not None:
+    """The workspace's run is in the store but not running here (the server restarted, or it stopped)."""
+    w = _shared.ws()
+    run_id = w.run_id
+    if not run_id or engine.get_job(run_id) is not None or not _shared.store().has_run(run_id):
         return
     record = _shared.store().run(run_id)
+    if not history.resumable(record):
+        return
     st.warning("This run is not running in this server any more (the server restarted or it was stopped).")
     st.text(history.run_label(record))
+    _shared.sending_caption(conn)
     a, b = st.columns(2)
     if a.button("Resume run", key="btn_resume_orphan", disabled=conn.endpoint is None):
-        job = _shared.resume_stored(run_id, conn)  # a batch run collects its batches, nothing re-sent live
-        st.session_state.update(run_id=job.id)
-        st.session_state.pop("orphan_run", None)
+        _shared.continue_run(run_id, conn)  # a batch run collects its batches, nothing re-sent live
         st.rerun()
     if b.button("Open results", key="btn_open_orphan"):
-        st.session_state["results_run_id"] = run_id
-        st.switch_page(_shared.PAGES["results"])
+        _shared.attach(run_id, results=True)
+        _shared.go("results")
 
 
-# --- settings -------------------------------------------------------------------------------------
+# --- settings ------------------------------------------------------------------------------------------
 
 
-def seed_settings(spec) -> None:
-    """Run settings start from the prompt's defaults, and follow them when the prompt changes."""
-    ss = st.session_state
-    defaults = (spec.name, spec.version, spec.max_tokens, spec.temperature)
-    if ss.get("r_defaults_of") != defaults:
-        ss.update(r_defaults_of=defaults, r_max_tokens=spec.max_tokens, r_temp=spec.temperature)
-    for key, value in (("r_workers", 16), ("r_rpm", None), ("r_tpm", None), ("r_budget", None)):
-        ss.setdefault(key, value)
-    ss.setdefault("r_empty", "send")
-    ss.setdefault("r_sample_n", 5)
-    ss.setdefault("r_sample_how", "first")
-
-
-def settings_form(model: str) -> None:
+def settings_form(w: Workspace) -> None:
+    bind = _shared.bind
+    model = w.effective_model()
     st.caption(
         f"Model: {labels.price_label(model)} · prices read on {PRICES_READ_ON} (change it in the sidebar)"
     )
     a, b, c = st.columns(3)
-    a.number_input("Max tokens per answer", min_value=1, max_value=100_000, step=10, key="r_max_tokens")
+    bind(
+        a.number_input,
+        "Max tokens per answer",
+        "settings.max_tokens",
+        key="r_max_tokens",
+        value=w.effective_max_tokens(),
+        min_value=1,
+        max_value=100_000,
+        step=10,
+        placeholder="no limit",
+    )
+    a.caption(w.origin("max_tokens") if w.effective_max_tokens() is not None else "No limit set.")
     if model_info(model).supports_temperature:
-        b.number_input(
-            "Temperature", min_value=0.0, max_value=2.0, step=0.1, key="r_temp", placeholder="default"
+        bind(
+            b.number_input,
+            "Temperature",
+            "settings.temperature",
+            key="r_temp",
+            value=w.effective_temperature(),
+            min_value=0.0,
+            max_value=2.0,
+            step=0.1,
+            placeholder="model default",
+        )
+        b.caption(
+            w.origin("temperature") if w.effective_temperature() is not None else "The model's default."
         )
     else:
         b.caption(f"{model} does not accept a temperature.")
-    c.number_input("Parallel workers", min_value=1, max_value=500, step=1, key="r_workers")
-    d, e, f = st.columns(3)
-    d.number_input("Requests per minute ceiling", min_value=1, step=100, key="r_rpm", placeholder="none")
-    e.number_input("Tokens per minute ceiling", min_value=1, step=10_000, key="r_tpm", placeholder="none")
-    f.number_input(
-        "Budget (USD)", min_value=0.0, step=1.0, key="r_budget", placeholder="no cap", format="%.2f"
+    bind(
+        c.number_input,
+        "Parallel workers",
+        "settings.workers",
+        key="r_workers",
+        min_value=1,
+        max_value=500,
+        step=1,
     )
-    st.radio(
+    d, e, f = st.columns(3)
+    bind(
+        d.number_input,
+        "Requests per minute ceiling",
+        "settings.rpm",
+        key="r_rpm",
+        min_value=1,
+        step=100,
+        placeholder="none",
+    )
+    bind(
+        e.number_input,
+        "Tokens per minute ceiling",
+        "settings.tpm",
+        key="r_tpm",
+        min_value=1,
+        step=10_000,
+        placeholder="none",
+    )
+    bind(
+        f.number_input,
+        "Budget (USD)",
+        "settings.budget_usd",
+        key="r_budget",
+        min_value=0.0,
+        step=1.0,
+        placeholder="no cap",
+        format="%.2f",
+        help="The run pauses before a request that could take it past this. Kept with this workspace.",
+    )
+    bind(
+        st.radio,
         "Rows with empty cells",
-        ["send", "skip"],
+        "settings.empty",
         key="r_empty",
+        options=["send", "skip"],
         horizontal=True,
         format_func={"send": "Send them anyway", "skip": "Skip them"}.get,
     )
 
 
-def current_options(spec, model: str, **extra) -> runs.RunOptions:
-    ss = st.session_state
+def current_options(spec, w: Workspace, **extra) -> runs.RunOptions:
+    model = w.effective_model()
     return prompt_draft.run_options(
         spec,
         model,
-        ss.get("r_max_tokens"),
-        ss.get("r_temp"),
-        ss["r_empty"],
+        w.effective_max_tokens(),
+        w.effective_temperature(),
+        w.settings.empty,
         price=_shared.custom_price(model),
         **extra,
     )
 
 
-def current_settings(workers: int | None = None) -> RunSettings:
-    ss = st.session_state
-    return RunSettings(
-        workers=int(workers or ss["r_workers"]),
-        rpm=ss.get("r_rpm"),
-        tpm=ss.get("r_tpm"),
-        budget_usd=ss.get("r_budget"),
-    )
+def current_settings(w: Workspace, workers: int | None = None) -> RunSettings:
+    s = w.settings
+    return RunSettings(workers=int(workers or s.workers), rpm=s.rpm, tpm=s.tpm, budget_usd=s.budget_usd)
 
 
 def run_meta(conn: _shared.Connection, **extra) -> dict:
-    return {"input_name": st.session_state.get("lead_name"), "demo": conn.demo, **extra}
+    return {"input_name": _shared.lead_name(), "demo": conn.demo, **extra}
 
 
-# --- sample ---------------------------------------------------------------------------------------
+# --- sample ---------------------------------------------------------------------------------------------
 
 
-def sample_section(df, spec, model: str, conn: _shared.Connection) -> None:
+def sample_section(df, spec, w: Workspace, conn: _shared.Connection) -> None:
     st.subheader("Try on a sample")
     a, b, c = st.columns([1, 2, 1], vertical_alignment="bottom")
-    a.number_input("Rows", min_value=1, max_value=50, key="r_sample_n")
-    b.radio("Which rows", ["first", "random"], key="r_sample_how", horizontal=True)
+    _shared.bind(a.number_input, "Rows", "settings.sample_n", key="r_sample_n", min_value=1, max_value=50)
+    _shared.bind(
+        b.radio,
+        "Which rows",
+        "settings.sample_how",
+        key="r_sample_how",
+        options=["first", "random"],
+        horizontal=True,
+    )
     clicked = c.button("Try on sample", key="btn_sample", disabled=conn.endpoint is None)
+    _shared.sending_caption(conn)
     if clicked:
-        run_sample(df, spec, model, conn)
-    result = st.session_state.get("sample_result")
-    if result is not None:
-        frame, meta = result
-        _shared.simulated_note(meta)
-        st.dataframe(frame, hide_index=False)
-        tokens = st.session_state.get("sample_tokens", ())
-        if tokens:
-            st.caption(f"The quote below now uses the sample's answer lengths ({len(tokens)} answers).")
+        run_sample(df, spec, w, conn)
+        w = _shared.ws()
+    show_sample(w)
 
 
-def run_sample(df, spec, model: str, conn: _shared.Connection) -> None:
-    ss = st.session_state
-    ids = lead_view.sample_ids(df, int(ss["r_sample_n"]), ss["r_sample_how"], seed=len(df))
+def show_sample(w: Workspace) -> None:
+    run_id = w.sample_run_id
+    if not run_id or not (engine.get_job(run_id) or _shared.store().has_run(run_id)):
+        return
+    frame, meta, _ = _shared.results_of(run_id)
+    _shared.simulated_note(meta)
+    outputs = live_table.output_names(meta)
+    order, config = _shared.grid_layout(frame, outputs)
+    st.dataframe(frame, column_order=order, column_config=config)
+    tokens = _shared.sample_tokens()
+    if tokens:
+        st.caption(f"The quote below now uses the sample's answer lengths ({len(tokens)} answers).")
+    _shared.row_detail(frame, outputs, key="sample_detail_row")
+
+
+def run_sample(df, spec, w: Workspace, conn: _shared.Connection) -> None:
+    s = w.settings
+    ids = lead_view.sample_ids(df, int(s.sample_n), s.sample_how, seed=len(df))
+    if not ids:
+        st.warning("The table has no rows to try.")
+        return
     try:
         plan = runs.plan_run(
             df,
             spec,
-            current_options(spec, model, row_ids=ids),
+            current_options(spec, w, row_ids=ids),
             base_url=conn.endpoint.base_url,
             meta=run_meta(conn, sample=True),
         )
@@ -156,42 +208,46 @@ def run_sample(df, spec, model: str, conn: _shared.Connection) -> None:
         st.error(labels.md_escape(exc))
         return
     with st.spinner(f"Sending {len(plan.items)} sample row(s)…"):
-        job = _shared.start_job(plan, conn, current_settings(workers=min(len(ids), 16)))
+        job = _shared.start_job(plan, conn, current_settings(w, workers=min(len(ids), 16)))
         done = job.wait(SAMPLE_TIMEOUT_S)
     if not done:
         job.cancel()
         st.error(f"The sample did not finish within {SAMPLE_TIMEOUT_S:.0f} s and was cancelled.")
     if job.status == "failed" and job.message:
         st.error(labels.md_escape(job.message))
-    frame = runs.results_frame(job.plan.inputs, job.rows(), job.plan.meta)
-    ss["sample_result"] = (frame.drop(columns=["enrich_row_id"]), dict(job.plan.meta))
-    ss["sample_tokens"] = tuple(r.usage.completion_tokens for r in job.rows() if r.status == "succeeded")
+    _shared.update(lambda w: setattr(w, "sample_run_id", job.id))
 
 
-# --- starting -------------------------------------------------------------------------------------
+# --- starting --------------------------------------------------------------------------------------------
 
 
-def start_section(df, spec, model: str, conn: _shared.Connection, busy: bool) -> None:
+def start_section(df, spec, w: Workspace, conn: _shared.Connection, busy: bool) -> None:
     st.subheader("Run the whole list")
-    options = current_options(spec, model)
-    q = _shared.quote(df, spec, options, tuple(st.session_state.get("sample_tokens", ())))
-    cols = st.columns(4)
-    for col, (label, value) in zip(cols, prompt_draft.quote_lines(q).items(), strict=True):
-        col.metric(label, value)
+    options = current_options(spec, w)
+    q = _shared.quote(df, spec, options, _shared.sample_tokens())
+    _shared.quote_metrics(q)
     st.caption(f"Output estimate: {q.basis}.")
     st.caption(prompt_draft.batch_quote_text(q))
     suggestion = prompt_draft.suggest_batch(q)
     if suggestion:
         st.info(suggestion)
-    as_batch = st.checkbox("Send as batch (half price, results within 24 hours)", key="r_batch")
-    if conn.endpoint is None:
-        st.warning("No API key: type one in the sidebar or switch on the offline demo.")
+    warning = run_status.budget_warning(w.settings.budget_usd, q.cost_low, q.cost_high)
+    if warning:
+        st.warning(warning, icon=":material/savings:")
+    elif w.settings.budget_usd is not None:
+        st.caption(
+            f"Budget: {labels.money(w.settings.budget_usd)} (this workspace's; clear the field for no cap)."
+        )
+    as_batch = _shared.bind(
+        st.checkbox, "Send as batch (half price, results within 24 hours)", "settings.batch", key="r_batch"
+    )
+    _shared.sending_caption(conn)
     label = "Send as batch" if as_batch else "Start run"
     if st.button(label, key="btn_start", type="primary", disabled=busy or conn.endpoint is None):
-        start_run(df, spec, options, conn)
+        start_run(df, spec, options, w, conn)
 
 
-def start_run(df, spec, options: runs.RunOptions, conn: _shared.Connection) -> None:
+def start_run(df, spec, options: runs.RunOptions, w: Workspace, conn: _shared.Connection) -> None:
     ss = st.session_state
     current = _shared.attached_job()
     if current is not None and current.active:  # a second click while the first run goes on
@@ -203,21 +259,20 @@ def start_run(df, spec, options: runs.RunOptions, conn: _shared.Connection) -> N
         plan = runs.plan_run(
             df, spec, options, base_url=conn.endpoint.base_url, run_id=run_id, meta=run_meta(conn)
         )
-        if ss.get("r_batch"):
+        if w.settings.batch:
             job = batch.start(
                 plan, endpoint=conn.endpoint, store=_shared.store(), settings=_shared.batch_settings(conn)
             )
         else:
-            job = _shared.start_job(plan, conn, current_settings())
+            job = _shared.start_job(plan, conn, current_settings(w))
     except (runs.PlanError, StoreError) as exc:
         st.error(labels.md_escape(exc))
         return
-    ss["run_id"] = job.id
-    st.query_params["run"] = job.id
+    _shared.attach(job.id)
     st.rerun()
 
 
-# --- the attached run -----------------------------------------------------------------------------
+# --- the attached run --------------------------------------------------------------------------------------
 
 
 def controls(job: Job, snap: engine.Snapshot, conn: _shared.Connection) -> None:
@@ -230,16 +285,11 @@ def controls(job: Job, snap: engine.Snapshot, conn: _shared.Connection) -> None:
         if run_status.budget_paused(snap):
             st.session_state.setdefault("r_new_budget", round((snap.budget_usd or 1.0) * 2, 2))
             budget = st.number_input("Raise the budget to (USD)", min_value=0.0, step=1.0, key="r_new_budget")
-        if a.button("Resume", key="btn_resume", disabled=conn.endpoint is None and snap.status == "failed"):
+        if a.button("Resume", key="btn_resume", disabled=conn.endpoint is None):
             with st.spinner("Resuming…"):
-                if getattr(job, "mode", "live") == "batch":
-                    job.resume()  # polls its batches again (or sends what a cancel left)
-                elif (
-                    snap.status == "failed"
-                ):  # stopped by a fatal error: rebuild it so the new key/endpoint is used
-                    _shared.resume_stored(job.id, conn)
-                else:
-                    job.resume(budget_usd=budget)
+                _shared.continue_run(job.id, conn, budget_usd=budget)
+                if budget is not None:
+                    _shared.update(lambda w: w.set_setting("budget_usd", budget))
             st.rerun()
     if snap.status in ("running", "paused") and b.button("Cancel", key="btn_cancel"):
         job.cancel()
@@ -247,12 +297,19 @@ def controls(job: Job, snap: engine.Snapshot, conn: _shared.Connection) -> None:
     retry_label = (
         "Re-send failed rows live" if getattr(job, "mode", "live") == "batch" else "Retry failed rows"
     )
-    if snap.status == "finished" and snap.failed and c.button(retry_label, key="btn_retry_run"):
-        job.retry_failed()
+    if (
+        snap.status == "finished"
+        and snap.failed
+        and c.button(retry_label, key="btn_retry_run", disabled=conn.endpoint is None)
+    ):
+        _shared.continue_run(job.id, conn, retry_failed=True)
         st.rerun()
+    if not job.active:
+        _shared.sending_caption(conn)
 
 
 def job_table(job: Job) -> live_table.LiveTable:
+    """One LiveTable per job and session: rebuilt incrementally on every redraw."""
     ss = st.session_state
     table = ss.get("live_table")
     if table is None or ss.get("live_table_id") != job.id:
@@ -287,25 +344,31 @@ def panel(run_id: str, status_at_draw: str) -> None:
     st.caption(run_status.spend_text(snap))
     if snap.message:
         st.text(snap.message)
-    if getattr(job, "mode", "live") == "batch":
-        batch_lines(job)
-    st.plotly_chart(charts.cost_over_time(snap.cost_series, budget=snap.budget_usd), key=f"chart_{run_id}")
-    if snap.recent_errors:
-        st.caption("Recent errors")
-        st.text("\n".join(run_status.error_lines(snap)))
     sync_edits(run_id)
     table = job_table(job)
     if table.version != snap.version:
         table.build(job.rows(), job.edits(), snap.version)
-    inputs = list(table.inputs.columns)
+    outputs = list(table.names.values())
+    order, config = _shared.grid_layout(table.frame, outputs)
     st.data_editor(
         table.frame,
         key=f"editor_{run_id}",
-        disabled=[*inputs, *runs.STATUS_COLUMNS],
+        disabled=[*table.inputs.columns, *runs.STATUS_COLUMNS],
+        column_order=order,
+        column_config=config,
         on_change=sync_edits,
         args=(run_id,),
         height=420 if len(table.frame) > 12 else "auto",
     )
+    if getattr(job, "mode", "live") == "batch":
+        batch_lines(job)
+    if any(cost or tokens for _, cost, tokens in snap.cost_series):  # nothing spent: no empty chart
+        st.plotly_chart(
+            charts.cost_over_time(snap.cost_series, budget=snap.budget_usd), key=f"chart_{run_id}"
+        )
+    if snap.recent_errors:
+        st.caption("Recent errors")
+        st.text("\n".join(run_status.error_lines(snap)))
 
 
 def batch_lines(job: batch.BatchJob) -> None:
@@ -324,25 +387,26 @@ def attached_section(conn: _shared.Connection) -> None:
     snap = job.snapshot()
     meta = job.plan.meta
     st.subheader(f"Run of {meta.get('prompt_name', 'a prompt')} on {snap.total:,} rows")
-    st.caption(f"Model {meta.get('model')} · status: {snap.status} · run id {job.id}")
+    file = labels.md_escape(meta.get("input_name") or "a table")
+    st.caption(
+        f"{file} · model {labels.md_escape(meta.get('model'))} · status: {snap.status} · run id {job.id}"
+    )
     _shared.simulated_note(meta)
-    if st.query_params.get("run") != job.id:
-        st.query_params["run"] = job.id
     controls(job, snap, conn)
     live = job.active
     if not live and ss.get("pending_run_id") == job.id:
         ss.pop("pending_run_id")  # this start intent is over; the next Start makes a new run
     st.fragment(panel, run_every="500ms" if live else None)(job.id, snap.status)
     if not live and st.button("Open results", key="btn_open_results"):
-        ss["results_run_id"] = job.id
-        st.switch_page(_shared.PAGES["results"])
+        _shared.attach(job.id, results=True)
+        _shared.go("results")
     st.divider()
 
 
 def main() -> None:
+    _shared.through_the_app()
     st.title("Run")
     conn = _shared.connection()
-    reattach_from_url()
     orphan_panel(conn)
     attached_section(conn)
     job = _shared.attached_job()
@@ -352,14 +416,15 @@ def main() -> None:
     problems = templates.check(spec, [str(c) for c in df.columns])
     if problems:
         st.error("The prompt uses columns this table does not have. Fix it on the Prompt page.")
-        st.page_link(_shared.PAGES["prompt"], label="Go to Prompt", icon=":material/edit_note:")
+        _shared.page_link("prompt", "Go to Prompt", ":material/edit_note:")
         return
-    seed_settings(spec)
-    model = _shared.model()
+    w = _shared.ws()
     st.subheader("Settings")
-    settings_form(model)
-    sample_section(df, spec, model, conn)
-    start_section(df, spec, model, conn, busy)
+    settings_form(w)
+    _shared.id_column_picker([str(c) for c in df.columns])
+    w = _shared.ws()
+    sample_section(df, spec, w, conn)
+    start_section(df, spec, _shared.ws(), conn, busy)
 
 
 main()

@@ -91,3 +91,57 @@ def all_text(at: AppTest) -> str:
 
     walk(at._tree)
     return "\n".join(out)
+
+
+def workspace(at: AppTest):
+    """The workspace this AppTest session has open, as saved in the store (the app's only truth)."""
+    import os
+
+    from lib.store import Store
+    from lib.workspace import Workspaces
+
+    store = Store(os.environ["LEAD_STUDIO_DATA_DIR"])
+    try:
+        return Workspaces(store).load(at.session_state["ws_id"])
+    finally:
+        store.close()
+
+
+def lead_df(at: AppTest):
+    """The lead table the workspace's file and read options give, or None when it can't be read."""
+    import os
+
+    from lib.leads import LeadFileError, read_leads
+    from lib.store import Store
+    from lib.workspace import Workspaces
+
+    ws = workspace(at)
+    if ws is None or ws.lead is None:
+        return None
+    store = Store(os.environ["LEAD_STUDIO_DATA_DIR"])
+    try:
+        data = Workspaces(store).file_bytes(ws.lead.digest)
+    finally:
+        store.close()
+    src = ws.lead
+    try:
+        return read_leads(data, src.file_name, sheet=src.sheet, encoding=src.encoding, ragged=src.ragged).df
+    except LeadFileError:
+        return None
+
+
+def edit_workspace(at: AppTest, change) -> None:
+    """Change the saved workspace behind the app's back (as another tab would)."""
+    import os
+
+    from lib.store import Store
+    from lib.workspace import Workspaces
+
+    store = Store(os.environ["LEAD_STUDIO_DATA_DIR"])
+    try:
+        spaces = Workspaces(store)
+        ws = spaces.load(at.session_state["ws_id"])
+        change(ws)
+        spaces.save(ws)
+    finally:
+        store.close()

@@ -17,11 +17,14 @@ from lib.store import Store
 from tests.apptest_helpers import (
     all_text,
     choose_prompt,
+    edit_workspace,
     goto,
+    lead_df,
     new_app,
     patch_pages_directory,
     upload,
     wait_for_run,
+    workspace,
 )
 
 
@@ -59,12 +62,8 @@ def test_upload_csv_shows_what_was_detected():
     assert "Encoding: utf-8" in detected and "Delimiter: comma" in detected
     profile = at.dataframe[-1].value
     assert list(profile["column"])[:2] == ["First Name", "Title"]
-    assert profile.set_index("column").loc["Industry", "filled %"] == 75.0
-    assert st_session_df(at).shape == (4, 6)
-
-
-def st_session_df(at):
-    return at.session_state["lead_df"]
+    assert profile.set_index("column").loc["Industry", "filled"] == 0.75  # drawn as 75%, not 7,500%
+    assert lead_df(at).shape == (4, 6)
 
 
 def test_xlsx_sheet_choice():
@@ -76,9 +75,10 @@ def test_xlsx_sheet_choice():
         }
     )
     at = upload(new_app(), "leads.xlsx", data, export.MEDIA_TYPES["xlsx"])
-    assert at.selectbox(key="d_sheet").options == ["Empty", "Leads", "Other"]
+    assert at.selectbox(key="d_sheet").options == ["(first sheet with a table)", "Empty", "Leads", "Other"]
+    assert list(lead_df(at).columns) == ["First Name", "Company"]  # not the empty first sheet
     at.selectbox(key="d_sheet").set_value("Other").run()
-    df = st_session_df(at)
+    df = lead_df(at)
     assert list(df.columns) == ["Name", "Zip"] and df.iloc[0]["Zip"] == "02134"
 
 
@@ -94,13 +94,13 @@ def test_unreadable_file_gives_a_clear_error(name, data, expected):
     at = upload(new_app(), name, data)
     assert at.error, "an error box is shown"
     assert expected.lower() in "\n".join(t.value for t in at.text).lower()
-    assert "lead_df" not in at.session_state
+    assert lead_df(at) is None and not at.success
 
 
 def test_ragged_rows_can_be_skipped():
     at = upload(new_app(), "leads.csv", b"a,b\r\n1,2\r\n3,4,5,6\r\n7,8\r\n")
     at.radio(key="d_ragged").set_value("skip").run()
-    assert st_session_df(at).shape == (2, 2)
+    assert lead_df(at).shape == (2, 2)
     assert "ragged" in "\n".join(t.value for t in at.text)
 
 
@@ -134,7 +134,7 @@ def test_sample_run_edits_export_and_history(keyed):
     assert "sample's answer lengths" in " ".join(c.value for c in at.caption)
 
     at.button(key="btn_start").click().run()
-    run_id = at.query_params["run"]
+    run_id = workspace(at).run_id
     assert wait_for_run(at) == "finished"
     job = engine.get_job(run_id)
     assert job is not None and job.snapshot().succeeded == 4
@@ -179,14 +179,13 @@ def test_double_start_makes_one_run(keyed):
     at = choose_prompt(upload(new_app()))
     goto(at, "run")
     at.button(key="btn_start").click().run()
-    first = at.query_params["run"]
+    first = workspace(at).run_id
     job = engine.get_job(first)
     assert job is not None and job.active
-    del at.session_state["run_id"]
-    at.query_params.clear()
+    edit_workspace(at, lambda w: setattr(w, "run_id", None))  # the attachment is lost
     at.run()
     at.button(key="btn_start").click().run()
-    assert at.query_params["run"] == first and engine.get_job(first) is job
+    assert workspace(at).run_id == first and engine.get_job(first) is job
     assert wait_for_run(at) == "finished"
     assert len(Store(os.environ["LEAD_STUDIO_DATA_DIR"]).runs()) == 1
 
@@ -202,7 +201,7 @@ def test_typed_key_stays_in_its_session(sim, monkeypatch):
     a.button(key="btn_sample").click().run()
     assert a.dataframe and all(a.dataframe[0].value["icebreaker"].str.startswith("SIM["))
     shown = all_text(a)
-    assert "sk-…3456" in shown and secret not in shown  # masked in the status line; no element echoes it
+    assert "…3456" in shown and secret not in shown  # masked in the status line; no element echoes it
     assert secret not in os.environ.values()
     assert secret not in str(dict(a.query_params))
 

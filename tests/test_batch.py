@@ -336,6 +336,7 @@ def test_run_page_sends_as_batch_and_shows_its_batches(sim, data_dir, monkeypatc
         patch_pages_directory,
         upload,
         wait_for_run,
+        workspace,
     )
 
     patch_pages_directory(monkeypatch)
@@ -349,7 +350,7 @@ def test_run_page_sends_as_batch_and_shows_its_batches(sim, data_dir, monkeypatc
     at.checkbox(key="r_batch").check().run()
     assert at.button(key="btn_start").label == "Send as batch"
     at.button(key="btn_start").click().run()
-    job = engine.get_job(at.query_params["run"])
+    job = engine.get_job(workspace(at).run_id)
     assert isinstance(job, batch.BatchJob)
     assert wait_for_run(at) == "finished"
     captions = "\n".join(c.value for c in at.caption)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -122,3 +123,22 @@ def cost(usage: Usage, price: Price | None, *, batch: bool = False) -> float | N
         + usage.completion_tokens * price.output
     ) / 1_000_000
     return dollars * BATCH_DISCOUNT if batch else dollars
+
+
+def format_usd(value: float | None) -> str:
+    """Dollars with enough significant digits to mean something: '$12.30', '$0.2512', '$0.0000405'.
+
+    None means unpriced (never shown as $0)."""
+    if value is None:
+        return "unpriced"
+    if value == 0:
+        return "$0"
+    size = abs(value)
+    if size >= 1:
+        return f"${value:,.2f}"
+    if size >= 0.01:
+        return f"${value:.4f}"
+    digits = -math.floor(math.log10(size)) + 2  # three significant digits
+    text = f"{value:.{digits}f}".rstrip("0")
+    whole, _, frac = text.partition(".")
+    return f"${whole}.{frac.ljust(4, '0')}"

@@ -125,3 +125,68 @@ def make_client(
             )
             _clients[cache_key] = client
         return client
+
+
+@dataclass(frozen=True)
+class Connection:
+    """Where one browser session's requests go, and where its key came from (never the key itself)."""
+
+    endpoint: Endpoint | None
+    demo: bool
+    source: str  # "typed in this session", ".env / environment", "secrets.toml", "offline demo", ""
+
+    @property
+    def url(self) -> str:
+        if self.endpoint is None:
+            return ""
+        return self.endpoint.base_url or DEFAULT_BASE_URL
+
+    def sending_line(self) -> str:
+        """'Sending to http://… with the key typed in this session (sk-…abcd).', shown by every action."""
+        if self.endpoint is None:
+            return "No API key: type one in the sidebar, add OPENAI_API_KEY to .env, or use the offline demo."
+        if self.demo:
+            return f"Sending to the offline demo server at {self.url} (simulated answers, no cost)."
+        return (
+            f"Sending to {self.url} with the key {self.source_words()} ({mask_key(self.endpoint.api_key)})."
+        )
+
+    def source_words(self) -> str:
+        return {
+            "typed in this session": "typed in this session",
+            ".env / environment": "from .env / the environment",
+            "secrets.toml": "from secrets.toml",
+        }.get(self.source, self.source)
+
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+
+
+def choose_connection(
+    *,
+    demo: bool,
+    demo_url: str | None,
+    typed_key: str | None,
+    typed_base_url: str | None,
+    env: Mapping[str, str],
+    secret_key: str | None = None,
+) -> Connection:
+    """The session's connection: the demo server, else a typed key, else the environment's or secrets' key.
+
+    A typed endpoint wins over OPENAI_BASE_URL; with none typed, OPENAI_BASE_URL (else OpenAI) is used.
+    Nothing here reads session state: the app passes what this session typed, so no rerun can swap it.
+    """
+    if demo:
+        return Connection(Endpoint(api_key="sk-local-demo", base_url=demo_url), True, "offline demo")
+    base_url = (typed_base_url or "").strip() or (env.get("OPENAI_BASE_URL") or "").strip() or None
+    org = env.get("OPENAI_ORG_ID") or None
+    project = env.get("OPENAI_PROJECT_ID") or None
+    typed = (typed_key or "").strip()
+    if typed:
+        return Connection(Endpoint(typed, base_url, org, project), False, "typed in this session")
+    key = (env.get("OPENAI_API_KEY") or "").strip()
+    if key:
+        return Connection(Endpoint(key, base_url, org, project), False, ".env / environment")
+    if secret_key:
+        return Connection(Endpoint(secret_key.strip(), base_url, org, project), False, "secrets.toml")
+    return Connection(None, False, "")

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field, replace
 import httpx2
 import openai
 
-from lib.cost.pricing import Price, Usage, cost
+from lib.cost.pricing import Price, Usage, cost, format_usd
 from lib.engine import errors
 from lib.engine.client import Endpoint, make_client
 from lib.engine.governor import Governor, governor_for
@@ -678,11 +678,10 @@ class Job:
         worst = cost(Usage(item.prompt_tokens, item.max_output_tokens), self.plan.price) or 0.0
         with self._lock:
             if self._totals.cost + self._reserved + worst > self._budget + 1e-12:
-                spent = self._totals.cost
                 self._set_status(
                     "paused",
-                    f"Budget reached: ${spent:.4f} spent of ${self._budget:.2f}; the next request could cost up to "
-                    f"${worst:.4f}. Raise the budget to continue.",
+                    f"Budget reached: the next request could cost up to {format_usd(worst)}, which would take the "
+                    f"run past its {format_usd(self._budget)} budget. Raise the budget to continue.",
                 )
                 self._halt.set()
                 raise _Halt

@@ -34,6 +34,7 @@ def history_frame(records: Sequence[RunRecord]) -> pd.DataFrame:
                 "prompt": f"{m.get('prompt_name', '?')} v{m.get('prompt_version', '?')}",
                 "model": str(m.get("model", "")),
                 "kind": kind,
+                "file": str(m.get("input_name") or "—"),
                 "rows": int(m.get("rows") or 0),
                 "cost": money(m.get("cost_usd")) if "cost_usd" in m else "—",
                 "tokens": tokens,
@@ -43,7 +44,7 @@ def history_frame(records: Sequence[RunRecord]) -> pd.DataFrame:
                 "run id": r.run_id,
             }
         )
-    columns = ["started (UTC)", "prompt", "model", "kind", "rows", "cost", "tokens", "errors"]
+    columns = ["started (UTC)", "prompt", "model", "kind", "file", "rows", "cost", "tokens", "errors"]
     columns += ["duration", "status", "run id"]
     frame = pd.DataFrame(rows, columns=columns)
     text = [c for c in columns if c not in ("rows", "tokens", "errors")]
@@ -65,7 +66,9 @@ def history_chart_rows(records: Sequence[RunRecord]) -> list[dict]:
 def run_label(r: RunRecord) -> str:
     m = r.meta
     started = dt.datetime.fromtimestamp(float(m.get("started_at") or r.created_at), dt.UTC)
-    return f"{started:%Y-%m-%d %H:%M} · {m.get('prompt_name', '?')} · {m.get('model', '?')} · {r.status}"
+    kind = "sample" if m.get("sample") else "run"
+    file = m.get("input_name") or "a table"
+    return f"{started:%Y-%m-%d %H:%M} · {kind} of {m.get('prompt_name', '?')} on {file} · {m.get('model', '?')} · {r.status}"
 
 
 def resumable(r: RunRecord) -> bool:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import os
 import re
+import time
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -30,12 +32,32 @@ def prompts_dir(env: Mapping[str, str] | None = None) -> Path:
 
 
 def money(value: float | None) -> str:
-    """Dollars with enough decimals for small runs; None means unpriced, never $0."""
-    if value is None:
-        return "unpriced"
-    if value == 0:
-        return "$0"
-    return f"${value:,.4f}" if value < 1 else f"${value:,.2f}"
+    """Dollars with enough significant digits for small runs; None means unpriced, never $0."""
+    return pricing.format_usd(value)
+
+
+def size(n_bytes: int) -> str:
+    """'812 bytes', '14.2 KB', '3.1 MB'."""
+    if n_bytes < 1024:
+        return f"{n_bytes:,} bytes"
+    if n_bytes < 1024 * 1024:
+        return f"{n_bytes / 1024:,.1f} KB"
+    return f"{n_bytes / 1024 / 1024:,.1f} MB"
+
+
+def when(timestamp: float | None, now: float | None = None) -> str:
+    """'just now', '5 min ago', '3 h ago', else the date and time."""
+    if not timestamp:
+        return "—"
+    now = time.time() if now is None else now
+    age = now - timestamp
+    if age < 60:
+        return "just now"
+    if age < 3600:
+        return f"{int(age // 60)} min ago"
+    if age < 86400:
+        return f"{int(age // 3600)} h ago"
+    return dt.datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M")
 
 
 def duration(seconds: float | None) -> str:

@@ -7,11 +7,12 @@ import random
 import pandas as pd
 
 from lib.leads import LeadFile
+from lib.leads.common import plural
 from lib.views.live_table import TEXT
 
 
 def column_profile(df: pd.DataFrame, examples: int = 3) -> pd.DataFrame:
-    """One row per column: how many cells are filled (%) and a few distinct example values."""
+    """One row per column: the share of cells filled (0..1, shown as a percentage) and a few examples."""
     rows = []
     total = len(df)
     for column in df.columns:
@@ -21,11 +22,11 @@ def column_profile(df: pd.DataFrame, examples: int = 3) -> pd.DataFrame:
         rows.append(
             {
                 "column": str(column),
-                "filled %": round(100.0 * int(filled.sum()) / total, 1) if total else 0.0,
+                "filled": round(int(filled.sum()) / total, 4) if total else 0.0,
                 "examples": " | ".join(_short(v) for v in sample),
             }
         )
-    return pd.DataFrame(rows, columns=["column", "filled %", "examples"]).astype(
+    return pd.DataFrame(rows, columns=["column", "filled", "examples"]).astype(
         {"column": TEXT, "examples": TEXT}
     )
 
@@ -46,10 +47,11 @@ def detected_facts(lead: LeadFile) -> list[str]:
         facts.append(f"Delimiter: {delimiter_name(lead.delimiter)}.")
     for new, old in lead.renamed_headers.items():
         facts.append(f"Header renamed: {old!r} -> {new!r}.")
-    if lead.skipped_preamble:
-        facts.append(f"Skipped {lead.skipped_preamble} line(s) above the header.")
-    if lead.skipped_footer:
-        facts.append(f"Skipped {lead.skipped_footer} footer line(s).")
+    said = " ".join(lead.warnings)
+    if lead.skipped_preamble and "above the column names" not in said:
+        facts.append(f"Skipped {plural(lead.skipped_preamble, 'line')} above the column names.")
+    if lead.skipped_footer and "at the end" not in said:
+        facts.append(f"Skipped {plural(lead.skipped_footer, 'line')} at the end that are not rows.")
     if lead.dropped_empty_columns:
         facts.append(f"Dropped {len(lead.dropped_empty_columns)} empty unnamed column(s).")
     if lead.rejected:
@@ -70,14 +72,11 @@ def rejected_frame(lead: LeadFile) -> pd.DataFrame:
 
 
 def sample_ids(df: pd.DataFrame, n: int, how: str, seed: int = 0) -> list[int]:
-    """Row ids of a sample: the first n rows, or n random ones (reproducible with the seed)."""
+    """Row ids of a sample: the first n rows, or n random ones (reproducible with the seed); [] for none."""
     ids = [int(i) for i in df.index]
+    if not ids:
+        return []
     n = max(1, min(n, len(ids)))
     if how == "random":
         return sorted(random.Random(seed).sample(ids, n))
     return ids[:n]
-
-
-def parse_columns(text: str) -> tuple[str, ...]:
-    """'company, industry ,  , fit' -> ('company', 'industry', 'fit'), duplicates dropped."""
-    return tuple(dict.fromkeys(p.strip() for p in (text or "").split(",") if p.strip()))

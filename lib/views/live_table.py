@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Iterable, Mapping, Sequence
 
 import pandas as pd
@@ -24,6 +26,17 @@ def chain_table(results: pd.DataFrame) -> pd.DataFrame:
     table = results.drop(columns=[c for c in runs.STATUS_COLUMNS if c in results.columns])
     table = table.drop(columns=[EDITED_COLUMN], errors="ignore")
     return table.fillna("").astype(TEXT)
+
+
+def chain_csv(results: pd.DataFrame) -> bytes:
+    """A results table as exact CSV text (UTF-8, every cell quoted, no formula guard): the bytes of a new
+    lead file for the next prompt, read back by the lead reader to the same cells."""
+    table = chain_table(results)
+    buf = io.StringIO()
+    writer = csv.writer(buf, quoting=csv.QUOTE_ALL, lineterminator="\r\n")
+    writer.writerow([str(c) for c in table.columns])
+    writer.writerows(table.itertuples(index=False, name=None))
+    return buf.getvalue().encode("utf-8")
 
 
 class LiveTable:
@@ -181,3 +194,68 @@ def export_stem(meta: Mapping) -> str:
     """A file-name stem; demo results say so in the name."""
     stem = str(meta.get("prompt_name") or "results")
     return f"SIMULATED-{stem}" if meta.get("demo") else stem
+
+
+# --- where the answers sit: identifying columns, then the answers, then the rest ------------------------
+
+# Header names (compared case- and space-insensitively) that identify a lead at a glance, best first.
+ID_COLUMN_GROUPS = (
+    ("first name", "firstname", "first", "given name", "full name", "name", "contact name", "contact"),
+    ("last name", "lastname", "surname", "family name"),
+    ("company", "company name", "account name", "account", "organization", "organisation", "company domain"),
+)
+MAX_ID_COLUMNS = 3
+
+
+def _norm(name: str) -> str:
+    return " ".join(str(name).replace("_", " ").lower().split())
+
+
+def suggest_id_columns(columns: Sequence[str]) -> list[str]:
+    """A few columns that tell the person which lead a row is: a name and a company; else the first column."""
+    by_norm: dict[str, str] = {}
+    for c in columns:
+        by_norm.setdefault(_norm(c), c)
+    chosen: list[str] = []
+    for group in ID_COLUMN_GROUPS:
+        for candidate in group:
+            if candidate in by_norm and by_norm[candidate] not in chosen:
+                chosen.append(by_norm[candidate])
+                break
+    if not chosen:
+        email = next((c for c in columns if "email" in _norm(c)), None)
+        chosen = [email or columns[0]] if columns else []
+    return chosen[:MAX_ID_COLUMNS]
+
+
+def id_columns(columns: Sequence[str], chosen: Sequence[str] | None) -> list[str]:
+    """The user's identifying columns that this table has, else the suggestion."""
+    if chosen is not None:
+        kept = [c for c in chosen if c in columns]
+        if kept or not chosen:
+            return kept
+    return suggest_id_columns(columns)
+
+
+def column_order(columns: Sequence[str], outputs: Sequence[str], ids: Sequence[str]) -> list[str]:
+    """Identifying columns, then the answers, then the status columns, then every other input column."""
+    head = [c for c in ids if c in columns and c not in outputs]
+    answers = [c for c in outputs if c in columns]
+    status = [c for c in columns if c in runs.STATUS_COLUMNS or c == EDITED_COLUMN]
+    placed = {*head, *answers, *status}
+    rest = [c for c in columns if c not in placed]
+    return [
+        *head,
+        *answers,
+        *[c for c in status if c == EDITED_COLUMN],
+        *[c for c in status if c != EDITED_COLUMN],
+        *rest,
+    ]
+
+
+def output_names(meta: Mapping) -> list[str]:
+    """The answer columns of a run's results table, as named there."""
+    names = meta.get("output_columns")
+    if names:
+        return list(names.values())
+    return list(runs.spec_of(meta).output_columns) if meta.get("prompt_yaml") else []

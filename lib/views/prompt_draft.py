@@ -1,74 +1,16 @@
-"""The prompt draft as the Prompt page edits it, and the quote lines the Run page shows for it."""
+"""What the Prompt and Run pages show of a prompt: column snippets, run options, the quote's lines."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 
 import pandas as pd
 
 from lib.cost import pricing, quote
 from lib.engine import runs
 from lib.prompts import models, templates
-from lib.prompts.templates import Example, PromptSpec
+from lib.prompts.templates import PromptSpec
 from lib.views.labels import money
-from lib.views.lead_view import parse_columns
-
-
-@dataclass
-class Draft:
-    """The prompt being edited, as plain values (what the prompt page's widgets hold)."""
-
-    name: str = "Untitled prompt"
-    description: str = ""
-    system: str = ""
-    examples: list[tuple[str, str]] = field(default_factory=list)
-    template: str = ""
-    outputs: str = "output"
-    json_schema: dict | None = None
-    model: str | None = None
-    temperature: float | None = None
-    max_tokens: int | None = None
-    field_cap: int = templates.FIELD_CAP
-    version: int = 1
-
-    @classmethod
-    def of(cls, spec: PromptSpec) -> Draft:
-        return cls(
-            name=spec.name,
-            description=spec.description,
-            system=spec.system,
-            examples=[(e.user, e.assistant) for e in spec.examples],
-            template=spec.template,
-            outputs=", ".join(spec.output_columns),
-            json_schema=spec.json_schema,
-            model=spec.model,
-            temperature=spec.temperature,
-            max_tokens=spec.max_tokens,
-            field_cap=spec.field_cap,
-            version=spec.version,
-        )
-
-    def spec(self) -> PromptSpec:
-        """The PromptSpec; raises ValueError with a plain message when a field cannot work."""
-        columns = parse_columns(self.outputs)
-        if self.json_schema is None and not columns:
-            raise ValueError("Name at least one output column.")
-        examples = tuple(Example(u, a) for u, a in self.examples if u.strip() or a.strip())
-        return PromptSpec(
-            name=self.name.strip() or "Untitled prompt",
-            description=self.description,
-            version=self.version,
-            system=self.system,
-            examples=examples,
-            template=self.template,
-            output_columns=("output",) if self.json_schema is not None else columns,
-            json_schema=self.json_schema,
-            model=(self.model or "").strip() or None,
-            temperature=self.temperature,
-            max_tokens=self.max_tokens,
-            field_cap=self.field_cap,
-        )
 
 
 def column_snippets(columns: Iterable[str]) -> str:

@@ -69,3 +69,20 @@ def batch_savings_text(savings) -> str | None:
         f"Batch price {money(savings.cost_usd)} · {money(savings.live_cost_usd)} if sent live · "
         f"saved {money(savings.saved_usd)}"
     )
+
+
+def budget_warning(budget: float | None, cost_low: float | None, cost_high: float | None) -> str | None:
+    """A warning before Start when the budget cannot cover the quote (None when it can, or is unset)."""
+    if budget is None or cost_high is None or cost_low is None:
+        return None
+    if budget < cost_low:
+        return (
+            f"Your budget of {money(budget)} is below the lowest quote ({money(cost_low)}): the run will pause "
+            "before it has answered every row. Raise the budget, or start anyway and raise it then."
+        )
+    if budget < cost_high:
+        return (
+            f"Your budget of {money(budget)} is inside the quote ({money(cost_low)} – {money(cost_high)}): the run "
+            "may pause before the last rows if the answers are long."
+        )
+    return None

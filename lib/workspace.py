@@ -1,0 +1,285 @@
+"""The workspace: everything a user has set up, as one plain object, saved on every change.
+
+A workspace holds the lead file and how it was read, the prompt draft, the run settings, the sample and
+the attached run. The app keeps only its id in the URL (`?ws=…`) and in session state, so leaving a page,
+a reload, a second tab and a server restart all bring back exactly what was there. Widgets are views of
+it: a page sets each widget's value from the workspace before drawing and writes back in `on_change`.
+
+What it never holds: the API key. A typed key lives in one browser session only (see pages/_shared.py).
+The file's bytes are kept once per content under `<data dir>/uploads/`, named by their SHA-256.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import re
+import secrets
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Literal
+
+from lib.prompts.draft import Draft
+from lib.prompts.models import DEFAULT_MODEL
+from lib.store import Store, StoreError
+
+ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+UPLOADS = "uploads"
+MAX_RECENT = 50
+
+Ragged = Literal["reject", "skip"]
+
+
+@dataclass
+class LeadSource:
+    """Which file was uploaded and how it was read: enough to read it again, exactly, after a restart."""
+
+    file_name: str
+    digest: str  # sha256 of the bytes, which live under <data dir>/uploads/<digest>
+    size: int
+    sheet: str | None = None  # None: the first sheet with a table
+    encoding: str | None = None  # None: detected
+    ragged: Ragged = "reject"
+    derived_from_run: str | None = None  # a results table chained into a new prompt
+
+
+@dataclass
+class Connection:
+    """Where requests go, as the user set it (never the key: that stays in the browser session)."""
+
+    demo: bool | None = None  # None: not chosen yet (the app starts in the demo when there is no key)
+    base_url: str = ""  # "" = the environment's OPENAI_BASE_URL, else api.openai.com
+
+
+@dataclass
+class Settings:
+    """Run settings. `max_tokens`, `temperature` and `model` follow the prompt's defaults until the user
+    sets them (`*_set` says so), so a value is never forced over what the user typed."""
+
+    model: str = DEFAULT_MODEL
+    model_set: bool = False
+    max_tokens: int | None = None
+    max_tokens_set: bool = False
+    temperature: float | None = None
+    temperature_set: bool = False
+    workers: int = 16
+    rpm: int | None = None
+    tpm: int | None = None
+    budget_usd: float | None = None
+    empty: Literal["send", "skip"] = "send"
+    batch: bool = False
+    price_input: float | None = None  # the user's price (USD per 1M tokens) for an unpriced model
+    price_output: float | None = None
+    id_columns: list[str] | None = None  # identifying columns shown before the answer (None: suggested)
+    sample_n: int = 5
+    sample_how: Literal["first", "random"] = "first"
+
+
+@dataclass
+class Workspace:
+    id: str
+    created_at: float = 0.0
+    updated_at: float = 0.0
+    lead: LeadSource | None = None
+    prompt_source: str | None = None  # the library prompt the draft was opened from ("" = blank)
+    draft: Draft | None = None
+    settings: Settings = field(default_factory=Settings)
+    connection: Connection = field(default_factory=Connection)
+    sample_run_id: str | None = None  # the latest sample, shown on the Run page
+    run_id: str | None = None  # the attached run
+    results_run_id: str | None = None  # the run the Results page shows (None: the attached one)
+    history_run_id: str | None = None
+
+    # --- what the pages ask of it -------------------------------------------------------------
+
+    def effective_model(self) -> str:
+        return self.settings.model or DEFAULT_MODEL
+
+    def effective_max_tokens(self) -> int | None:
+        s = self.settings
+        return s.max_tokens if s.max_tokens_set or self.draft is None else self.draft.max_tokens
+
+    def effective_temperature(self) -> float | None:
+        s = self.settings
+        return s.temperature if s.temperature_set or self.draft is None else self.draft.temperature
+
+    def origin(self, name: Literal["max_tokens", "temperature", "model"]) -> str:
+        """Where a run setting's value comes from, in words: 'you' or 'the prompt <name>'."""
+        if getattr(self.settings, f"{name}_set") or self.draft is None:
+            return "set by you"
+        return f"from the prompt {self.draft.name!r}"
+
+    def results_run(self) -> str | None:
+        return self.results_run_id or self.run_id
+
+    def title(self) -> str:
+        """'leads.csv · Icebreaker', for the list of recent workspaces."""
+        parts = [self.lead.file_name if self.lead else "no file"]
+        if self.draft is not None:
+            parts.append(self.draft.name)
+        return " · ".join(parts)
+
+    # --- changes the pages make -----------------------------------------------------------------
+
+    def choose_prompt(self, source: str, draft: Draft) -> None:
+        """Open a prompt: its defaults are offered for the settings the user has not set."""
+        self.prompt_source = source
+        self.draft = draft
+        if draft.model and not self.settings.model_set:
+            self.settings.model = draft.model
+        self.sample_run_id = None
+
+    def set_lead(self, lead: LeadSource) -> None:
+        if self.lead != lead:
+            self.lead = lead
+            self.sample_run_id = None
+
+    def set_setting(self, name: str, value: Any) -> None:
+        """One run setting, as the user typed it; the *_set flags record that the user chose it."""
+        if name not in {f.name for f in fields(Settings)}:
+            raise KeyError(name)
+        setattr(self.settings, name, value)
+        if hasattr(self.settings, f"{name}_set"):
+            setattr(self.settings, f"{name}_set", True)
+
+    def set_draft_field(self, name: str, value: Any) -> None:
+        if self.draft is None:
+            self.draft = Draft()
+        if name not in {f.name for f in fields(Draft)}:
+            raise KeyError(name)
+        setattr(self.draft, name, value)
+
+    # --- (de)serialisation ------------------------------------------------------------------------
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True, ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str) -> Workspace:
+        data = json.loads(text)
+        return cls(
+            id=data["id"],
+            created_at=data.get("created_at", 0.0),
+            updated_at=data.get("updated_at", 0.0),
+            lead=_build(LeadSource, data.get("lead")),
+            prompt_source=data.get("prompt_source"),
+            draft=_draft(data.get("draft")),
+            settings=_build(Settings, data.get("settings")) or Settings(),
+            connection=_build(Connection, data.get("connection")) or Connection(),
+            sample_run_id=data.get("sample_run_id"),
+            run_id=data.get("run_id"),
+            results_run_id=data.get("results_run_id"),
+            history_run_id=data.get("history_run_id"),
+        )
+
+
+def _build(kind: type, data: dict | None):
+    """A dataclass from saved fields, ignoring fields a newer or older version does not know."""
+    if data is None:
+        return None
+    known = {f.name for f in fields(kind)}
+    return kind(**{k: v for k, v in data.items() if k in known})
+
+
+def _draft(data: dict | None) -> Draft | None:
+    draft = _build(Draft, data)
+    if draft is not None:
+        draft.examples = [tuple(e) for e in draft.examples]
+    return draft
+
+
+def new_id() -> str:
+    """Unguessable: the id is in the URL, and whoever has it can open the workspace."""
+    return secrets.token_urlsafe(12)
+
+
+class WorkspaceError(Exception):
+    """A workspace that can't be opened; the message is meant for the user."""
+
+
+class Workspaces:
+    """Workspaces in the store's SQLite file (table `workspaces`), plus the uploaded files they point at."""
+
+    def __init__(self, store: Store):
+        self.store = store
+        self.uploads = store.data_dir / UPLOADS
+
+    def create(self) -> Workspace:
+        now = time.time()
+        ws = Workspace(id=new_id(), created_at=now, updated_at=now)
+        self.save(ws)
+        return ws
+
+    def save(self, ws: Workspace) -> None:
+        ws.updated_at = time.time()
+        self.store._write(
+            [
+                (
+                    "INSERT INTO workspaces (id, created_at, updated_at, data_json) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT(id) DO UPDATE SET updated_at = excluded.updated_at, data_json = excluded.data_json",
+                    (ws.id, ws.created_at, ws.updated_at, ws.to_json()),
+                )
+            ]
+        )
+
+    def load(self, ws_id: str | None) -> Workspace | None:
+        if not ID_PATTERN.match(ws_id or ""):
+            return None
+        rows = self.store._read("SELECT data_json FROM workspaces WHERE id = ?", (ws_id,))
+        return Workspace.from_json(rows[0][0]) if rows else None
+
+    def recent(self, limit: int = MAX_RECENT) -> list[Workspace]:
+        rows = self.store._read("SELECT data_json FROM workspaces ORDER BY updated_at DESC LIMIT ?", (limit,))
+        return [Workspace.from_json(r[0]) for r in rows]
+
+    def delete(self, ws_id: str) -> None:
+        """Forget a workspace. Its runs stay in History; an upload no other workspace uses is deleted."""
+        ws = self.load(ws_id)
+        self.store._write([("DELETE FROM workspaces WHERE id = ?", (ws_id,))])
+        if ws is not None and ws.lead is not None:
+            rows = self.store._read("SELECT data_json FROM workspaces")
+            still_used = any(
+                (w.lead is not None and w.lead.digest == ws.lead.digest)
+                for w in (Workspace.from_json(r[0]) for r in rows)
+            )
+            if not still_used:
+                (self.uploads / ws.lead.digest).unlink(missing_ok=True)
+
+    # --- uploaded files -----------------------------------------------------------------------------
+
+    def put_file(self, data: bytes) -> str:
+        """Keep an upload's bytes (once per content); returns its digest."""
+        digest = hashlib.sha256(data).hexdigest()
+        path = self.uploads / digest
+        if path.exists() and path.stat().st_size == len(data):
+            return digest
+        try:
+            self.uploads.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.uploads, prefix=".upload-")
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except OSError as exc:
+            raise StoreError(
+                f"The uploaded file could not be kept in {self.uploads}: {exc.strerror}"
+            ) from exc
+        return digest
+
+    def file_bytes(self, digest: str) -> bytes | None:
+        if not re.fullmatch(r"[0-9a-f]{64}", digest or ""):
+            return None
+        path = self.uploads / digest
+        try:
+            return path.read_bytes()
+        except FileNotFoundError:
+            return None
+
+
+def replace_fields(obj, **changes):
+    """dataclasses.replace for the nested parts (kept here so pages need not import dataclasses)."""
+    return dataclasses.replace(obj, **changes)

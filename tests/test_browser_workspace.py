@@ -1,0 +1,281 @@
+"""The workspace in real Chromium: nothing a user set up is lost or silently changed by leaving a page,
+reloading, restarting the server, or a button, and requests go only where the sidebar says.
+
+Two OpenAI-compatible servers run on loopback: A is the environment's endpoint (OPENAI_BASE_URL), B the
+one a user types. Each test counts what each server received, so a request that went to an endpoint the
+user did not choose is caught.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+from playwright.sync_api import Page, expect, sync_playwright
+
+from lib.sim import SimConfig, SimProcess
+from lib.sim.app import key_hash
+from lib.store import Store
+from lib.views.live_table import suggest_id_columns
+from lib.workspace import Workspaces
+from tests.browser_helpers import (
+    CHROMIUM_ARGS,
+    TEST_KEY,
+    AppServer,
+    choose_prompt,
+    csv_file,
+    goto_page,
+    prepare_run,
+    require_chromium,
+    run_caption,
+    run_status,
+    screenshot,
+    upload,
+    wait_done_at_least,
+    wait_finished,
+)
+from tests.leadfiles import apollo_rows
+
+SIM_CONFIG = SimConfig(latency_ms=150, latency_dist="lognormal", latency_p99_ms=600, seed=5)
+VIEWPORT = {"width": 1280, "height": 1000}
+TYPED_KEY = "sk-typed-in-browser-7777"
+ICEBREAKER = {"max_tokens": "80", "temperature": "0.70"}  # prompts/icebreaker.yaml's defaults
+
+expect.set_options(timeout=20_000)
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    path = require_chromium()
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def servers(chromium):
+    """(A, B): A is the environment's endpoint, B the one a user types."""
+    a = SimProcess(SIM_CONFIG).start()
+    b = SimProcess(SIM_CONFIG).start()
+    yield a, b
+    a.stop()
+    b.stop()
+
+
+@pytest.fixture
+def app(tmp_path, servers):
+    a, b = servers
+    a.reset(SIM_CONFIG)
+    b.reset(SIM_CONFIG)
+    data = tmp_path / "data"
+    data.mkdir()
+    server = AppServer(
+        data, tmp_path / "streamlit.log", {"OPENAI_API_KEY": TEST_KEY, "OPENAI_BASE_URL": a.url}
+    )
+    server.start()
+    print(f"streamlit log: {server.log_path}")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def tab(chromium):
+    context = chromium.new_context(viewport=VIEWPORT, accept_downloads=True)
+    context.set_default_timeout(20_000)
+    yield context.new_page()
+    context.close()
+
+
+def ws_id(page: Page) -> str:
+    expect(page).to_have_url(re.compile(r"[?&]ws=[\w-]+"))
+    return re.search(r"[?&]ws=([\w-]+)", page.url).group(1)
+
+
+def saved_workspace(app: AppServer, page: Page):
+    store = Store(app.data_dir)
+    try:
+        return Workspaces(store).load(ws_id(page))
+    finally:
+        store.close()
+
+
+def sidebar_status(page: Page):
+    return page.get_by_test_id("stSidebar").get_by_test_id("stCaptionContainer").filter(has_text="Sending to")
+
+
+def spin(page: Page, name: str):
+    return page.get_by_role("spinbutton", name=name)
+
+
+def assert_prompt_and_settings(page: Page, *, workers: str) -> None:
+    """The Run page shows the Icebreaker prompt's defaults and the user's workers, not reset values."""
+    goto_page(page, "Run")
+    expect(page.get_by_text("Write or choose a prompt first")).to_have_count(0)
+    expect(spin(page, "Max tokens per answer")).to_have_value(ICEBREAKER["max_tokens"])
+    expect(spin(page, "Temperature")).to_have_value(ICEBREAKER["temperature"])
+    expect(spin(page, "Parallel workers")).to_have_value(workers)
+    expect(page.get_by_text("from the prompt 'Icebreaker'").first).to_be_visible()
+
+
+def header_cells(page: Page) -> list[str]:
+    """The column headers glide has drawn in the first (live or results) grid: only columns in view."""
+    grid = page.get_by_test_id("stDataFrame").first
+    expect(grid.locator("th[role=columnheader]").first).to_be_attached()
+    return [h.inner_text().strip() for h in grid.locator("th[role=columnheader]").all()]
+
+
+def test_leaving_the_run_page_mid_run_keeps_the_prompt_and_settings(app, servers, tab, tmp_path):
+    """Issue 11, step 1 and 5: leave a 2,000-row run for Results and Data, come back: nothing was reset,
+    the answer column is in the grid's first screen, and the run goes on with the prompt's max tokens."""
+    a, _ = servers
+    path = csv_file(tmp_path / "apollo-2000.csv", apollo_rows(2000))
+    prepare_run(tab, app, path, workers=8)
+    tab.get_by_role("button", name="Start run").click()
+    wait_done_at_least(tab, 20)
+    headers = header_cells(tab)
+    ids = suggest_id_columns(apollo_rows(1)[0])
+    assert headers[1 : 2 + len(ids)] == [*ids, "icebreaker"], headers  # row, identifying columns, answer
+    grid_top = tab.get_by_test_id("stDataFrame").first.bounding_box()["y"]
+    bar_top = tab.get_by_test_id("stProgress").bounding_box()["y"]
+    assert grid_top - bar_top < 250, "the live grid sits right under the progress bar"
+    screenshot(tab, "workspace-run-live.png")
+
+    for title in ("Results", "Data"):
+        goto_page(tab, title)
+        time.sleep(2)
+    goto_page(tab, "Prompt")
+    expect(tab.get_by_role("textbox", name="Prompt name")).to_have_value("Icebreaker")
+    expect(tab.get_by_text("Every placeholder matches a column.")).to_be_visible()
+    assert_prompt_and_settings(tab, workers="8")
+    assert run_status(tab) == "running"
+    tab.get_by_role("button", name="Cancel").click()
+    expect(run_caption(tab)).to_contain_text("status: cancelled")
+    assert a.ledger(), "the run sent requests"
+    run_id = re.search(r"run id ([\w-]+)", run_caption(tab).first.inner_text()).group(1)
+    store = Store(app.data_dir)
+    try:
+        bodies = store.requests(run_id)
+    finally:
+        store.close()
+    assert len(bodies) == 2000
+    assert {b["max_tokens"] for b in bodies.values()} == {80}, "the prompt's max tokens, not 1"
+    assert {b["temperature"] for b in bodies.values()} == {0.7}
+
+
+def test_a_typed_key_and_endpoint_stay_through_open_results_and_history(app, servers, tab, tmp_path):
+    """Issue 11, step 2: after Open results (Run page and History) the sidebar still names the typed
+    endpoint and key, and the next sample goes there, never to the environment's endpoint."""
+    a, b = servers
+    path = csv_file(tmp_path / "leads.csv", apollo_rows(12))
+    tab.goto(app.url)
+    upload(tab, path)
+    sidebar = tab.get_by_test_id("stSidebar")
+    key_box = sidebar.locator("input[type=password]")
+    key_box.fill(TYPED_KEY)
+    key_box.press("Enter")
+    url_box = sidebar.get_by_role("textbox", name="API endpoint (base URL)")
+    url_box.fill(b.url)
+    url_box.press("Enter")
+    expect(sidebar_status(tab)).to_contain_text(b.url)
+    expect(sidebar_status(tab)).to_contain_text("typed in this session")
+    choose_prompt(tab)
+    goto_page(tab, "Run")
+    tab.get_by_role("button", name="Start run").click()
+    wait_finished(tab, 12)
+    tab.get_by_role("button", name="Open results").click()
+    expect(tab.get_by_role("heading", name="Results", exact=True)).to_be_visible()
+    expect(sidebar_status(tab)).to_contain_text(b.url)
+    expect(sidebar_status(tab)).to_contain_text("typed in this session")
+    expect(url_box).to_have_value(b.url)
+    goto_page(tab, "History")
+    tab.get_by_role("button", name="Open results").click()
+    expect(tab.get_by_role("heading", name="Results", exact=True)).to_be_visible()
+    expect(sidebar_status(tab)).to_contain_text("typed in this session")
+    goto_page(tab, "Run")
+    sample_rows = spin(tab, "Rows")
+    sample_rows.fill("3")
+    sample_rows.press("Enter")
+    expect(tab.get_by_test_id("stCaptionContainer").filter(has_text="Sending to").first).to_contain_text(
+        b.url
+    )
+    tab.get_by_test_id("stRadio").filter(has_text="Which rows").get_by_text("random", exact=True).click()
+    tab.get_by_role("button", name="Try on sample").click()
+    expect(tab.get_by_text("sample's answer lengths")).to_be_visible()
+    assert a.ledger() == [], "nothing went to the environment's endpoint"
+    keys = {e["key_hash"] for e in b.ledger()}
+    assert keys == {key_hash(TYPED_KEY)}, "every request carried the typed key"
+    assert len(b.ledger()) >= 12
+
+
+def test_retry_failed_rows_goes_to_the_endpoint_shown_now(app, servers, tab, tmp_path):
+    """Issue 11, step 3: rows that failed on A are retried on B once the user has typed B."""
+    a, b = servers
+    a.configure(p_500=1.0)  # every request to A fails: the rows end failed, retryable
+    path = csv_file(tmp_path / "leads.csv", apollo_rows(6))
+    prepare_run(tab, app, path, workers=3)
+    tab.get_by_role("button", name="Start run").click()
+    expect(run_caption(tab)).to_contain_text("status: finished", timeout=60_000)
+    expect(tab.get_by_test_id("stProgress")).to_contain_text("6 failed")
+    url_box = tab.get_by_test_id("stSidebar").get_by_role("textbox", name="API endpoint (base URL)")
+    url_box.fill(b.url)
+    url_box.press("Enter")
+    expect(tab.get_by_test_id("stCaptionContainer").filter(has_text="Sending to").first).to_contain_text(
+        b.url
+    )
+    sent_to_a = a.stats()["total"]
+    tab.get_by_role("button", name="Retry failed rows").click()
+    # The page showed "finished" before the click too: wait for the answers themselves.
+    expect(tab.get_by_test_id("stProgress").last).to_contain_text("6 of 6 rows · 6 answered", timeout=60_000)
+    wait_finished(tab, 6)
+    assert a.stats()["total"] == sent_to_a, "the retry sent nothing to the old endpoint"
+    assert sorted(int(e["row_id"]) for e in b.ledger()) == [1, 2, 3, 4, 5, 6]
+    assert {e["key_hash"] for e in b.ledger()} == {key_hash(TEST_KEY)}  # the environment's key, as shown
+
+
+def test_reload_and_server_restart_bring_back_the_file_prompt_settings_and_run(app, servers, tab, tmp_path):
+    """Issue 11, steps 4 and 5: a reload mid-run and a restarted server on the same URL show the same file,
+    prompt, settings and run; the run resumes where it stopped."""
+    a, _ = servers
+    a.configure(latency_ms=400, latency_p99_ms=1200)  # about 6 rows/s on 3 workers: still running at the kill
+    path = csv_file(tmp_path / "apollo-300.csv", apollo_rows(300))
+    prepare_run(tab, app, path, workers=3)
+    budget = spin(tab, "Budget (USD)")
+    budget.fill("5")
+    budget.press("Enter")
+    expect(budget).to_have_value("5.00")
+    tab.get_by_role("button", name="Start run").click()
+    wait_done_at_least(tab, 10)
+    url = tab.url
+    assert "ws=" in url and TEST_KEY not in url
+
+    tab.reload()
+    expect(run_caption(tab)).to_contain_text("status: running")
+    expect(tab.get_by_text("Upload a lead list first")).to_have_count(0)
+    assert_prompt_and_settings(tab, workers="3")
+    expect(spin(tab, "Budget (USD)")).to_have_value("5.00")
+    goto_page(tab, "Data")
+    expect(tab.get_by_text("File: apollo-300.csv")).to_be_visible()
+    expect(tab.get_by_text("Lead table ready.")).to_be_visible()
+
+    goto_page(tab, "Run")
+    assert run_status(tab) == "running", "the run ended before the server could be killed mid-run"
+    app.kill()
+    app.start()
+    tab.goto(url)  # the Run page of the same workspace, in a new server process
+    expect(tab.get_by_text("This run is not running in this server any more")).to_be_visible()
+    goto_page(tab, "Data")
+    expect(tab.get_by_text("File: apollo-300.csv")).to_be_visible()
+    assert_prompt_and_settings(tab, workers="3")
+    expect(tab.get_by_text("This run is not running in this server any more")).to_be_visible()
+    tab.get_by_role("button", name="Resume run").click()
+    wait_finished(tab, 300, timeout=150)
+    screenshot(tab, "workspace-resumed.png")
+    ws = saved_workspace(app, tab)
+    assert ws.lead.file_name == "apollo-300.csv" and ws.draft.name == "Icebreaker"
+    assert ws.settings.workers == 3 and ws.settings.budget_usd == 5.0
+    billed = [int(e["row_id"]) for e in a.ledger()]
+    assert sorted(set(billed)) == list(range(1, 301)), "every row answered once the run resumed"
+    assert len(billed) - len(set(billed)) <= 3, "at most the requests in flight at the kill were paid twice"
