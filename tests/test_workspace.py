@@ -114,7 +114,9 @@ def test_a_workspace_survives_a_new_process(data_dir):
         ({"max_tokens": None}, 80, None, "set by you"),  # cleared on purpose: no limit, not the prompt's
     ],
 )
-def test_run_settings_follow_the_prompt_until_the_user_sets_them(user_sets, draft_max, expect_value, expect_origin):
+def test_run_settings_follow_the_prompt_until_the_user_sets_them(
+    user_sets, draft_max, expect_value, expect_origin
+):
     ws = Workspace(id="x" * 16)
     ws.choose_prompt("Icebreaker", Draft(name="Icebreaker", max_tokens=draft_max, temperature=0.7))
     for name, value in user_sets.items():
