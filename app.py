@@ -124,12 +124,35 @@ def workspace_box() -> None:
                 args=(w.id,),
                 help=f"Last changed {labels.when(w.updated_at)}",
             )
-        st.button("New workspace", key="btn_ws_new", icon=":material/add:", on_click=new_workspace)
+        a, b = st.columns(2)
+        a.button(
+            "New",
+            key="btn_ws_new",
+            icon=":material/add:",
+            on_click=new_workspace,
+            help="Start an empty workspace.",
+        )
+        b.button(
+            "Delete",
+            key="btn_ws_delete",
+            icon=":material/delete:",
+            on_click=delete_workspace,
+            args=(current.id,),
+            help="Forget this workspace and its uploaded file. Its runs stay in History.",
+        )
 
 
 def new_workspace() -> None:
     fresh = _shared.workspaces().create()
     _shared.switch_to(fresh.id)
+
+
+def delete_workspace(ws_id: str) -> None:
+    _shared.workspaces().delete(ws_id)
+    new_workspace()
+    st.session_state["flash"] = (
+        "The workspace was deleted; this is a new, empty one. Its runs are still in History."
+    )
 
 
 def sidebar() -> None:

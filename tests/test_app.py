@@ -7,6 +7,7 @@ import os
 
 import openpyxl
 import pytest
+from streamlit.testing.v1 import AppTest
 
 from lib import engine, export
 from lib.engine import runs
@@ -15,6 +16,7 @@ from lib.prompts.library import PromptLibrary
 from lib.sim import expected_reply
 from lib.store import Store
 from tests.apptest_helpers import (
+    APP,
     all_text,
     choose_prompt,
     edit_workspace,
@@ -233,3 +235,96 @@ def test_empty_states_link_to_the_right_page():
     goto(at, "run")
     assert any("Upload a lead list first" in i.value for i in at.info)
     assert templates.placeholders("{{ A }}") == ["A"]
+
+
+# --- the workspace under AppTest: what a page shows comes from it, and every page change keeps it -------
+
+
+def test_leaving_pages_keeps_the_prompt_settings_and_file():
+    """Data → Prompt → Run (settings typed) → Results → History → Run: nothing is reset."""
+    at = choose_prompt(upload(new_app()))
+    goto(at, "run")
+    assert at.number_input(key="r_max_tokens").value == 80  # prompts/icebreaker.yaml
+    assert "from the prompt 'Icebreaker'" in " ".join(c.value for c in at.caption)
+    at.number_input(key="r_workers").set_value(3).run()
+    at.number_input(key="r_budget").set_value(2.5).run()
+    for page in ("results", "history", "data", "prompt"):
+        goto(at, page)
+    assert at.text_area(key="p_template").value.startswith("Write the opening line of a cold email")
+    goto(at, "run")
+    assert at.number_input(key="r_workers").value == 3
+    assert at.number_input(key="r_budget").value == 2.5
+    assert at.number_input(key="r_max_tokens").value == 80
+    saved = workspace(at)
+    assert (saved.settings.workers, saved.settings.budget_usd, saved.draft.name) == (3, 2.5, "Icebreaker")
+    assert saved.lead.file_name == "leads.csv"
+
+
+def test_a_new_session_on_the_same_url_opens_the_same_workspace():
+    """A reload is a new session with only the URL: it finds the file, the prompt and the settings."""
+    at = choose_prompt(upload(new_app()))
+    goto(at, "run")
+    at.number_input(key="r_workers").set_value(5).run()
+    ws_id = at.session_state["ws_id"]
+    again = AppTest.from_file(APP, default_timeout=60)
+    again.query_params["ws"] = ws_id
+    again.run()
+    goto(again, "run")
+    assert not again.info, [i.value for i in again.info]  # no "Upload a lead list first"
+    assert again.number_input(key="r_workers").value == 5
+    assert again.session_state["ws_id"] == ws_id
+
+
+@pytest.mark.parametrize(
+    ("budget", "expect"),
+    [
+        (None, None),
+        (0.000001, "below the lowest quote"),
+        (1000.0, None),
+    ],
+)
+def test_a_budget_below_the_quote_warns_before_start(budget, expect):
+    at = choose_prompt(upload(new_app()))
+    goto(at, "run")
+    if budget is not None:
+        at.number_input(key="r_budget").set_value(budget).run()
+    warnings = " ".join(w.value for w in at.warning)
+    if expect is None:
+        assert "budget" not in warnings.lower()
+    else:
+        assert expect in warnings
+
+
+def test_a_header_only_file_is_not_shown_as_ready():
+    at = upload(new_app(), "leads.csv", b"First Name,Company\r\n")
+    assert not at.success
+    assert any("no rows" in w.value for w in at.warning)
+    goto(at, "run")
+    assert any("no rows" in w.value for w in at.warning)  # and nothing can be started or sampled
+    assert not [b for b in at.button if b.key in ("btn_start", "btn_sample")]
+
+
+def test_a_rejected_upload_replaces_the_previous_file_and_says_so():
+    at = upload(new_app())
+    at.file_uploader(key="upload").set_value(("broken.csv", b"a,b\r\n1,2\r\n3,4,5,6\r\n", "text/csv")).run()
+    assert at.error and "broken\\.csv" in at.error[0].value  # the file name, Markdown-escaped
+    assert not at.success, "no green 'ready' for the file that was replaced"
+
+
+def test_history_tells_a_sample_from_a_run_and_names_the_file(keyed):
+    at = choose_prompt(upload(new_app()))
+    goto(at, "run")
+    at.number_input(key="r_sample_n").set_value(1).run()
+    at.button(key="btn_sample").click().run()
+    goto(at, "history")
+    history = at.dataframe[0].value
+    assert list(history["kind"]) == ["sample"] and list(history["file"]) == ["leads.csv"]
+
+
+def test_deleting_a_workspace_starts_an_empty_one():
+    at = upload(new_app())
+    first = at.session_state["ws_id"]
+    at.button(key="btn_ws_delete").click().run()
+    assert at.session_state["ws_id"] != first
+    assert workspace(at).lead is None
+    assert any("deleted" in w.value for w in at.warning)
