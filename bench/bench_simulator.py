@@ -143,7 +143,7 @@ def _section(results: list[Result]) -> str:
     machine = f"{os.cpu_count()} cores, Python {platform.python_version()}, {time.strftime('%Y-%m-%d')}"
     return f"""{HEADING}
 
-How many requests per second the simulator (`lib/simulator.py`, raw asyncio HTTP/1.1) serves, so we know it
+How many requests per second the simulator (`lib/sim/`, raw asyncio HTTP/1.1) serves, so we know it
 is never the bottleneck of a client benchmark. The load generator is plain asyncio sockets with keep-alive
 (not the openai SDK) in this process; the simulator is a `SimProcess` (its own process and GIL). Every
 request is a distinct row, counted with tiktoken and answered in full. "simulator CPU" is its process's CPU

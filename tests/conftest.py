@@ -31,7 +31,7 @@ def _tiktoken_cache(tmp_path_factory):
     os.environ["TIKTOKEN_CACHE_DIR"] = str(tmp_path_factory.mktemp("tiktoken"))
 
 
-# ----- Simulator fixtures (lib/simulator.py) -----------------------------------------------------------------
+# ----- Simulator fixtures (lib/sim/) ---------------------------------------------------------------------
 
 
 @pytest.fixture(scope="session")

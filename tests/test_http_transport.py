@@ -190,7 +190,7 @@ def sdk(url: str, transport: KeepAliveTransport | None = None, timeout: float = 
 
 
 def post(client: openai.OpenAI, row: int = 0) -> httpx2.Response:
-    """The engine's own call shape (lib/engine.py _send)."""
+    """The engine's own call shape (lib/engine/job.py _send)."""
     return client.post(
         "/chat/completions",
         cast_to=httpx2.Response,

@@ -1,4 +1,4 @@
-"""Types and limits shared by the lead-file readers (see lib/leads.py for the public API)."""
+"""Types and limits shared by the lead-file readers (see lib/leads/__init__.py for the public API)."""
 
 from __future__ import annotations
 
