@@ -6,6 +6,8 @@ import re
 
 import pytest
 
+from lib.engine.client import choose_connection
+from lib.views import labels, live_table, run_status
 from lib.views.labels import md_escape
 
 # An unescaped Markdown construct: one not preceded by a backslash.
@@ -37,3 +39,103 @@ def test_markdown_in_messages_is_neutralised(text):
 
 def test_plain_words_are_untouched():
     assert md_escape("The disk is full, free some space") == "The disk is full, free some space"
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        (None, "unpriced"),
+        (0, "$0"),
+        (0.0000405, "$0.0000405"),
+        (0.00005, "$0.00005"),
+        (0.0097, "$0.0097"),
+        (0.00970001, "$0.0097"),
+        (0.2512, "$0.2512"),
+        (1.0, "$1.00"),
+        (12.345, "$12.35"),
+        (1234567.8, "$1,234,567.80"),
+    ],
+)
+def test_money_keeps_enough_significant_digits(value, shown):
+    assert labels.money(value) == shown
+
+
+def test_a_budget_below_the_quote_is_named_before_start():
+    assert run_status.budget_warning(None, 0.1, 0.2) is None
+    assert run_status.budget_warning(5.0, 0.1, 0.2) is None
+    assert "below the lowest quote" in run_status.budget_warning(0.05, 0.1, 0.2)
+    assert "inside the quote" in run_status.budget_warning(0.15, 0.1, 0.2)
+
+
+ENV = {"OPENAI_API_KEY": "sk-env-key-00000001", "OPENAI_BASE_URL": "http://env.example/v1"}
+
+
+@pytest.mark.parametrize(
+    ("demo", "typed_key", "typed_url", "env", "url", "source"),
+    [
+        (True, "sk-typed-key-0000002", "http://typed/v1", ENV, "http://demo/v1", "offline demo"),
+        (False, "sk-typed-key-0000002", "http://typed/v1", ENV, "http://typed/v1", "typed in this session"),
+        (False, "sk-typed-key-0000002", "", ENV, "http://env.example/v1", "typed in this session"),
+        (False, None, "http://typed/v1", ENV, "http://typed/v1", ".env / environment"),
+        (False, None, "", ENV, "http://env.example/v1", ".env / environment"),
+        (
+            False,
+            None,
+            "",
+            {"OPENAI_API_KEY": "sk-env-key-00000001"},
+            "https://api.openai.com/v1",
+            ".env / environment",
+        ),
+        (False, None, "", {}, "", ""),
+    ],
+)
+def test_the_connection_is_the_one_the_session_chose(demo, typed_key, typed_url, env, url, source):
+    conn = choose_connection(
+        demo=demo, demo_url="http://demo/v1", typed_key=typed_key, typed_base_url=typed_url, env=env
+    )
+    assert (conn.url, conn.source) == (url, source)
+    line = conn.sending_line()
+    assert (url in line) if url else line.startswith("No API key")
+    for key in ("sk-typed-key-0000002", "sk-env-key-00000001"):
+        assert key not in line and key not in repr(conn)
+
+
+@pytest.mark.parametrize(
+    ("columns", "ids"),
+    [
+        (
+            ["First Name", "Last Name", "Email", "Company Name", "Title"],
+            ["First Name", "Last Name", "Company Name"],
+        ),
+        (["email", "account_name", "full name"], ["full name", "account_name"]),
+        (["Person Linkedin Url", "Email"], ["Email"]),
+        (["Zip", "Score"], ["Zip"]),
+        ([], []),
+    ],
+)
+def test_identifying_columns_are_a_name_and_a_company(columns, ids):
+    assert live_table.suggest_id_columns(columns) == ids
+
+
+def test_answers_come_right_after_the_identifying_columns():
+    columns = [
+        "Email",
+        "First Name",
+        "Company",
+        "City",
+        "icebreaker",
+        "enrich_status",
+        "enrich_error",
+        "edited",
+    ]
+    order = live_table.column_order(columns, ["icebreaker"], ["First Name", "Company"])
+    assert order == [
+        "First Name",
+        "Company",
+        "icebreaker",
+        "edited",
+        "enrich_status",
+        "enrich_error",
+        "Email",
+        "City",
+    ]
