@@ -134,6 +134,7 @@ class GovernorState:
     requests_per_s: float | None  # the pace now in force (None: unpaced)
     cooling_down_s: float
     rate_limited: int  # 429s seen on this key
+    next_admission_s: float = 0.0  # until the next request may go (cool-down or the paced schedule)
 
 
 class Governor:
@@ -361,8 +362,15 @@ class Governor:
             now = self._clock()
             rpm, tpm = self._limits()
             rps = rpm / 60 * SAFETY * self._factor if rpm else self._learned_rps
+            slot = max(self._cooldown_until, self._tat_req - BURST_SECONDS if rps else 0.0)
             return GovernorState(
-                rpm, tpm, self._factor, rps, max(0.0, self._cooldown_until - now), self._rate_limited
+                rpm,
+                tpm,
+                self._factor,
+                rps,
+                max(0.0, self._cooldown_until - now),
+                self._rate_limited,
+                max(0.0, slot - now),
             )
 
 

@@ -585,7 +585,7 @@ class Job:
         """Snapshot fields saying why nothing moves (held under the lock)."""
         if self._trouble_since is None or self.status != "running":
             return {}
-        wait = self.governor.state().cooling_down_s
+        wait = self.governor.state().next_admission_s
         if not self._queue and self._delayed:
             wait = max(wait, self._delayed[0][0] - now)
         return {
