@@ -26,7 +26,7 @@ from lib.views.run_status import stall_text
 from tests.engine_helpers import leads, plan, wait_until
 from tests.gateway_helpers import MASTER_KEY, MOCK_REPLY, ROOT, start_gateway, stop_gateway
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = [pytest.mark.timeout(180), pytest.mark.xdist_group("gateway")]  # one proxy, one worker
 
 
 @pytest.fixture(scope="module")
