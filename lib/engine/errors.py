@@ -77,7 +77,8 @@ def _server_message(exc: openai.APIStatusError, secrets: Iterable[str]) -> str:
 # What a server's words say, whatever code a gateway put on them. Each is checked against the lower-cased
 # code, type and message together; the sources of the phrases are in tests/fixtures/error_bodies.py.
 _QUOTA = re.compile(
-    r"insufficient_quota|exceeded your current quota|check your plan and billing|\bbilling\b|"
+    # Not a bare "billing": OpenAI's free-tier rate limit links to .../account/billing and is a rate limit.
+    r"insufficient_quota|exceeded your current quota|check your plan and billing|billing details|"
     r"billing_hard_limit|billing_not_active|account_deactivated|quota_exceeded|budget_exceeded|"
     r"budget has been exceeded|credit balance is too low|insufficient (?:balance|credits?)|out of credits?"
 )
@@ -128,7 +129,7 @@ def classify_status(
     code, etype, param, _ = error_fields(exc.body, getattr(exc, "message", "") or "")
     detail = _server_message(exc, tuple(secrets))
     said = f" The server said: {detail}" if detail else ""
-    said_kind = text_kind(code, etype, detail)
+    said_kind = text_kind(code, etype, detail) if code != "rate_limit_exceeded" else None
     if code in BILLING_CODES or etype in BILLING_CODES or said_kind == "quota" or status == 402:
         return "quota", (
             "Your account is out of credit or over its spend limit (insufficient_quota). "
