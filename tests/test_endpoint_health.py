@@ -111,3 +111,34 @@ def test_refusal_wherever_it_is(message, refusal):
 )
 def test_public_url_drops_credentials(url, shown):
     assert public_url(url) == shown
+
+
+# The simulator answering errors as other servers shape them (SimConfig.error_style): a whole run each.
+STYLES = ("openai", "azure", "litellm", "vllm", "ollama")
+CASES = {
+    # name: (sim config, key, model, company of row i, expected (status, succeeded, failed, pending), words)
+    "quota": ({"quota_after": 0}, "sk-test-style", "gpt-4o-mini", None, ("paused", 0, 0, 6), "out of credit"),
+    "key": ({}, "sk-invalid-style", "gpt-4o-mini", None, ("failed", 0, 0, 6), "key was rejected"),
+    "model": ({}, "sk-test-style", "gpt-9-mini", None, ("failed", 0, 0, 6), "does not exist"),
+    "context": (
+        {},
+        "sk-test-style",
+        "gpt-4o-mini",
+        lambda i: "[[sim:context_length]]" if i == 2 else f"Co {i}",
+        ("finished", 5, 1, 0),
+        "too long",
+    ),
+}
+
+
+@pytest.mark.parametrize("style", STYLES)
+@pytest.mark.parametrize("case", list(CASES))
+def test_each_servers_error_shape_ends_the_run_alike(sim, data_dir, style, case):
+    config, key, model, company, expected, words = CASES[case]
+    sim.configure(error_style=style, **config)
+    df = leads(6, company) if company else leads(6)
+    job = run(sim, df, data_dir, key=key, model=model, settings=engine.RunSettings(workers=2, timeout_s=5))
+    snap = job.snapshot()
+    assert (snap.status, snap.succeeded, snap.failed, snap.pending) == expected, snap.message
+    said = snap.message if snap.status != "finished" else next(r.error for r in job.rows() if r.error)
+    assert words in said and "The server said:" in said
