@@ -148,7 +148,7 @@ def _connection_error(url: str) -> openai.APIConnectionError:
         (lambda _: "http://no-such-host.invalid/v1", "dns", "does not resolve"),
         (lambda plain: plain.replace("http://", "https://"), "tls", "TLS"),  # https to a plain-HTTP port
     ],
-    ids=["closed-port", "dns", "tls"],
+    ids=["closed-port", "dns", "tls"],  # a URL that is not http(s): tests/test_gateway.py
 )
 def test_a_missing_endpoint_says_why(replay_url, url, kind, words):
     exc = _connection_error(url(replay_url))

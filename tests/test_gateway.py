@@ -186,8 +186,9 @@ def plain_http_url():
         (lambda plain: _closed_port_url(), "connection refused"),
         (lambda plain: "http://no-such-gateway.invalid/v1", "does not resolve"),
         (lambda plain: plain.replace("http://", "https://"), "TLS"),  # https to a plain-HTTP port
+        (lambda plain: plain.replace("http://", "ftp://"), "not an http(s) address"),
     ],
-    ids=["closed-port", "dns", "tls"],
+    ids=["closed-port", "dns", "tls", "not-http"],
 )
 def test_a_dead_endpoint_stops_the_run_with_rows_pending(make_url, words, plain_http_url, data_dir):
     url = make_url(plain_http_url)

@@ -171,7 +171,7 @@ def classify_status(
 
 
 def connection_kind(exc: BaseException) -> str:
-    """Why a connection failed: "refused", "dns", "tls" (the endpoint is not there as configured) or "other"."""
+    """Why a connection failed: "refused", "dns", "tls", "url" (the endpoint is not there as configured) or "other"."""
     seen: set[int] = set()
     texts = []
     while exc is not None and id(exc) not in seen:
@@ -185,6 +185,8 @@ def connection_kind(exc: BaseException) -> str:
         texts.append(str(exc).lower())
         exc = exc.__cause__ or exc.__context__
     text = " ".join(texts)
+    if "unsupported protocol" in text or "invalid url" in text or "no scheme" in text:
+        return "url"
     if "ssl" in text or "tls" in text or "certificate" in text or "wrong version number" in text:
         return "tls"
     if "name or service not known" in text or "nodename nor servname" in text or "getaddrinfo" in text:
@@ -200,6 +202,7 @@ _CONNECTION_WORDS = {
     "refused": "nothing is listening at that address (connection refused)",
     "dns": "its host name does not resolve (DNS)",
     "tls": "the secure connection (TLS) failed: a wrong https/http scheme, port or certificate",
+    "url": "the base URL is not an http(s) address",
 }
 
 

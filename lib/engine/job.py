@@ -905,7 +905,7 @@ class Job:
             return _Outcome(
                 "transient",
                 message=errors.connection_message(exc),
-                unreachable=why if why in ("refused", "dns", "tls") else None,
+                unreachable=why if why in ("refused", "dns", "tls", "url") else None,
             )
         self.governor.observe(raw.headers)
         with self._lock:
@@ -1025,7 +1025,7 @@ class _Outcome:
     message: str | None = None
     headers: Mapping[str, str] | None = None
     cache: CachedResponse | None = None
-    unreachable: str | None = None  # refused | dns | tls: the endpoint is not there as configured
+    unreachable: str | None = None  # refused | dns | tls | url: the endpoint is not there as configured
 
 
 class _Totals:
