@@ -4,7 +4,8 @@ Kinds: `rate_limit` (slow the whole key and retry the row), `quota` (billing: pa
 never retry), `fatal` (the same for every row: key, permission, model, a bad setting: stop the run),
 `row` (this row only: too long, refused by the API; no retry), `transient` (5xx, timeouts, dropped
 connections, broken answers: retry with backoff, then fail the row as retryable).
-Branch on the error code, not the status: a 429 is either a rate limit or an empty wallet.
+Branch on what the server says (code, type and words), then on the status: a 429 is either a rate limit
+or an empty wallet, and a gateway may keep only the words (LiteLLM rewrites insufficient_quota to "429").
 """
 
 from __future__ import annotations
