@@ -101,6 +101,16 @@ def test_no_connected_db_for_every_row_stops_the_run_with_rows_pending(gateway, 
     assert snap.requests_sent <= 8  # about one per worker, never twice that
 
 
+def test_resumed_with_the_right_key_the_same_run_finishes(gateway, data_dir):
+    """The fix is the connection, not the rows: resume through the connection shown now, nothing is lost."""
+    job = run_job(gateway.url, leads(12), data_dir, key="sk-a-virtual-key-0000", model="mock-ok")
+    assert (job.snapshot().status, job.snapshot().pending) == ("failed", 12)
+    job.resume(endpoint=Endpoint(api_key=MASTER_KEY, base_url=gateway.url))
+    assert job.wait(30)
+    snap = job.snapshot()
+    assert (snap.status, snap.succeeded, snap.failed) == ("finished", 12, 0)
+
+
 def test_a_model_name_the_proxy_does_not_know_stops_at_once(gateway, data_dir):
     job = run_job(gateway.url, leads(20), data_dir, model="gpt-nope")
     snap = job.snapshot()
@@ -198,6 +208,18 @@ def test_a_dead_endpoint_stops_the_run_with_rows_pending(make_url, words, plain_
     assert (snap.pending, snap.failed) == (400, 0)
     assert words in snap.message and url in snap.message
     assert snap.requests_sent <= 32
+
+
+def test_a_dead_endpoint_run_resumes_on_the_fixed_url(sim_server, data_dir):
+    from lib.sim import SimConfig
+
+    sim_server.reset(SimConfig())
+    job = run_job(_closed_port_url(), leads(20), data_dir, key="sk-test-dead", workers=4)
+    assert (job.snapshot().status, job.snapshot().pending) == ("failed", 20)
+    job.resume(endpoint=Endpoint(api_key="sk-test-dead", base_url=sim_server.url))
+    assert job.wait(30)
+    assert (job.snapshot().status, job.snapshot().succeeded) == ("finished", 20)
+    assert job.retry_failed(endpoint=Endpoint(api_key="sk-test-dead", base_url=sim_server.url)) == 0
 
 
 def test_the_cli_exits_3_on_a_closed_port(tmp_path):

@@ -451,13 +451,33 @@ class Job:
                 self._set_status("paused", message or "Paused.")
                 self._halt.set()
 
-    def resume(self, *, budget_usd: float | None = None) -> None:
-        """Continue a paused or cancelled run (optionally with a higher budget). Returns at once."""
+    def use_endpoint(self, endpoint: Endpoint) -> None:
+        """Send the rest of this run through `endpoint` (the connection the user shows now: a fixed URL or key).
+
+        Only between phases: requests in flight finish on the connection they were sent on.
+        """
+        with self._lock:
+            if endpoint == self.endpoint:
+                return
+            if self.status in ACTIVE and any(t.is_alive() for t in self._threads):
+                raise RuntimeError("Pause the run before changing its connection.")
+            self.endpoint = endpoint
+            self.governor = governor_for(endpoint.fingerprint)
+            self.governor.set_ceilings(self.settings.rpm, self.settings.tpm)
+            self.client = make_client(
+                endpoint, timeout_s=self.settings.timeout_s, connections=max(self.settings.workers, 8)
+            )
+
+    def resume(self, *, budget_usd: float | None = None, endpoint: Endpoint | None = None) -> None:
+        """Continue a paused, cancelled or stopped run (optionally with a higher budget, or through another
+        connection once the endpoint or key is fixed). Returns at once."""
         with self._lock:
             if budget_usd is not None:
                 self._budget = budget_usd
-            if self.status not in ("paused", "cancelled"):
+            if self.status not in ("paused", "cancelled", "failed"):
                 return
+            if endpoint is not None:
+                self.use_endpoint(endpoint)
             old = list(self._threads)
             self._phase += 1  # the old phase's supervisor must not settle the status any more
             self._set_status("running", None)
@@ -487,9 +507,14 @@ class Job:
                 self._set_status("failed", message)
                 self._halt.set()
 
-    def retry_failed(self, *, only_retryable: bool = False) -> int:
-        """Send the failed rows again (all, or only those whose failure may pass). Returns how many, at once."""
+    def retry_failed(self, *, only_retryable: bool = False, endpoint: Endpoint | None = None) -> int:
+        """Send the failed rows again (all, or only those whose failure may pass), through `endpoint` when
+        given (the connection shown now). Returns how many, at once."""
         with self._lock:
+            if endpoint is not None and not (
+                self.status in ACTIVE and any(t.is_alive() for t in self._threads)
+            ):
+                self.use_endpoint(endpoint)
             rows = [
                 r
                 for r in self._rows.values()
@@ -508,7 +533,7 @@ class Job:
             self._version += 1
             state = self.status
             busy = state == "running" and any(t.is_alive() for t in self._threads)
-        if state in ("paused", "cancelled"):
+        if state in ("paused", "cancelled", "failed"):
             self.resume()
         elif not busy:  # a running phase's workers pick the rows up themselves
             self._launch()
