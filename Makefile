@@ -2,10 +2,11 @@
 # Each does its own set-up (virtual environment, packages; `test` also Debian's chromium).
 PYTHON ?= python3
 VENV := .venv
+GATEWAY_VENV := .venv-gateway
 PY := $(VENV)/bin/python
 PORT ?= 8501
 
-.PHONY: run test lint bench demo-server clean chromium
+.PHONY: run test lint bench demo-server clean chromium gateway
 
 $(VENV)/.runtime: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +17,14 @@ $(VENV)/.runtime: requirements.txt
 $(VENV)/.dev: requirements-dev.txt requirements.txt $(VENV)/.runtime
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
+
+# The LiteLLM proxy for the gateway tests, in its own venv: its pins of openai/httpx/pydantic stay out of .venv.
+$(GATEWAY_VENV)/.installed: requirements-gateway.txt
+	$(PYTHON) -m venv $(GATEWAY_VENV)
+	$(GATEWAY_VENV)/bin/python -m pip install --quiet --require-hashes -r requirements-gateway.txt
+	touch $@
+
+gateway: $(GATEWAY_VENV)/.installed
 
 run: $(VENV)/.runtime
 	$(PY) -m streamlit run app.py --server.port=$(PORT) --browser.gatherUsageStats=false
@@ -33,7 +42,7 @@ lint: $(VENV)/.dev
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 
-test: $(VENV)/.dev chromium lint
+test: $(VENV)/.dev $(GATEWAY_VENV)/.installed chromium lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: $(VENV)/.dev
@@ -43,4 +52,4 @@ demo-server: $(VENV)/.runtime
 	$(PY) -m lib.sim --port 8765
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(GATEWAY_VENV) .pytest_cache .ruff_cache

@@ -76,7 +76,7 @@ def model_box() -> None:
         "settings.model",
         key="model",
         options=labels.model_choices(model),
-        format_func=labels.price_label,
+        format_func=lambda name: labels.price_label(name, w.settings.price_aliases),
         accept_new_options=True,
         help="Type a model name that is not listed (it will be unpriced).",
     )
@@ -84,6 +84,8 @@ def model_box() -> None:
         st.caption(f"From the prompt {labels.md_escape(w.draft.name)}.")
     st.caption(f"Prices per 1M tokens, read on {PRICES_READ_ON}. Unknown models are shown as unpriced.")
     if price_for(model) is None:
+        price_as_box(model)
+    if price_for(model) is None and not w.settings.price_aliases.get(model):
         st.caption("Give this model a price (USD per 1M tokens) to see costs and use a budget:")
         a, b = st.columns(2)
         _shared.bind(
@@ -104,6 +106,30 @@ def model_box() -> None:
             step=0.05,
             format="%.3f",
         )
+
+
+NOT_ALIASED = "(not a known model)"
+
+
+def price_as_box(model: str) -> None:
+    """A deployment or proxy name (gpt-4o-mini-json) is unpriced until the user says what it really is."""
+    key = "price_as"
+    current = _shared.ws().settings.price_aliases.get(model)
+    options = [NOT_ALIASED, *labels.price_as_choices()]
+    st.session_state[key] = current if current in options else NOT_ALIASED
+
+    def changed() -> None:
+        chosen = st.session_state[key]
+        _shared.update(lambda w: w.set_price_alias(model, None if chosen == NOT_ALIASED else chosen))
+
+    st.selectbox(
+        "Price it as",
+        options,
+        key=key,
+        on_change=changed,
+        help="A deployment or gateway name for a model the price table knows: costs and the budget then "
+        "use that model's price.",
+    )
 
 
 def workspace_box() -> None:

@@ -1,7 +1,9 @@
 """Command line: `python -m lib run ...` enriches a lead file headless; `python -m lib check ...` quotes it.
 
 A contract others build on: the last line on stdout is one JSON object; exit 0 when every row has a
-final state, 2 for bad input or configuration, 3 when the run stopped early (budget, quota, key).
+final state, 2 for bad input or configuration, 3 when the run stopped early (budget, quota, key, an
+endpoint that is not there or answers every row the same error, --give-up-after) or when every row sent
+failed.
 Running the same `run` command again after an interruption resumes it: answers already paid for are
 reused from the data directory, so only the missing rows are sent. `--mode batch` sends the rows through
 OpenAI's Batch API instead (half the price, results within 24 h); the final JSON line then also carries
@@ -47,6 +49,11 @@ def _parser() -> argparse.ArgumentParser:
         )
         p.add_argument("--price-cached-input", type=float, help="USD per 1M cached input tokens")
         p.add_argument("--price-output", type=float, help="USD per 1M output tokens")
+        p.add_argument(
+            "--price-as",
+            metavar="MODEL",
+            help="price a deployment or proxy model name as this priced model (e.g. gpt-4o-mini)",
+        )
 
     run = sub.add_parser("run", help="run a prompt over every row and write the results")
     run.add_argument("input")
@@ -57,6 +64,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--tpm", type=int, help="tokens-per-minute ceiling (below the account's)")
     run.add_argument("--budget", type=float, help="stop before spending more than this many USD")
     run.add_argument("--timeout", type=float, default=30.0, help="seconds per request (default 30)")
+    run.add_argument(
+        "--give-up-after",
+        type=float,
+        metavar="S",
+        help="pause (rows pending, exit 3) when nothing succeeds for S seconds while the server refuses",
+    )
     run.add_argument("--data-dir", default="results", help="where answers are journalled (default results/)")
     run.add_argument("--retry-failed", action="store_true", help="send failed rows again")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -108,11 +121,20 @@ def _read_input(args: argparse.Namespace):
 
 
 def _options(args: argparse.Namespace, spec):
-    from lib.cost.pricing import Price
+    from lib.cost.pricing import Price, price_for
     from lib.engine.runs import RunOptions
     from lib.prompts.models import DEFAULT_MODEL
 
     price = None
+    if args.price_as is not None:
+        if args.price_input is not None or args.price_output is not None:
+            raise UsageError("Give either --price-as or --price-input/--price-output, not both.")
+        price = price_for(args.price_as)
+        if price is None:
+            raise UsageError(
+                f"--price-as {args.price_as}: that model has no price either. Name a priced model "
+                "(e.g. gpt-4o-mini) or give --price-input and --price-output."
+            )
     if args.price_input is not None or args.price_output is not None:
         if args.price_input is None or args.price_output is None:
             raise UsageError("Give both --price-input and --price-output (USD per 1M tokens).")
@@ -208,6 +230,11 @@ class _Progress:
         eta = f" ETA {_duration(snap.eta_s)}" if snap.eta_s else ""
         if snap.status == "running" and snap.message:  # batch mode: where the batches are at OpenAI
             eta += f" · {snap.message}"
+        from lib.views.run_status import stall_text
+
+        stall = stall_text(snap)
+        if stall:
+            eta += f" · {stall}"
         cost = f"${snap.cost_usd:.4f}" if snap.cost_known else "cost unknown (unpriced model)"
         line = (
             f"[{'#' * filled}{'.' * (width - filled)}] {snap.done}/{snap.total} "
@@ -238,6 +265,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UsageError(f"--output must end in .csv, .xlsx or .json (got '{output.name}').")
     if args.workers < 1 or args.workers > 1000:
         raise UsageError("--workers must be between 1 and 1000.")
+    if args.give_up_after is not None and args.give_up_after <= 0:
+        raise UsageError("--give-up-after must be a positive number of seconds.")
     load_dotenv_once()
     endpoint = endpoint_from_env()
     if endpoint is None:
@@ -270,7 +299,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     except (PlanError, StoreError) as exc:
         raise UsageError(str(exc)) from exc
     settings = engine.RunSettings(
-        workers=args.workers, rpm=args.rpm, tpm=args.tpm, budget_usd=args.budget, timeout_s=args.timeout
+        workers=args.workers,
+        rpm=args.rpm,
+        tpm=args.tpm,
+        budget_usd=args.budget,
+        timeout_s=args.timeout,
+        give_up_after_s=args.give_up_after,
     )
     started = time.monotonic()
     if args.mode == "batch":
@@ -318,11 +352,18 @@ def cmd_run(args: argparse.Namespace) -> int:
             cost_live_usd=round(saving.live_cost_usd, 8) if saving.live_cost_usd is not None else None,
             saved_usd=round(saving.saved_usd, 8) if saving.saved_usd is not None else None,
         )
+    all_failed = snap.failed > 0 and snap.succeeded == 0
     if snap.message and snap.status != "finished":
         summary["reason"] = snap.message
         print(snap.message, file=sys.stderr)
+    elif all_failed:  # every row sent failed: that is not a finished list, whatever the status says
+        summary["reason"] = f"Every row sent failed ({snap.failed}); the first error: " + (
+            snap.recent_errors[0].message if snap.recent_errors else "unknown"
+        )
+        print(summary["reason"], file=sys.stderr)
     print(json.dumps(summary, ensure_ascii=False))
-    return EXIT_OK if snap.status == "finished" and snap.pending == 0 else EXIT_STOPPED
+    ok = snap.status == "finished" and snap.pending == 0 and not all_failed
+    return EXIT_OK if ok else EXIT_STOPPED
 
 
 def _start_batch(args: argparse.Namespace, plan, endpoint, store):

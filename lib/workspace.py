@@ -73,6 +73,9 @@ class Settings:
     batch: bool = False
     price_input: float | None = None  # the user's price (USD per 1M tokens) for an unpriced model
     price_output: float | None = None
+    # Deployment or proxy names priced as a known model ({"gpt-4o-mini-json": "gpt-4o-mini"}).
+    price_aliases: dict[str, str] = field(default_factory=dict)
+    give_up_after_s: float | None = None  # pause when nothing succeeds this long while the server refuses
     id_columns: list[str] | None = None  # identifying columns shown before the answer (None: suggested)
     sample_n: int = 5
     sample_how: Literal["first", "random"] = "first"
@@ -144,6 +147,15 @@ class Workspace:
         setattr(self.settings, name, value)
         if hasattr(self.settings, f"{name}_set"):
             setattr(self.settings, f"{name}_set", True)
+
+    def set_price_alias(self, model: str, priced_as: str | None) -> None:
+        """Price `model` (a deployment or proxy name) as the priced model `priced_as`; None removes it."""
+        aliases = dict(self.settings.price_aliases)
+        if priced_as:
+            aliases[model] = priced_as
+        else:
+            aliases.pop(model, None)
+        self.settings.price_aliases = aliases
 
     def set_draft_field(self, name: str, value: Any) -> None:
         if self.draft is None:

@@ -325,10 +325,13 @@ def model() -> str:
 
 
 def custom_price(model_name: str) -> Price | None:
-    """The price typed in the sidebar for a model the price table does not know."""
+    """The price set in the sidebar for a model the price table does not know: priced as a known model,
+    or typed in."""
     if price_for(model_name) is not None:
         return None
     s = ws().settings
+    if s.price_aliases.get(model_name):
+        return price_for(model_name, aliases=s.price_aliases)
     if not s.price_input and not s.price_output:
         return None
     return Price(float(s.price_input or 0), float(s.price_input or 0), float(s.price_output or 0))

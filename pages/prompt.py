@@ -117,7 +117,8 @@ def editor(columns: list[str]) -> None:
                 help="One column: the answer as text. Several: the model answers JSON with these keys.",
             )
         model = _shared.model()
-        st.caption(f"Model: {labels.price_label(model)} (change it in the sidebar).")
+        aliases = _shared.ws().settings.price_aliases
+        st.caption(f"Model: {labels.price_label(model, aliases)} (change it in the sidebar).")
         temp_ok = model_info(model).supports_temperature
         bind(
             st.number_input,

@@ -48,7 +48,8 @@ def settings_form(w: Workspace) -> None:
     bind = _shared.bind
     model = w.effective_model()
     st.caption(
-        f"Model: {labels.price_label(model)} · prices read on {PRICES_READ_ON} (change it in the sidebar)"
+        f"Model: {labels.price_label(model, w.settings.price_aliases)} · prices read on {PRICES_READ_ON} "
+        "(change it in the sidebar)"
     )
     a, b, c = st.columns(3)
     bind(
@@ -120,6 +121,18 @@ def settings_form(w: Workspace) -> None:
         help="The run pauses before a request that could take it past this. Kept with this workspace.",
     )
     bind(
+        d.number_input,
+        "Give up after (seconds)",
+        "settings.give_up_after_s",
+        key="r_give_up",
+        min_value=1.0,
+        step=60.0,
+        placeholder="never",
+        format="%.0f",
+        help="Pause the run (rows stay pending) when nothing has succeeded for this long while the server "
+        "keeps refusing: 429s that do not lift, or every request failing.",
+    )
+    bind(
         st.radio,
         "Rows with empty cells",
         "settings.empty",
@@ -145,7 +158,13 @@ def current_options(spec, w: Workspace, **extra) -> runs.RunOptions:
 
 def current_settings(w: Workspace, workers: int | None = None) -> RunSettings:
     s = w.settings
-    return RunSettings(workers=int(workers or s.workers), rpm=s.rpm, tpm=s.tpm, budget_usd=s.budget_usd)
+    return RunSettings(
+        workers=int(workers or s.workers),
+        rpm=s.rpm,
+        tpm=s.tpm,
+        budget_usd=s.budget_usd,
+        give_up_after_s=s.give_up_after_s,
+    )
 
 
 def run_meta(conn: _shared.Connection, **extra) -> dict:
@@ -342,6 +361,9 @@ def panel(run_id: str, status_at_draw: str) -> None:
         st.rerun()  # started, paused or ended: redraw the whole page so buttons and the timer follow
     st.progress(snap.progress, text=run_status.progress_text(snap))
     st.caption(run_status.spend_text(snap))
+    stall = run_status.stall_text(snap)
+    if stall:
+        st.text(f"Nothing moves: {stall}.")
     if snap.message:
         st.text(snap.message)
     sync_edits(run_id)

@@ -157,6 +157,50 @@ def test_check_quotes_tokens_and_cost(sim, tmp_path, leads_csv):
     assert 0 < result["cost_low_usd"] <= result["cost_high_usd"]
 
 
+@pytest.mark.parametrize(
+    ("extra", "priced_like"),
+    [
+        ([], None),  # a deployment name that only starts like gpt-4o-mini: unpriced, never guessed
+        (["--price-as", "gpt-4o-mini"], "gpt-4o-mini"),
+        (["--price-as", "gpt-4.1"], "gpt-4.1"),
+    ],
+)
+def test_check_prices_a_deployment_name_only_when_mapped(tmp_path, leads_csv, extra, priced_like):
+    def quote(model, *more):
+        proc = cli(
+            "check",
+            str(leads_csv),
+            "--prompt",
+            "icebreaker",
+            "--model",
+            model,
+            *more,
+            sim_url=None,
+            key=None,
+            cwd=tmp_path,
+        )
+        assert proc.returncode == 0, proc.stderr
+        return summary(proc)["cost_high_usd"]
+
+    cost = quote("gpt-4o-mini-json", *extra)
+    assert cost == (quote(priced_like) if priced_like else None)
+
+
+def test_price_as_an_unpriced_model_is_bad_input(tmp_path, leads_csv):
+    proc = cli(
+        "check",
+        str(leads_csv),
+        "--prompt",
+        "icebreaker",
+        "--price-as",
+        "my-llama",
+        sim_url=None,
+        key=None,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 2 and "--price-as my-llama" in proc.stderr
+
+
 def test_quota_stops_with_exit_3_then_rerun_resumes(sim, tmp_path, leads_csv):
     sim.configure(quota_after=25)
     out = tmp_path / "out.csv"

@@ -60,7 +60,12 @@ def test_parse_reset_unreadable(text):
         ({"retry-after-ms": "250"}, 0.25),
         ({"retry-after": "3"}, 3.0),
         ({"retry-after-ms": "40", "retry-after": "1"}, 0.04),  # the precise one wins
-        ({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}, None),
+        ({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}, 0.0),  # an HTTP date already past: go now
+        ({"retry-after": "soon"}, None),
+        # A gateway's renamed headers (LiteLLM 1.106.4 passes the upstream's under llm_provider-).
+        ({"llm_provider-retry-after-ms": "20", "llm_provider-retry-after": "1"}, 0.02),
+        ({"llm_provider-retry-after": "60"}, 60.0),
+        ({"retry-after": "2", "llm_provider-retry-after": "60"}, 2.0),  # the hop we talk to wins
         ({}, None),
     ],
 )

@@ -100,3 +100,36 @@ def test_a_broken_prices_file_is_a_clear_error(tmp_path):
     bad.write_text('{"gpt-4o-mini": {"output": 1}}')
     with pytest.raises(ValueError, match="prices file"):
         pricing.load_prices(bad)
+
+
+@pytest.mark.parametrize(
+    ("model", "aliases", "expected"),
+    [
+        ("gpt-4o-mini", None, "gpt-4o-mini"),
+        ("gpt-4o-mini-2024-07-18", None, "gpt-4o-mini"),  # OpenAI's own dated snapshot
+        ("gpt-3.5-turbo-0125", None, "gpt-3.5-turbo"),  # and its four-digit snapshots
+        ("gpt-4o-2024-08-06", None, "gpt-4o"),
+        ("gpt-4o-mini-json", None, None),  # a deployment name: may be routed to anything
+        ("gpt-4o-mini-eu-2024-07-18", None, None),
+        ("gpt-4o-mini-json", {"gpt-4o-mini-json": "gpt-4o-mini"}, "gpt-4o-mini"),
+        ("team/fast", {"team/fast": "gpt-4o-mini-json", "gpt-4o-mini-json": "gpt-4.1-nano"}, "gpt-4.1-nano"),
+        ("loop", {"loop": "loop2", "loop2": "loop"}, None),
+        ("gpt-4o-mini-json", {"gpt-4o-mini-json": "no-such-model"}, None),
+    ],
+)
+def test_prefix_names_are_unpriced_unless_mapped(model, aliases, expected):
+    want = pricing.PRICES[expected] if expected else None
+    assert pricing.price_for(model, aliases=aliases) == want
+
+
+def test_the_prices_file_maps_deployment_names(tmp_path, monkeypatch):
+    prices = tmp_path / "prices.json"
+    prices.write_text(
+        '{"my-llama": {"input": 0.01, "output": 0.02}, "aliases": {"azure-mini": "gpt-4o-mini"}}'
+    )
+    monkeypatch.setenv(pricing.PRICES_FILE_ENV, str(prices))
+    assert pricing.price_for("azure-mini") == pricing.PRICES["gpt-4o-mini"]
+    assert pricing.price_for("azure-mini", aliases={"azure-mini": "my-llama"}) == pricing.Price(
+        0.01, 0.01, 0.02
+    )
+    assert "aliases" not in pricing.load_prices(prices)

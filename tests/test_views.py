@@ -139,3 +139,21 @@ def test_answers_come_right_after_the_identifying_columns():
         "Email",
         "City",
     ]
+
+
+@pytest.mark.parametrize(
+    ("model", "aliases", "label"),
+    [
+        ("gpt-4o-mini", None, "gpt-4o-mini · $0.15 in / $0.60 out per 1M tokens"),
+        ("gpt-4o-mini-json", None, "gpt-4o-mini-json · unpriced"),
+        (
+            "gpt-4o-mini-json",
+            {"gpt-4o-mini-json": "gpt-4o-mini"},
+            "gpt-4o-mini-json · priced as gpt-4o-mini · $0.15 in / $0.60 out per 1M tokens",
+        ),
+    ],
+)
+def test_price_label_says_what_a_name_is_priced_as(model, aliases, label):
+    from lib.views.labels import price_label
+
+    assert price_label(model, aliases) == label

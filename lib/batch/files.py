@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from lib.cost.pricing import Price, Usage
 from lib.engine import WorkItem, judge_answer
+from lib.engine.job import refusal_of
 from lib.store import CachedResponse, RowRecord
 
 ENDPOINT = "/v1/chat/completions"
@@ -120,7 +121,7 @@ def row_outcome(
     row = answered(
         item,
         message.get("content"),
-        message.get("refusal"),
+        refusal_of(message),
         choice.get("finish_reason"),
         usage,
         price,

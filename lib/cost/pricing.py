@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,45 +72,77 @@ class Usage:
 PRICES_FILE_ENV = "LEAD_STUDIO_PRICES"
 
 
+ALIASES_KEY = "aliases"
+
+
 def load_prices(path: str | os.PathLike) -> dict[str, Price]:
-    """A prices file: JSON {"model": {"input": 0.15, "cached_input": 0.075, "output": 0.6}} per 1M tokens."""
+    """A prices file: JSON {"model": {"input": 0.15, "cached_input": 0.075, "output": 0.6}} per 1M tokens.
+
+    It may also map deployment or proxy names to a priced model: {"aliases": {"gpt-4o-mini-json": "gpt-4o-mini"}}.
+    """
+    return _read_prices_file(path)[0]
+
+
+def _read_prices_file(path: str | os.PathLike) -> tuple[dict[str, Price], dict[str, str]]:
     try:
         data = json.loads(Path(path).read_text("utf-8"))
-        return {
+        aliases = data.pop(ALIASES_KEY, None) or {}
+        prices = {
             str(model): Price(float(p["input"]), float(p.get("cached_input", p["input"])), float(p["output"]))
             for model, p in data.items()
         }
+        return prices, {str(k): str(v) for k, v in dict(aliases).items()}
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise ValueError(f"Can't read the prices file {path}: {exc}") from exc
 
 
-def _file_prices() -> dict[str, Price]:
-    """Team-wide price updates from the file named by LEAD_STUDIO_PRICES (re-read when it changes)."""
+def _file_table() -> tuple[dict[str, Price], dict[str, str]]:
+    """Team-wide prices and aliases from the file named by LEAD_STUDIO_PRICES (re-read when it changes)."""
     path = os.environ.get(PRICES_FILE_ENV)
     if not path:
-        return {}
+        return {}, {}
     try:
         stamp = (path, os.stat(path).st_mtime_ns)
     except OSError:
-        return {}
+        return {}, {}
     if _file_cache.get("stamp") != stamp:
-        _file_cache.update(stamp=stamp, prices=load_prices(path))
-    return _file_cache["prices"]
+        prices, aliases = _read_prices_file(path)
+        _file_cache.update(stamp=stamp, prices=prices, aliases=aliases)
+    return _file_cache["prices"], _file_cache["aliases"]
+
+
+def _file_prices() -> dict[str, Price]:
+    return _file_table()[0]
 
 
 _file_cache: dict = {}
 
 
-def price_for(model: str, overrides: Mapping[str, Price] | None = None) -> Price | None:
-    """The price of a model: an override, then the prices file, then the table.
+# OpenAI's own snapshot names: a date (gpt-4o-mini-2024-07-18) or a four-digit one (gpt-3.5-turbo-0125).
+_SNAPSHOT = re.compile(r"-(?:\d{4}-\d{2}-\d{2}|\d{4})$")
 
-    Dated snapshots (gpt-4o-2024-08-06) take their base model's price.
+
+def price_for(
+    model: str, overrides: Mapping[str, Price] | None = None, aliases: Mapping[str, str] | None = None
+) -> Price | None:
+    """The price of a model: an override, then the prices file, then the table; None when unpriced.
+
+    Dated snapshots (gpt-4o-2024-08-06) take their base model's price. Any other name that only starts
+    like a known model (a deployment or proxy name such as gpt-4o-mini-json, which may be routed to
+    anything) is unpriced unless `aliases` (the user's, then the prices file's) map it to a priced model.
     """
     table = {**PRICES, **_file_prices(), **(overrides or {})}
-    if model in table:
-        return table[model]
-    base = max((name for name in table if model.startswith(name + "-")), key=len, default=None)
-    return table[base] if base else None
+    mapped = {**_file_table()[1], **(aliases or {})}
+    for _ in range(4):  # an alias may name another alias; a loop ends here
+        if model in table:
+            return table[model]
+        base = _SNAPSHOT.sub("", model)
+        if base != model and base in table:
+            return table[base]
+        if model not in mapped:
+            return None
+        model = mapped[model]
+    return None
 
 
 def cost(usage: Usage, price: Price | None, *, batch: bool = False) -> float | None:

@@ -116,7 +116,9 @@ def make_client(
                 http_client = openai.DefaultHttpxClient(limits=limits)
             client = openai.OpenAI(
                 api_key=endpoint.api_key,
-                base_url=endpoint.base_url,
+                # Never None: the SDK would then read OPENAI_BASE_URL itself (an empty one breaks every
+                # request), and the endpoint shown to the user must be the one used.
+                base_url=endpoint.base_url or DEFAULT_BASE_URL,
                 organization=endpoint.organization,
                 project=endpoint.project,
                 timeout=httpx2.Timeout(timeout_s, connect=min(CONNECT_TIMEOUT_S, timeout_s)),

@@ -12,6 +12,7 @@ cool-downs with exponential backoff, and to a rate learned from what got through
 
 from __future__ import annotations
 
+import email.utils
 import hashlib
 import random
 import re
@@ -65,17 +66,45 @@ def parse_reset(value: str | None) -> float | None:
     return h * 3600 + mins * 60 + s + ms / 1000
 
 
-def retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:
-    """The server's requested wait from retry-after-ms / retry-after, if it sent one."""
+# Gateways pass the upstream's headers on under a prefix (LiteLLM: `llm_provider-retry-after`,
+# `llm_provider-x-ratelimit-*`) and may add their own unprefixed ones: the unprefixed name wins (it is the
+# hop we talk to), the prefixed one fills in what it lacks (LiteLLM drops `reset` and `retry-after`).
+HEADER_PREFIXES = ("", "llm_provider-")
+
+
+def header(headers: Mapping[str, str] | None, name: str) -> str | None:
+    """A response header by its OpenAI name, or as a known gateway renamed it; None when absent or empty."""
     if not headers:
         return None
+    for prefix in HEADER_PREFIXES:
+        value = headers.get(prefix + name)
+        if value is not None and str(value).strip():
+            return str(value).strip()
+    return None
+
+
+def _http_date_wait(value: str) -> float | None:
+    """`Retry-After: Wed, 21 Oct 2026 07:28:00 GMT` (RFC 9110 allows a date) as seconds from now."""
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:
+    """The server's requested wait from retry-after-ms / retry-after (seconds or a date), if it sent one."""
     for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
-        raw = headers.get(name)
+        raw = header(headers, name)
         if raw:
             try:
                 value = float(raw) * scale
             except ValueError:
-                continue
+                value = _http_date_wait(raw) if scale == 1.0 else None
+                if value is None:
+                    continue
             if value >= 0:
                 return value
     return None
@@ -83,10 +112,18 @@ def retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:
 
 def _positive_int(headers: Mapping[str, str], name: str) -> int | None:
     try:
-        value = int(float(headers.get(name, "")))
+        value = int(float(header(headers, name) or ""))
     except ValueError:
         return None
     return value if value > 0 else None
+
+
+def _exhausted(headers: Mapping[str, str], name: str) -> bool:
+    """A remaining-* header at zero or below (LiteLLM's own limiter counts on into negative numbers)."""
+    try:
+        return float(header(headers, name) or "nan") <= 0
+    except ValueError:
+        return False
 
 
 @dataclass(frozen=True)
@@ -97,6 +134,7 @@ class GovernorState:
     requests_per_s: float | None  # the pace now in force (None: unpaced)
     cooling_down_s: float
     rate_limited: int  # 429s seen on this key
+    next_admission_s: float = 0.0  # until the next request may go (cool-down or the paced schedule)
 
 
 class Governor:
@@ -229,12 +267,13 @@ class Governor:
                 self._header_rpm = rpm
             if tpm:
                 self._header_tpm = tpm
-            if headers.get("x-ratelimit-remaining-requests") == "0":
-                reset = parse_reset(headers.get("x-ratelimit-reset-requests"))
-                if reset:
-                    self._cooldown_until = max(
-                        self._cooldown_until, self._clock() + min(reset, MAX_COOLDOWN_S)
-                    )
+            for kind in ("requests", "tokens"):
+                if _exhausted(headers, f"x-ratelimit-remaining-{kind}"):
+                    reset = parse_reset(header(headers, f"x-ratelimit-reset-{kind}"))
+                    if reset:
+                        self._cooldown_until = max(
+                            self._cooldown_until, self._clock() + min(reset, MAX_COOLDOWN_S)
+                        )
 
     def succeeded(self) -> None:
         """A request got through (any answer but a 429 or a server error)."""
@@ -291,7 +330,7 @@ class Governor:
             rpm, tpm = self._limits()
             if wait is None:
                 reset = [
-                    parse_reset((headers or {}).get(f"x-ratelimit-reset-{k}")) for k in ("requests", "tokens")
+                    parse_reset(header(headers, f"x-ratelimit-reset-{k}")) for k in ("requests", "tokens")
                 ]
                 reset = [r for r in reset if r]
                 wait = min(reset) if reset else min(MAX_BACKOFF_S, 0.5 * 2 ** (self._consecutive_429 - 1))
@@ -323,8 +362,15 @@ class Governor:
             now = self._clock()
             rpm, tpm = self._limits()
             rps = rpm / 60 * SAFETY * self._factor if rpm else self._learned_rps
+            slot = max(self._cooldown_until, self._tat_req - BURST_SECONDS if rps else 0.0)
             return GovernorState(
-                rpm, tpm, self._factor, rps, max(0.0, self._cooldown_until - now), self._rate_limited
+                rpm,
+                tpm,
+                self._factor,
+                rps,
+                max(0.0, self._cooldown_until - now),
+                self._rate_limited,
+                max(0.0, slot - now),
             )
 
 

@@ -23,13 +23,14 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx2
 import openai
 
 from lib.cost.pricing import Price, Usage, cost, format_usd
 from lib.engine import errors
-from lib.engine.client import Endpoint, make_client
+from lib.engine.client import DEFAULT_BASE_URL, Endpoint, make_client
 from lib.engine.governor import Governor, governor_for
 from lib.store import CachedResponse, RowRecord, Store, StoreError
 
@@ -49,6 +50,12 @@ ADAPTIVE_MIN_SAMPLES = 100  # fewer answers say too little about the tail: a p99
 ADAPTIVE_Z = 4.75  # a lognormal fit's quantile that about one answer in a million exceeds
 ADAPTIVE_MAX_MULTIPLE = 2.0
 ADAPTIVE_FLOOR_S = 1.0
+# When the endpoint, not the row, is the problem: the first answers of a phase (about one per worker) all
+# the same non-retryable error, or this many connection failures in a row that say nothing is there
+# (refused, DNS, TLS), stop the run with the rows pending instead of failing every row of the list.
+ENDPOINT_PROBE_MAX = 50  # with many workers, this many identical errors are enough
+UNREACHABLE_MIN = 3
+UNREACHABLE_AFTER_OK_S = 5.0  # once answers have come, a blip shorter than this is a restart, not a stop
 
 
 def adaptive_timeout(latencies: Iterable[float], setting: float) -> float:
@@ -94,6 +101,7 @@ class RunSettings:
     budget_usd: float | None = None
     timeout_s: float = 30.0
     max_attempts: int = 4  # transient failures (5xx, timeouts, dropped connections) before a row fails
+    give_up_after_s: float | None = None  # pause when nothing succeeds this long while the server refuses
 
 
 @dataclass(frozen=True)
@@ -147,6 +155,11 @@ class Snapshot:
     cost_series: tuple[tuple[float, float, int], ...]  # (elapsed s, cumulative $, cumulative tokens)
     recent_errors: tuple[RowError, ...]
     version: int  # grows whenever any row changes: lets a page skip redrawing an unchanged table
+    # Why nothing moves: how long every answer has been a refusal ("429") or a failure ("error"), and
+    # when the next request may go. None while answers get through.
+    stalled_s: float | None = None
+    stall_kind: str | None = None
+    next_try_s: float | None = None
 
     @property
     def done(self) -> int:
@@ -155,6 +168,25 @@ class Snapshot:
     @property
     def progress(self) -> float:
         return self.done / self.total if self.total else 1.0
+
+
+def refusal_of(message: Mapping) -> str | None:
+    """A chat message's refusal, where OpenAI puts it or where LiteLLM moves it (provider_specific_fields)."""
+    refusal = message.get("refusal")
+    extra = message.get("provider_specific_fields")
+    if not refusal and isinstance(extra, Mapping):
+        refusal = extra.get("refusal")
+    return str(refusal) if refusal else None
+
+
+def public_url(base_url: str | None) -> str:
+    """The endpoint as a user may see it: no user:password, no query (where keys sometimes ride)."""
+    parts = urlsplit(base_url or DEFAULT_BASE_URL)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 def judge_answer(
@@ -272,6 +304,17 @@ class Job:
         self._edits: dict[int, dict[str, str]] = {}
         self._ended_at: float | None = None
         self._phase = 0
+        # Endpoint health (see ENDPOINT_PROBE_MAX): row errors held back while the phase's first answers
+        # come in, connection failures in a row, and since when nothing but refusals came back.
+        self._probe_threshold = 2
+        self._probe_open = True
+        self._held: list[tuple[WorkItem, str, int]] = []
+        self._endpoint_down = False
+        self._unreachable = 0
+        self._ever_ok = False
+        self._last_ok_at: float | None = None
+        self._trouble_since: float | None = None
+        self._trouble_kind: str | None = None
 
     # --- lifecycle --------------------------------------------------------------------------------
 
@@ -329,6 +372,12 @@ class Job:
             self._set_status("running", None)
             if self._phase_started is None:
                 self._phase_started = time.monotonic()
+            todo = len(self._queue) + len(self._delayed)
+            self._probe_threshold = max(2, min(self.settings.workers, ENDPOINT_PROBE_MAX, todo))
+            self._probe_open = True
+            self._endpoint_down = False
+            self._unreachable = 0
+            self._trouble_since = self._trouble_kind = None
             workers = [
                 threading.Thread(target=self._worker, name=f"job-{self.id[:8]}-w{i}", daemon=True)
                 for i in range(max(1, min(self.settings.workers, len(self._queue) + len(self._delayed) or 1)))
@@ -345,8 +394,10 @@ class Job:
         ).start()
 
     def _supervise(self, workers: list[threading.Thread], phase: int) -> None:
-        for t in workers:
-            t.join()
+        while alive := [t for t in workers if t.is_alive()]:
+            alive[0].join(0.25)
+            self._check_patience()
+        self._flush_held()  # the list ended before the first answers could tell the endpoint from the rows
         with self._lock:
             if phase != self._phase:
                 return  # resumed meanwhile: the newer phase settles the status
@@ -368,6 +419,25 @@ class Job:
             pass  # the status is a summary; rows themselves are what must not be lost
         self._done_event.set()
 
+    def _check_patience(self) -> None:
+        """Pause when nothing has succeeded for give_up_after_s while the server kept refusing."""
+        limit = self.settings.give_up_after_s
+        with self._lock:
+            since, kind = self._trouble_since, self._trouble_kind
+            if not limit or since is None or self.status != "running":
+                return
+            waited = time.monotonic() - since
+            if waited < limit:
+                return
+            what = "answered 429 (rate limited)" if kind == "429" else "failed every request"
+            self._set_status(
+                "paused",
+                f"Paused: nothing has succeeded for {_seconds(waited)}; the server at "
+                f"{public_url(self.endpoint.base_url)} {what} all that time. The rows not done stay "
+                "pending: resume when it answers again.",
+            )
+            self._halt.set()
+
     def _set_status(self, status: str, message: str | None) -> None:
         assert status in STATUSES
         self.status = status
@@ -381,13 +451,33 @@ class Job:
                 self._set_status("paused", message or "Paused.")
                 self._halt.set()
 
-    def resume(self, *, budget_usd: float | None = None) -> None:
-        """Continue a paused or cancelled run (optionally with a higher budget). Returns at once."""
+    def use_endpoint(self, endpoint: Endpoint) -> None:
+        """Send the rest of this run through `endpoint` (the connection the user shows now: a fixed URL or key).
+
+        Only between phases: requests in flight finish on the connection they were sent on.
+        """
+        with self._lock:
+            if endpoint == self.endpoint:
+                return
+            if self.status in ACTIVE and any(t.is_alive() for t in self._threads):
+                raise RuntimeError("Pause the run before changing its connection.")
+            self.endpoint = endpoint
+            self.governor = governor_for(endpoint.fingerprint)
+            self.governor.set_ceilings(self.settings.rpm, self.settings.tpm)
+            self.client = make_client(
+                endpoint, timeout_s=self.settings.timeout_s, connections=max(self.settings.workers, 8)
+            )
+
+    def resume(self, *, budget_usd: float | None = None, endpoint: Endpoint | None = None) -> None:
+        """Continue a paused, cancelled or stopped run (optionally with a higher budget, or through another
+        connection once the endpoint or key is fixed). Returns at once."""
         with self._lock:
             if budget_usd is not None:
                 self._budget = budget_usd
-            if self.status not in ("paused", "cancelled"):
+            if self.status not in ("paused", "cancelled", "failed"):
                 return
+            if endpoint is not None:
+                self.use_endpoint(endpoint)
             old = list(self._threads)
             self._phase += 1  # the old phase's supervisor must not settle the status any more
             self._set_status("running", None)
@@ -417,9 +507,14 @@ class Job:
                 self._set_status("failed", message)
                 self._halt.set()
 
-    def retry_failed(self, *, only_retryable: bool = False) -> int:
-        """Send the failed rows again (all, or only those whose failure may pass). Returns how many, at once."""
+    def retry_failed(self, *, only_retryable: bool = False, endpoint: Endpoint | None = None) -> int:
+        """Send the failed rows again (all, or only those whose failure may pass), through `endpoint` when
+        given (the connection shown now). Returns how many, at once."""
         with self._lock:
+            if endpoint is not None and not (
+                self.status in ACTIVE and any(t.is_alive() for t in self._threads)
+            ):
+                self.use_endpoint(endpoint)
             rows = [
                 r
                 for r in self._rows.values()
@@ -438,7 +533,7 @@ class Job:
             self._version += 1
             state = self.status
             busy = state == "running" and any(t.is_alive() for t in self._threads)
-        if state in ("paused", "cancelled"):
+        if state in ("paused", "cancelled", "failed"):
             self.resume()
         elif not busy:  # a running phase's workers pick the rows up themselves
             self._launch()
@@ -508,7 +603,21 @@ class Job:
                 cost_series=tuple(self._series),
                 recent_errors=tuple(self._recent_errors),
                 version=self._version,
+                **self._stall(now),
             )
+
+    def _stall(self, now: float) -> dict:
+        """Snapshot fields saying why nothing moves (held under the lock)."""
+        if self._trouble_since is None or self.status != "running":
+            return {}
+        wait = self.governor.state().next_admission_s
+        if not self._queue and self._delayed:
+            wait = max(wait, self._delayed[0][0] - now)
+        return {
+            "stalled_s": now - self._trouble_since,
+            "stall_kind": self._trouble_kind,
+            "next_try_s": max(0.0, wait),
+        }
 
     # --- the worker -------------------------------------------------------------------------------
 
@@ -591,12 +700,24 @@ class Job:
         self._attempts[item.row_id] = attempts
         if outcome.kind == "ok":
             self.governor.succeeded()
+            self._note_ok()
             row = self._answered(item, outcome, attempts)
             # Refusals, filtered and unparseable answers are not cached: "retry" then really asks again.
             cacheable = row.status == "succeeded" and "invalid_output" not in row.flags
             self._finish(item, row, outcome.cache if cacheable else None)
             return
         self._note_error(item.row_id, outcome.message)
+        if self._endpoint_down:  # answers still in flight when the run stopped: their rows stay pending
+            self._give_back(item)
+            return
+        if outcome.unreachable:
+            if self._unreachable_stop(item, outcome):
+                return
+        elif outcome.kind != "transient" or outcome.headers is not None:
+            with self._lock:
+                self._unreachable = 0  # an answer, even a bad one: something is there
+        if outcome.kind in ("rate_limit", "transient"):
+            self._note_trouble("429" if outcome.kind == "rate_limit" else "error")
         if outcome.kind == "rate_limit":
             with self._lock:
                 self._rate_limited += 1
@@ -617,10 +738,96 @@ class Job:
             self._fail(outcome.message)
             raise _Halt
         transient_attempts = attempts - self._rate_limit_retries.get(item.row_id, 0)
+        if outcome.kind == "row" and self._hold(item, outcome.message or "", attempts):
+            return
         if outcome.kind == "row" or transient_attempts >= self.settings.max_attempts:
             self._finish(item, self._failed(item, outcome.message, outcome.kind != "row", attempts))
             return
         self._retry_later(item, self.governor.server_error(transient_attempts))
+
+    # --- endpoint health --------------------------------------------------------------------------
+
+    def _note_ok(self) -> None:
+        now = time.monotonic()
+        with self._lock:
+            self._ever_ok = True
+            self._last_ok_at = now
+            self._trouble_since = self._trouble_kind = None
+            self._unreachable = 0
+            opened = self._probe_open
+            self._probe_open = False
+        if opened:
+            self._flush_held()
+
+    def _note_trouble(self, kind: str) -> None:
+        with self._lock:
+            if self._trouble_since is None:
+                self._trouble_since = time.monotonic()
+            if self._trouble_kind != "429":  # a 429 among failures is the more useful thing to say
+                self._trouble_kind = kind
+
+    def _hold(self, item: WorkItem, message: str, attempts: int) -> bool:
+        """While a phase's first answers come in, hold a row error back; True if held (or stopped on)."""
+        with self._lock:
+            if not self._probe_open:
+                return False
+            self._held.append((item, message, attempts))
+            if any(m != message for _, m, _ in self._held):
+                self._probe_open = False  # errors that differ are about rows: fail them as usual
+            elif len(self._held) >= self._probe_threshold:
+                self._probe_open = False
+                count = len(self._held)
+                self._stop_for_endpoint(
+                    f"Stopped: the first {count} answers from {public_url(self.endpoint.base_url)} were all "
+                    f"the same error, so the problem is the endpoint or its settings, not the rows. "
+                    f"{message} Fix that and resume: the rows stay pending.",
+                    failed=True,
+                )
+                return True
+            else:
+                return True
+        self._flush_held()
+        return True
+
+    def _flush_held(self) -> None:
+        """Fail the held rows as the errors they got (or give them back when the endpoint stopped the run)."""
+        with self._lock:
+            held, self._held = self._held, []
+            down = self._endpoint_down
+        for item, message, attempts in held:
+            if down:
+                self._give_back(item)
+            else:
+                self._finish(item, self._failed(item, message, False, attempts))
+
+    def _unreachable_stop(self, item: WorkItem, outcome: _Outcome) -> bool:
+        """Count a refused/DNS/TLS failure; True (the row given back) when they show nothing is there."""
+        with self._lock:
+            self._unreachable += 1
+            enough = self._unreachable >= max(UNREACHABLE_MIN, min(self.settings.workers, 20))
+            if self._ever_ok and self._last_ok_at is not None:
+                enough = enough and time.monotonic() - self._last_ok_at >= UNREACHABLE_AFTER_OK_S
+            if not enough:
+                return False
+            self._stop_for_endpoint(
+                f"Stopped: the API at {public_url(self.endpoint.base_url)} cannot be reached. "
+                f"{outcome.message} Check the base URL (OPENAI_BASE_URL or the sidebar) and that the server "
+                "is running, then resume: the rows not sent stay pending.",
+                failed=not self._ever_ok,
+            )
+        self._give_back(item)
+        return True
+
+    def _stop_for_endpoint(self, message: str, *, failed: bool) -> None:
+        """Stop sending: held and in-flight rows go back to pending (called under the lock)."""
+        if self.status != "running":
+            return
+        self._endpoint_down = True
+        self._set_status("failed" if failed else "paused", message)
+        self._halt.set()
+        held, self._held = self._held, []
+        for held_item, _, _ in held:
+            self._queue.appendleft(held_item)
 
     def _timeout(self, row_id: int | None = None) -> float:
         """Per-request timeout: the setting, or far less once answers show how long they really take.
@@ -719,7 +926,12 @@ class Job:
             return _Outcome("transient", message=f"No answer within {_seconds(timeout)} (timed out).")
         except openai.APIConnectionError as exc:
             self.governor.observe(None)
-            return _Outcome("transient", message=errors.connection_message(exc))
+            why = errors.connection_kind(exc)
+            return _Outcome(
+                "transient",
+                message=errors.connection_message(exc),
+                unreachable=why if why in ("refused", "dns", "tls", "url") else None,
+            )
         self.governor.observe(raw.headers)
         with self._lock:
             self._latencies.append(time.monotonic() - sent_at)
@@ -737,7 +949,7 @@ class Job:
         return _Outcome(
             "ok",
             text=message.get("content"),
-            refusal=message.get("refusal"),
+            refusal=refusal_of(message),
             finish=choice.get("finish_reason"),
             usage=usage,
             cache=cache,
@@ -838,6 +1050,7 @@ class _Outcome:
     message: str | None = None
     headers: Mapping[str, str] | None = None
     cache: CachedResponse | None = None
+    unreachable: str | None = None  # refused | dns | tls | url: the endpoint is not there as configured
 
 
 class _Totals:

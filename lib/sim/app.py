@@ -58,6 +58,7 @@ class SimConfig:
     tpm: int | None = None
     burst_seconds: float = 1.0
     ratelimit_headers: str = "normal"  # "normal", "missing" or "zero"
+    error_style: str = "openai"  # answer errors as "azure", "litellm", "vllm" or "ollama" would
     seed: int = 0
     p_500: float = 0.0
     p_503: float = 0.0
@@ -85,6 +86,8 @@ class SimConfig:
         self.models = tuple(self.models)
         if self.latency_dist not in ("fixed", "lognormal"):
             raise ValueError(f"latency_dist must be 'fixed' or 'lognormal', not {self.latency_dist!r}")
+        if self.error_style not in ERROR_STYLES:
+            raise ValueError(f"error_style must be one of {ERROR_STYLES}, not {self.error_style!r}")
         if self.ratelimit_headers not in HEADER_MODES:
             raise ValueError(
                 f"ratelimit_headers must be one of {HEADER_MODES}, not {self.ratelimit_headers!r}"
@@ -125,6 +128,37 @@ def _dumps(obj: Any) -> bytes:
 
 def error_body(message: str, type_: str, param: str | None = None, code: str | None = None) -> bytes:
     return _dumps({"error": {"message": message, "type": type_, "param": param, "code": code}})
+
+
+# Other servers' error shapes (tests/fixtures/error_bodies.py has the real bodies these imitate): what each
+# keeps of OpenAI's message, type and code.
+ERROR_STYLES = ("openai", "azure", "litellm", "vllm", "ollama")
+_VLLM_TYPES = {400: "BadRequestError", 401: "Unauthorized", 404: "NotFoundError", 429: "RateLimitError"}
+_OLLAMA_TYPES = {400: "invalid_request_error", 404: "not_found_error"}
+
+
+def styled_error_body(
+    style: str, status: int, message: str, type_: str, param: str | None = None, code: str | None = None
+) -> bytes:
+    """An error body as `style`'s server would send it."""
+    if style == "azure":  # Azure keeps the few codes it has of its own (content_filter, context_length...)
+        keep = code if code in ("content_filter", "context_length_exceeded", "DeploymentNotFound") else None
+        return _dumps({"error": {"code": keep or str(status), "message": message}})
+    if style == "litellm":  # every code becomes the status, 429s a throttling_error; only the words stay
+        prefix = "litellm.RateLimitError: RateLimitError: OpenAIException - " if status == 429 else ""
+        etype = (
+            "throttling_error" if status == 429 else "invalid_request_error" if status < 500 else "api_error"
+        )
+        return _dumps(
+            {"error": {"message": prefix + message, "type": etype, "param": None, "code": str(status)}}
+        )
+    if style == "vllm":  # ErrorResponse at the top level, the code a number
+        etype = _VLLM_TYPES.get(status, "InternalServerError")
+        return _dumps({"object": "error", "message": message, "type": etype, "param": param, "code": status})
+    if style == "ollama":  # /v1: a type from the status, never a code or a param
+        etype = _OLLAMA_TYPES.get(status, "api_error")
+        return _dumps({"error": {"message": message, "type": etype, "param": None, "code": None}})
+    return error_body(message, type_, param, code)
 
 
 def key_hash(key: str) -> str:
@@ -323,7 +357,8 @@ class SimApp:
     ) -> Reply:
         self._by_kind[kind or code or type_] += 1
         headers = self._headers(ctx) + (extra or [])
-        return Reply(status, error_body(message, type_, param, code), headers, delay=delay)
+        body = styled_error_body(self.config.error_style, status, message, type_, param, code)
+        return Reply(status, body, headers, delay=delay)
 
     def _authenticate(self, ctx: _Ctx) -> None:
         auth = ctx.request.headers.get("authorization", "")

@@ -72,12 +72,20 @@ def duration(seconds: float | None) -> str:
     return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
 
 
-def price_label(model: str) -> str:
-    """'gpt-4o-mini · $0.15 in / $0.60 out per 1M tokens' or 'my-model · unpriced'."""
-    price = pricing.price_for(model)
+def price_label(model: str, aliases: Mapping[str, str] | None = None) -> str:
+    """'gpt-4o-mini · $0.15 in / $0.60 out per 1M tokens', 'my-model · unpriced', or for a name priced as
+    another model 'gpt-4o-mini-json · priced as gpt-4o-mini · $0.15 in / $0.60 out per 1M tokens'."""
+    price = pricing.price_for(model, aliases=aliases)
     if price is None:
         return f"{model} · unpriced"
-    return f"{model} · ${_per_million(price.input)} in / ${_per_million(price.output)} out per 1M tokens"
+    target = (aliases or {}).get(model)
+    shown = f"{model} · priced as {target}" if target and pricing.price_for(model) is None else model
+    return f"{shown} · ${_per_million(price.input)} in / ${_per_million(price.output)} out per 1M tokens"
+
+
+def price_as_choices() -> list[str]:
+    """The priced models a deployment or proxy name can be priced as, for an 'as' select box."""
+    return sorted(pricing.PRICES)
 
 
 def _per_million(dollars: float) -> str:

@@ -44,6 +44,30 @@ def error_lines(snap, limit: int = 8) -> list[str]:
     return [f"row {e.row_id}: {e.message}" for e in reversed(snap.recent_errors[-limit:])]
 
 
+STALL_SHOWN_AFTER_S = 5.0  # shorter stalls are the ordinary rhythm of a paced run
+
+
+def _about(seconds: float) -> str:
+    """'40 s', '2 min', '1 h 05 min': a stall's length, rounded as a person would say it."""
+    if seconds < 60:
+        return f"{int(seconds)} s"
+    if seconds < 3600:
+        return f"{int(seconds // 60)} min"
+    return duration(seconds)
+
+
+def stall_text(snap) -> str | None:
+    """Why nothing moves: 'the server has answered 429 for 2 min; next try in 8 s', or None while it moves."""
+    stalled = getattr(snap, "stalled_s", None)
+    if stalled is None or stalled < STALL_SHOWN_AFTER_S or snap.status != "running":
+        return None
+    what = "answered 429 (rate limited)" if snap.stall_kind == "429" else "failed every request"
+    text = f"the server has {what} for {_about(stalled)}"
+    if snap.next_try_s is not None:
+        text += "; next try now" if snap.next_try_s < 0.5 else f"; next try in {_about(snap.next_try_s)}"
+    return text
+
+
 def budget_paused(snap) -> bool:
     return snap.status == "paused" and (snap.message or "").startswith("Budget reached")
 
