@@ -142,8 +142,11 @@ def update(change: Callable[[Workspace], Any]) -> Workspace:
 
 def switch_to(workspace_id: str) -> None:
     """Callback: open another workspace in this tab."""
-    st.session_state["ws_id"] = workspace_id
-    st.session_state.pop(_WS_CACHE, None)
+    ss = st.session_state
+    ss["ws_id"] = workspace_id
+    ss.pop(_WS_CACHE, None)
+    ss.pop("upload", None)  # the uploader's chip belongs to the workspace being left
+    st.query_params[WS_PARAM] = workspace_id  # the URL names the workspace this tab shows
 
 
 def _get(w: Workspace, path: str) -> Any:
@@ -239,7 +242,10 @@ def key_status(conn: Connection) -> str:
     if conn.demo:
         return "Offline demo: answers are simulated by the built-in local server."
     if conn.endpoint is None:
-        return "No API key. Type one below, add OPENAI_API_KEY to .env, or use the offline demo."
+        return labels.md_escape(
+            conn.why_none
+            or "No API key. Type one below, add OPENAI_API_KEY to .env, or use the offline demo."
+        )
     return sending_markdown(conn)
 
 
@@ -384,7 +390,7 @@ def continue_run(
     same = job is not None and job.endpoint == conn.endpoint
     if not same:
         plan = runs.resume_plan(store(), run_id, base_url=conn.endpoint.base_url)
-        settings = job.settings if job is not None else engine.RunSettings()
+        settings = job.settings if job is not None else stored_settings(run_id)
         if budget_usd is not None:
             settings = dataclasses.replace(settings, budget_usd=budget_usd)
         job = engine.start(plan, endpoint=conn.endpoint, settings=settings, store=store())
@@ -396,6 +402,14 @@ def continue_run(
     else:
         job.resume(budget_usd=budget_usd)
     return job
+
+
+def stored_settings(run_id: str) -> engine.RunSettings:
+    """The settings a run was started with (workers, ceilings, budget…), kept in its meta for a resume
+    after a restart; a run saved before they were kept resumes with the defaults."""
+    saved = store().run(run_id).meta.get("run_settings") or {}
+    known = {f.name for f in dataclasses.fields(engine.RunSettings)}
+    return engine.RunSettings(**{k: v for k, v in saved.items() if k in known})
 
 
 def results_of(run_id: str) -> tuple[pd.DataFrame, dict, dict[int, dict[str, str]]]:

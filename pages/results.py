@@ -102,7 +102,13 @@ def chain(frame, meta: dict) -> None:
         source = LeadSource(
             file_name=name, digest=digest, size=len(data), derived_from_run=meta.get("run_id")
         )
-        _shared.update(lambda w: w.set_lead(source))
+
+        def change(w) -> None:
+            w.set_lead(source)
+            w.run_id = None  # the run shown on the Run page belonged to the previous table
+            w.results_run_id = meta.get("run_id") or w.results_run_id
+
+        _shared.update(change)
         _shared.go("prompt")
 
 
@@ -145,6 +151,8 @@ def main() -> None:
             height=480 if len(display) > 12 else "auto",
         )
         st.caption('Edit answers in place; the "edited" column names the cells you changed.')
+    elif shown.empty:
+        st.info(f"No rows are {which.lower()}.")
     else:
         st.dataframe(display.loc[shown.index], column_order=order, column_config=config, height=480)
     _shared.id_column_picker(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import streamlit as st
 
 from lib import batch, charts, engine
@@ -30,7 +32,14 @@ def orphan_panel(conn: _shared.Connection) -> None:
     if not history.resumable(record):
         return
     st.warning("This run is not running in this server any more (the server restarted or it was stopped).")
-    st.text(history.run_label(record))
+    st.text(history.run_label(record, status="interrupted"))
+    st.caption(
+        labels.md_escape(
+            run_status.resume_text(
+                [r.status for r in _shared.store().rows(run_id)], _shared.stored_settings(run_id)
+            )
+        )
+    )
     _shared.sending_caption(conn)
     a, b = st.columns(2)
     if a.button("Resume run", key="btn_resume_orphan", disabled=conn.endpoint is None):
@@ -264,6 +273,11 @@ def start_section(df, spec, w: Workspace, conn: _shared.Connection, busy: bool) 
     label = "Send as batch" if as_batch else "Start run"
     if st.button(label, key="btn_start", type="primary", disabled=busy or conn.endpoint is None):
         start_run(df, spec, options, w, conn)
+    started = st.session_state.pop("started", None)
+    if started:
+        st.toast("Run started: its live panel is at the top of this page.", icon=":material/play_arrow:")
+    if busy:
+        st.caption("A run is going: its progress and answers are at the top of this page.")
 
 
 def start_run(df, spec, options: runs.RunOptions, w: Workspace, conn: _shared.Connection) -> None:
@@ -275,19 +289,20 @@ def start_run(df, spec, options: runs.RunOptions, w: Workspace, conn: _shared.Co
     # One run id per start intent: a double click re-sends the same id and the engine returns its job.
     run_id = ss.setdefault("pending_run_id", runs.new_run_id())
     try:
-        plan = runs.plan_run(
-            df, spec, options, base_url=conn.endpoint.base_url, run_id=run_id, meta=run_meta(conn)
-        )
+        settings = current_settings(w)
+        meta = run_meta(conn, run_settings=dataclasses.asdict(settings))
+        plan = runs.plan_run(df, spec, options, base_url=conn.endpoint.base_url, run_id=run_id, meta=meta)
         if w.settings.batch:
             job = batch.start(
                 plan, endpoint=conn.endpoint, store=_shared.store(), settings=_shared.batch_settings(conn)
             )
         else:
-            job = _shared.start_job(plan, conn, current_settings(w))
+            job = _shared.start_job(plan, conn, settings)
     except (runs.PlanError, StoreError) as exc:
         st.error(labels.md_escape(exc))
         return
     _shared.attach(job.id)
+    st.session_state["started"] = job.id  # said near the button after the rerun: the panel is at the top
     st.rerun()
 
 

@@ -328,3 +328,15 @@ def test_deleting_a_workspace_starts_an_empty_one():
     assert at.session_state["ws_id"] != first
     assert workspace(at).lead is None
     assert any("deleted" in w.value for w in at.warning)
+
+
+def test_new_and_switching_workspaces_change_what_the_tab_shows():
+    at = upload(new_app())
+    first = at.session_state["ws_id"]
+    at.button(key="btn_ws_new").click().run()
+    second = at.session_state["ws_id"]
+    assert second != first and at.query_params["ws"] == second
+    assert workspace(at).lead is None
+    at.button(key=f"btn_ws_{first}").click().run()  # back to the first, listed because it has a file
+    assert at.session_state["ws_id"] == first and at.query_params["ws"] == first
+    assert workspace(at).lead.file_name == "leads.csv"

@@ -71,13 +71,29 @@ ENV = {"OPENAI_API_KEY": "sk-env-key-00000001", "OPENAI_BASE_URL": "http://env.e
 
 
 @pytest.mark.parametrize(
-    ("demo", "typed_key", "typed_url", "env", "url", "source"),
+    ("demo", "typed_key", "typed_url", "env", "url", "source", "says"),
     [
-        (True, "sk-typed-key-0000002", "http://typed/v1", ENV, "http://demo/v1", "offline demo"),
-        (False, "sk-typed-key-0000002", "http://typed/v1", ENV, "http://typed/v1", "typed in this session"),
-        (False, "sk-typed-key-0000002", "", ENV, "http://env.example/v1", "typed in this session"),
-        (False, None, "http://typed/v1", ENV, "http://typed/v1", ".env / environment"),
-        (False, None, "", ENV, "http://env.example/v1", ".env / environment"),
+        (
+            True,
+            "sk-typed-key-0000002",
+            "http://typed/v1",
+            ENV,
+            "http://demo/v1",
+            "offline demo",
+            "offline demo",
+        ),
+        (
+            False,
+            "sk-typed-key-0000002",
+            "http://typed/v1",
+            ENV,
+            "http://typed/v1",
+            "typed in this session",
+            "typed",
+        ),
+        (False, "sk-typed-key-0000002", "", ENV, "http://env.example/v1", "typed in this session", "typed"),
+        (False, None, "http://env.example/v1/", ENV, "http://env.example/v1/", ".env / environment", ".env"),
+        (False, None, "", ENV, "http://env.example/v1", ".env / environment", ".env"),
         (
             False,
             None,
@@ -85,17 +101,29 @@ ENV = {"OPENAI_API_KEY": "sk-env-key-00000001", "OPENAI_BASE_URL": "http://env.e
             {"OPENAI_API_KEY": "sk-env-key-00000001"},
             "https://api.openai.com/v1",
             ".env / environment",
+            ".env",
         ),
-        (False, None, "", {}, "", ""),
+        # The environment's key never goes to an endpoint someone typed (or put in a shared workspace).
+        (False, None, "http://typed/v1", ENV, "", "", "needs a key typed in this session"),
+        (
+            False,
+            None,
+            "http://typed/v1",
+            {"OPENAI_API_KEY": "sk-env-key-00000001"},
+            "",
+            "",
+            "only sent to https://api.openai.com/v1",
+        ),
+        (False, None, "", {}, "", "", "No API key"),
     ],
 )
-def test_the_connection_is_the_one_the_session_chose(demo, typed_key, typed_url, env, url, source):
+def test_the_connection_is_the_one_the_session_chose(demo, typed_key, typed_url, env, url, source, says):
     conn = choose_connection(
         demo=demo, demo_url="http://demo/v1", typed_key=typed_key, typed_base_url=typed_url, env=env
     )
     assert (conn.url, conn.source) == (url, source)
     line = conn.sending_line()
-    assert (url in line) if url else line.startswith("No API key")
+    assert says in line and (url in line if url else conn.endpoint is None)
     for key in ("sk-typed-key-0000002", "sk-env-key-00000001"):
         assert key not in line and key not in repr(conn)
 

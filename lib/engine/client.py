@@ -136,6 +136,7 @@ class Connection:
     endpoint: Endpoint | None
     demo: bool
     source: str  # "typed in this session", ".env / environment", "secrets.toml", "offline demo", ""
+    why_none: str = ""  # why there is no endpoint, in words, when a key exists but may not be sent
 
     @property
     def url(self) -> str:
@@ -146,7 +147,9 @@ class Connection:
     def sending_line(self) -> str:
         """'Sending to http://… with the key typed in this session (sk-…abcd).', shown by every action."""
         if self.endpoint is None:
-            return "No API key: type one in the sidebar, add OPENAI_API_KEY to .env, or use the offline demo."
+            return self.why_none or (
+                "No API key: type one in the sidebar, add OPENAI_API_KEY to .env, or use the offline demo."
+            )
         if self.demo:
             return f"Sending to the offline demo server at {self.url} (simulated answers, no cost)."
         return (
@@ -176,19 +179,35 @@ def choose_connection(
     """The session's connection: the demo server, else a typed key, else the environment's or secrets' key.
 
     A typed endpoint wins over OPENAI_BASE_URL; with none typed, OPENAI_BASE_URL (else OpenAI) is used.
+    The environment's (or secrets') key goes only to the environment's own endpoint: a typed endpoint
+    needs a typed key, so a workspace link with someone's endpoint in it can never collect the team key.
     Nothing here reads session state: the app passes what this session typed, so no rerun can swap it.
     """
     if demo:
         return Connection(Endpoint(api_key="sk-local-demo", base_url=demo_url), True, "offline demo")
-    base_url = (typed_base_url or "").strip() or (env.get("OPENAI_BASE_URL") or "").strip() or None
+    env_url = (env.get("OPENAI_BASE_URL") or "").strip() or None
+    typed_url = (typed_base_url or "").strip() or None
+    base_url = typed_url or env_url
     org = env.get("OPENAI_ORG_ID") or None
     project = env.get("OPENAI_PROJECT_ID") or None
     typed = (typed_key or "").strip()
     if typed:
         return Connection(Endpoint(typed, base_url, org, project), False, "typed in this session")
     key = (env.get("OPENAI_API_KEY") or "").strip()
-    if key:
-        return Connection(Endpoint(key, base_url, org, project), False, ".env / environment")
-    if secret_key:
-        return Connection(Endpoint(secret_key.strip(), base_url, org, project), False, "secrets.toml")
-    return Connection(None, False, "")
+    source = ".env / environment" if key else "secrets.toml"
+    key = key or (secret_key or "").strip()
+    if not key:
+        return Connection(None, False, "")
+    if typed_url and not _same_url(typed_url, env_url or DEFAULT_BASE_URL):
+        return Connection(
+            None,
+            False,
+            "",
+            f"The endpoint {typed_url} needs a key typed in this session: the key from {source} is only sent "
+            f"to {env_url or DEFAULT_BASE_URL}. Type a key, or clear the endpoint.",
+        )
+    return Connection(Endpoint(key, base_url, org, project), False, source)
+
+
+def _same_url(a: str, b: str) -> bool:
+    return a.rstrip("/").lower() == b.rstrip("/").lower()

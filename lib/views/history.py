@@ -63,12 +63,13 @@ def history_chart_rows(records: Sequence[RunRecord]) -> list[dict]:
     ]
 
 
-def run_label(r: RunRecord) -> str:
+def run_label(r: RunRecord, status: str | None = None) -> str:
+    """One line about a run; `status` overrides the stored one (a run no process is running any more)."""
     m = r.meta
     started = dt.datetime.fromtimestamp(float(m.get("started_at") or r.created_at), dt.UTC)
     kind = "sample" if m.get("sample") else "run"
     file = m.get("input_name") or "a table"
-    return f"{started:%Y-%m-%d %H:%M} · {kind} of {m.get('prompt_name', '?')} on {file} · {m.get('model', '?')} · {r.status}"
+    return f"{started:%Y-%m-%d %H:%M} · {kind} of {m.get('prompt_name', '?')} on {file} · {m.get('model', '?')} · {status or r.status}"
 
 
 def resumable(r: RunRecord) -> bool:

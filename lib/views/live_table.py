@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import PurePath
 
 import pandas as pd
 
@@ -191,8 +193,15 @@ def filter_results(frame: pd.DataFrame, which: str) -> pd.DataFrame:
 
 
 def export_stem(meta: Mapping) -> str:
-    """A file-name stem; demo results say so in the name."""
-    stem = str(meta.get("prompt_name") or "results")
+    """'leads - Icebreaker - 2026-12-01 1405': the file, the prompt and when the run started, so two
+    downloads never overwrite each other; demo results say so in the name."""
+    parts = []
+    if meta.get("input_name"):
+        parts.append(PurePath(str(meta["input_name"])).stem)
+    parts.append(str(meta.get("prompt_name") or "results"))
+    if meta.get("started_at"):
+        parts.append(dt.datetime.fromtimestamp(float(meta["started_at"])).strftime("%Y-%m-%d %H%M"))
+    stem = " - ".join(parts)
     return f"SIMULATED-{stem}" if meta.get("demo") else stem
 
 

@@ -25,8 +25,11 @@ def progress_text(snap) -> str:
 
 
 def spend_text(snap) -> str:
-    cost = money(snap.cost_usd) if snap.cost_known else "unpriced model"
-    budget = f" of {money(snap.budget_usd)} budget" if snap.budget_usd is not None else ""
+    if snap.cost_known:
+        cost = money(snap.cost_usd)
+        budget = f" of {money(snap.budget_usd)} budget" if snap.budget_usd is not None else ""
+    else:
+        cost, budget = "an unknown amount (unpriced model)", ""
     tokens = snap.prompt_tokens + snap.completion_tokens
     extra = []
     if snap.cache_hits:
@@ -110,3 +113,17 @@ def budget_warning(budget: float | None, cost_low: float | None, cost_high: floa
             "may pause before the last rows if the answers are long."
         )
     return None
+
+
+def resume_text(statuses: Sequence[str], settings) -> str:
+    """'187 of 300 rows answered, 113 still to send · resumes with 4 workers, at most 120 requests/min,
+    a $1.00 budget': what a stopped run has (its rows' statuses in the journal) and what Resume will do."""
+    answered, pending = statuses.count("succeeded"), statuses.count("pending")
+    parts = [f"{answered:,} of {len(statuses):,} rows answered, {pending:,} still to send"]
+    how = [f"{settings.workers} workers"]
+    if settings.rpm:
+        how.append(f"at most {settings.rpm:,} requests/min")
+    if settings.tpm:
+        how.append(f"at most {settings.tpm:,} tokens/min")
+    how.append(f"a {money(settings.budget_usd)} budget" if settings.budget_usd is not None else "no budget")
+    return f"{parts[0]} · resumes with {', '.join(how)}."
