@@ -219,10 +219,18 @@ def test_retry_failed_rows_goes_to_the_endpoint_shown_now(app, servers, tab, tmp
     tab.get_by_role("button", name="Start run").click()
     expect(run_caption(tab)).to_contain_text("status: finished", timeout=60_000)
     expect(tab.get_by_test_id("stProgress")).to_contain_text("6 failed")
-    url_box = tab.get_by_test_id("stSidebar").get_by_role("textbox", name="API endpoint (base URL)")
+    sidebar = tab.get_by_test_id("stSidebar")
+    url_box = sidebar.get_by_role("textbox", name="API endpoint (base URL)")
     url_box.fill(b.url)
     url_box.press("Enter")
-    expect(tab.get_by_test_id("stCaptionContainer").filter(has_text="Sending to").first).to_contain_text(
+    # The environment's key is never sent to another endpoint: without a typed key nothing can be sent.
+    expect(sidebar.get_by_text("needs a key typed in this session")).to_be_visible()
+    expect(tab.get_by_role("button", name="Retry failed rows")).to_be_disabled()
+    key_box = sidebar.locator("input[type=password]")
+    key_box.fill(TYPED_KEY)
+    key_box.press("Enter")
+    main = tab.get_by_test_id("stMain")
+    expect(main.get_by_test_id("stCaptionContainer").filter(has_text="Sending to").first).to_contain_text(
         b.url
     )
     sent_to_a = a.stats()["total"]
