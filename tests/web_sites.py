@@ -91,6 +91,7 @@ class Site:
         self.routes = routes
         self.connections = 0
         self.requests: list[tuple[str, dict[str, str]]] = []  # (path, headers) in arrival order
+        self.arrivals: list[float] = []  # time.monotonic() of each request, same order
         self.sent = 0  # bytes of the huge page written before the client stopped reading
         self.reading_stopped = threading.Event()
         self.release = threading.Event()  # ends the slow site's wait at teardown
@@ -112,7 +113,8 @@ class Site:
         self.server = Server((host, 0), _handler_for(self))
         self.host = host
         self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        # A short poll interval: shutdown() waits for it, and a test stops a dozen sites.
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.02,), daemon=True)
 
     @property
     def url(self) -> str:
@@ -149,6 +151,7 @@ class _Handler(BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0]
         with site.lock:
             site.requests.append((path, {k.lower(): v for k, v in self.headers.items()}))
+            site.arrivals.append(time.monotonic())
         route = site.routes.get(path, Reply(404, b"<html><body>Not found</body></html>"))
         reply = route(self) if callable(route) else route
         if reply is not None:

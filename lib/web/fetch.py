@@ -297,10 +297,17 @@ class Fetcher:
             return self._sites.setdefault(key, _Site())
 
     @contextmanager
-    def _turn(self, url: str) -> Iterator[None]:
-        """This site's one connection: wait for the previous request to end plus the site's delay."""
+    def _turn(self, url: str, unless: Callable[[], bool] | None = None) -> Iterator[bool]:
+        """This site's one connection: wait for the previous request to end plus the site's delay.
+
+        Yields False at once, without waiting or counting as a request, when `unless()` is true by the
+        time the site is free (another worker did the work meanwhile).
+        """
         site = self._site(url)
         with site.lock:
+            if unless is not None and unless():
+                yield False
+                return
             delay = self.settings.site_delay_s
             if site.robots is not None:
                 asked = site.robots.crawl_delay(ROBOTS_AGENT)
@@ -310,7 +317,7 @@ class Fetcher:
             if site.last and wait > 0:
                 time.sleep(wait)
             try:
-                yield
+                yield True
             finally:
                 site.last = time.monotonic()
 
@@ -328,8 +335,8 @@ class Fetcher:
         """Read the site's robots.txt once per run (RFC 9309: 4xx = no rules; 5xx or no answer = stay out)."""
         parts = urlsplit(url)
         robots_url = f"{parts.scheme}://{parts.netloc}/robots.txt"
-        with self._turn(robots_url):
-            if site.robots_read:  # another worker read it while this one waited for the turn
+        with self._turn(robots_url, unless=lambda: site.robots_read) as mine:
+            if not mine:  # another worker read it while this one waited for the turn
                 return
             try:
                 for _ in range(self.settings.max_redirects + 1):

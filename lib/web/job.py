@@ -15,6 +15,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from urllib.parse import urlsplit
 
 from lib.store import Store, StoreError, WebPage
 from lib.web.fetch import Fetcher, FetchSettings, SiteText
@@ -22,6 +23,7 @@ from lib.web.safety import AddressPolicy, BadAddress, candidate_urls
 
 STATUSES = ("pending", "running", "paused", "cancelled", "finished")
 RATE_WINDOW_S = 10.0
+TAKE_SCAN = 64  # how far down the queue a worker looks for a site nobody is reading
 CACHE_VERSION = "1"  # bump when extraction changes what a page's text is
 
 
@@ -97,8 +99,9 @@ def job_id_for(cells: Mapping[int, str], settings: WebSettings) -> str:
 
 @dataclass
 class _Site:
-    key: str | None  # cache key; None for cells that are not addresses
+    key: str  # the store's cache key
     cell: str
+    origin: str  # host and port: sites of one origin are read one at a time anyway
     row_ids: list[int] = field(default_factory=list)
 
 
@@ -128,6 +131,7 @@ class WebJob:
         self._rows: dict[int, WebRow] = {}
         self._queue: deque[_Site] = deque()
         self._sites: dict[str, _Site] = {}
+        self._busy: dict[str, int] = {}  # origin -> workers reading it now
         self._threads: list[threading.Thread] = []
         self._in_flight = 0
         self._cache_hits = 0
@@ -151,14 +155,15 @@ class WebJob:
                 self._rows[row_id] = replace(row, status="skipped", error="No website address in this row.")
                 continue
             try:
-                key = cache_key(candidate_urls(cell)[0], self.settings.fetch)
+                first = candidate_urls(cell)[0]
             except BadAddress as exc:
                 self._rows[row_id] = replace(row, status="failed", error=str(exc))
                 continue
             self._rows[row_id] = row
+            key = cache_key(first, self.settings.fetch)
             site = self._sites.get(key)
             if site is None:
-                site = self._sites[key] = _Site(key, cell)
+                site = self._sites[key] = _Site(key, cell, urlsplit(first).netloc)
                 self._queue.append(site)
             site.row_ids.append(row_id)
 
@@ -298,11 +303,20 @@ class WebJob:
     # --- the worker -------------------------------------------------------------------------------
 
     def _take(self) -> _Site | None:
+        """The next site, preferring one whose host no other worker is talking to (that one would wait)."""
         with self._lock:
             if self._halt.is_set() or not self._queue:
                 return None
+            chosen = 0
+            for i in range(min(len(self._queue), TAKE_SCAN)):
+                if self._busy.get(self._queue[i].origin, 0) == 0:
+                    chosen = i
+                    break
+            site = self._queue[chosen]
+            del self._queue[chosen]
+            self._busy[site.origin] = self._busy.get(site.origin, 0) + 1
             self._in_flight += 1
-            return self._queue.popleft()
+            return site
 
     def _worker(self) -> None:
         while True:
@@ -316,7 +330,6 @@ class WebJob:
             self._finish(site, result, cached)
 
     def _read(self, site: _Site) -> tuple[SiteText, bool]:
-        assert site.key is not None
         if self.store is not None and self.settings.use_cache:
             try:
                 stored = self.store.web_page(site.key, self.settings.max_age_s)
@@ -338,6 +351,7 @@ class WebJob:
     def _finish(self, site: _Site, result: SiteText, cached: bool) -> None:
         with self._lock:
             self._in_flight -= 1
+            self._busy[site.origin] -= 1
             self._sites_done += 1
             self._cache_hits += int(cached)
             self._completions.append(time.monotonic())

@@ -247,7 +247,11 @@ def candidate_urls(cell: str) -> list[str]:
         )
     if text.startswith("//"):
         text = text[2:]
-    return [clean_url("https://" + text), clean_url("http://" + text)]
+    urls = [clean_url("https://" + text), clean_url("http://" + text)]
+    host = urlsplit(urls[0]).netloc
+    if "." not in host and ":" not in host:  # "N/A", "none", "TBD": a bare word is not a website
+        raise BadAddress(f"'{_short(text)}' is not a website address.")
+    return urls
 
 
 def _looks_like_host_port(text: str) -> bool:
