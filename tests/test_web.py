@@ -9,6 +9,9 @@ connection ever arrived.
 from __future__ import annotations
 
 import dataclasses
+import shutil
+import ssl
+import subprocess
 import threading
 import time
 
@@ -336,6 +339,56 @@ def test_every_kind_of_site_ends_as_text_or_a_clear_error(sites):
     snap = job.snapshot()
     assert (snap.succeeded, snap.failed, snap.skipped, snap.pending) == (6, 11, 1, 0)
     assert snap.status == "finished" and snap.done == snap.total == 18
+
+
+def test_the_timeout_is_for_the_whole_answer_not_each_read(sites):
+    """A site that sends a byte every 0.2 s never trips a read timeout; the total time limit stops it."""
+    site = sites.add("trickle", {"/": W.trickle, "/robots.txt": W.Reply(404)})
+    started = time.monotonic()
+    _, rows = run_job({1: site.url})
+    assert time.monotonic() - started < 5
+    assert "did not answer within 1.5 s" in rows[1].error
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory):
+    """A self-signed certificate for the name secure.test only (not for 127.0.0.1)."""
+    if shutil.which("openssl") is None:
+        pytest.skip("the openssl CLI is not installed")
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+         "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=secure.test",
+         "-addext", "subjectAltName=DNS:secure.test"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
+@pytest.mark.parametrize(
+    ("host", "trusted", "outcome"),
+    [
+        ("secure.test", True, "Fernhill turns messy CRM data"),
+        ("127.0.0.1", True, "security certificate is not valid"),  # the certificate names secure.test
+        ("secure.test", False, "security certificate is not valid"),  # not signed by anyone trusted
+    ],
+    ids=["verified", "wrong-name", "untrusted"],
+)
+def test_https_connects_to_the_checked_address_and_verifies_the_site_name(
+    sites, certificate, monkeypatch, host, trusted, outcome
+):
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(*certificate)
+    site = sites.add("secure", {"/": W.html(W.HOMEPAGE), "/robots.txt": W.Reply(404)}, tls=context)
+    if trusted:
+        monkeypatch.setenv("SSL_CERT_FILE", str(certificate[0]))
+    else:
+        monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    settings = WebSettings(fetch=FAST, allow_hosts=("secure.test", "127.0.0.1"))
+    resolver = TableResolver({"secure.test": ["127.0.0.1"]})
+    _, rows = run_job({1: f"https://{host}:{site.port}/"}, settings=settings, resolver=resolver)
+    assert outcome in (rows[1].text if rows[1].status == "succeeded" else rows[1].error)
 
 
 def test_homepage_text_leaves_out_menu_cookie_banner_and_footer(sites):

@@ -8,6 +8,7 @@ stopped early. Nothing here listens on anything but 127.0.0.1 / 127.0.0.2.
 from __future__ import annotations
 
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -86,7 +87,13 @@ Route = Callable[["_Handler"], Reply | None]  # None: the route wrote its own an
 class Site:
     """One website: a ThreadingHTTPServer on a free port with a table of path -> reply."""
 
-    def __init__(self, name: str, routes: dict[str, Reply | Route], host: str = "127.0.0.1"):
+    def __init__(
+        self,
+        name: str,
+        routes: dict[str, Reply | Route],
+        host: str = "127.0.0.1",
+        tls: ssl.SSLContext | None = None,
+    ):
         self.name = name
         self.routes = routes
         self.connections = 0
@@ -111,6 +118,9 @@ class Site:
                 return True
 
         self.server = Server((host, 0), _handler_for(self))
+        if tls is not None:
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
+        self.scheme = "https" if tls is not None else "http"
         self.host = host
         self.port = self.server.server_address[1]
         # A short poll interval: shutdown() waits for it, and a test stops a dozen sites.
@@ -118,7 +128,7 @@ class Site:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}/"
+        return f"{self.scheme}://{self.host}:{self.port}/"
 
     @property
     def address(self) -> str:
@@ -187,6 +197,23 @@ def slow(seconds: float) -> Route:
         return html("<html><body><p>Finally.</p></body></html>")
 
     return route
+
+
+def trickle(handler: _Handler) -> None:
+    """Headers at once, then one byte every 0.2 s for a minute: no single read waits long, the whole does."""
+    handler.send_response(200)
+    handler.send_header("Content-Type", "text/html; charset=utf-8")
+    handler.send_header("Content-Length", "300")
+    handler.end_headers()
+    try:
+        for _ in range(300):
+            handler.wfile.write(b"x")
+            handler.wfile.flush()
+            if handler.site.release.wait(0.2):
+                return
+    except OSError:
+        handler.site.reading_stopped.set()
+    handler.close_connection = True
 
 
 def huge(handler: _Handler) -> None:
@@ -282,8 +309,14 @@ class Sites:
         for name, routes in (extra_routes or {}).items():
             self.add(name, routes)
 
-    def add(self, name: str, routes: dict[str, Reply | Route], host: str = "127.0.0.1") -> Site:
-        site = self.sites[name] = Site(name, routes, host).start()
+    def add(
+        self,
+        name: str,
+        routes: dict[str, Reply | Route],
+        host: str = "127.0.0.1",
+        tls: ssl.SSLContext | None = None,
+    ) -> Site:
+        site = self.sites[name] = Site(name, routes, host, tls).start()
         return site
 
     def stop(self) -> None:

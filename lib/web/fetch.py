@@ -117,7 +117,7 @@ class _GuardedTransport(httpx2.HTTPTransport):
     def __init__(self, backend: GuardedBackend, max_connections: int):
         super().__init__(trust_env=False, retries=0)
         self._pool = httpcore2.ConnectionPool(
-            ssl_context=httpx2.create_ssl_context(trust_env=False),
+            ssl_context=httpx2.create_ssl_context(trust_env=True),  # SSL_CERT_FILE: a company CA
             max_connections=max_connections,
             max_keepalive_connections=max_connections,
             keepalive_expiry=5.0,
