@@ -541,6 +541,24 @@ def test_pause_resume_and_cancel(sites):
     job.close()
 
 
+def test_cancel_drops_the_sites_on_the_wire_at_once(sites):
+    """Three sites that answer after 40 s, a 60 s timeout: a cancel ends the job within a second, and the
+    cut-off sites stay pending (not failed), so a resume reads them."""
+    settings = WebSettings(workers=3, fetch=dataclasses.replace(FAST, timeout_s=60), allow_hosts=LOCAL)
+    slow = [sites.slow] + [
+        sites.add(f"slow{i}", {"/": W.slow(40.0), "/robots.txt": W.Reply(404)}) for i in (2, 3)
+    ]
+    cells = {i: site.url for i, site in enumerate(slow, start=1)}
+    job = WebJob(cells, settings=settings, on_connect=W.loopback_only).start()
+    assert W.wait_for(lambda: all("/" in site.paths() for site in slow))
+    started = time.monotonic()
+    job.cancel()
+    assert job.wait(3) and time.monotonic() - started < 1.5
+    snap = job.snapshot()
+    assert (snap.status, snap.pending, snap.failed, snap.in_flight) == ("cancelled", 3, 0, 0)
+    job.close()
+
+
 def test_snapshot_is_an_immutable_copy(sites):
     job, _ = run_job({1: sites.home.url})
     snap = job.snapshot()

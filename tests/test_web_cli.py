@@ -7,6 +7,12 @@ not allowed and must never be contacted).
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import subprocess
+import sys
+
 import pytest
 
 from lib.engine.runs import RunOptions, plan_run
@@ -14,9 +20,10 @@ from lib.leads import read_leads
 from lib.prompts.library import PromptLibrary
 from lib.prompts.templates import LIST_SEPARATOR, fence
 from lib.sim import expected_json
+from lib.web import NOT_READ
 from tests import leadfiles as L
 from tests import web_sites as W
-from tests.test_cli import cli, read_output, summary
+from tests.test_cli import ROOT, cli, read_output, summary
 
 SUMMARY_KEYS = {"rows", "succeeded", "failed", "skipped", "pending", "sites", "cache_hits", "requests_sent",
                 "bytes_read", "elapsed_s", "status", "output"}  # fmt: skip
@@ -107,6 +114,33 @@ def test_without_allow_host_nothing_local_is_read_and_the_run_does_not_exit_0(tm
     assert all(site.connections == 0 for site in sites.sites.values())
     rows = read_output(tmp_path / "o.csv")
     assert all(r["website_error"] for r in rows) and not any(r["website_text"] for r in rows)
+
+
+def test_ctrl_c_stops_at_once_writes_what_was_read_and_exits_3(tmp_path, sites):
+    slow = [sites.slow] + [
+        sites.add(f"slow{i}", {"/": W.slow(40.0), "/robots.txt": W.Reply(404)}) for i in (2, 3)
+    ]
+    rows = [["Company", "Website"], ["Fernhill", sites.home.url]] + [
+        [f"Slow {i}", s.url] for i, s in enumerate(slow)
+    ]
+    source = tmp_path / "slow.csv"
+    source.write_bytes(L.csv_bytes(rows))
+    out = tmp_path / "o.csv"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")} | {"PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lib", "fetch", str(source), "--url-column", "Website", "--output", str(out),
+         "--allow-host", "127.0.0.1", "--timeout", "60", "--data-dir", str(tmp_path / "data")],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert W.wait_for(lambda: all("/" in site.paths() for site in slow), timeout=20)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=10)
+    assert proc.returncode == 3, stderr
+    result = json.loads(stdout.strip().splitlines()[-1])
+    assert (result["succeeded"], result["pending"], result["status"]) == (1, 3, "cancelled")
+    written = read_output(out)
+    assert "Fernhill" in written[0]["website_text"]
+    assert [r["website_error"] for r in written[1:]] == [NOT_READ] * 3
 
 
 @pytest.mark.parametrize(

@@ -26,6 +26,7 @@ from lib.web.safety import (
     AddressPolicy,
     AddressRefused,
     BadAddress,
+    Cancelled,
     GuardedBackend,
     candidate_urls,
     clean_url,
@@ -160,6 +161,7 @@ class Fetcher:
                 "Accept-Language": "en;q=1.0, de;q=0.9, fr;q=0.8, *;q=0.5",
             },
         )
+        self.stop = threading.Event()  # set: requests on the wire end within a quarter second (Cancelled)
         self._sites: dict[str, _Site] = {}
         self._sites_lock = threading.Lock()
         self._counts_lock = threading.Lock()
@@ -172,7 +174,10 @@ class Fetcher:
     # --- one site ------------------------------------------------------------------------------------
 
     def read_site(self, cell: str) -> SiteText:
-        """The text of the website a lead row names (its homepage, and its About page when asked)."""
+        """The text of the website a lead row names (its homepage, and its About page when asked).
+
+        Raises Cancelled (and nothing else) when `stop` is set meanwhile: the site is then not read at all.
+        """
         try:
             candidates = candidate_urls(cell)
         except BadAddress as exc:
@@ -244,7 +249,10 @@ class Fetcher:
         with self._counts_lock:
             self.requests += 1
         try:
-            with total_deadline(self.settings.timeout_s), self.client.stream("GET", url) as response:
+            with (
+                total_deadline(self.settings.timeout_s, self.stop),
+                self.client.stream("GET", url) as response,
+            ):
                 if response.status_code in REDIRECTS and response.headers.get("location"):
                     return response.headers["location"], None
                 content_type = response.headers.get("content-type", "").split(";", 1)[0].strip().lower()
@@ -314,8 +322,8 @@ class Fetcher:
                 if asked:
                     delay = max(delay, min(float(asked), self.settings.max_crawl_delay_s))
             wait = site.last + delay - time.monotonic()
-            if site.last and wait > 0:
-                time.sleep(wait)
+            if site.last and wait > 0 and self.stop.wait(wait):
+                raise Cancelled("the run was cancelled")
             try:
                 yield True
             finally:

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from lib.store import Store, StoreError, WebPage
 from lib.web.fetch import Fetcher, FetchSettings, SiteText
-from lib.web.safety import AddressPolicy, BadAddress, candidate_urls
+from lib.web.safety import AddressPolicy, BadAddress, Cancelled, candidate_urls
 
 STATUSES = ("pending", "running", "paused", "cancelled", "finished")
 RATE_WINDOW_S = 10.0
@@ -237,16 +237,18 @@ class WebJob:
         def relaunch() -> None:
             for t in old:
                 t.join()
+            self.fetcher.stop.clear()
             self._launch()
 
         threading.Thread(target=relaunch, daemon=True).start()
 
     def cancel(self) -> None:
-        """Stop for good: sites not yet read stay pending."""
+        """Stop now: sites being read are dropped (nothing is paid for here), sites not read stay pending."""
         with self._lock:
             if self.status in ("running", "paused", "pending"):
                 self._set_status("cancelled", "Cancelled: rows not read yet have no website text.")
                 self._halt.set()
+                self.fetcher.stop.set()  # sites on the wire are dropped within a quarter second
                 if not any(t.is_alive() for t in self._threads):
                     self._done_event.set()
 
@@ -325,9 +327,19 @@ class WebJob:
                 return
             try:
                 result, cached = self._read(site)
+            except Cancelled:
+                self._give_back(site)
+                return
             except Exception as exc:  # a bug must cost one site, not the run
                 result, cached = SiteText("", f"Internal error while reading the site: {exc!r}"), False
             self._finish(site, result, cached)
+
+    def _give_back(self, site: _Site) -> None:
+        """A site cut off by a cancel: it goes back to the queue, unread, as if never taken."""
+        with self._lock:
+            self._in_flight -= 1
+            self._busy[site.origin] -= 1
+            self._queue.appendleft(site)
 
     def _read(self, site: _Site) -> tuple[SiteText, bool]:
         if self.store is not None and self.settings.use_cache:

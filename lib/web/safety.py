@@ -129,25 +129,36 @@ class AddressPolicy:
 # --- a total time limit per request, across connect, TLS, writing and every read --------------------------
 
 _deadline = threading.local()
+SLICE_S = 0.25  # a read waits at most this long before it looks at the deadline and the stop signal again
+
+
+class Cancelled(Exception):
+    """The run was cancelled while this request was on the wire."""
 
 
 class deadline:
-    """`with deadline(seconds):` bounds every socket operation of this thread's requests to that total."""
+    """`with deadline(seconds, stop):` bounds every socket operation of this thread's requests to that
+    total, and ends them within SLICE_S once the `stop` event is set (a cancelled run)."""
 
-    def __init__(self, seconds: float):
+    def __init__(self, seconds: float, stop: threading.Event | None = None):
         self.seconds = seconds
+        self.stop = stop
 
     def __enter__(self) -> deadline:
-        self._saved = getattr(_deadline, "at", None)
+        self._saved = (getattr(_deadline, "at", None), getattr(_deadline, "stop", None))
         _deadline.at = time.monotonic() + self.seconds
+        _deadline.stop = self.stop
         return self
 
     def __exit__(self, *exc: object) -> None:
-        _deadline.at = self._saved
+        _deadline.at, _deadline.stop = self._saved
 
 
 def _remaining(timeout: float | None, error: type[Exception]) -> float | None:
     """The shorter of an operation's own timeout and what is left of this thread's deadline."""
+    stop = getattr(_deadline, "stop", None)
+    if stop is not None and stop.is_set():
+        raise Cancelled("the run was cancelled")
     at = getattr(_deadline, "at", None)
     if at is None:
         return timeout
@@ -164,7 +175,17 @@ class _DeadlineStream(httpcore2.NetworkStream):
         self._inner = inner
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return self._inner.read(max_bytes, _remaining(timeout, httpcore2.ReadTimeout))
+        """Read in slices, so a cancel or the deadline is noticed within SLICE_S of a silent server."""
+        while True:
+            wait = _remaining(timeout, httpcore2.ReadTimeout)
+            slice_s = SLICE_S if wait is None else min(wait, SLICE_S)
+            try:
+                return self._inner.read(max_bytes, slice_s)
+            except httpcore2.ReadTimeout:
+                if wait is not None and wait <= slice_s:
+                    raise
+                if timeout is not None:
+                    timeout -= slice_s
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
         self._inner.write(buffer, _remaining(timeout, httpcore2.WriteTimeout))
