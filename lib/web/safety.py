@@ -15,7 +15,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -213,7 +213,6 @@ class GuardedBackend(httpcore2.SyncBackend):
 
     policy: AddressPolicy
     on_connect: Callable[[str, int], None] | None = None
-    connections: list[tuple[str, int]] = field(default_factory=list)  # (address, port), for tests and bench
 
     def connect_tcp(
         self,
@@ -228,7 +227,6 @@ class GuardedBackend(httpcore2.SyncBackend):
         for address in addresses:
             if self.on_connect is not None:
                 self.on_connect(address, port)
-            self.connections.append((address, port))
             try:
                 stream = super().connect_tcp(
                     address,
