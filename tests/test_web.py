@@ -504,6 +504,23 @@ def test_a_rerun_reads_nothing_again_and_failures_that_may_pass_are_retried(site
     assert len(sites.home.requests) > after["home"]
 
 
+def test_after_a_restart_the_columns_come_back_from_the_store_without_reading(sites, data_dir):
+    from lib.web import stored_rows
+
+    flaky = sites.add("flaky", {"/": W.Reply(503, b"busy"), "/robots.txt": W.Reply(404)})
+    cells = {1: sites.home.url, 2: sites.missing.url, 3: flaky.url, 4: "", 5: "N/A", 6: sites.home.url}
+    settings = WebSettings(fetch=FAST, allow_hosts=LOCAL)
+    _, live = run_job(cells, settings=settings, store=Store(data_dir))
+    before = sum(len(site.requests) for site in sites.sites.values())
+    again = {r.row_id: r for r in stored_rows(cells, settings, Store(data_dir))}
+    assert sum(len(site.requests) for site in sites.sites.values()) == before  # nothing was read
+    for row_id in (1, 2, 4, 5, 6):
+        assert (again[row_id].status, again[row_id].text, again[row_id].error) == (
+            live[row_id].status, live[row_id].text, live[row_id].error,
+        )  # fmt: skip
+    assert again[3].status == "pending" and live[3].status == "failed"  # a 503 is not kept: read it again
+
+
 # --- the job: pause, resume, cancel, snapshot -------------------------------------------------------------
 
 

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 import pandas as pd
 
 from lib.web.fetch import Fetcher, FetchError, FetchSettings, SiteText
-from lib.web.job import WebJob, WebRow, WebSettings, WebSnapshot, start
+from lib.web.job import WebJob, WebRow, WebSettings, WebSnapshot, start, stored_rows
 from lib.web.safety import AddressPolicy, AddressRefused, BadAddress, refusal
 
 TEXT_COLUMN = "website_text"
@@ -36,6 +36,7 @@ __all__ = [
     "WebSnapshot",
     "refusal",
     "start",
+    "stored_rows",
     "website_columns",
 ]
 

@@ -381,6 +381,36 @@ class WebJob:
             self._version += 1
 
 
+def stored_rows(cells: Mapping[int, str], settings: WebSettings, store: Store) -> list[WebRow]:
+    """The rows a job over `cells` would give, from the store alone: no network, nothing started.
+
+    For a page drawn after a restart, when the job that read the sites is gone. A site with no kept
+    reading (never read, too old, or a failure that may pass) is a pending row.
+    """
+    planned = WebJob(cells, settings=replace(settings, workers=1), job_id="stored")
+    try:
+        rows = {r.row_id: r for r in planned.rows()}
+        for site in planned._sites.values():
+            try:
+                page = store.web_page(site.key, settings.max_age_s)
+            except StoreError:
+                page = None
+            if page is None:
+                continue
+            for row_id in site.row_ids:
+                rows[row_id] = replace(
+                    rows[row_id],
+                    status="failed" if page.error else "succeeded",
+                    text=page.text,
+                    error=page.error,
+                    final_url=page.final_url,
+                    from_cache=True,
+                )
+        return [rows[k] for k in sorted(rows)]
+    finally:
+        planned.close()
+
+
 def start(
     cells: Mapping[int, str],
     *,
