@@ -485,7 +485,15 @@ def test_the_same_address_in_many_rows_is_read_once(sites):
 
 def test_a_rerun_reads_nothing_again_and_failures_that_may_pass_are_retried(sites, data_dir):
     flaky = sites.add("flaky", {"/": W.Reply(503, b"busy"), "/robots.txt": W.Reply(404)})
-    cells = {1: sites.home.url, 2: sites.missing.url, 3: sites.robots_deny.url, 4: flaky.url, 5: "nope"}
+    secret = f"http://sales:hunter2@127.0.0.1:{sites.soup.port}/"
+    cells = {
+        1: sites.home.url,
+        2: sites.missing.url,
+        3: sites.robots_deny.url,
+        4: flaky.url,
+        5: "nope",
+        6: secret,
+    }
     store = Store(data_dir)
     first, rows1 = run_job(cells, store=store)
     before = {name: len(site.requests) for name, site in sites.sites.items()}
@@ -497,7 +505,9 @@ def test_a_rerun_reads_nothing_again_and_failures_that_may_pass_are_retried(site
     changed = {name for name in after if after[name] != before[name]}
     assert changed == {"flaky"}  # only the 503 (may pass) was asked again
     snap = second.snapshot()
-    assert snap.cache_hits == 3 and rows2[1].from_cache and not rows2[4].from_cache
+    assert snap.cache_hits == 4 and rows2[1].from_cache and not rows2[4].from_cache
+    # Credentials written into an address are neither sent nor kept.
+    assert not any(b"hunter2" in p.read_bytes() for p in data_dir.iterdir() if p.is_file())
     # Past the maximum age, a reading is old news: read again.
     settings = WebSettings(fetch=FAST, allow_hosts=LOCAL, max_age_s=0.0)
     run_job({1: sites.home.url}, settings=settings, store=Store(data_dir))

@@ -81,9 +81,16 @@ class FetchSettings:
 class FetchError(Exception):
     """Why a site could not be read, in words a sales-ops person understands."""
 
-    def __init__(self, message: str, *, retryable: bool = False):
+    def __init__(self, message: str, *, retryable: bool = False, status: int | None = None):
         super().__init__(message)
         self.retryable = retryable  # the next run may succeed (timeouts, 5xx): such results are not cached
+        self.status = status  # the HTTP status that caused it, when there was one
+
+    def again(self) -> FetchError:
+        """The same error as a new exception, for another row of the site (one instance per raise)."""
+        copy = FetchError(str(self), retryable=self.retryable, status=self.status)
+        copy.__cause__ = self.__cause__
+        return copy
 
 
 @dataclass(frozen=True)
@@ -335,7 +342,7 @@ class Fetcher:
         if not site.robots_read:
             self._read_robots(url, site)
         if site.robots_error is not None:
-            raise site.robots_error
+            raise site.robots_error.again()
         if site.robots is not None and not site.robots.can_fetch(url, ROBOTS_AGENT):
             raise FetchError("The site's robots.txt does not allow reading this page.")
 
@@ -358,7 +365,7 @@ class Fetcher:
                     text, _ = extraction.decode(page.body, page.charset or "utf-8")
                     site.robots = Protego.parse(text)
             except FetchError as exc:
-                status = getattr(exc, "status", None)
+                status = exc.status
                 if status is not None and 400 <= status < 500:
                     site.robots = None  # no robots.txt: everything may be read
                 elif status is not None:
@@ -375,12 +382,11 @@ class Fetcher:
 
 def _status_error(status: int) -> FetchError:
     words = _STATUS_WORDS.get(status)
-    error = FetchError(
+    return FetchError(
         f"The website answered {status}" + (f" ({words})." if words else "."),
         retryable=status == 429 or status >= 500,
+        status=status,
     )
-    error.status = status  # type: ignore[attr-defined]
-    return error
 
 
 def _kind(content_type: str) -> str:

@@ -101,6 +101,7 @@ def job_id_for(cells: Mapping[int, str], settings: WebSettings) -> str:
 class _Site:
     key: str  # the store's cache key
     cell: str
+    url: str  # the first address tried, without any credentials the cell carried
     origin: str  # host and port: sites of one origin are read one at a time anyway
     row_ids: list[int] = field(default_factory=list)
 
@@ -163,7 +164,7 @@ class WebJob:
             key = cache_key(first, self.settings.fetch)
             site = self._sites.get(key)
             if site is None:
-                site = self._sites[key] = _Site(key, cell, urlsplit(first).netloc)
+                site = self._sites[key] = _Site(key, cell, first, urlsplit(first).netloc)
                 self._queue.append(site)
             site.row_ids.append(row_id)
 
@@ -353,7 +354,7 @@ class WebJob:
         if self.store is not None and not result.retryable:
             try:
                 self.store.save_web_page(
-                    WebPage(site.key, site.cell, result.final_url, result.text, result.error, time.time())
+                    WebPage(site.key, site.url, result.final_url, result.text, result.error, time.time())
                 )
             except StoreError as exc:
                 with self._lock:
@@ -377,7 +378,7 @@ class WebJob:
                     from_cache=cached,
                 )
                 if result.error:
-                    self._errors.append(WebError(row_id, site.cell, result.error))
+                    self._errors.append(WebError(row_id, site.url, result.error))
             self._version += 1
 
 
