@@ -306,6 +306,15 @@ class Sites:
         self.cp1252 = self.add("cp1252", {"/": Reply(200, CP1252_PAGE, {"Content-Type": "text/html"})})
         self.spa = self.add("spa", {"/": html(SPA)})
         self.soup = self.add("soup", {"/": html(DIV_SOUP)})
+        self.refresh = self.add(
+            "refresh",
+            {
+                "/": html(
+                    '<html><head><meta http-equiv="refresh" content="0; URL=\'/en/\'"></head><body></body></html>'
+                ),
+                "/en/": html(HOMEPAGE),
+            },
+        )
         for name, routes in (extra_routes or {}).items():
             self.add(name, routes)
 

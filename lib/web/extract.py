@@ -126,6 +126,7 @@ class Extracted:
     about_url: str | None  # the page's "About us" link, when it has one on the same site
     needs_javascript: bool  # no text, but scripts: the content is drawn in the browser
     encoding: str
+    refresh_url: str | None = None  # <meta http-equiv="refresh" content="0; url=/en/">: a redirect in HTML
 
 
 def decode(body: bytes, header_charset: str | None) -> tuple[str, str]:
@@ -179,6 +180,7 @@ def extract(
     title = _one_line(tree.findtext(".//title") or "")
     description = _meta_description(tree)
     about = about_link(tree, url)
+    refresh = _refresh_target(tree, url)
     scripts = len(tree.xpath("//script"))
     noscript = " ".join(n.text_content() for n in tree.iter("noscript")).lower()
     _clean(tree)
@@ -190,12 +192,25 @@ def extract(
         main = (
             plain  # short blurbs trafilatura does not see as a text: the cleaned page is better than nothing
         )
-    needs_js = len(plain) < 50 and (scripts > 0 or "javascript" in noscript)
+    needs_js = len(plain) < 50 and (scripts > 0 or "javascript" in noscript) and refresh is None
     lines = [line for line in (title, description) if line and line not in main]
     text = "\n".join([*lines, main]).strip() if main or lines else ""
     if needs_js:
         text = ""
-    return Extracted(cap(text, max_chars), about, needs_js, encoding)
+    return Extracted(cap(text, max_chars), about, needs_js, encoding, refresh)
+
+
+_REFRESH = re.compile(r"^\s*\d*\s*[;,]?\s*url\s*=\s*['\"]?([^'\"]+)", re.I)
+
+
+def _refresh_target(tree, base_url: str) -> str | None:
+    """Where a <meta http-equiv="refresh"> sends the reader (language switches, moved homepages)."""
+    for meta in tree.iter("meta"):
+        if (meta.get("http-equiv") or "").strip().lower() == "refresh":
+            found = _REFRESH.match(meta.get("content") or "")
+            if found:
+                return urljoin(base_url, found.group(1).strip())
+    return None
 
 
 def cap(text: str, max_chars: int) -> str:

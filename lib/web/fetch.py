@@ -208,6 +208,15 @@ class Fetcher:
         found = extraction.extract(
             page.body, page.url, header_charset=page.charset, max_chars=self.settings.max_chars
         )
+        hops = 0
+        while found.refresh_url and len(found.text) < 200 and hops < self.settings.max_redirects:
+            # A homepage that only says "go to /en/" in a <meta refresh>: follow it like a redirect.
+            hops += 1
+            page = self.get_page(found.refresh_url)
+            pages += 1
+            found = extraction.extract(
+                page.body, page.url, header_charset=page.charset, max_chars=self.settings.max_chars
+            )
         if found.needs_javascript:
             return SiteText(
                 "",
