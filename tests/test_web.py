@@ -313,6 +313,7 @@ def test_every_kind_of_site_ends_as_text_or_a_clear_error(sites):
         17: (f"http://sales:hunter2@127.0.0.1:{s.soup.port}/", "text", "Willkommen bei der Brauerei Huber"),
         18: ("", "skipped", "No website address"),
         19: (s.refresh.url, "text", "Fernhill turns messy CRM data"),  # <meta http-equiv="refresh">
+        20: (s.broken_gzip.url, "error", "could not be decoded"),
     }
     started = time.monotonic()
     job, rows = run_job({k: v[0] for k, v in cases.items()}, resolver=resolver)
@@ -338,8 +339,8 @@ def test_every_kind_of_site_ends_as_text_or_a_clear_error(sites):
     assert all("authorization" not in headers for _, headers in s.soup.requests)
     assert rows[2].final_url == s.home.url
     snap = job.snapshot()
-    assert (snap.succeeded, snap.failed, snap.skipped, snap.pending) == (7, 11, 1, 0)
-    assert snap.status == "finished" and snap.done == snap.total == 19
+    assert (snap.succeeded, snap.failed, snap.skipped, snap.pending) == (7, 12, 1, 0)
+    assert snap.status == "finished" and snap.done == snap.total == 20
     assert rows[19].final_url == s.refresh.url + "en/"
 
 

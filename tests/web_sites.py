@@ -306,6 +306,9 @@ class Sites:
         self.cp1252 = self.add("cp1252", {"/": Reply(200, CP1252_PAGE, {"Content-Type": "text/html"})})
         self.spa = self.add("spa", {"/": html(SPA)})
         self.soup = self.add("soup", {"/": html(DIV_SOUP)})
+        self.broken_gzip = self.add(
+            "broken-gzip", {"/": Reply(200, b"\x1f\x8b not really gzip", {"Content-Encoding": "gzip"})}
+        )
         self.refresh = self.add(
             "refresh",
             {

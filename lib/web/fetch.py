@@ -298,6 +298,10 @@ class Fetcher:
             raise FetchError(_transport_words(exc), retryable=True) from exc
         except httpx2.InvalidURL as exc:
             raise BadAddress(f"'{url}' is not a website address ({exc}).") from exc
+        except httpx2.DecodingError as exc:
+            raise FetchError("The website's answer could not be decoded (a broken compressed page).") from exc
+        except httpx2.HTTPError as exc:
+            raise FetchError(f"Could not read the website: {exc or type(exc).__name__}.") from exc
 
     def _read_body(self, response: httpx2.Response, limit: int) -> tuple[bytes, bool]:
         """At most `limit` bytes of the decoded body; past that the connection is dropped, not drained."""
