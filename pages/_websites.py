@@ -37,7 +37,7 @@ def settings_of(w) -> web.WebSettings:
     return web.WebSettings(
         workers=8,
         fetch=web.FetchSettings(about_page=s.about_page),
-        allow_hosts=web_status.parse_hosts(s.allow_hosts),
+        allow_hosts=web_status.parse_hosts(default_hosts() + "\n" + s.allow_hosts),
     )
 
 
@@ -184,6 +184,10 @@ def section(df: pd.DataFrame) -> None:
             disabled=active,
             help="Hosts that resolve to a private address are refused unless they are listed here.",
         )
+        if default_hosts().strip():
+            st.caption(
+                "Allowed for everyone on this server: " + ", ".join(web_status.parse_hosts(default_hosts()))
+            )
     buttons = st.columns(4)
     if job is None or not job.active:
         label = "Read websites" if w.websites.job_id is None else "Read websites again"

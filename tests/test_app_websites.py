@@ -74,11 +74,12 @@ def test_read_websites_adds_the_columns_and_the_website_prompt_then_checks(sites
     assert "There is no column named" not in all_text(at)
 
 
-def test_pause_and_cancel_from_the_page(sites):
+def test_pause_and_cancel_from_the_page(sites, monkeypatch):
+    monkeypatch.setenv("LEAD_STUDIO_ALLOW_HOSTS", "127.0.0.1")  # the app-wide setting, nothing typed
     slow = [sites.add(f"slow{i}", {"/": W.slow(40.0), "/robots.txt": W.Reply(404)}) for i in range(3)]
     rows = [["Company", "Website"]] + [[f"S{i}", s.url] for i, s in enumerate(slow)]
     at = upload(new_app(), "slow.csv", L.csv_bytes(rows))
-    at.text_area(key="d_web_hosts").input("127.0.0.1").run()
+    assert "Allowed for everyone on this server: 127.0.0.1" in all_text(at)
     at.button(key="btn_web_start").click().run()
     assert W.wait_for(lambda: all("/" in s.paths() for s in slow), timeout=10)
     at.run()
