@@ -144,7 +144,8 @@ def section(df: pd.DataFrame) -> None:
     st.caption(
         "Reads each lead's website (the homepage, politely, robots.txt obeyed) and adds two columns: "
         "website_text, for prompts such as Website analysis, and website_error. Addresses on a private "
-        "network are never read unless their host is allowed below."
+        "network are never read unless their host is allowed below. A site read in the last 7 days comes "
+        "from the store instead of being read again."
     )
     columns = [str(c) for c in df.columns if c not in (web.TEXT_COLUMN, web.ERROR_COLUMN)]
     if w.websites.url_column not in columns:
