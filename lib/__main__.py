@@ -1,4 +1,5 @@
-"""Command line: `python -m lib run ...` enriches a lead file headless; `python -m lib check ...` quotes it.
+"""Command line: `python -m lib run ...` enriches a lead file headless; `python -m lib check ...` quotes it;
+`python -m lib fetch ...` reads each row's website into `website_text` / `website_error` columns.
 
 A contract others build on: the last line on stdout is one JSON object; exit 0 when every row has a
 final state, 2 for bad input or configuration, 3 when the run stopped early (budget, quota, key, an
@@ -92,6 +93,28 @@ def _parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="read the file, check the prompt, and quote tokens and cost")
     check.add_argument("input")
     prompt_args(check)
+
+    fetch = sub.add_parser("fetch", help="read each row's website: adds website_text and website_error")
+    fetch.add_argument("input")
+    fetch.add_argument("--url-column", required=True, help="the column with each lead's website address")
+    fetch.add_argument("--output", required=True, help="the input plus two columns: .csv, .xlsx or .json")
+    fetch.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="HOST",
+        help="an intranet host that may be read although it resolves to a private address (repeatable)",
+    )
+    fetch.add_argument("--workers", type=int, default=8, help="sites read at once (default 8)")
+    fetch.add_argument("--timeout", type=float, default=15.0, help="seconds per request, all in (default 15)")
+    fetch.add_argument("--data-dir", default="results", help="where readings are kept (default results/)")
+    fetch.add_argument("--sheet", help="XLSX: the sheet to read (default: the first with data)")
+    fetch.add_argument("--about-page", action="store_true", help="also read the page linked as About us")
+    fetch.add_argument("--max-chars", type=int, default=8_000, help="text kept per site (default 8000)")
+    fetch.add_argument(
+        "--max-age-hours", type=float, default=168.0, help="read a site again after this long (default 168)"
+    )
+    fetch.add_argument("--quiet", action="store_true", help="no progress line")
     return parser
 
 
@@ -419,10 +442,115 @@ def _handle_interrupts(job) -> list[bool]:
     return seen
 
 
+def cmd_fetch(args: argparse.Namespace) -> int:
+    """Read each row's website; write the input plus website_text and website_error."""
+    import difflib
+
+    from lib import export, web
+    from lib.store import Store, StoreError
+
+    output = Path(args.output)
+    fmt = output.suffix.lower().lstrip(".")
+    if fmt not in ("csv", "xlsx", "json"):
+        raise UsageError(f"--output must end in .csv, .xlsx or .json (got '{output.name}').")
+    if not 1 <= args.workers <= 256:
+        raise UsageError("--workers must be between 1 and 256.")
+    if not 0 < args.timeout <= 300:
+        raise UsageError("--timeout must be between 0 and 300 seconds.")
+    if args.max_chars < 100:
+        raise UsageError("--max-chars must be at least 100.")
+    leads, _ = _read_input(args)
+    columns = [str(c) for c in leads.df.columns]
+    if args.url_column not in columns:
+        close = difflib.get_close_matches(args.url_column, columns, n=3, cutoff=0.5)
+        hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+        raise UsageError(
+            f"There is no column named '{args.url_column}'.{hint} Columns: {', '.join(columns)}."
+        )
+    cells = {int(i): str(v) for i, v in leads.df[args.url_column].items()}
+    if cells and not any(v.strip() for v in cells.values()):
+        raise UsageError(f"The column '{args.url_column}' has no website addresses: every cell is empty.")
+    try:
+        store = Store(args.data_dir)
+    except StoreError as exc:
+        raise UsageError(str(exc)) from exc
+    fetch = web.FetchSettings(
+        timeout_s=args.timeout,
+        connect_timeout_s=min(5.0, args.timeout),
+        about_page=args.about_page,
+        max_chars=args.max_chars,
+    )
+    settings = web.WebSettings(
+        workers=args.workers,
+        fetch=fetch,
+        allow_hosts=tuple(args.allow_host),
+        max_age_s=args.max_age_hours * 3600.0,
+    )
+    started = time.monotonic()
+    job = web.WebJob(cells, settings=settings, store=store).start()
+    interrupted = _handle_interrupts(job)
+    last = 0.0
+    while not job.wait(timeout=0.25):
+        last = _draw_fetch(job.snapshot(), args.quiet, last)
+    snap = job.snapshot()
+    _draw_fetch(snap, args.quiet, 0.0, final=True)
+    job.close()
+    frame = web.website_columns(leads.df, job.rows())
+    try:
+        export.write_atomic(output, export.export_bytes(frame, fmt))
+    except export.ExportError as exc:
+        raise UsageError(str(exc)) from exc
+    summary = {
+        "rows": snap.total,
+        "succeeded": snap.succeeded,
+        "failed": snap.failed,
+        "skipped": snap.skipped,
+        "pending": snap.pending,
+        "sites": snap.sites,
+        "cache_hits": snap.cache_hits,
+        "requests_sent": snap.requests,
+        "bytes_read": snap.bytes_read,
+        "elapsed_s": round(time.monotonic() - started, 3),
+        "status": snap.status,
+        "output": str(output),
+    }
+    reason = None
+    if interrupted or snap.status != "finished" or snap.pending:
+        reason = snap.message or "Stopped before every site was read."
+    elif snap.succeeded == 0 and snap.failed:
+        first = snap.recent_errors[0].message if snap.recent_errors else ""
+        reason = f"No website could be read ({snap.failed} failed). The first reason: {first}"
+    if reason:
+        summary["reason"] = reason
+        print(reason, file=sys.stderr)
+    print(json.dumps(summary, ensure_ascii=False))
+    return EXIT_STOPPED if reason else EXIT_OK
+
+
+def _draw_fetch(snap, quiet: bool, last: float, final: bool = False) -> float:
+    """One progress line on stderr for `fetch` (every few seconds when stderr is not a terminal)."""
+    now = time.monotonic()
+    tty = sys.stderr.isatty()
+    if quiet or (not final and now - last < (0.5 if tty else 5.0)):
+        return last
+    width = 28
+    filled = int(width * snap.progress)
+    eta = f" ETA {_duration(snap.eta_s)}" if snap.eta_s else ""
+    line = (
+        f"[{'#' * filled}{'.' * (width - filled)}] {snap.done}/{snap.total} rows "
+        f"({snap.failed} failed, {snap.cache_hits} sites from the store) "
+        f"{snap.sites_per_s:.1f} sites/s{eta} [{snap.status}]"
+    )
+    sys.stderr.write(("\r" + line.ljust(110) + ("\n" if final else "")) if tty else line + "\n")
+    sys.stderr.flush()
+    return now
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    commands = {"run": cmd_run, "check": cmd_check, "fetch": cmd_fetch}
     try:
-        return cmd_run(args) if args.command == "run" else cmd_check(args)
+        return commands[args.command](args)
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

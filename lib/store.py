@@ -1,4 +1,4 @@
-"""Durable run journal, paid-response cache and run history in one SQLite file under the data directory.
+"""Durable run journal, paid-response cache, run history and websites read, in one SQLite file.
 
 Every answer is committed here before the run counts it as done, so a crash, a kill -9 or a refresh
 loses at most the requests in flight. Answers are also cached by a hash of the exact request (and the
@@ -75,6 +75,14 @@ CREATE TABLE IF NOT EXISTS workspaces (
     updated_at REAL NOT NULL,
     data_json TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS web_pages (
+    cache_key TEXT PRIMARY KEY,
+    url TEXT NOT NULL,
+    final_url TEXT,
+    text TEXT NOT NULL,
+    error TEXT,
+    fetched_at REAL NOT NULL
+);
 """
 
 FINAL_STATUSES = frozenset({"succeeded", "failed", "skipped"})
@@ -109,6 +117,18 @@ class RowRecord:
     attempts: int = 0
     from_cache: bool = False
     request_hash: str | None = None
+
+
+@dataclass(frozen=True)
+class WebPage:
+    """A website's text as read (or why it could not be), kept so a rerun does not read it again."""
+
+    cache_key: str  # the address as tried, plus the reading options that change the text
+    url: str
+    final_url: str | None
+    text: str
+    error: str | None
+    fetched_at: float  # time.time()
 
 
 @dataclass(frozen=True)
@@ -346,6 +366,27 @@ class Store:
         ):
             out.setdefault(row_id, {})[column] = value
         return out
+
+    # --- websites read (lib.web) -------------------------------------------------------------------
+
+    def web_page(self, cache_key: str, max_age_s: float) -> WebPage | None:
+        """The stored reading of a website, when it is younger than `max_age_s`."""
+        rows = self._read(
+            "SELECT cache_key, url, final_url, text, error, fetched_at FROM web_pages "
+            "WHERE cache_key = ? AND fetched_at >= ?",
+            (cache_key, time.time() - max_age_s),
+        )
+        return WebPage(*rows[0]) if rows else None
+
+    def save_web_page(self, page: WebPage) -> None:
+        self._write(
+            [
+                (
+                    "INSERT OR REPLACE INTO web_pages VALUES (?, ?, ?, ?, ?, ?)",
+                    (page.cache_key, page.url, page.final_url, page.text, page.error, page.fetched_at),
+                )
+            ]
+        )
 
 
 def _row_update(run_id: str, row: RowRecord) -> tuple[str, Sequence]:

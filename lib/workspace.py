@@ -82,6 +82,16 @@ class Settings:
 
 
 @dataclass
+class Websites:
+    """The Data page's "Read websites" step: which column, how, and the job that read it."""
+
+    url_column: str | None = None
+    about_page: bool = False
+    allow_hosts: str = ""  # intranet hosts that may be read although private, as typed (one per line)
+    job_id: str | None = None  # set: the table carries website_text and website_error from this reading
+
+
+@dataclass
 class Workspace:
     id: str
     created_at: float = 0.0
@@ -95,6 +105,7 @@ class Workspace:
     run_id: str | None = None  # the attached run
     results_run_id: str | None = None  # the run the Results page shows (None: the attached one)
     history_run_id: str | None = None
+    websites: Websites = field(default_factory=Websites)
 
     # --- what the pages ask of it -------------------------------------------------------------
 
@@ -185,6 +196,7 @@ class Workspace:
             run_id=data.get("run_id"),
             results_run_id=data.get("results_run_id"),
             history_run_id=data.get("history_run_id"),
+            websites=_build(Websites, data.get("websites")) or Websites(),
         )
 
 

@@ -281,9 +281,14 @@ def lead_file(w: Workspace | None = None) -> tuple[LeadFile | None, str | None]:
         return None, None
     src = w.lead
     try:
-        return _read(src.digest, src.file_name, src.sheet, src.encoding, src.ragged), None
+        lead = _read(src.digest, src.file_name, src.sheet, src.encoding, src.ragged)
     except LeadFileError as exc:
         return None, str(exc)
+    if w.websites.job_id:  # the websites were read: their two columns are part of the table
+        from pages import _websites
+
+        lead = dataclasses.replace(lead, df=_websites.table(w, lead.df))
+    return lead, None
 
 
 def need_leads() -> pd.DataFrame:
@@ -439,7 +444,11 @@ def simulated_note(meta: dict) -> None:
 def lead_digest() -> str:
     w = ws()
     src = w.lead
-    return labels.digest(repr((src.digest, src.sheet, src.encoding, src.ragged)).encode()) if src else ""
+    if src is None:
+        return ""
+    from pages import _websites
+
+    return labels.digest(repr((src.digest, src.sheet, src.encoding, src.ragged, _websites.state(w))).encode())
 
 
 @st.cache_data(max_entries=32, show_spinner="Counting tokens…")

@@ -8,7 +8,7 @@ from lib.leads import LeadFileError, list_sheets, read_leads
 from lib.store import StoreError
 from lib.views import labels, lead_view
 from lib.workspace import LeadSource
-from pages import _shared
+from pages import _shared, _websites
 
 RAGGED = {
     "reject": "Reject the file and tell me the line numbers",
@@ -130,6 +130,8 @@ def main() -> None:
     else:
         st.success("Lead table ready.", icon=":material/check_circle:")
     show_detected(lead)
+    if not df.empty:
+        _websites.section(df)
     st.subheader("Preview")
     st.dataframe(df.head(500))
     if len(df) > 500:

@@ -252,7 +252,8 @@ def _add_cached_values(data: bytes, cached: dict[tuple[str, str], Formula]) -> b
                 if part != info.filename:
                     continue
                 kind = ' t="str"' if isinstance(formula.cached, str) else ""
-                pattern = rf'<c r="{coord}"([^>]*)><f>(.*?)</f><v\s*/>'
+                # openpyxl writes an empty <v/>, or <v></v> when lxml is installed (trafilatura needs it)
+                pattern = rf'<c r="{coord}"([^>]*)><f>(.*?)</f>(?:<v\s*/>|<v></v>)'
                 repl = rf'<c r="{coord}"\1{kind}><f>\2</f><v>{formula.cached}</v>'
                 body = re.sub(pattern.encode(), repl.encode(), body)
             dst.writestr(info, body)

@@ -53,6 +53,7 @@ ROW = {
     "State": "England",
     "Country": "United Kingdom",
     "Website Content": "Fernhill turns messy CRM data into forecasts your board trusts. " * 400,
+    "website_text": "Fernhill turns messy CRM data into forecasts your board trusts. " * 400,
 }
 EXPECTED = {
     "icebreaker": ("Icebreaker", False),
@@ -84,9 +85,9 @@ def test_shipped_prompt_checks_and_renders(stem):
     assert spec.name == name and is_structured(spec) is structured
     assert spec.model in ("gpt-4o-mini", "gpt-4.1-mini") and spec.max_tokens and spec.max_tokens <= 500
     assert spec.description.strip()
-    columns = APOLLO + ["Website Content"]
+    columns = APOLLO + ["Website Content", "website_text"]
     assert check(spec, columns) == []
-    if "Website Content" not in spec.template:
+    if "Website Content" not in spec.template and "website_text" not in spec.template:
         assert check(spec, APOLLO) == []
     assert empty_fields(spec, ROW) == []
     messages = render_messages(spec, ROW)

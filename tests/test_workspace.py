@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from lib.prompts.draft import Draft
 from lib.store import Store
-from lib.workspace import Connection, LeadSource, Settings, Workspace, Workspaces
+from lib.workspace import Connection, LeadSource, Settings, Websites, Workspace, Workspaces
 
 text = st.text(max_size=40)
 maybe_int = st.none() | st.integers(min_value=1, max_value=100_000)
@@ -70,6 +70,13 @@ workspaces = st.builds(
     connection=st.builds(Connection, demo=st.none() | st.booleans(), base_url=text),
     sample_run_id=st.none() | text,
     run_id=st.none() | text,
+    websites=st.builds(
+        Websites,
+        url_column=st.none() | text,
+        about_page=st.booleans(),
+        allow_hosts=text,
+        job_id=st.none() | text,
+    ),
 )
 
 

@@ -1,0 +1,436 @@
+"""Read the website of every row in background threads: a job the page and the command line both drive.
+
+Like the engine's Job: statuses, counters, pause/resume/cancel and an immutable snapshot(); workers
+never touch any UI, and a site that cannot be read is a row result with an error, never an exception
+that ends the run. Rows naming the same address share one reading. A site read before (and not older
+than the settings' max age) comes from the store, so running the same list again reads nothing;
+failures that may pass (timeouts, server errors) are not kept, so the next run tries them again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from urllib.parse import urlsplit
+
+from lib.store import Store, StoreError, WebPage
+from lib.web.fetch import Fetcher, FetchSettings, SiteText
+from lib.web.safety import AddressPolicy, BadAddress, Cancelled, candidate_urls
+
+STATUSES = ("pending", "running", "paused", "cancelled", "finished")
+RATE_WINDOW_S = 10.0
+TAKE_SCAN = 64  # how far down the queue a worker looks for a site nobody is reading
+CACHE_VERSION = "1"  # bump when extraction changes what a page's text is
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    workers: int = 8
+    fetch: FetchSettings = FetchSettings()
+    allow_hosts: tuple[str, ...] = ()  # intranet hosts that may be read although their address is private
+    max_age_s: float = 7 * 24 * 3600.0  # a stored reading older than this is read again
+    use_cache: bool = True
+
+
+@dataclass(frozen=True)
+class WebRow:
+    row_id: int
+    url: str  # the cell as written
+    status: str = "pending"  # pending | succeeded | failed | skipped (no address)
+    text: str = ""
+    error: str | None = None
+    final_url: str | None = None
+    from_cache: bool = False
+
+
+@dataclass(frozen=True)
+class WebError:
+    row_id: int
+    url: str
+    message: str
+
+
+@dataclass(frozen=True)
+class WebSnapshot:
+    """What a page or the command line draws: an immutable copy of a job's counters."""
+
+    job_id: str
+    status: str
+    message: str | None
+    total: int
+    succeeded: int
+    failed: int
+    skipped: int
+    pending: int
+    sites: int  # distinct addresses to read
+    sites_done: int
+    in_flight: int
+    cache_hits: int  # sites taken from the store
+    requests: int  # sent over the network, robots.txt included
+    bytes_read: int
+    elapsed_s: float
+    sites_per_s: float
+    eta_s: float | None
+    recent_errors: tuple[WebError, ...]
+    version: int
+
+    @property
+    def done(self) -> int:
+        return self.succeeded + self.failed + self.skipped
+
+    @property
+    def progress(self) -> float:
+        return self.done / self.total if self.total else 1.0
+
+
+def cache_key(url: str, settings: FetchSettings) -> str:
+    """The store's key of a reading: the first address tried and what changes the text."""
+    return f"v{CACHE_VERSION}|about={int(settings.about_page)}|chars={settings.max_chars}|{url}"
+
+
+def job_id_for(cells: Mapping[int, str], settings: WebSettings) -> str:
+    digest = hashlib.sha256(repr((sorted(cells.items()), settings)).encode()).hexdigest()
+    return "web-" + digest[:24]
+
+
+@dataclass
+class _Site:
+    key: str  # the store's cache key
+    cell: str
+    url: str  # the first address tried, without any credentials the cell carried
+    origin: str  # host and port: sites of one origin are read one at a time anyway
+    row_ids: list[int] = field(default_factory=list)
+
+
+class WebJob:
+    """Reads the website of each row. Thread-safe; `snapshot()` is what a UI polls."""
+
+    def __init__(
+        self,
+        cells: Mapping[int, str],
+        *,
+        settings: WebSettings = WebSettings(),
+        store: Store | None = None,
+        resolver=None,
+        on_connect: Callable[[str, int], None] | None = None,
+        job_id: str | None = None,
+    ):
+        self.id = job_id or job_id_for(cells, settings)
+        self.settings = settings
+        self.store = store
+        policy = AddressPolicy.allowing(settings.allow_hosts, resolver)
+        self.fetcher = Fetcher(
+            settings.fetch, policy, max_connections=max(2 * settings.workers, 8), on_connect=on_connect
+        )
+        self._lock = threading.RLock()
+        self._halt = threading.Event()
+        self._done_event = threading.Event()
+        self._rows: dict[int, WebRow] = {}
+        self._queue: deque[_Site] = deque()
+        self._sites: dict[str, _Site] = {}
+        self._busy: dict[str, int] = {}  # origin -> workers reading it now
+        self._threads: list[threading.Thread] = []
+        self._in_flight = 0
+        self._cache_hits = 0
+        self._sites_done = 0
+        self._completions: deque[float] = deque(maxlen=4096)
+        self._errors: deque[WebError] = deque(maxlen=20)
+        self._version = 0
+        self._phase = 0
+        self._active_s = 0.0
+        self._phase_started: float | None = None
+        self._ended_at: float | None = None  # for the engine's job registry, which expires finished jobs
+        self.status = "pending"
+        self.message: str | None = None
+        self._plan(cells)
+
+    def _plan(self, cells: Mapping[int, str]) -> None:
+        for row_id, raw in cells.items():
+            cell = "" if raw is None else str(raw)
+            row = WebRow(row_id, cell)
+            if not cell.strip():
+                self._rows[row_id] = replace(row, status="skipped", error="No website address in this row.")
+                continue
+            try:
+                first = candidate_urls(cell)[0]
+            except BadAddress as exc:
+                self._rows[row_id] = replace(row, status="failed", error=str(exc))
+                continue
+            self._rows[row_id] = row
+            key = cache_key(first, self.settings.fetch)
+            site = self._sites.get(key)
+            if site is None:
+                site = self._sites[key] = _Site(key, cell, first, urlsplit(first).netloc)
+                self._queue.append(site)
+            site.row_ids.append(row_id)
+
+    # --- lifecycle --------------------------------------------------------------------------------
+
+    def start(self) -> WebJob:
+        """Begin reading; returns at once."""
+        self._launch()
+        return self
+
+    def _launch(self) -> None:
+        with self._lock:
+            self._phase += 1
+            phase = self._phase
+            self._halt.clear()
+            self._done_event.clear()
+            if not self._queue:
+                self._set_status("finished", None)
+                self._ended_at = time.monotonic()
+                self._done_event.set()
+                return
+            self._set_status("running", None)
+            self._phase_started = time.monotonic()
+            count = max(1, min(self.settings.workers, len(self._queue)))
+            workers = [
+                threading.Thread(target=self._worker, name=f"{self.id[:12]}-w{i}", daemon=True)
+                for i in range(count)
+            ]
+            self._threads = workers
+        for t in workers:
+            t.start()
+        threading.Thread(target=self._supervise, args=(workers, phase), daemon=True).start()
+
+    def _supervise(self, workers: list[threading.Thread], phase: int) -> None:
+        for t in workers:
+            t.join()
+        with self._lock:
+            if phase != self._phase:
+                return  # resumed meanwhile: the newer phase settles the status
+            if self._phase_started is not None:
+                self._active_s += time.monotonic() - self._phase_started
+                self._phase_started = None
+            if self.status == "running":
+                self._set_status("finished" if not self._queue else "paused", None)
+            self._ended_at = time.monotonic()
+        self._done_event.set()
+
+    def _set_status(self, status: str, message: str | None) -> None:
+        assert status in STATUSES
+        self.status = status
+        self.message = message
+        self._version += 1
+
+    def pause(self) -> None:
+        """Take no new sites; the ones being read finish and are recorded."""
+        with self._lock:
+            if self.status == "running":
+                self._set_status("paused", "Paused.")
+                self._halt.set()
+
+    def resume(self) -> None:
+        """Continue a paused or cancelled job. Returns at once."""
+        with self._lock:
+            if self.status not in ("paused", "cancelled"):
+                return
+            old = list(self._threads)
+            self._phase += 1
+            self._set_status("running", None)
+            self._done_event.clear()
+
+        def relaunch() -> None:
+            for t in old:
+                t.join()
+            self.fetcher.stop.clear()
+            self._launch()
+
+        threading.Thread(target=relaunch, daemon=True).start()
+
+    def cancel(self) -> None:
+        """Stop now: sites being read are dropped (nothing is paid for here), sites not read stay pending."""
+        with self._lock:
+            if self.status in ("running", "paused", "pending"):
+                self._set_status("cancelled", "Cancelled: rows not read yet have no website text.")
+                self._halt.set()
+                self.fetcher.stop.set()  # sites on the wire are dropped within a quarter second
+                if not any(t.is_alive() for t in self._threads):
+                    self._done_event.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the workers have stopped. True if they have."""
+        return self._done_event.wait(timeout)
+
+    @property
+    def active(self) -> bool:
+        return self.status in ("pending", "running") or not self._done_event.is_set()
+
+    def close(self) -> None:
+        self.fetcher.close()
+
+    # --- reading ----------------------------------------------------------------------------------
+
+    def rows(self) -> list[WebRow]:
+        with self._lock:
+            return [r for _, r in sorted(self._rows.items())]
+
+    def snapshot(self) -> WebSnapshot:
+        with self._lock:
+            counts = {"pending": 0, "succeeded": 0, "failed": 0, "skipped": 0}
+            for row in self._rows.values():
+                counts[row.status] += 1
+            now = time.monotonic()
+            elapsed = self._active_s + (now - self._phase_started if self._phase_started else 0.0)
+            recent = [c for c in self._completions if now - c <= RATE_WINDOW_S]
+            window = min(RATE_WINDOW_S, elapsed)
+            rate = len(recent) / window if window > 0.5 else 0.0
+            left = len(self._sites) - self._sites_done
+            return WebSnapshot(
+                job_id=self.id,
+                status=self.status,
+                message=self.message,
+                total=len(self._rows),
+                succeeded=counts["succeeded"],
+                failed=counts["failed"],
+                skipped=counts["skipped"],
+                pending=counts["pending"],
+                sites=len(self._sites),
+                sites_done=self._sites_done,
+                in_flight=self._in_flight,
+                cache_hits=self._cache_hits,
+                requests=self.fetcher.requests,
+                bytes_read=self.fetcher.bytes_read,
+                elapsed_s=elapsed,
+                sites_per_s=rate,
+                eta_s=left / rate if rate > 0 and self.status == "running" else None,
+                recent_errors=tuple(self._errors),
+                version=self._version,
+            )
+
+    # --- the worker -------------------------------------------------------------------------------
+
+    def _take(self) -> _Site | None:
+        """The next site, preferring one whose host no other worker is talking to (that one would wait)."""
+        with self._lock:
+            if self._halt.is_set() or not self._queue:
+                return None
+            chosen = 0
+            for i in range(min(len(self._queue), TAKE_SCAN)):
+                if self._busy.get(self._queue[i].origin, 0) == 0:
+                    chosen = i
+                    break
+            site = self._queue[chosen]
+            del self._queue[chosen]
+            self._busy[site.origin] = self._busy.get(site.origin, 0) + 1
+            self._in_flight += 1
+            return site
+
+    def _worker(self) -> None:
+        while True:
+            site = self._take()
+            if site is None:
+                return
+            try:
+                result, cached = self._read(site)
+            except Cancelled:
+                self._give_back(site)
+                return
+            except Exception as exc:  # a bug must cost one site, not the run
+                result, cached = SiteText("", f"Internal error while reading the site: {exc!r}"), False
+            self._finish(site, result, cached)
+
+    def _give_back(self, site: _Site) -> None:
+        """A site cut off by a cancel: it goes back to the queue, unread, as if never taken."""
+        with self._lock:
+            self._in_flight -= 1
+            self._busy[site.origin] -= 1
+            self._queue.appendleft(site)
+
+    def _read(self, site: _Site) -> tuple[SiteText, bool]:
+        if self.store is not None and self.settings.use_cache:
+            try:
+                stored = self.store.web_page(site.key, self.settings.max_age_s)
+            except StoreError:
+                stored = None
+            if stored is not None:
+                return SiteText(stored.text, stored.error, stored.final_url), True
+        result = self.fetcher.read_site(site.cell)
+        if self.store is not None and not result.retryable:
+            try:
+                self.store.save_web_page(
+                    WebPage(site.key, site.url, result.final_url, result.text, result.error, time.time())
+                )
+            except StoreError as exc:
+                with self._lock:
+                    self.message = f"Website texts are not being kept for the next run: {exc}"
+        return result, False
+
+    def _finish(self, site: _Site, result: SiteText, cached: bool) -> None:
+        with self._lock:
+            self._in_flight -= 1
+            self._busy[site.origin] -= 1
+            self._sites_done += 1
+            self._cache_hits += int(cached)
+            self._completions.append(time.monotonic())
+            for row_id in site.row_ids:
+                self._rows[row_id] = replace(
+                    self._rows[row_id],
+                    status="failed" if result.error else "succeeded",
+                    text=result.text,
+                    error=result.error,
+                    final_url=result.final_url,
+                    from_cache=cached,
+                )
+                if result.error:
+                    self._errors.append(WebError(row_id, site.url, result.error))
+            self._version += 1
+
+
+def stored_rows(cells: Mapping[int, str], settings: WebSettings, store: Store) -> list[WebRow]:
+    """The rows a job over `cells` would give, from the store alone: no network, nothing started.
+
+    For a page drawn after a restart, when the job that read the sites is gone. A site with no kept
+    reading (never read, too old, or a failure that may pass) is a pending row.
+    """
+    planned = WebJob(cells, settings=replace(settings, workers=1), job_id="stored")
+    try:
+        rows = {r.row_id: r for r in planned.rows()}
+        for site in planned._sites.values():
+            try:
+                page = store.web_page(site.key, settings.max_age_s)
+            except StoreError:
+                page = None
+            if page is None:
+                continue
+            for row_id in site.row_ids:
+                rows[row_id] = replace(
+                    rows[row_id],
+                    status="failed" if page.error else "succeeded",
+                    text=page.text,
+                    error=page.error,
+                    final_url=page.final_url,
+                    from_cache=True,
+                )
+        return [rows[k] for k in sorted(rows)]
+    finally:
+        planned.close()
+
+
+def start(
+    cells: Mapping[int, str],
+    *,
+    settings: WebSettings = WebSettings(),
+    store: Store | None = None,
+    resolver=None,
+    on_connect: Callable[[str, int], None] | None = None,
+) -> WebJob:
+    """Start reading (or return the same list's job that is still active) at once.
+
+    Jobs are kept in the engine's registry, so a refreshed page re-attaches by id.
+    """
+    from lib.engine.job import register
+
+    job_id = job_id_for(cells, settings)
+    job, created = register(
+        job_id,
+        lambda: WebJob(
+            cells, settings=settings, store=store, resolver=resolver, on_connect=on_connect, job_id=job_id
+        ),
+    )
+    return job.start() if created else job  # type: ignore[return-value]
