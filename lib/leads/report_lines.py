@@ -20,7 +20,7 @@ FOOTER_PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"^\s*powered\s+by\b", re.I), "a 'Powered by' note"),
 ]  # fmt: skip
 
-PREAMBLE_REASON = "above the column names (a report title or note)"
+PREAMBLE_REASON = "a title or note above the column names"
 ONE_FIELD_REASON = "a line of text after the last row"
 
 
