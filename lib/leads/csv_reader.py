@@ -112,9 +112,9 @@ def _unusual_delimiter(sample: str) -> tuple[str | None, bool]:
     for cand in UNUSUAL_DELIMITERS:
         counts = [ln.count(cand) for ln in cleaned]
         share = sum(1 for c in counts if c) / len(counts)
-        if share < 0.8:
+        if share < 0.5:
             continue
-        consistent = mode_count(counts) >= 1 and counts.count(mode_count(counts)) >= 0.9 * len(counts)
+        consistent = share >= 0.9 and counts.count(mode_count(counts)) >= 0.9 * len(counts)
         if share > best[0]:
             best = (share, cand, consistent)
     return best[1], best[2]

@@ -272,8 +272,9 @@ def guess_legacy(data: bytes) -> Decoded:
         other = candidates[1]
         pairs = [
             f"line {line:,}: {a!r} or {b!r}"
-            for (line, a), (_, b) in zip(candidates[0].preview[:3], other.preview[:3], strict=False)
-        ]
+            for (line, a), (_, b) in zip(candidates[0].preview, other.preview, strict=False)
+            if a != b
+        ][:3]
         warnings.append(
             f"The file is not UTF-8 and its encoding is not certain: it was read as {label(best_name)}, "
             f"but {label(other.name)} is almost as likely. The cells that differ: {'; '.join(pairs)}. "
