@@ -68,6 +68,7 @@ _SAMPLE = 64 * 1024
 CLOSE_MARGIN = 1.5
 PREVIEW_CELLS = 8
 _HIGH = re.compile(rb"[\x80-\xff]+")
+_ASCII = bytes(range(128))
 
 
 @dataclass
@@ -249,7 +250,9 @@ def guess_legacy(data: bytes) -> Decoded:
                 ],
             )
     # Full-file check: a candidate can decode the sample but not a later byte (cp1252 leaves 5 undefined).
-    usable = [(s, n, t) for s, _, n, t in scored if _decodes(data, n)]
+    # Single-byte codecs fail only on a byte value, so the distinct high bytes of the file decide.
+    present = bytes(sorted(set(data.translate(None, _ASCII))))
+    usable = [(s, n, t) for s, _, n, t in scored if _decodes(present, n)]
     if not usable:
         return Decoded(
             data.decode("latin-1"),

@@ -19,6 +19,7 @@ CURRENCY = set("€£¥¢")
 COMMON_SYMBOLS = set("™®©°•…–—“”‘’«»§·×") | CURRENCY
 APOSTROPHES = set("’‘ʼ´")
 _WORD = re.compile(r"[^\W\d_]+")
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
 
 
 def _shape_ok(word: str) -> bool:
@@ -54,9 +55,10 @@ def score_text(text: str) -> float:
             else:
                 total += _letter(ch)
     n = len(text)
-    for i, ch in enumerate(text):
-        if ch < "\x80" or ch.isalpha():
-            continue
+    for m in _NON_ASCII.finditer(text):
+        i, ch = m.start(), m.group()
+        if ch.isalpha():
+            continue  # scored with its word above
         prev = text[i - 1] if i else ""
         nxt = text[i + 1] if i + 1 < n else ""
         before, after = prev.isalpha(), nxt.isalpha()

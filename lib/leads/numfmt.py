@@ -14,8 +14,11 @@ back to General, which is never worse than ignoring the format.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
+from collections.abc import Callable
 from decimal import ROUND_HALF_UP, Decimal
+from functools import lru_cache
 
 # openpyxl returns the built-in formats by their code; these are what en-US Excel shows for them.
 BUILTIN_DISPLAY = {
@@ -67,7 +70,8 @@ def _elapsed(value: dt.timedelta) -> str:
     return f"{sign}{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
-def split_sections(code: str) -> list[str]:
+@lru_cache(maxsize=512)
+def split_sections(code: str) -> tuple[str, ...]:
     """Split on ';' outside quotes, brackets and escapes."""
     out, cur, i, quoted, bracket = [], [], 0, False, False
     while i < len(code):
@@ -90,10 +94,11 @@ def split_sections(code: str) -> list[str]:
         cur.append(ch)
         i += 1
     out.append("".join(cur))
-    return out
+    return tuple(out)
 
 
-def _tokens(section: str) -> list[tuple[str, str]]:
+@lru_cache(maxsize=1024)
+def _tokens(section: str) -> tuple[tuple[str, str], ...]:
     """('lit', text) and ('code', text) pieces: quoted, escaped, `_x` and `*x` become literals."""
     out: list[tuple[str, str]] = []
     i = 0
@@ -125,11 +130,13 @@ def _tokens(section: str) -> list[tuple[str, str]]:
         else:
             out.append(("code", ch))
             i += 1
-    return out
+    return tuple(out)
 
 
+@lru_cache(maxsize=1024)
 def is_date_section(section: str) -> bool:
     code = "".join(t for kind, t in _tokens(section) if kind == "code").lower()
+    code = re.sub(r"(?<=s)\.0+", "", code)  # fractions of a second: 'ss.00'
     return any(c in code for c in "ymdhs") and not any(c in code for c in "0#?")
 
 
@@ -294,26 +301,18 @@ def _format_date(tokens: list[tuple[str, str]], value: dt.datetime | dt.date | d
     else:
         moment = dt.datetime.combine(dt.date(1899, 12, 30), value)
         elapsed = moment - _EPOCH
-    code = "".join(t if k == "code" else "\x00" + t + "\x01" for k, t in tokens)
-    ampm = re.search(r"(?i)am/pm|a/p", code) is not None
-    parts = _DATE_TOKENS.split(code)
+    ampm, parts, minutes = _date_plan(tokens)
     out: list[str] = []
-    hour_seen = False
-    # Excel reads 'm'/'mm' as minutes right after an hour or right before seconds.
-    lowered = [p.lower() for p in parts]
-    for idx, part in enumerate(parts):
-        low = lowered[idx]
-        if not low or not _DATE_TOKENS.fullmatch(part):
-            out.append(part.replace("\x00", "").replace("\x01", ""))
+    for idx, (part, low, is_token) in enumerate(parts):
+        if not is_token:
+            out.append(part)
             continue
         if low in ("yyyy",):
             out.append(f"{moment.year:04d}")
         elif low == "yy":
             out.append(f"{moment.year % 100:02d}")
         elif low in ("m", "mm"):
-            prev_tok = next((p for p in reversed(lowered[:idx]) if _DATE_TOKENS.fullmatch(p or "x")), "")
-            next_tok = next((p for p in lowered[idx + 1 :] if _DATE_TOKENS.fullmatch(p or "x")), "")
-            if prev_tok in ("h", "hh") or prev_tok.startswith("[h") or next_tok in ("s", "ss"):
+            if idx in minutes:
                 out.append(f"{moment.minute:02d}" if low == "mm" else str(moment.minute))
             else:
                 out.append(f"{moment.month:02d}" if low == "mm" else str(moment.month))
@@ -336,7 +335,6 @@ def _format_date(tokens: list[tuple[str, str]], value: dt.datetime | dt.date | d
             if ampm:
                 hour = hour % 12 or 12
             out.append(f"{hour:02d}" if low == "hh" else str(hour))
-            hour_seen = True
         elif low in ("s", "ss"):
             out.append(f"{moment.second:02d}" if low == "ss" else str(moment.second))
         elif low.startswith(".0"):
@@ -349,13 +347,54 @@ def _format_date(tokens: list[tuple[str, str]], value: dt.datetime | dt.date | d
             out.append(text if part[0].isupper() else text.lower())
         elif low.startswith("[h"):
             out.append(str(int(elapsed.total_seconds() // 3600)))
-            hour_seen = True
         elif low.startswith("[m"):
             out.append(str(int(elapsed.total_seconds() // 60)))
         elif low.startswith("[s"):
             out.append(str(int(elapsed.total_seconds())))
-    del hour_seen
     return "".join(out)
+
+
+@lru_cache(maxsize=512)
+def _date_plan(
+    tokens: tuple[tuple[str, str], ...],
+) -> tuple[bool, tuple[tuple[str, str, bool], ...], frozenset[int]]:
+    """(AM/PM?, parts as (text, lowered, is a date token), indexes of 'm'/'mm' that mean minutes)."""
+    code = "".join(t if k == "code" else "\x00" + t + "\x01" for k, t in tokens)
+    ampm = re.search(r"(?i)am/pm|a/p", code) is not None
+    raw = _DATE_TOKENS.split(code)
+    parts = tuple(
+        (p, p.lower(), bool(p) and _DATE_TOKENS.fullmatch(p) is not None)
+        if p and _DATE_TOKENS.fullmatch(p)
+        else (p.replace("\x00", "").replace("\x01", ""), "", False)
+        for p in raw
+    )
+    # Excel reads 'm'/'mm' as minutes right after an hour or right before seconds.
+    minutes = set()
+    for idx, (_, low, is_token) in enumerate(parts):
+        if not is_token or low not in ("m", "mm"):
+            continue
+        prev_tok = next((q for _, q, t in reversed(parts[:idx]) if t), "")
+        next_tok = next((q for _, q, t in parts[idx + 1 :] if t), "")
+        if prev_tok in ("h", "hh") or prev_tok.startswith("[h") or next_tok in ("s", "ss"):
+            minutes.add(idx)
+    return ampm, parts, frozenset(minutes)
+
+
+def _half_up(number: float, places: int) -> Decimal:
+    return _round(number, places)
+
+
+# The formats lead lists use most, straight to Python formatting (same results as the general path,
+# checked in tests/test_numfmt.py); a lookup instead of parsing the code for every cell.
+_FAST: dict[str, Callable[[float], str]] = {
+    "0": lambda v: f"{_half_up(v, 0):f}",
+    "00000": lambda v: f"{int(_half_up(v, 0)):05d}",
+    "0.00": lambda v: f"{_half_up(v, 2):f}",
+    "#,##0": lambda v: f"{_half_up(v, 0):,f}",
+    "#,##0.00": lambda v: f"{_half_up(v, 2):,f}",
+    "0%": lambda v: f"{_half_up(v * 100, 0):f}%",
+    "0.00%": lambda v: f"{_half_up(v * 100, 2):f}%",
+}
 
 
 def format_value(value: object, code: str | None) -> str:
@@ -381,6 +420,9 @@ def format_value(value: object, code: str | None) -> str:
     number = float(value)
     if code.strip() == "@" or sections[0].strip().lower() == "general":
         return general(value)
+    fast = _FAST.get(code)
+    if fast is not None and math.isfinite(number) and number >= 0:
+        return fast(number)
     section, shown, minus = _pick_section(sections, number)
     tokens = _tokens(_CONDITION.sub("", section))
     if section.strip().lower() == "general" or not tokens:
