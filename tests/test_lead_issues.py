@@ -324,3 +324,9 @@ def test_9_exports_change_only_what_must_change(cell, spreadsheet, crm, xlsx) ->
     assert (ws["A2"].value, ws["A2"].data_type, ws["B2"].value) == (xlsx, "s", 0.0001197)
     changes = export.csv_changes(df)
     assert (changes.spreadsheet, changes.crm) == (int(spreadsheet != cell), 0)
+
+
+def test_xlsx_a_sparse_last_lead_stays_a_lead() -> None:
+    """In a sheet, 'Bob' with nothing else looks like a one-cell note; only report patterns are set aside."""
+    lf = read_leads(L.xlsx_bytes({"S": [["Name", "Email"], ["Ann", "a@x.com"], ["Bob"]]}), "s.xlsx")
+    assert table(lf) == [["Name", "Email"], ["Ann", "a@x.com"], ["Bob", ""]] and lf.set_aside == []

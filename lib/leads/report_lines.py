@@ -37,16 +37,20 @@ def footer_reason(fields: Sequence[str]) -> str | None:
     return None
 
 
-def footer_start(rows: Sequence[Sequence[str]], nonblank: list[int], header: int, width: int) -> int:
+def footer_start(
+    rows: Sequence[Sequence[str]], nonblank: list[int], header: int, width: int, *, lone_cells: bool = True
+) -> int:
     """Index of the first trailing report line: a footer pattern, or (when the table has several
-    columns) a row with one filled cell; blank rows between them belong to the footer."""
+    columns and `lone_cells`) a line of one field; blank rows between them belong to the footer."""
     end = len(rows)
     for i in reversed(nonblank):
         if i <= header:
             break
         fields = rows[i]
         filled = sum(1 for f in fields if f.strip())
-        if footer_reason(fields) is not None or (width > 1 and len(fields) == 1 and filled == 1):
+        if footer_reason(fields) is not None or (
+            lone_cells and width > 1 and len(fields) == 1 and filled == 1
+        ):
             end = i
             continue
         break

@@ -117,16 +117,30 @@ _FORMULA_NO_VALUE = re.compile(
 )
 
 
-def formulas_without_value(wb, ws) -> list[str]:
-    """Cells of `ws` holding a formula that was never calculated (no cached value): read as empty."""
+def formulas_without_value(wb, ws, limit: int = 1000) -> list[str]:
+    """Cells of `ws` holding a formula that was never calculated (no cached value): read as empty.
+
+    The sheet's XML is scanned in chunks (it can be hundreds of MB); a chunk ends at the last cell end
+    so no cell is cut in two.
+    """
     try:
-        with wb._archive.open(ws._worksheet_path) as src:
-            xml = src.read()
+        src = wb._archive.open(ws._worksheet_path)
     except (AttributeError, KeyError, OSError):
         return []
-    if b"<f" not in xml and b":f" not in xml:
-        return []
-    return [m.group(1).decode() for m in _FORMULA_NO_VALUE.finditer(xml)]
+    found: list[str] = []
+    carry = b""
+    with src:
+        while len(found) < limit:
+            chunk = src.read(1 << 20)
+            data = carry + chunk
+            # 'c>' ends '</c>' and '</x:c>'; a cut elsewhere could only miss one uncalculated formula.
+            cut = len(data) if not chunk else data.rfind(b"c>") + 2
+            body, carry = data[:cut], data[cut:]
+            if b"<f" in body or b":f" in body:
+                found.extend(m.group(1).decode() for m in _FORMULA_NO_VALUE.finditer(body))
+            if not chunk:
+                break
+    return found[:limit]
 
 
 def _parsed_rows(ws) -> Iterator[tuple[int, list[dict]]]:
@@ -278,7 +292,9 @@ def _sheet_to_leadfile(
     nonblank = [i for i, r in enumerate(rows) if not _blank(r)]
     # Title rows above the header ("Leads export, May") fill fewer cells than the table's usual width.
     hi = find_header(rows, nonblank, SAMPLE_ROWS)
-    fi = footer_start(rows, nonblank, hi, len(rows[hi]))
+    # A sparse last row ('Bob' and nothing else) looks like a one-cell footer line in a sheet, where
+    # trailing empty cells leave no trace: only report-line patterns are set aside here.
+    fi = footer_start(rows, nonblank, hi, len(rows[hi]), lone_cells=False)
     body = [i for i in nonblank if hi < i < fi]
     width = max(len(rows[i]) for i in [hi, *body])
     if len(body) > limits.max_rows:
