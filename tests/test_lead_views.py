@@ -36,7 +36,7 @@ def test_set_aside_frame_lists_report_lines() -> None:
     frame = lead_view.set_aside_frame(read_leads(data, "r.csv"))
     assert frame.to_dict("records") == [
         {"line": 1, "text": "Leads report", "why": "a title or note above the column names"},
-        {"line": 4, "text": "Grand Totals (1 records),", "why": "a report total"},
+        {"line": 4, "text": "Grand Totals (1 records)", "why": "a report total"},
     ]
 
 

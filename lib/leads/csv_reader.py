@@ -306,12 +306,11 @@ def read_csv(
     table = build_table(header, body.rows, body.ids, body.where, "line", limits)
     preamble = header_line - 1
     footer = recs[nonblank[-1]][1] - recs[fi][0] + 1 if fi < len(recs) else 0
-    aside_recs = [recs[i] for i in range(hi)] + [recs[i] for i in range(fi, len(recs))]
-    aside_texts = _raw_lines(text, [(r[0], r[1]) for r in aside_recs]) if aside_recs else []
+    # Shown as their filled cells (as for XLSX rows): '"Grand Totals (3 records)","","",...' reads badly.
     set_aside = set_aside_lines(
-        [(r[0], r[2], t) for r, t in zip(aside_recs[:hi], aside_texts[:hi], strict=True)], footer=False
+        [(r[0], r[2], " | ".join(c for c in r[2] if c.strip())) for r in recs[:hi]], footer=False
     ) + set_aside_lines(
-        [(r[0], r[2], t) for r, t in zip(aside_recs[hi:], aside_texts[hi:], strict=True)], footer=True
+        [(r[0], r[2], " | ".join(c for c in r[2] if c.strip())) for r in recs[fi:]], footer=True
     )
     warnings += _warnings(body)
     if note := set_aside_warning(set_aside):
