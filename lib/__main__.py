@@ -40,7 +40,18 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--model", help="model name (default: the prompt's, else gpt-4o-mini)")
         p.add_argument("--max-tokens", type=int, help="max output tokens per row")
         p.add_argument("--temperature", type=float)
-        p.add_argument("--sheet", help="XLSX: the sheet to read (default: the first with data)")
+        p.add_argument("--sheet", help="XLSX: the sheet to read (default: the first holding a table)")
+        p.add_argument(
+            "--encoding",
+            help="CSV: the file's encoding, e.g. cp1252 (Excel on Windows), mac_roman (Excel for Mac), "
+            "utf-8 (default: detected)",
+        )
+        p.add_argument(
+            "--skip-bad-rows",
+            action="store_true",
+            help="leave out rows that don't fit the columns (listed on stderr and in the JSON) instead of "
+            "refusing the file",
+        )
         p.add_argument(
             "--skip-empty", action="store_true", help="skip rows whose placeholder cells are empty"
         )
@@ -60,6 +71,13 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("input")
     run.add_argument("--output", required=True, help="results file: .csv, .xlsx or .json")
     prompt_args(run)
+    run.add_argument(
+        "--csv-for",
+        choices=("spreadsheet", "crm"),
+        default="spreadsheet",
+        help="CSV output: 'spreadsheet' (default) puts an apostrophe before cells Excel would run as "
+        "formulas; 'crm' keeps every cell's exact text, for importing into a CRM",
+    )
     run.add_argument("--workers", type=int, default=16)
     run.add_argument("--rpm", type=int, help="requests-per-minute ceiling (below the account's)")
     run.add_argument("--tpm", type=int, help="tokens-per-minute ceiling (below the account's)")
@@ -137,10 +155,35 @@ def _read_input(args: argparse.Namespace):
     if not path.is_file():
         raise UsageError(f"Input file not found: {path}")
     data = path.read_bytes()
+    ragged = "skip" if args.skip_bad_rows else "reject"
     try:
-        return read_leads(data, path.name, sheet=args.sheet, ragged="skip"), data
+        leads = read_leads(data, path.name, sheet=args.sheet, encoding=args.encoding, ragged=ragged)
     except LeadFileError as exc:
-        raise UsageError(f"{path.name}: {exc}") from exc
+        hint = (
+            " Or run again with --skip-bad-rows to leave those lines out."
+            if exc.rejected and not args.skip_bad_rows
+            else ""
+        )
+        raise UsageError(f"{path.name}: {exc}{hint}") from exc
+    for line in leads.rejected:
+        print(f"skipped line {line.line:,}: {line.reason}: {line.text}", file=sys.stderr)
+    for warning in leads.warnings:
+        if "encoding is not certain" in warning or "not UTF-8" in warning:
+            print(f"note: {warning}", file=sys.stderr)
+    return leads, data
+
+
+def _file_summary(leads) -> dict:
+    """What the reader decided, for the JSON summary of run and check."""
+    return {
+        "encoding": leads.encoding,
+        "detected_encoding": leads.detected_encoding,
+        "encoding_uncertain": leads.encoding_uncertain,
+        "delimiter": leads.delimiter,
+        "sheet": leads.sheet,
+        "rejected_lines": [{"line": r.line, "reason": r.reason, "text": r.text} for r in leads.rejected],
+        "set_aside_lines": [{"line": s.line, "reason": s.reason, "text": s.text} for s in leads.set_aside],
+    }
 
 
 def _options(args: argparse.Namespace, spec):
@@ -195,11 +238,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     summary = {
         "rows": len(leads.df),
         "columns": list(leads.df.columns),
-        "encoding": leads.encoding,
-        "delimiter": leads.delimiter,
-        "sheet": leads.sheet,
+        **_file_summary(leads),
         "renamed_headers": leads.renamed_headers,
-        "rejected_lines": [{"line": r.line, "reason": r.reason} for r in leads.rejected],
         "missing_placeholders": missing,
         "model": options.model,
     }
@@ -308,6 +348,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         json.dumps(options.__dict__, sort_keys=True, default=str),
         endpoint.base_url or "",
         str(args.sheet),
+        # The encoding changes every cell's text, so another one is another run (None: detected).
+        *([f"encoding={leads.encoding}"] if args.encoding else []),
     )
     try:
         store = Store(args.data_dir)
@@ -317,7 +359,12 @@ def cmd_run(args: argparse.Namespace) -> int:
             options,
             base_url=endpoint.base_url,
             run_id=run_id,
-            meta={"input_name": Path(args.input).name},
+            meta={
+                "input_name": Path(args.input).name,
+                "input_encoding": leads.encoding,
+                "input_encoding_chosen": bool(args.encoding),
+                "skipped_bad_rows": [r.line for r in leads.rejected],
+            },
         )
     except (PlanError, StoreError) as exc:
         raise UsageError(str(exc)) from exc
@@ -349,7 +396,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     progress.draw(snap, final=True)
     frame = results_frame(plan.inputs, job.rows(), plan.meta, job.edits())
     try:
-        export.write_atomic(output, export.export_bytes(frame, fmt))
+        export.write_atomic(output, export.export_bytes(frame, fmt, csv_for=args.csv_for))
     except export.ExportError as exc:
         raise UsageError(str(exc)) from exc
     summary = {
@@ -366,7 +413,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         "elapsed_s": round(time.monotonic() - started, 3),
         "status": snap.status,
         "output": str(output),
+        **_file_summary(leads),
     }
+    if fmt == "csv":
+        summary["csv_for"] = args.csv_for
+        summary["cells_guarded"] = (
+            export.csv_changes(frame).spreadsheet if args.csv_for == "spreadsheet" else 0
+        )
     if args.mode == "batch":
         saving = job.savings()
         summary.update(

@@ -2,11 +2,18 @@
 
 Decisions (see also the module constants):
 
-- Formula guard (OWASP "CSV injection"): in CSV and XLSX, any text cell or header that starts with
-  ``= + - @``, tab or carriage return gets a leading apostrophe, so no spreadsheet runs it as a formula.
-  Text such as "+1 555 0100" or "-5" therefore reads "'+1 555 0100" / "'-5"; real numbers (int/float
-  cells) are written as numbers and are not touched. The guard is idempotent.
+- Formula guard (OWASP "CSV injection"), CSV only, and only where a spreadsheet would evaluate the cell:
+  text or a header that starts with ``= + - @``, tab or carriage return gets a leading apostrophe, except
+  a plain negative number such as "-5" or "-0.25" (a spreadsheet reads it as that number; nothing can
+  run). "+1 555 0100" therefore leaves as "'+1 555 0100" in a CSV "for a spreadsheet" (the default).
+  A CSV "to import into a CRM" (``csv_for="crm"``) keeps every cell's exact text: a CRM importer takes
+  the apostrophe as part of the value. ``csv_changes()`` says how many cells each choice changes.
+  The guard is idempotent; real numbers (int/float cells) are written as numbers and never touched.
+- XLSX cells are exact text: every text cell is written as a string (``write_string``, formula, URL and
+  number conversion off), which Excel never evaluates, so no apostrophe is added there.
 - JSON keeps the raw text: it is read by programs, not spreadsheets, and a guard there would only corrupt data.
+- Numbers: floats are written as clean decimals (15 significant digits, as Excel keeps them, no
+  exponent in CSV): a cost of 0.00011969999999999998 leaves as 0.0001197.
 - CSV: UTF-8 with a BOM (so Excel shows accents right), comma delimiter, minimal quoting, ``\\r\\n`` record
   ends (RFC 4180 and what Excel writes); line breaks inside a cell are kept exactly as they are.
 - XLSX is written with xlsxwriter directly, every text cell through ``write_string`` with formula, URL and
@@ -33,6 +40,8 @@ import re
 import tempfile
 import unicodedata
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
@@ -43,6 +52,11 @@ import xlsxwriter
 log = logging.getLogger(__name__)
 
 Format = Literal["csv", "xlsx", "json"]
+CsvFor = Literal["spreadsheet", "crm"]
+CSV_FOR_LABELS: dict[str, str] = {
+    "spreadsheet": "for a spreadsheet (Excel, Google Sheets): cells that would run as formulas get an apostrophe",
+    "crm": "to import into a CRM: every cell exactly as it is",
+}
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")  # OWASP CSV injection
 GUARD = "'"
@@ -83,11 +97,42 @@ class ExportError(Exception):
 # --- guard -------------------------------------------------------------------------------------------
 
 
+_PLAIN_NEGATIVE = re.compile(r"-[0-9]+(\.[0-9]+)?")
+
+
+def needs_guard(value: str) -> bool:
+    """Would a spreadsheet opening a CSV evaluate this text as a formula?"""
+    return value.startswith(FORMULA_PREFIXES) and not _PLAIN_NEGATIVE.fullmatch(value)
+
+
 def guard_cell(value: str) -> str:
     """Prefix an apostrophe to text a spreadsheet would read as a formula; anything else is unchanged."""
-    if value.startswith(FORMULA_PREFIXES):
+    if needs_guard(value):
         return GUARD + value
     return value
+
+
+@dataclass(frozen=True)
+class CsvChanges:
+    """What each CSV choice changes in a table: counts of cells (headers included) and a few examples."""
+
+    spreadsheet: int
+    crm: int
+    examples: list[str] = field(default_factory=list)  # cells as the spreadsheet choice writes them
+
+
+def csv_changes(df: pd.DataFrame, examples: int = 5) -> CsvChanges:
+    """How many cells the guard changes in a CSV "for a spreadsheet" (a CRM CSV changes none)."""
+    count, shown = 0, []
+    texts = [_header(label) for label in df.columns]
+    for column in _column_values(df):
+        texts.extend(v for v in column if isinstance(v, str))
+    for text in texts:
+        if needs_guard(_fix_surrogates(text)):
+            count += 1
+            if len(shown) < examples:
+                shown.append(GUARD + text)
+    return CsvChanges(spreadsheet=count, crm=0, examples=shown)
 
 
 def _guard_any(value: Any) -> Any:
@@ -139,7 +184,7 @@ def _plain(value: Any) -> Cell:
         number = float(value)
         if math.isnan(number):
             return None
-        return number if math.isfinite(number) else str(number)  # "inf"/"-inf": no blank, no crash
+        return clean_float(number) if math.isfinite(number) else str(number)  # "inf": no blank, no crash
     if isinstance(value, dt.datetime | dt.date | dt.time):
         return value.isoformat()
     if isinstance(value, np.datetime64):
@@ -149,6 +194,19 @@ def _plain(value: Any) -> Cell:
     if isinstance(value, dict | list | tuple):
         return _fix_surrogates(json.dumps(value, ensure_ascii=False, default=str))
     return _fix_surrogates(str(value))
+
+
+def clean_float(number: float) -> float:
+    """The float with 15 significant digits, as Excel keeps it: 0.00011969999999999998 -> 0.0001197."""
+    return float(format(number, ".15g"))
+
+
+def decimal_text(number: float) -> str:
+    """A clean float as a plain decimal, never an exponent: 1.197e-05 -> '0.00001197'."""
+    text = repr(clean_float(number))
+    if "e" in text or "E" in text:
+        text = format(Decimal(text), "f")
+    return text
 
 
 def _column_values(df: pd.DataFrame) -> list[list[Any]]:
@@ -164,20 +222,36 @@ def _rows(df: pd.DataFrame) -> Iterator[tuple[Any, ...]]:
     yield from zip(*columns, strict=True)
 
 
-def _spreadsheet_cell(value: Any) -> Cell:
-    return _guard_any(_plain(value))
+def _csv_cell(value: Any, guard: bool) -> str:
+    cell = _plain(value)
+    if cell is None:
+        return ""
+    if isinstance(cell, bool):
+        return str(cell)
+    if isinstance(cell, float):
+        return decimal_text(cell)
+    if isinstance(cell, str):
+        return guard_cell(cell) if guard else cell
+    return str(cell)
 
 
 # --- CSV ---------------------------------------------------------------------------------------------
 
 
-def to_csv_bytes(df: pd.DataFrame) -> bytes:
-    """UTF-8 CSV with BOM, comma-delimited, minimal quoting, ``\\r\\n`` record ends, guarded, no index."""
+def to_csv_bytes(df: pd.DataFrame, csv_for: CsvFor = "spreadsheet") -> bytes:
+    """UTF-8 CSV with BOM, comma-delimited, minimal quoting, ``\\r\\n`` record ends, no index.
+
+    ``csv_for="spreadsheet"`` guards cells a spreadsheet would evaluate; ``"crm"`` keeps exact text.
+    """
+    if csv_for not in CSV_FOR_LABELS:
+        raise ValueError(f"csv_for must be 'spreadsheet' or 'crm', not {csv_for!r}")
+    guard = csv_for == "spreadsheet"
     buffer = io.StringIO(newline="")
     writer = csv.writer(buffer, delimiter=",", quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n")
-    writer.writerow([guard_cell(_header(label)) for label in df.columns])
+    headers = [_header(label) for label in df.columns]
+    writer.writerow([guard_cell(h) for h in headers] if guard else headers)
     for row in _rows(df):
-        writer.writerow(["" if (cell := _spreadsheet_cell(v)) is None else cell for v in row])
+        writer.writerow([_csv_cell(v, guard) for v in row])
     return buffer.getvalue().encode("utf-8-sig")
 
 
@@ -253,7 +327,7 @@ def _write_xlsx_cell(sheet: Any, row: int, col: int, value: Cell, fmt: Any = Non
         sheet.write_boolean(row, col, value, fmt)
         return value, 0
     if isinstance(value, int) and abs(value) >= _SAFE_INT:
-        value = guard_cell(str(value))  # as text, so Excel does not round the last digits away
+        value = str(value)  # as text, so Excel does not round the last digits away
     if isinstance(value, int | float):
         sheet.write_number(row, col, value, fmt)
         return value, 0
@@ -265,7 +339,8 @@ def _write_xlsx_cell(sheet: Any, row: int, col: int, value: Cell, fmt: Any = Non
 
 
 def to_xlsx_bytes(df: pd.DataFrame, sheet_name: str = "Leads") -> bytes:
-    """One-sheet XLSX: guarded text cells as strings, numbers as numbers, bold frozen header, capped widths."""
+    """One-sheet XLSX: text cells as exact strings (never evaluated), numbers as numbers, bold frozen
+    header, capped widths."""
     _check_xlsx_size(df)
     buffer = io.BytesIO()
     workbook = xlsxwriter.Workbook(buffer, XLSX_OPTIONS)
@@ -273,12 +348,12 @@ def to_xlsx_bytes(df: pd.DataFrame, sheet_name: str = "Leads") -> bytes:
     bold = workbook.add_format({"bold": True})
     widths, changed = [], 0
     for col, label in enumerate(df.columns):
-        written, notes = _write_xlsx_cell(sheet, 0, col, guard_cell(_header(label)), bold)
+        written, notes = _write_xlsx_cell(sheet, 0, col, _header(label), bold)
         widths.append(_display_width(written))
         changed += notes
     for row, values in enumerate(_rows(df), start=1):
         for col, raw in enumerate(values):
-            written, notes = _write_xlsx_cell(sheet, row, col, _spreadsheet_cell(raw))
+            written, notes = _write_xlsx_cell(sheet, row, col, _plain(raw))
             changed += notes
             if row <= _WIDTH_SAMPLE_ROWS:
                 widths[col] = max(widths[col], _display_width(written))
@@ -296,11 +371,11 @@ def to_xlsx_bytes(df: pd.DataFrame, sheet_name: str = "Leads") -> bytes:
 def xlsx_warnings(df: pd.DataFrame, limit: int = 20) -> list[str]:
     """Plain-language notes on every cell the XLSX export has to change (cut or cleaned), at most ``limit``."""
     labels = [_header(label) for label in df.columns]
-    found = [("header", col, guard_cell(label)) for col, label in enumerate(labels)]
+    found = [("header", col, label) for col, label in enumerate(labels)]
     found = [(where, col, note) for where, col, text in found for note in _xlsx_text(text)[1]]
     for row, values in enumerate(_rows(df), start=1):
         for col, raw in enumerate(values):
-            value = _spreadsheet_cell(raw)
+            value = _plain(raw)
             if isinstance(value, str):
                 found.extend((f"row {row}", col, note) for note in _xlsx_text(value)[1])
     messages = [f"{where}, column {labels[col]!r}: {note} (XLSX only)." for where, col, note in found[:limit]]
@@ -333,10 +408,10 @@ def to_json_bytes(df: pd.DataFrame) -> bytes:
     return json.dumps(records, ensure_ascii=False, allow_nan=False).encode("utf-8")
 
 
-def export_bytes(df: pd.DataFrame, fmt: Format) -> bytes:
-    """The table in the chosen format."""
+def export_bytes(df: pd.DataFrame, fmt: Format, *, csv_for: CsvFor = "spreadsheet") -> bytes:
+    """The table in the chosen format (``csv_for`` matters only for CSV)."""
     if fmt == "csv":
-        return to_csv_bytes(df)
+        return to_csv_bytes(df, csv_for)
     if fmt == "xlsx":
         return to_xlsx_bytes(df)
     if fmt == "json":
@@ -426,13 +501,21 @@ def safe_stem(stem: str, default: str = "export") -> str:
 
 
 def save_copy(
-    df: pd.DataFrame, directory: Path, stem: str, fmt: Format, *, now: dt.datetime | None = None
+    df: pd.DataFrame,
+    directory: Path,
+    stem: str,
+    fmt: Format,
+    *,
+    now: dt.datetime | None = None,
+    csv_for: CsvFor = "spreadsheet",
 ) -> Path:
     """Save a timestamped copy, e.g. ``results/icebreaker-20261124-101502.csv`` (UTC), atomically.
 
     A second copy within the same second gets ``-2``, ``-3``... rather than replacing the first.
     """
-    data = export_bytes(df, fmt)  # before touching the disk: a bad table fails with nothing written
+    data = export_bytes(
+        df, fmt, csv_for=csv_for
+    )  # before touching the disk: a bad table fails with nothing written
     directory = Path(directory)
     try:
         directory.mkdir(parents=True, exist_ok=True)

@@ -79,6 +79,7 @@ class Settings:
     id_columns: list[str] | None = None  # identifying columns shown before the answer (None: suggested)
     sample_n: int = 5
     sample_how: Literal["first", "random"] = "first"
+    csv_for: Literal["spreadsheet", "crm"] = "spreadsheet"  # the CSV export: guarded, or exact for a CRM
 
 
 @dataclass

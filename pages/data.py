@@ -71,9 +71,52 @@ def read_options(src: LeadSource, data: bytes | None) -> None:
     )
 
 
+def set_encoding(detected: str | None) -> None:
+    """The encoding picked on the page; the detected one is stored as None (detect again next time)."""
+    value = st.session_state.get("d_encoding")
+    _shared.update(lambda w: setattr(w.lead, "encoding", None if value == detected else value))
+
+
+def use_detected_encoding() -> None:
+    _shared.update(lambda w: setattr(w.lead, "encoding", None))
+
+
+def encoding_choice(lead, src: LeadSource) -> None:
+    """CSV only: the encoding read, the others that give other text, and the cells they change."""
+    options = lead_view.encoding_options(lead)
+    if lead.sheet is not None or lead.encoding is None or (len(options) < 2 and src.encoding is None):
+        return
+    if lead.encoding_uncertain and src.encoding is None:
+        st.warning(
+            "The file's encoding is not certain: check the cells below and choose the encoding under "
+            "which they read right.",
+            icon=":material/translate:",
+        )
+    st.session_state["d_encoding"] = lead.encoding
+    st.selectbox(
+        "Encoding",
+        options,
+        key="d_encoding",
+        format_func=lambda name: lead_view.encoding_label(name, lead.detected_encoding),
+        on_change=set_encoding,
+        args=(lead.detected_encoding,),
+        help="How the file's bytes become letters. Excel on Windows saves cp1252, Excel for Mac Mac Roman.",
+    )
+    preview = lead_view.encoding_preview(lead)
+    if not preview.empty:
+        st.caption("The cells that read differently under each encoding (line in the file, then the text):")
+        st.dataframe(preview, hide_index=True)
+
+
 def show_error(message: str, data: bytes | None, src: LeadSource) -> None:
     st.error(f"{labels.md_escape(src.file_name)} can't be used as it is:", icon=":material/error:")
     st.text(message)
+    if src.encoding:
+        st.button(
+            f"Read it with the detected encoding instead of {src.encoding}",
+            key="btn_detected_encoding",
+            on_click=use_detected_encoding,
+        )
     if data is None:
         return
     try:  # what exactly broke, for a ragged file: the lines, and the way out
@@ -94,6 +137,9 @@ def show_detected(lead) -> None:
     if lead.rejected:
         st.caption("Rows left out (they are not in the table):")
         st.dataframe(lead_view.rejected_frame(lead), hide_index=True)
+    if lead.set_aside:
+        st.caption("Lines set aside: report titles, totals and notices, which are not leads:")
+        st.dataframe(lead_view.set_aside_frame(lead), hide_index=True)
 
 
 def main() -> None:
@@ -121,6 +167,7 @@ def main() -> None:
     if lead is None:
         show_error(error or "The file could not be read.", data, src)
         return
+    encoding_choice(lead, src)
     df = lead.df
     if df.empty:
         st.warning(

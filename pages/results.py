@@ -10,7 +10,7 @@ from lib import engine, export
 from lib.engine import runs
 from lib.export import ExportError
 from lib.store import StoreError
-from lib.views import labels, live_table
+from lib.views import export_choice, labels, live_table
 from lib.workspace import LeadSource
 from pages import _shared
 
@@ -36,40 +36,48 @@ def sync_edits(run_id: str, index: list[int], editable: list[str]) -> None:
         _shared.save_edits(run_id, merged)
 
 
-def export_file(frame, meta: dict, fmt: str) -> bytes:
+def export_file(frame, meta: dict, fmt: str, csv_for: str = "spreadsheet") -> bytes:
     """The download's bytes, built on click (on Streamlit's download thread), with a timestamped copy kept
     under the data dir. No rerun follows the click (on_click="ignore"): a rerun gives every download button
     a new deferred file id while the browser still holds the old one, so the next click failed
     ("Deferred file … not found") and downloaded nothing."""
     try:
-        path = export.save_copy(frame, labels.data_dir(), live_table.export_stem(meta), fmt)
+        path = export.save_copy(frame, labels.data_dir(), live_table.export_stem(meta), fmt, csv_for=csv_for)
     except ExportError as exc:
         log.warning("Export copy not saved: %s", exc)  # the download itself still goes ahead
-        return export.export_bytes(frame, fmt)
+        return export.export_bytes(frame, fmt, csv_for=csv_for)
     return path.read_bytes()
 
 
 def exports(frame, meta: dict, run_id: str) -> None:
     st.subheader("Export")
     st.caption(
-        "Your edits are included. Cells starting with = + - @ get a leading apostrophe in CSV and XLSX "
-        "so spreadsheets never run them as formulas. Each download also saves a copy in the data folder "
-        f"({labels.data_dir()})."
+        "Your edits are included. XLSX and JSON keep every cell's exact text. Each download also saves a "
+        f"copy in the data folder ({labels.data_dir()})."
     )
+    choices = export_choice.csv_choices(frame)
+    _shared.bind(
+        st.radio,
+        "The CSV is",
+        "settings.csv_for",
+        key="x_csv_for",
+        options=list(choices),
+        format_func=choices.get,
+    )
+    csv_for = _shared.ws().settings.csv_for
     stem = export.safe_stem(live_table.export_stem(meta))
     cols = st.columns(len(FORMATS))
     for col, (fmt, label) in zip(cols, FORMATS, strict=True):
         col.download_button(
             label,
-            data=lambda fmt=fmt: export_file(frame, meta, fmt),
+            data=lambda fmt=fmt: export_file(frame, meta, fmt, csv_for),
             file_name=f"{stem}.{fmt}",
             mime=export.MEDIA_TYPES[fmt],
             key=f"btn_download_{fmt}",
             on_click="ignore",
         )
     with st.expander("What the XLSX export changes"):
-        warnings = export.xlsx_warnings(frame)
-        st.text("\n".join(warnings) if warnings else "Nothing: every cell fits Excel as it is.")
+        st.text(export_choice.xlsx_note(export.xlsx_warnings(frame)))
 
 
 def retry_section(run_id: str, frame, conn: _shared.Connection) -> None:

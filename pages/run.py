@@ -177,7 +177,13 @@ def current_settings(w: Workspace, workers: int | None = None) -> RunSettings:
 
 
 def run_meta(conn: _shared.Connection, **extra) -> dict:
-    return {"input_name": _shared.lead_name(), "demo": conn.demo, **extra}
+    lead, _ = _shared.lead_file()
+    w = _shared.ws()
+    encoding = {
+        "input_encoding": lead.encoding if lead is not None else None,
+        "input_encoding_chosen": bool(w.lead and w.lead.encoding),
+    }
+    return {"input_name": _shared.lead_name(), "demo": conn.demo, **encoding, **extra}
 
 
 # --- sample ---------------------------------------------------------------------------------------------

@@ -210,7 +210,7 @@ class Formula:
     """An XLSX formula cell with the value Excel cached for it on its last save."""
 
     expression: str  # without the leading "="
-    cached: str | int | float
+    cached: str | int | float | None  # None: never calculated (no cached value)
 
 
 def xlsx_bytes(sheets: dict[str, list[list]]) -> bytes:
@@ -242,14 +242,17 @@ def xlsx_bytes(sheets: dict[str, list[list]]) -> bytes:
 
 
 def _add_cached_values(data: bytes, cached: dict[tuple[str, str], Formula]) -> bytes:
-    """openpyxl writes formulas without results; put in the value Excel would have cached."""
+    """openpyxl writes formulas without results; put in the value Excel would have cached.
+
+    A Formula whose cached value is None is left without one, like a workbook never calculated.
+    """
     src = zipfile.ZipFile(io.BytesIO(data))
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
         for info in src.infolist():
             body = src.read(info.filename)
             for (part, coord), formula in cached.items():
-                if part != info.filename:
+                if part != info.filename or formula.cached is None:
                     continue
                 kind = ' t="str"' if isinstance(formula.cached, str) else ""
                 # openpyxl writes an empty <v/>, or <v></v> when lxml is installed (trafilatura needs it)

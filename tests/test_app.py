@@ -61,7 +61,7 @@ def test_upload_csv_shows_what_was_detected():
     at = upload(new_app())
     detected = "\n".join(t.value for t in at.text)
     assert "4 rows, 6 columns" in detected
-    assert "Encoding: utf-8" in detected and "Delimiter: comma" in detected
+    assert "Encoding: UTF-8." in detected and "Delimiter: comma" in detected
     profile = at.dataframe[-1].value
     assert list(profile["column"])[:2] == ["First Name", "Title"]
     assert profile.set_index("column").loc["Industry", "filled"] == 0.75  # drawn as 75%, not 7,500%

@@ -8,6 +8,7 @@ import errno
 import io
 import json
 import os
+import re
 import zipfile
 from pathlib import Path
 
@@ -47,8 +48,10 @@ def assert_inert(sheet) -> None:
 
 # --- guard -------------------------------------------------------------------------------------------
 
-DANGEROUS = ["=1+1", "+1 555 0100", "-2+3", "@SUM(A1:A2)", "\tcmd", "\rcmd", '=HYPERLINK("http://x","y")']
-HARMLESS = ["Acme", "", " =not first", "'=already", "a=b", "1-2", "https://example.com", "Zoë"]
+DANGEROUS = ["=1+1", "+1 555 0100", "-2+3", "@SUM(A1:A2)", "\tcmd", "\rcmd", '=HYPERLINK("http://x","y")',
+             "-", "-1.2.3", "--5", "-5 apples", "+5"]  # fmt: skip
+# A plain negative number is read by a spreadsheet as that number: nothing runs, so it is not guarded.
+HARMLESS = ["Acme", "", " =not first", "'=already", "a=b", "1-2", "https://example.com", "Zoë", "-5", "-0.25"]
 
 
 @pytest.mark.parametrize("value", DANGEROUS)
@@ -138,20 +141,22 @@ def test_csv_property_reads_back_guarded(table, dtype):
 
 
 @pytest.mark.parametrize("value", DANGEROUS + HARMLESS)
-def test_xlsx_guards_each_cell_and_has_no_formulas(value):
+def test_xlsx_keeps_exact_text_and_has_no_formulas(value):
+    """XLSX text cells are strings, which Excel never evaluates: exact text, no apostrophe, no formula."""
     df = pd.DataFrame({"col": [value]})
     sheet = read_xlsx(export.to_xlsx_bytes(df))
     assert_inert(sheet)
-    expected = guard_cell(value).replace("\r", "\n") or None  # XLSX line breaks are "\n"; "" is a blank
+    expected = value.replace("\r", "\n") or None  # XLSX line breaks are "\n"; "" is a blank
     assert (sheet["A1"].value, sheet["A2"].value) == ("col", expected)
     if expected is not None:
         assert sheet["A2"].data_type == "s"
 
 
-def test_xlsx_header_guarded_bold_frozen_and_sized():
+def test_xlsx_header_exact_bold_frozen_and_sized():
     df = pd.DataFrame({"=HEAD": ["a"], "Long": ["x" * 500], "n": [3]})
     sheet = read_xlsx(export.to_xlsx_bytes(df, sheet_name="Leads"))
-    assert [c.value for c in sheet[1]] == ["'=HEAD", "Long", "n"]
+    assert [c.value for c in sheet[1]] == ["=HEAD", "Long", "n"]
+    assert sheet["A1"].data_type == "s"
     assert all(c.font.b for c in sheet[1])
     assert sheet.freeze_panes == "A2"
     assert sheet.column_dimensions["B"].width <= export.XLSX_MAX_WIDTH + 1
@@ -167,7 +172,7 @@ def test_xlsx_70000_urls_all_present_as_text():
     rows = list(book.active.iter_rows(values_only=True))
     assert len(rows) == n + 1
     assert [r[0] for r in rows[1:]] == urls  # nothing blanked after 65,530 links
-    assert {r[1] for r in rows[1:]} == {"'=1+1"}
+    assert {r[1] for r in rows[1:]} == {"=1+1"}  # text, not a formula (no <f> below)
     with zipfile.ZipFile(io.BytesIO(export.to_xlsx_bytes(df.head(10)))) as archive:
         names = archive.namelist()
         assert not any("rels" in name and "sheet1" in name for name in names)  # no hyperlink relations
@@ -177,7 +182,7 @@ def test_xlsx_70000_urls_all_present_as_text():
 def test_xlsx_non_ascii_round_trip():
     values = ["Zoë Müller", "東京", "emoji 🚀", "  spaces kept  ", "line\nbreak", "\tlead"]
     df = pd.DataFrame({"Société": values})
-    assert xlsx_values(export.to_xlsx_bytes(df)) == [["Société"]] + [[guard_cell(v)] for v in values]
+    assert xlsx_values(export.to_xlsx_bytes(df)) == [["Société"]] + [[v] for v in values]
 
 
 def test_xlsx_types_numbers_bools_missing():
@@ -276,7 +281,7 @@ xml_safe_text = st.text(
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.lists(xml_safe_text, min_size=3, max_size=3), min_size=1, max_size=8))
-def test_xlsx_property_reads_back_guarded(rows):
+def test_xlsx_property_reads_back_exactly_and_inert(rows):
     # openpyxl's reader deletes every "x005F_" (its shortcut for Excel's escaped "_"), so text that
     # literally contains it does not survive openpyxl (Excel reads it right); excluded here.
     assume(not any("x005F_" in v for row in rows for v in row))
@@ -285,7 +290,7 @@ def test_xlsx_property_reads_back_guarded(rows):
     got = [
         [sheet.cell(r, c).value or "" for c in (1, 2, 3)] for r in range(2, len(rows) + 2)
     ]  # "" is a blank
-    assert got == [[guard_cell(v) for v in row] for row in rows]
+    assert got == rows
     assert_inert(sheet)
 
 
@@ -465,3 +470,75 @@ def test_save_copy_stays_inside_directory(data_dir):
     path = export.save_copy(pd.DataFrame(), data_dir, "../../../../tmp/evil", "csv", now=NOW)
     assert path.resolve().parent == data_dir.resolve()
     assert Path(path).name.startswith("tmp-evil-")
+
+
+# --- CSV for a spreadsheet or for a CRM; clean decimals ---------------------------------------------
+
+CHOICE_TABLE = pd.DataFrame(
+    {"=Head": ["+1 (555) 0123", "-5", "@ann", "Acme"], "Cost": [0.00011969999999999998, 1e-05, 2.5, None]}
+)
+
+
+@pytest.mark.parametrize(
+    ("csv_for", "expected"),
+    [
+        (
+            "spreadsheet",
+            [["'=Head", "Cost"], ["'+1 (555) 0123", "0.0001197"], ["-5", "0.00001"], ["'@ann", "2.5"], ["Acme", ""]],
+        ),
+        (
+            "crm",
+            [["=Head", "Cost"], ["+1 (555) 0123", "0.0001197"], ["-5", "0.00001"], ["@ann", "2.5"], ["Acme", ""]],
+        ),
+    ],
+)  # fmt: skip
+def test_csv_choice_guards_for_a_spreadsheet_and_keeps_exact_text_for_a_crm(csv_for, expected):
+    assert read_csv(export.to_csv_bytes(CHOICE_TABLE, csv_for)) == expected
+    assert export.export_bytes(CHOICE_TABLE, "csv", csv_for=csv_for) == export.to_csv_bytes(
+        CHOICE_TABLE, csv_for
+    )
+
+
+def test_csv_changes_counts_what_each_choice_changes():
+    changes = export.csv_changes(CHOICE_TABLE)
+    assert (changes.spreadsheet, changes.crm) == (3, 0)  # the header, the phone, the handle; "-5" stays
+    assert changes.examples == ["'=Head", "'+1 (555) 0123", "'@ann"]
+    assert export.csv_changes(pd.DataFrame({"a": ["x", "-3"]})).spreadsheet == 0
+
+
+def test_csv_for_unknown_choice_is_refused():
+    with pytest.raises(ValueError, match="spreadsheet' or 'crm"):
+        export.to_csv_bytes(CHOICE_TABLE, "excel")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("value", "csv_text"),
+    [
+        (0.00011969999999999998, "0.0001197"),
+        (0.1 + 0.2, "0.3"),
+        (1.5e-07, "0.00000015"),
+        (12.0, "12.0"),
+        (3, "3"),
+    ],
+)
+def test_money_and_tokens_are_clean_decimals_in_every_format(value, csv_text):
+    df = pd.DataFrame({"cost_usd": [value]})
+    assert read_csv(export.to_csv_bytes(df))[1] == [csv_text]
+    assert json.loads(export.to_json_bytes(df))[0]["cost_usd"] == float(csv_text)
+    assert xlsx_values(export.to_xlsx_bytes(df))[1][0] == float(csv_text)  # exactly: no binary noise
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(table=text_tables())
+def test_csv_for_a_spreadsheet_has_no_cell_a_spreadsheet_would_evaluate(table):
+    headers, rows = table
+    df = pd.DataFrame(rows, columns=headers, dtype=object) if rows else pd.DataFrame(columns=headers)
+    cells = [c for row in read_csv(export.to_csv_bytes(df)) for c in row]
+    live = [
+        c
+        for c in cells
+        if c.startswith(export.FORMULA_PREFIXES) and not re.fullmatch(r"-[0-9]+(\.[0-9]+)?", c)
+    ]
+    assert live == []
+    # And the CRM choice gives back exactly what went in.
+    assert read_csv(export.to_csv_bytes(df, "crm")) == [headers, *rows]

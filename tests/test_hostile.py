@@ -26,7 +26,7 @@ from lib import engine, export
 from lib.engine.client import Endpoint
 from lib.engine.governor import Governor
 from lib.engine.runs import STATUS_COLUMNS, RunOptions, plan_run, results_frame
-from lib.export import FORMULA_PREFIXES, guard_cell
+from lib.export import FORMULA_PREFIXES, guard_cell, needs_guard
 from lib.leads import LeadFileError, read_leads
 from lib.prompts.library import dump_spec
 from lib.prompts.templates import DATA_CLOSE, DATA_NOTICE, DATA_OPEN, FIELD_CAP, TRUNCATION_MARK, PromptSpec
@@ -35,6 +35,7 @@ from lib.store import Store
 from tests import leadfiles as L
 
 ROOT = Path(__file__).resolve().parent.parent
+PLAIN_NUMBER = re.compile(r"-[0-9]+(\.[0-9]+)?")  # a spreadsheet reads it as that number
 
 
 def cli(
@@ -108,7 +109,14 @@ def test_formulas_in_leads_and_in_answers_leave_the_cli_as_inert_text(sim, tmp_p
         assert cells[0] == header
         for got, want in zip(cells[1:], expected_rows, strict=True):
             assert got[: len(want)] == [guard_cell(v) for v in want]
-        assert not [c for row in cells for c in row if c.startswith(FORMULA_PREFIXES)]
+        # Nothing a spreadsheet would evaluate: a formula start is guarded unless it is a plain negative number.
+        assert not [c for row in cells for c in row if needs_guard(c)]
+        assert not [
+            c
+            for row in cells
+            for c in row
+            if c.startswith(FORMULA_PREFIXES) and not PLAIN_NUMBER.fullmatch(c)
+        ]
     else:
         sheet = openpyxl.load_workbook(out).active
         assert not sheet._hyperlinks
@@ -116,10 +124,15 @@ def test_formulas_in_leads_and_in_answers_leave_the_cli_as_inert_text(sim, tmp_p
         values = [list(r) for r in sheet.iter_rows(values_only=True)]
         assert values[0] == header
         for got, want in zip(values[1:], expected_rows, strict=True):
-            # XLSX turns a CR into Excel's line break (export docstring); the guard is there all the same.
-            assert got[: len(want)] == [export._xlsx_text(guard_cell(v))[0] for v in want]
-        texts = [v for row in values for v in row if isinstance(v, str)]
-        assert not [t for t in texts if t.startswith(FORMULA_PREFIXES)]
+            # Exact text (XLSX turns a CR into Excel's line break, export docstring), no apostrophe.
+            assert got[: len(want)] == [export._xlsx_text(v)[0] for v in want]
+        # Every text cell is a string cell, which Excel shows and never evaluates; no cell is a formula.
+        cells = [c for row in sheet.iter_rows() for c in row if isinstance(c.value, str)]
+        assert cells and all(c.data_type == "s" for c in cells)
+        with zipfile.ZipFile(out) as z:
+            assert b"<f>" not in z.read("xl/worksheets/sheet1.xml") and b"<f " not in z.read(
+                "xl/worksheets/sheet1.xml"
+            )
 
 
 def test_xlsx_of_more_than_65530_links_keeps_every_one_as_text():

@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from lib.leads import LIMITS, LeadFileError, Limits, list_sheets, read_leads
+from lib.leads.report_lines import footer_reason
 from tests import leadfiles as L
 
 # ---- helpers -----------------------------------------------------------------------------------
@@ -500,7 +501,8 @@ def test_xlsx_first_sheet_with_data_cells_as_excel_shows_them() -> None:
         lf,
         [
             ["Zip", "Employees", "Score", "Created", "Active", "Doubled", "Label", "Website", "Column 9"],
-            ["02134", "2134", "0.1", "2024-01-05", "TRUE", "4268", "02134!", '=HYPERLINK("x")', ""],
+            # openpyxl stores datetimes with the format yyyy-mm-dd h:mm:ss, which Excel shows as is.
+            ["02134", "2134", "0.1", "2024-01-05 0:00:00", "TRUE", "4268", "02134!", '=HYPERLINK("x")', ""],
             ["00501", "5", "0.3", "2024-01-05 13:45:00", "FALSE", "10", "@me", "+1 555", "extra"],
             ["", "1e+20", "0", "2023-12-31", "", "45000.5", "  padded  ", "N/A", ""],
         ],
@@ -540,6 +542,8 @@ def test_reading_is_fast_enough() -> None:
 # (not encodable), a U+FEFF at the very start (it is a BOM). Header names are non-blank, unique and
 # without surrounding spaces (otherwise they are renamed, tested above). Rows whose cells are all
 # empty or spaces are not data rows: they are dropped and get no id, so the model drops them too.
+# A last row that reads as a report footer ("Total: 3", "Copyright 2024", one lone cell) is set aside
+# by design (tested in tests/test_lead_issues.py), so the tables here end with a row that is not one.
 
 TEXT = st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\x00"), max_size=12)
 NAME = TEXT.map(str.strip).filter(bool)
@@ -547,7 +551,12 @@ NAME = TEXT.map(str.strip).filter(bool)
 
 def _expected(rows: list[list[str]]) -> tuple[list[list[str]], list[int]]:
     kept = [r for r in rows if "".join(r).strip()]
+    assume(not kept or not _footer_like(kept[-1]))
     return kept, list(range(1, len(kept) + 1))
+
+
+def _footer_like(row: list[str]) -> bool:
+    return footer_reason(row) is not None or (len(row) > 1 and sum(1 for c in row if c.strip()) == 1)
 
 
 @st.composite

@@ -122,9 +122,15 @@ def test_any_cell_text_survives_read_run_export_and_reading_back(sim, table):
         [unguard(c, o) for c, o in zip(r, k, strict=True)] for r, k in zip(back, kept, strict=True)
     ] == kept
 
-    # XLSX: the guard plus XLSX's documented limits.
+    # CSV to import into a CRM: exact text, no guard at all.
+    crm = export.export_bytes(frame, "csv", csv_for="crm")
+    crm_back = list(csv.reader(io.StringIO(crm.decode("utf-8-sig"), newline="")))
+    assert [r[:width] for r in crm_back] == [header, *kept]
+
+    # XLSX: exact text (strings are never evaluated) within XLSX's documented limits, and no formula.
     sheet = openpyxl.load_workbook(io.BytesIO(export.export_bytes(frame, "xlsx"))).active
     values = [list(r)[:width] for r in sheet.iter_rows(values_only=True)]
     assert all(c.data_type != "f" for row in sheet.iter_rows() for c in row)
-    expected_xlsx = [[export._xlsx_text(guard_cell(v))[0] or None for v in r] for r in [header, *kept]]
+    assert all(c.data_type == "s" for row in sheet.iter_rows() for c in row if isinstance(c.value, str))
+    expected_xlsx = [[export._xlsx_text(v)[0] or None for v in r] for r in [header, *kept]]
     assert values == expected_xlsx

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from lib.leads.decode_types import EncodingCandidate
+
 MB = 1024 * 1024
 
 
@@ -59,6 +61,15 @@ class RejectedLine:
 
 
 @dataclass(frozen=True)
+class SetAsideLine:
+    """A line that is not a lead (report title, 'Grand Totals', copyright) and was left out of the table."""
+
+    line: int
+    text: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class LeadFile:
     """A lead list read as text, plus everything the reader decided on the user's behalf."""
 
@@ -73,6 +84,12 @@ class LeadFile:
     sheet: str | None = None
     sheets: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # What detection chose (equal to `encoding` unless the caller forced one), and every reading that
+    # gives other text, each with a preview of the cells it changes, for a page to offer as a choice.
+    detected_encoding: str | None = None
+    encoding_candidates: list[EncodingCandidate] = field(default_factory=list)
+    encoding_uncertain: bool = False
+    set_aside: list[SetAsideLine] = field(default_factory=list)
 
 
 def cap_text(text: str, limit: int = REJECTED_TEXT_CHARS) -> str:

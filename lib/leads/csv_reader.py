@@ -10,10 +10,17 @@ from dataclasses import dataclass, field
 
 from lib.leads.common import LeadFile, LeadFileError, Limits, RejectedLine, cap_text, plural
 from lib.leads.decode import decode
+from lib.leads.header import find_header
+from lib.leads.report_lines import footer_start, set_aside_lines, set_aside_warning
 from lib.leads.table import build_table, mode_count
 
 DELIMITERS = (",", ";", "\t", "|")
 DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "vertical bar"}
+# Separators some tools write that sniffing does not try first: taken only when the usual ones find a
+# single column and the candidate splits nearly every line into the same number of fields.
+UNUSUAL_DELIMITERS = (":", "~", "+", "^")
+# URLs, times and phone numbers carry ':' and '+' without separating anything.
+_NOT_A_SEPARATOR = re.compile(r"://|\d:\d|(?:^|[\s(])\+\d")
 # Delimiter sniffing and the quick width check look at this much text and at most this many records.
 SAMPLE_CHARS = 64 * 1024
 SAMPLE_RECORDS = 1000
@@ -57,9 +64,13 @@ def _sample_stats(sample: str, truncated: bool, delimiter: str) -> tuple[int, in
     return m, (counts.count(m) if m > 1 else 0), widest
 
 
-def sniff(text: str, delimiter: str | None, limits: Limits) -> str:
-    """Pick the delimiter whose field count is consistent over the most records; refuse absurd widths early."""
+def sniff(text: str, delimiter: str | None, limits: Limits) -> tuple[str, list[str]]:
+    """Pick the delimiter whose field count is consistent over the most records; refuse absurd widths early.
+
+    Returns the delimiter and warnings (an unusual separator taken, or one column where one may hide).
+    """
     sample, truncated = text[:SAMPLE_CHARS], len(text) > SAMPLE_CHARS
+    warnings: list[str] = []
     if delimiter is None:
         best = (-1, -1)
         for cand in DELIMITERS:
@@ -68,6 +79,16 @@ def sniff(text: str, delimiter: str | None, limits: Limits) -> str:
             key = (freq, m if m > 1 else 0)
             if key > best:
                 best, delimiter = key, cand
+        if best[1] <= 1:
+            unusual, consistent = _unusual_delimiter(sample)
+            if unusual and consistent:
+                delimiter = unusual
+                warnings.append(
+                    f"The columns are separated by {unusual!r}, an unusual separator; check that the columns "
+                    "look right."
+                )
+            elif unusual:
+                warnings.append(f"One column found; the file may be separated by {unusual!r}.")
     assert delimiter is not None
     m, _, widest = _sample_stats(sample, truncated, delimiter)
     # A header line of 300,000 columns is refused here, before the whole file is parsed.
@@ -78,7 +99,25 @@ def sniff(text: str, delimiter: str | None, limits: Limits) -> str:
             f"the limit is {limits.max_columns:,}. Delete the columns you don't need, or check that this "
             "is really a lead list."
         )
-    return delimiter
+    return delimiter, warnings
+
+
+def _unusual_delimiter(sample: str) -> tuple[str | None, bool]:
+    """(separator, consistent): the unusual character on most lines, and whether its count never varies."""
+    lines = [ln for ln in sample.splitlines()[:SAMPLE_RECORDS] if ln.strip()]
+    if len(lines) < 2:
+        return None, False
+    cleaned = [_NOT_A_SEPARATOR.sub("", ln) for ln in lines]
+    best: tuple[float, str | None, bool] = (0.0, None, False)
+    for cand in UNUSUAL_DELIMITERS:
+        counts = [ln.count(cand) for ln in cleaned]
+        share = sum(1 for c in counts if c) / len(counts)
+        if share < 0.5:
+            continue
+        consistent = share >= 0.9 and counts.count(mode_count(counts)) >= 0.9 * len(counts)
+        if share > best[0]:
+            best = (share, cand, consistent)
+    return best[1], best[2]
 
 
 def _parse_all(text: str, delimiter: str, limits: Limits) -> list[Record]:
@@ -118,31 +157,25 @@ def refuse_unclosed_quote(text: str, recs: list[Record], delimiter: str) -> None
         ) from None
 
 
-def find_header(recs: list[Record], nonblank: list[int]) -> int:
-    """Index of the header record: the first whose field count reaches the body's dominant count."""
-    counts = [len(recs[i][2]) for i in nonblank[:SAMPLE_RECORDS]]
-    m = mode_count(counts)
-    pos = next(k for k, i in enumerate(nonblank) if len(recs[i][2]) >= m)
-    # Some exporters end every data row with a delimiter but not the header: the header then has
-    # fewer fields than the body. Take it if the body is empty beyond its width.
-    if pos > 0:
-        prev = recs[nonblank[pos - 1]][2]
-        body = [recs[i][2] for i in nonblank[pos : pos + SAMPLE_RECORDS] if len(recs[i][2]) == m]
-        if 2 <= len(prev) < m and not any(any(f[len(prev) :]) for f in body):
-            pos -= 1
-    return nonblank[pos]
-
-
-def _footer_start(recs: list[Record], nonblank: list[int], header: int) -> int:
-    """Index where trailing one-field lines ('Total: 1234', Salesforce's copyright lines) begin."""
-    end = len(recs)
-    if len(recs[header][2]) <= 1:
-        return end
-    for i in reversed(nonblank):
-        if i <= header or len(recs[i][2]) != 1:
-            break
-        end = i
-    return end
+def refuse_broken_quotes(text: str, recs: list[Record], delimiter: str) -> None:
+    """A quoted value that runs over lines and closes in the middle of a value ("Big ... "Dan Co) has
+    swallowed the rows between: refuse with the line where the quote opened."""
+    spanning = [(first, last) for first, last, _ in recs if last > first]
+    if not spanning:
+        return
+    lines = io.StringIO(text, newline="").readlines()
+    for first, last in spanning:
+        chunk = "".join(lines[first - 1 : last])
+        try:
+            for _ in csv.reader(io.StringIO(chunk, newline=""), delimiter=delimiter, strict=True):
+                pass
+        except csv.Error:
+            raise LeadFileError(
+                f'Line {first:,}: a quote (") opened on this line is not closed before the next line, so '
+                f"lines {first:,} to {last:,} would be merged into one cell and the rows on lines "
+                f"{first + 1:,} to {last:,} would be lost. Close the quote on line {first:,} (or remove it) "
+                "and upload the file again."
+            ) from None
 
 
 def _raw_lines(text: str, spans: list[tuple[int, int]]) -> list[str]:
@@ -243,18 +276,22 @@ def read_csv(
     data: bytes, filename: str, encoding: str | None, delimiter: str | None, ragged: str, limits: Limits
 ) -> LeadFile:
     """Read CSV bytes into a LeadFile (see lib.leads.read_leads for the contract)."""
-    text, enc, warnings = decode(data, filename, encoding)
+    decoded = decode(data, filename, encoding)
+    text, warnings = decoded.text, list(decoded.warnings)
     if not text.strip():
         raise LeadFileError("The file is empty: there are no column names and no rows in it.")
-    delim = sniff(text, delimiter, limits)
+    delim, sniff_warnings = sniff(text, delimiter, limits)
+    warnings += sniff_warnings
     recs = _parse_all(text, delim, limits)
     nonblank = [i for i, rec in enumerate(recs) if not is_blank(rec[2])]
     if not nonblank:
         raise LeadFileError("The file is empty: it has only blank lines.")
     refuse_unclosed_quote(text, recs, delim)
-    hi = find_header(recs, nonblank)
+    refuse_broken_quotes(text, recs, delim)
+    fields = [rec[2] for rec in recs]
+    hi = find_header(fields, nonblank, SAMPLE_RECORDS)
     header_line, header = recs[hi][0], recs[hi][2]
-    fi = _footer_start(recs, nonblank, hi)
+    fi = footer_start(fields, nonblank, hi, len(header))
     body = split_body(recs[hi + 1 : fi], header, delim)
     if body.last_id > limits.max_rows:
         raise _too_many_rows(limits)
@@ -269,7 +306,15 @@ def read_csv(
     table = build_table(header, body.rows, body.ids, body.where, "line", limits)
     preamble = header_line - 1
     footer = recs[nonblank[-1]][1] - recs[fi][0] + 1 if fi < len(recs) else 0
-    warnings += _warnings(preamble, header_line, footer, recs[fi][2][0] if footer else "", body)
+    # Shown as their filled cells (as for XLSX rows): '"Grand Totals (3 records)","","",...' reads badly.
+    set_aside = set_aside_lines(
+        [(r[0], r[2], " | ".join(c for c in r[2] if c.strip())) for r in recs[:hi]], footer=False
+    ) + set_aside_lines(
+        [(r[0], r[2], " | ".join(c for c in r[2] if c.strip())) for r in recs[fi:]], footer=True
+    )
+    warnings += _warnings(body)
+    if note := set_aside_warning(set_aside):
+        warnings.append(note)
     warnings += table.warnings
     if rejected:
         shown = ", ".join(f"{r.line:,}" for r in rejected[:SHOWN_LINES])
@@ -282,7 +327,7 @@ def read_csv(
         warnings.append("The file has column names but no rows.")
     return LeadFile(
         df=table.df,
-        encoding=enc,
+        encoding=decoded.encoding,
         delimiter=delim,
         renamed_headers=table.renamed_headers,
         rejected=rejected,
@@ -292,19 +337,15 @@ def read_csv(
         sheet=None,
         sheets=[],
         warnings=warnings,
+        detected_encoding=decoded.detected,
+        encoding_candidates=decoded.candidates,
+        encoding_uncertain=decoded.uncertain,
+        set_aside=set_aside,
     )
 
 
-def _warnings(preamble: int, header_line: int, footer: int, footer_text: str, body: Body) -> list[str]:
+def _warnings(body: Body) -> list[str]:
     out: list[str] = []
-    if preamble:
-        out.append(
-            f"Skipped {plural(preamble, 'line')} above the column names (found on line {header_line:,})."
-        )
-    if footer:
-        out.append(
-            f"Skipped {plural(footer, 'line')} at the end that are not rows (starting {cap_text(footer_text, 60)!r})."
-        )
     if body.empty:
         out.append(f"Skipped {plural(body.empty, 'empty row')}.")
     if body.trimmed:

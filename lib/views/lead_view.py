@@ -6,7 +6,7 @@ import random
 
 import pandas as pd
 
-from lib.leads import LeadFile
+from lib.leads import ENCODING_LABELS, LeadFile
 from lib.leads.common import plural
 from lib.views.live_table import TEXT
 
@@ -42,16 +42,17 @@ def detected_facts(lead: LeadFile) -> list[str]:
     if lead.sheet:
         facts.append(f"Sheet: {lead.sheet} (of {len(lead.sheets)}).")
     if lead.encoding:
-        facts.append(f"Encoding: {lead.encoding}.")
+        chosen = (
+            " (your choice)" if lead.detected_encoding and lead.encoding != lead.detected_encoding else ""
+        )
+        facts.append(f"Encoding: {ENCODING_LABELS.get(lead.encoding, lead.encoding)}{chosen}.")
     if lead.delimiter:
         facts.append(f"Delimiter: {delimiter_name(lead.delimiter)}.")
     for new, old in lead.renamed_headers.items():
         facts.append(f"Header renamed: {old!r} -> {new!r}.")
-    said = " ".join(lead.warnings)
-    if lead.skipped_preamble and "above the column names" not in said:
+    # Report lines are listed in the warnings ("Set aside …"); blank lines above the header are not.
+    if lead.skipped_preamble and not lead.set_aside:
         facts.append(f"Skipped {plural(lead.skipped_preamble, 'line')} above the column names.")
-    if lead.skipped_footer and "at the end" not in said:
-        facts.append(f"Skipped {plural(lead.skipped_footer, 'line')} at the end that are not rows.")
     if lead.dropped_empty_columns:
         facts.append(f"Dropped {len(lead.dropped_empty_columns)} empty unnamed column(s).")
     if lead.rejected:
@@ -80,3 +81,39 @@ def sample_ids(df: pd.DataFrame, n: int, how: str, seed: int = 0) -> list[int]:
     if how == "random":
         return sorted(random.Random(seed).sample(ids, n))
     return ids[:n]
+
+
+def set_aside_frame(lead: LeadFile) -> pd.DataFrame:
+    """Report titles, totals and notices that were not taken as leads: where, what, why."""
+    unit = "row" if lead.sheet else "line"
+    return pd.DataFrame(
+        [{unit: s.line, "text": s.text, "why": s.reason} for s in lead.set_aside],
+        columns=[unit, "text", "why"],
+    ).astype({"text": TEXT, "why": TEXT})
+
+
+def encoding_options(lead: LeadFile) -> list[str]:
+    """Encodings to offer: the detected one first, then every reading that gives other text."""
+    names = [lead.detected_encoding] if lead.detected_encoding else []
+    names += [c.name for c in lead.encoding_candidates if c.name not in names]
+    if lead.encoding and lead.encoding not in names:
+        names.append(lead.encoding)
+    return names
+
+
+def encoding_label(name: str, detected: str | None) -> str:
+    label = ENCODING_LABELS.get(name, name)
+    return f"{label} (detected)" if name == detected else label
+
+
+def encoding_preview(lead: LeadFile) -> pd.DataFrame:
+    """The cells whose text depends on the encoding: one column per reading, one row per cell."""
+    candidates = [c for c in lead.encoding_candidates if c.preview]
+    if len(candidates) < 2:
+        return pd.DataFrame(columns=["line"])
+    data: dict[str, list] = {"line": [line for line, _ in candidates[0].preview]}
+    for c in candidates:
+        texts = [text for _, text in c.preview]
+        data[ENCODING_LABELS.get(c.name, c.name)] = texts + [""] * (len(data["line"]) - len(texts))
+    frame = pd.DataFrame(data)
+    return frame.astype({col: TEXT for col in frame.columns if col != "line"})
