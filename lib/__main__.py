@@ -28,6 +28,22 @@ class UsageError(Exception):
     """Bad input or configuration: printed as one clear line, exit code 2."""
 
 
+def input_args(p: argparse.ArgumentParser) -> None:
+    """How the input file is read: the same options for run, check and fetch."""
+    p.add_argument("--sheet", help="XLSX: the sheet to read (default: the first holding a table)")
+    p.add_argument(
+        "--encoding",
+        help="CSV: the file's encoding, e.g. cp1252 (Excel on Windows), mac_roman (Excel for Mac), "
+        "utf-8 (default: detected)",
+    )
+    p.add_argument(
+        "--skip-bad-rows",
+        action="store_true",
+        help="leave out rows that don't fit the columns (listed on stderr and in the JSON) instead of "
+        "refusing the file",
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m lib", description="Lead-enrichment studio, headless.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -40,18 +56,7 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--model", help="model name (default: the prompt's, else gpt-4o-mini)")
         p.add_argument("--max-tokens", type=int, help="max output tokens per row")
         p.add_argument("--temperature", type=float)
-        p.add_argument("--sheet", help="XLSX: the sheet to read (default: the first holding a table)")
-        p.add_argument(
-            "--encoding",
-            help="CSV: the file's encoding, e.g. cp1252 (Excel on Windows), mac_roman (Excel for Mac), "
-            "utf-8 (default: detected)",
-        )
-        p.add_argument(
-            "--skip-bad-rows",
-            action="store_true",
-            help="leave out rows that don't fit the columns (listed on stderr and in the JSON) instead of "
-            "refusing the file",
-        )
+        input_args(p)
         p.add_argument(
             "--skip-empty", action="store_true", help="skip rows whose placeholder cells are empty"
         )
@@ -126,7 +131,7 @@ def _parser() -> argparse.ArgumentParser:
     fetch.add_argument("--workers", type=int, default=8, help="sites read at once (default 8)")
     fetch.add_argument("--timeout", type=float, default=15.0, help="seconds per request, all in (default 15)")
     fetch.add_argument("--data-dir", default="results", help="where readings are kept (default results/)")
-    fetch.add_argument("--sheet", help="XLSX: the sheet to read (default: the first with data)")
+    input_args(fetch)
     fetch.add_argument("--about-page", action="store_true", help="also read the page linked as About us")
     fetch.add_argument("--max-chars", type=int, default=8_000, help="text kept per site (default 8000)")
     fetch.add_argument(

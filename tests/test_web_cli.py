@@ -84,7 +84,8 @@ def test_fetch_writes_the_input_plus_website_text_and_website_error(tmp_path, si
         assert text in row["website_text"] and (text or row["website_text"] == "")
         assert error in row["website_error"] and (error or row["website_error"] == "")
     assert rows[1]["First Name"] == "Jürgen" and rows[2]["Company"] == "Müller & Söhne"
-    guarded = "'=HYPERLINK(1)" if ext != "json" else "=HYPERLINK(1)"  # exports keep the formula guard
+    # CSV guards a cell a spreadsheet would run; XLSX cells are text (never evaluated), JSON is raw: exact.
+    guarded = "'=HYPERLINK(1)" if ext == "csv" else "=HYPERLINK(1)"
     assert rows[7]["Company"] == guarded
     assert sites.outside.connections == 0
 
