@@ -3,7 +3,8 @@
 Kinds: `rate_limit` (slow the whole key and retry the row), `quota` (billing: pause the run at once,
 never retry), `fatal` (the same for every row: key, permission, model, a bad setting: stop the run),
 `row` (this row only: too long, refused by the API; no retry), `transient` (5xx, timeouts, dropped
-connections, broken answers: retry with backoff, then fail the row as retryable).
+connections, broken answers: retry with backoff, then fail the row as retryable), `capacity` (flex
+processing has no capacity now: neither the key's rate limit nor a failure; back off, unbilled).
 Branch on the error code, not the status: a 429 is either a rate limit or an empty wallet.
 """
 
@@ -25,7 +26,18 @@ BILLING_CODES = frozenset(
 )
 # A 400 about one of these parameters is the same for every row: stop instead of failing them all.
 SETTING_PARAMS = frozenset(
-    {"model", "temperature", "max_tokens", "max_completion_tokens", "response_format", "top_p", "n", "stream"}
+    {
+        "model",
+        "temperature",
+        "max_tokens",
+        "max_completion_tokens",
+        "response_format",
+        "top_p",
+        "n",
+        "stream",
+        "service_tier",
+        "prompt_cache_key",
+    }
 )
 SETTING_CODES = frozenset(
     {"unsupported_parameter", "unsupported_value", "invalid_api_key", "model_not_found"}
@@ -62,6 +74,8 @@ def classify_status(
     etype = exc.body.get("type") if isinstance(exc.body, dict) else getattr(exc, "type", None)
     param = exc.body.get("param") if isinstance(exc.body, dict) else getattr(exc, "param", None)
     detail = _server_message(exc, tuple(secrets))
+    if status == 429 and is_capacity(code, etype, detail):
+        return "capacity", "Flex processing had no capacity (429 Resource Unavailable, not billed): retrying."
     if status == 429:
         if code in BILLING_CODES or etype in BILLING_CODES:
             return "quota", (
@@ -93,6 +107,11 @@ def classify_status(
     if status in (408, 409) or status >= 500:
         return "transient", f"The API had a temporary problem ({status}). {detail}".strip()
     return "row", f"The API refused this row ({status}): {detail}"
+
+
+def is_capacity(code: str | None, etype: str | None, message: str) -> bool:
+    """OpenAI's flex "429 Resource Unavailable": capacity is short for the tier, the key is not limited."""
+    return "resource_unavailable" in (code or "", etype or "") or "resource unavailable" in message.lower()
 
 
 def connection_message(exc: openai.APIConnectionError) -> str:

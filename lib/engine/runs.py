@@ -16,7 +16,7 @@ from typing import Literal
 import pandas as pd
 
 from lib.cost import tokens
-from lib.cost.pricing import Price, price_for
+from lib.cost.pricing import REQUEST_TIERS, Price, price_for, tier_prices
 from lib.cost.quote import UNCAPPED_OUTPUT_GUESS
 from lib.engine import RunPlan, WorkItem, request_hash
 from lib.prompts import library, templates
@@ -49,6 +49,8 @@ class RunOptions:
     limit: int | None = None  # only the first N rows (a sample)
     row_ids: Sequence[int] | None = None  # only these rows (a random sample, a retry)
     price: Price | None = None  # the user's price for this model (else the table's, or unpriced)
+    service_tier: str = "default"  # default | flex | priority | auto (RunSettings sends it; kept with the run)
+    prompt_cache_key: bool = True  # send prompt_cache_key (one per prompt version) so rows share a cache
 
 
 def new_run_id() -> str:
@@ -101,6 +103,9 @@ def plan_run(
         frame = frame.head(options.limit)
     if frame.empty:
         raise PlanError("There are no rows to send.")
+    if options.service_tier not in REQUEST_TIERS:
+        raise PlanError(f"Unknown service tier '{options.service_tier}': use one of {', '.join(REQUEST_TIERS)}.")
+    cache_key = prompt_cache_key(spec) if options.prompt_cache_key else None
     items: list[WorkItem] = []
     skipped: dict[int, str] = {}
     inputs: dict[int, dict[str, str]] = {}
@@ -118,6 +123,8 @@ def plan_run(
         bodies[row_id] = templates.build_request(
             spec, cells, model=options.model, max_tokens=options.max_tokens, temperature=options.temperature
         )
+        if cache_key:
+            bodies[row_id]["prompt_cache_key"] = cache_key
     counts = _prompt_tokens(list(bodies.values()), options.model)
     for (row_id, body), prompt_tokens in zip(bodies.items(), counts, strict=True):
         items.append(WorkItem(row_id, body, request_hash(body, base_url), prompt_tokens, max_out))
@@ -135,6 +142,7 @@ def plan_run(
         "started_at": time.time(),
         "base_url": base_url,
         "price": list(astuple(options.price)) if options.price else None,  # a resumed run is priced alike
+        "service_tier": options.service_tier,
         **(meta or {}),
     }
     return RunPlan(
@@ -145,7 +153,15 @@ def plan_run(
         meta=full_meta,
         price=price if price is not None else (options.price or price_for(options.model)),
         check_output=_output_checker(spec),
+        tier_prices=tier_prices(options.model, price if price is not None else options.price),
     )
+
+
+def prompt_cache_key(spec: PromptSpec) -> str:
+    """One cache key per prompt version: OpenAI routes requests with one key together, so rows hit the
+    cache of the static prefix the rows before them wrote."""
+    name = "".join(c if c.isalnum() or c in "-_." else "-" for c in spec.name)[:48]
+    return f"lead-studio:{name}:v{spec.version}"
 
 
 def _prompt_tokens(bodies: list[dict], model: str) -> list[int]:
@@ -192,13 +208,15 @@ def resume_plan(
         WorkItem(row_id, body, request_hash(body, record.meta.get("base_url")), n, max_out)
         for (row_id, body), n in zip(bodies.items(), counts, strict=True)
     )
+    base = price if price is not None else _stored_price(record.meta)
     return RunPlan(
         run_id=run_id,
         items=items,
         inputs=dict(store.inputs(run_id)),
         meta=record.meta,
-        price=price if price is not None else _stored_price(record.meta) or price_for(model),
+        price=base or price_for(model),
         check_output=_output_checker(spec),
+        tier_prices=tier_prices(model, base),
     )
 
 
@@ -222,7 +240,9 @@ def results_frame(
 
     A status column whose name the input already uses (an exported file enriched again) gets a
     " (2)" suffix instead of overwriting the input. User edits ({row_id: {column: value}}) are applied
-    last, so an export carries them.
+    last, so an export carries them. A row that reused another row's answer (a duplicate lead, or an answer
+    an earlier run paid for) carries 0 tokens and $0 and the flag `reused`: the cost column sums to the run's
+    total, and the first row of a duplicate group carries what was paid.
     """
     spec = spec_of(meta)
     names: dict[str, str] = meta.get("output_columns") or {c: c for c in spec.output_columns}
@@ -234,13 +254,15 @@ def results_frame(
         row = by_id.get(row_id, RowRecord(row_id))
         record = {c: cells.get(c, "") for c in columns}
         record.update(_outputs(spec, row, names))
+        reused = row.from_cache
+        row_cost = (0.0 if reused else row.cost_usd) if row.cost_usd is not None else float("nan")
         values = {
             "enrich_status": row.status,
             "enrich_error": row.error or "",
-            "enrich_flags": ",".join(row.flags),
-            "enrich_prompt_tokens": row.usage.prompt_tokens,
-            "enrich_completion_tokens": row.usage.completion_tokens,
-            "enrich_cost_usd": row.cost_usd if row.cost_usd is not None else float("nan"),
+            "enrich_flags": ",".join((*row.flags, "reused") if reused else row.flags),
+            "enrich_prompt_tokens": 0 if reused else row.usage.prompt_tokens,
+            "enrich_completion_tokens": 0 if reused else row.usage.completion_tokens,
+            "enrich_cost_usd": row_cost,
             "enrich_row_id": row_id,
         }
         record.update({status[k]: v for k, v in values.items()})
