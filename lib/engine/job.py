@@ -116,7 +116,9 @@ class RunPlan:
     meta: Mapping = field(default_factory=dict)  # prompt, model, input file name...: shown in history
     price: Price | None = None
     check_output: Callable[[str], str | None] | None = None  # problem with an answer (bad JSON...), or None
-    tier_prices: Mapping[str, Price | None] = field(default_factory=dict)  # tier -> price (pricing.tier_prices)
+    tier_prices: Mapping[str, Price | None] = field(
+        default_factory=dict
+    )  # tier -> price (pricing.tier_prices)
 
 
 @dataclass(frozen=True)
@@ -699,7 +701,9 @@ class Job:
         return max(prices, key=lambda p: (p.input, p.output, p.cache_write or 0.0))
 
     def _timeout_setting(self) -> float:
-        return max(self.settings.timeout_s, FLEX_TIMEOUT_S) if self._tier == "flex" else self.settings.timeout_s
+        return (
+            max(self.settings.timeout_s, FLEX_TIMEOUT_S) if self._tier == "flex" else self.settings.timeout_s
+        )
 
     def _timeout(self, row_id: int | None = None) -> float:
         """Per-request timeout: the setting, or far less once answers show how long they really take.

@@ -49,7 +49,9 @@ class RunOptions:
     limit: int | None = None  # only the first N rows (a sample)
     row_ids: Sequence[int] | None = None  # only these rows (a random sample, a retry)
     price: Price | None = None  # the user's price for this model (else the table's, or unpriced)
-    service_tier: str = "default"  # default | flex | priority | auto (RunSettings sends it; kept with the run)
+    service_tier: str = (
+        "default"  # default | flex | priority | auto (RunSettings sends it; kept with the run)
+    )
     prompt_cache_key: bool = True  # send prompt_cache_key (one per prompt version) so rows share a cache
 
 
@@ -104,7 +106,9 @@ def plan_run(
     if frame.empty:
         raise PlanError("There are no rows to send.")
     if options.service_tier not in REQUEST_TIERS:
-        raise PlanError(f"Unknown service tier '{options.service_tier}': use one of {', '.join(REQUEST_TIERS)}.")
+        raise PlanError(
+            f"Unknown service tier '{options.service_tier}': use one of {', '.join(REQUEST_TIERS)}."
+        )
     cache_key = prompt_cache_key(spec) if options.prompt_cache_key else None
     items: list[WorkItem] = []
     skipped: dict[int, str] = {}
@@ -249,20 +253,24 @@ def results_frame(
     columns: list[str] = list(meta.get("columns") or [])
     status = status_column_names([*columns, *names.values()])
     by_id = {r.row_id: r for r in rows}
+    paid = _paid_by_first_row(rows)
     records = []
     for row_id, cells in inputs.items():
         row = by_id.get(row_id, RowRecord(row_id))
         record = {c: cells.get(c, "") for c in columns}
         record.update(_outputs(spec, row, names))
-        reused = row.from_cache
-        row_cost = (0.0 if reused else row.cost_usd) if row.cost_usd is not None else float("nan")
+        carried = paid.get(row_id)
+        reused = carried is None and (row.from_cache or row.row_id in paid["moved"])
+        prompt_tokens, completion_tokens, row_cost = carried or (
+            (0, 0, 0.0) if reused else (row.usage.prompt_tokens, row.usage.completion_tokens, row.cost_usd)
+        )
         values = {
             "enrich_status": row.status,
             "enrich_error": row.error or "",
             "enrich_flags": ",".join((*row.flags, "reused") if reused else row.flags),
-            "enrich_prompt_tokens": 0 if reused else row.usage.prompt_tokens,
-            "enrich_completion_tokens": 0 if reused else row.usage.completion_tokens,
-            "enrich_cost_usd": row_cost,
+            "enrich_prompt_tokens": prompt_tokens,
+            "enrich_completion_tokens": completion_tokens,
+            "enrich_cost_usd": row_cost if row_cost is not None else float("nan"),
             "enrich_row_id": row_id,
         }
         record.update({status[k]: v for k, v in values.items()})
@@ -273,6 +281,35 @@ def results_frame(
     frame = pd.DataFrame.from_records(records, columns=[*columns, *names.values(), *status.values()])
     frame.index = pd.Index(list(inputs), name="row_id")
     return frame
+
+
+def _paid_by_first_row(rows: Sequence[RowRecord]) -> dict:
+    """Within each group of rows that sent the same request, what was paid, put on the group's first row.
+
+    Which duplicate reached the API first is a race between workers; an export should not depend on it.
+    Returns {row id: (prompt tokens, completion tokens, cost)} for each group's first row, and under "moved"
+    the ids of the paid rows whose figures went to another row (they are reused rows now).
+    """
+    groups: dict[str, list[RowRecord]] = {}
+    for row in rows:
+        if row.request_hash and row.status != "pending":
+            groups.setdefault(row.request_hash, []).append(row)
+    out: dict = {"moved": set()}
+    for group in groups.values():
+        if len(group) < 2:
+            continue
+        first = min(group, key=lambda r: r.row_id)
+        payers = [r for r in group if not r.from_cache]
+        if not payers or payers == [first]:
+            continue
+        costs = [r.cost_usd for r in payers]
+        out[first.row_id] = (
+            sum(r.usage.prompt_tokens for r in payers),
+            sum(r.usage.completion_tokens for r in payers),
+            None if any(c is None for c in costs) else sum(costs),
+        )
+        out["moved"].update(r.row_id for r in payers if r is not first)
+    return out
 
 
 def _outputs(spec: PromptSpec, row: RowRecord, names: Mapping[str, str]) -> dict[str, str]:

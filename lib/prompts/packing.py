@@ -26,9 +26,9 @@ SCHEMA_NAME = "packed_answers"
 ITEM_RE = re.compile(r'<item id="([^"<>]{1,40})">\n(.*?)\n</item>', re.S)
 PER_ITEM_OVERHEAD_TOKENS = 12  # {"id":"r123","answer":...}, per item in the answer
 INSTRUCTION = (
-    "The user's message holds several separate items, each between <item id=\"...\"> and </item>. "
+    'The user\'s message holds several separate items, each between <item id="..."> and </item>. '
     "Treat each item as its own request, following the instructions above, and never mix items. "
-    "Answer with JSON: {\"items\": [{\"id\": <the item's id, copied exactly>, \"answer\": <the answer to "
+    'Answer with JSON: {"items": [{"id": <the item\'s id, copied exactly>, "answer": <the answer to '
     "that item alone>}]}, one entry per item, in the same order."
 )
 
@@ -46,7 +46,9 @@ def can_pack(spec: PromptSpec, model: str) -> str | None:
     if not models.model_info(model).supports_json_schema:
         return f"{model} does not take a JSON schema, which packing needs to split the answer back to rows."
     if templates.placeholders(spec.system):
-        return "The system message has placeholders, so rows do not share it: packing would not save anything."
+        return (
+            "The system message has placeholders, so rows do not share it: packing would not save anything."
+        )
     return None
 
 
@@ -89,7 +91,8 @@ def pack_request(
     system = dict(first[0])
     system["content"] = f"{system['content']}\n\n{INSTRUCTION}"
     items = "\n".join(
-        f'<item id="{item_id(row_id)}">\n{body["messages"][-1]["content"]}\n</item>' for row_id, body in bodies
+        f'<item id="{item_id(row_id)}">\n{body["messages"][-1]["content"]}\n</item>'
+        for row_id, body in bodies
     )
     cap = len(bodies) * (max_tokens + PER_ITEM_OVERHEAD_TOKENS) + 16
     body = models.request_params(model, max_tokens=cap, temperature=temperature)
@@ -127,7 +130,9 @@ def split_answer(text: str | None, row_ids: Sequence[int]) -> Split:
         value = entry.get("answer")
         if value is None:
             continue
-        answers[wanted[entry["id"]]] = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+        answers[wanted[entry["id"]]] = (
+            value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+        )
     return Split(answers, tuple(r for r in row_ids if r not in answers))
 
 

@@ -616,7 +616,9 @@ class SimApp:
         p = self.config.p_flex_unavailable
         if p <= 0:
             return False
-        seed = hashlib.sha256(b"flex:%d:%s:%d" % (self.config.seed, fingerprint.hex().encode(), attempt)).digest()
+        seed = hashlib.sha256(
+            b"flex:%d:%s:%d" % (self.config.seed, fingerprint.hex().encode(), attempt)
+        ).digest()
         return random.Random(int.from_bytes(seed[:16], "big")).random() < p
 
     def _request_rng(self, fingerprint: bytes, attempt: int) -> random.Random | None:
@@ -802,7 +804,9 @@ class SimApp:
         seed = hashlib.sha256(b"pack:%d:%s" % (self.config.seed, ctx.request.body)).digest()
         return random.Random(int.from_bytes(seed[:16], "big"))
 
-    def _cached_tokens(self, state: KeyState, messages: list[dict], model: str, prompt: int) -> tuple[int, int]:
+    def _cached_tokens(
+        self, state: KeyState, messages: list[dict], model: str, prompt: int
+    ) -> tuple[int, int]:
         """OpenAI-style prompt caching: (read, written) tokens of a prefix (all but the last message) of 1024+
         tokens, in 128s. A prefix's first use writes it to the cache; later uses read it."""
         if prompt < 1024 or len(messages) < 2:

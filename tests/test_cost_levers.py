@@ -1,0 +1,195 @@
+"""Cost levers against the local server over real HTTP: service tiers, prompt caching, duplicates in exports."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from lib import engine
+from lib.cost.pricing import Usage, cost, price_for
+from lib.engine.client import Endpoint
+from lib.engine.governor import Governor
+from lib.engine.runs import RunOptions, plan_run, results_frame
+from lib.prompts.templates import PromptSpec
+from lib.store import Store
+from tests.engine_helpers import TEMPLATE, leads
+
+MODEL = "gpt-5-mini"
+
+
+def _start(sim, df, data_dir, *, settings, model=MODEL, spec=None, wait=60.0, **options):
+    spec = spec or PromptSpec(name="test", template=TEMPLATE)
+    plan = plan_run(df, spec, RunOptions(model=model, max_tokens=200, **options), base_url=sim.url)
+    job = engine.Job(
+        plan,
+        endpoint=Endpoint(api_key="sk-test-levers", base_url=sim.url),
+        settings=settings,
+        store=Store(data_dir),
+        governor=Governor(),
+    ).start()
+    if wait:
+        assert job.wait(wait), f"run did not stop: {job.snapshot()}"
+    return job
+
+
+def _ledger_cost(sim, model=MODEL) -> float:
+    """What the server billed: every ledger line priced at the tier it says served it."""
+    total = 0.0
+    for e in sim.ledger():
+        usage = Usage(
+            e["prompt_tokens"], e["completion_tokens"], e["cached_tokens"], 0, e.get("cache_write_tokens", 0)
+        )
+        total += cost(usage, price_for(model, tier=e["service_tier"]))
+    return total
+
+
+def _ledger_tokens(sim) -> tuple[int, int]:
+    return (sum(e["prompt_tokens"] for e in sim.ledger()), sum(e["completion_tokens"] for e in sim.ledger()))
+
+
+def test_flex_under_capacity_refusals_answers_every_row_at_the_flex_price(sim, data_dir):
+    sim.configure(p_flex_unavailable=0.3)
+    job = _start(sim, leads(60), data_dir, settings=engine.RunSettings(workers=8, service_tier="flex"))
+    snap = job.snapshot()
+    assert (snap.status, snap.succeeded) == ("finished", 60)
+    assert snap.capacity_refusals > 5  # about 30% of ~85 attempts
+    assert snap.rate_limited == 0  # a capacity refusal is not the key's rate limit
+    assert sim.stats()["by_kind"].get("flex_unavailable", 0) == snap.capacity_refusals
+    assert len(sim.ledger()) == 60  # refusals are not billed: one billed answer per row
+    assert {e["service_tier"] for e in sim.ledger()} == {"flex"}
+    assert {r.service_tier for r in job.rows()} == {"flex"}
+    assert snap.tier_rows == {"flex": 60}
+    prompt, completion = _ledger_tokens(sim)
+    assert (snap.prompt_tokens, snap.completion_tokens) == (prompt, completion)
+    flex = price_for(MODEL, tier="flex")
+    assert snap.cost_usd == pytest.approx((prompt * flex.input + completion * flex.output) / 1e6, rel=1e-12)
+    assert snap.cost_usd == pytest.approx(_ledger_cost(sim), rel=1e-12)
+    assert snap.cost_usd == pytest.approx(cost(Usage(prompt, completion), price_for(MODEL)) / 2, rel=1e-12)
+
+
+def test_flex_falls_back_to_the_standard_price_after_the_patience(sim, data_dir):
+    sim.configure(p_flex_unavailable=1.0)  # no flex capacity at all
+    settings = engine.RunSettings(workers=4, service_tier="flex", flex_fallback=True, flex_patience_s=0.6)
+    job = _start(sim, leads(20), data_dir, settings=settings)
+    snap = job.snapshot()
+    assert (snap.status, snap.succeeded, snap.service_tier) == ("finished", 20, "default")
+    assert snap.elapsed_s >= 0.6
+    assert snap.tier_rows == {"default": 20}
+    assert {e["service_tier"] for e in sim.ledger()} == {"default"}
+    assert snap.cost_usd == pytest.approx(_ledger_cost(sim), rel=1e-12)
+    prompt, completion = _ledger_tokens(sim)
+    assert snap.cost_usd == pytest.approx(cost(Usage(prompt, completion), price_for(MODEL)), rel=1e-12)
+    assert any("standard price" in e.message for e in snap.recent_errors)
+
+
+def test_without_fallback_flex_keeps_waiting_and_sends_nothing_billed(sim, data_dir):
+    sim.configure(p_flex_unavailable=1.0)
+    job = _start(sim, leads(5), data_dir, settings=engine.RunSettings(workers=2, service_tier="flex"), wait=0)
+    try:
+        assert not job.wait(1.0)
+        assert job.snapshot().capacity_refusals >= 2 and sim.ledger() == []
+        assert job.snapshot().service_tier == "flex"
+    finally:
+        job.cancel()
+        assert job.wait(10)
+
+
+@pytest.mark.parametrize(
+    ("asked", "served"),
+    [("default", "default"), ("priority", "priority"), ("auto", "default"), ("flex", "flex")],
+)
+def test_each_row_records_and_is_priced_by_the_tier_that_served_it(sim, data_dir, asked, served):
+    job = _start(sim, leads(6), data_dir, settings=engine.RunSettings(workers=3, service_tier=asked))
+    stored = Store(data_dir).rows(job.id)
+    assert [r.service_tier for r in stored] == [served] * 6
+    price = price_for(MODEL, tier=served)
+    for row in stored:
+        assert row.cost_usd == pytest.approx(cost(row.usage, price), rel=1e-12)
+    assert job.snapshot().tier_cost[served] == pytest.approx(_ledger_cost(sim), rel=1e-12)
+    assert Store(data_dir).run(job.id).meta["service_tiers"] == {served: 6}
+
+
+def test_the_budget_holds_across_tiers(sim, data_dir):
+    # Flex refusals for a while, then the fallback to the (dearer) standard tier: the cap still holds.
+    sim.configure(p_flex_unavailable=0.6)
+    budget = 0.004
+    settings = engine.RunSettings(
+        workers=8, service_tier="flex", flex_fallback=True, flex_patience_s=0.3, budget_usd=budget
+    )
+    job = _start(sim, leads(200), data_dir, settings=settings)
+    snap = job.snapshot()
+    assert snap.status == "paused" and "Budget reached" in (snap.message or "")
+    assert 0 < snap.cost_usd <= budget
+    assert _ledger_cost(sim) == pytest.approx(snap.cost_usd, rel=1e-12)  # nothing billed uncounted
+
+
+def test_flex_on_a_model_without_flex_stops_with_one_clear_message(sim, data_dir):
+    job = _start(
+        sim,
+        leads(30),
+        data_dir,
+        model="gpt-4o-mini",
+        settings=engine.RunSettings(workers=4, service_tier="flex"),
+    )
+    snap = job.snapshot()
+    assert snap.status == "failed" and "service_tier" in (snap.message or "")
+    assert snap.failed < 30
+
+
+LONG_SYSTEM = "You write for sales teams. " + " ".join(
+    f"Rule {i}: keep it short and kind." for i in range(180)
+)
+
+
+def test_cache_reads_and_writes_are_counted_and_saved_by_caching_is_shown(sim, data_dir):
+    sim.configure(models=[*sim.config.models, "gpt-6-luna"], cache_write_models=["gpt-6-luna"])
+    spec = PromptSpec(name="long", system=LONG_SYSTEM, template=TEMPLATE)
+    job = _start(
+        sim, leads(12), data_dir, model="gpt-6-luna", spec=spec, settings=engine.RunSettings(workers=1)
+    )
+    snap = job.snapshot()
+    assert snap.succeeded == 12
+    assert all(b.body["prompt_cache_key"] == "lead-studio:long:v1" for b in job.plan.items)
+    written = sum(e["cache_write_tokens"] for e in sim.ledger())
+    read = sum(e["cached_tokens"] for e in sim.ledger())
+    assert written >= 1024 and read == 11 * written  # the first row writes the prefix, the rest read it
+    assert (snap.cache_write_tokens, snap.cached_tokens) == (written, read)
+    assert snap.cost_usd == pytest.approx(_ledger_cost(sim, "gpt-6-luna"), rel=1e-12)
+    price = price_for("gpt-6-luna")
+    expected_saved = (
+        read * (price.input - price.cached_input) - written * (price.cache_write - price.input)
+    ) / 1e6
+    assert snap.saved_by_caching_usd == pytest.approx(expected_saved, rel=1e-12) and expected_saved > 0
+
+
+def _duplicated_leads() -> pd.DataFrame:
+    companies = ["Acme", "Beta", "Acme", "Gamma", "Beta", "Acme", "Delta", "Gamma"]
+    df = pd.DataFrame(
+        {"First Name": ["Ann" if c != "Delta" else "Dee" for c in companies], "Company": companies}
+    )
+    df.index = pd.RangeIndex(1, len(df) + 1, name="row_id")
+    return df
+
+
+def test_exports_sum_to_the_run_and_flag_exactly_the_reusing_rows(sim, data_dir):
+    df = _duplicated_leads()
+    job = _start(sim, df, data_dir, settings=engine.RunSettings(workers=8), model="gpt-4o-mini")
+    snap = job.snapshot()
+    frame = results_frame(job.plan.inputs, job.rows(), job.plan.meta)
+    assert frame["enrich_cost_usd"].sum() == pytest.approx(snap.cost_usd, rel=1e-12)
+    assert frame["enrich_prompt_tokens"].sum() == snap.prompt_tokens == _ledger_tokens(sim)[0]
+    assert frame["enrich_completion_tokens"].sum() == snap.completion_tokens
+    reused = [i for i, flags in frame["enrich_flags"].items() if "reused" in flags.split(",")]
+    assert reused == [3, 5, 6, 8]  # every row after the first of its group
+    assert (frame.loc[reused, "enrich_cost_usd"] == 0).all()
+    assert (frame.drop(index=reused)["enrich_cost_usd"] > 0).all()
+    assert len(sim.ledger()) == 4  # one paid request per distinct lead
+
+
+def test_a_rerun_reusing_an_earlier_runs_answers_exports_zero_cost(sim, data_dir):
+    df = _duplicated_leads()
+    _start(sim, df, data_dir, settings=engine.RunSettings(workers=4), model="gpt-4o-mini")
+    again = _start(sim, df, data_dir, settings=engine.RunSettings(workers=4), model="gpt-4o-mini")
+    frame = results_frame(again.plan.inputs, again.rows(), again.plan.meta)
+    assert again.snapshot().cost_usd == 0 and frame["enrich_cost_usd"].sum() == 0
+    assert all("reused" in f for f in frame["enrich_flags"])
