@@ -47,6 +47,13 @@ def _parser() -> argparse.ArgumentParser:
         )
         p.add_argument("--price-cached-input", type=float, help="USD per 1M cached input tokens")
         p.add_argument("--price-output", type=float, help="USD per 1M output tokens")
+        p.add_argument(
+            "--service-tier",
+            choices=("default", "flex", "priority", "auto"),
+            default="default",
+            help="flex: batch prices on live requests, slower, retried when capacity is short; "
+            "priority: faster, dearer (default: default)",
+        )
 
     run = sub.add_parser("run", help="run a prompt over every row and write the results")
     run.add_argument("input")
@@ -57,6 +64,18 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--tpm", type=int, help="tokens-per-minute ceiling (below the account's)")
     run.add_argument("--budget", type=float, help="stop before spending more than this many USD")
     run.add_argument("--timeout", type=float, default=30.0, help="seconds per request (default 30)")
+    run.add_argument(
+        "--flex-fallback",
+        action="store_true",
+        help="with --service-tier flex: go on at the standard price if flex capacity stays unavailable",
+    )
+    run.add_argument(
+        "--flex-patience",
+        type=float,
+        default=600.0,
+        metavar="S",
+        help="seconds without flex capacity before --flex-fallback switches to the default tier (600)",
+    )
     run.add_argument("--data-dir", default="results", help="where answers are journalled (default results/)")
     run.add_argument("--retry-failed", action="store_true", help="send failed rows again")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -127,6 +146,7 @@ def _options(args: argparse.Namespace, spec):
         empty="skip" if args.skip_empty else "send",
         limit=args.limit,
         price=price,
+        service_tier=args.service_tier,
     )
 
 
@@ -269,8 +289,21 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
     except (PlanError, StoreError) as exc:
         raise UsageError(str(exc)) from exc
+    if args.flex_fallback and args.service_tier != "flex":
+        raise UsageError("--flex-fallback only applies with --service-tier flex.")
+    if args.flex_patience < 0:
+        raise UsageError("--flex-patience cannot be negative.")
+    if args.mode == "batch" and args.service_tier != "default":
+        raise UsageError("--service-tier applies to live runs; the Batch API has its own price.")
     settings = engine.RunSettings(
-        workers=args.workers, rpm=args.rpm, tpm=args.tpm, budget_usd=args.budget, timeout_s=args.timeout
+        workers=args.workers,
+        rpm=args.rpm,
+        tpm=args.tpm,
+        budget_usd=args.budget,
+        timeout_s=args.timeout,
+        service_tier=args.service_tier,
+        flex_fallback=args.flex_fallback,
+        flex_patience_s=args.flex_patience,
     )
     started = time.monotonic()
     if args.mode == "batch":
@@ -306,6 +339,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         "cost_usd": round(snap.cost_usd, 8) if snap.cost_known else None,
         "requests_sent": snap.requests_sent,
         "cache_hits": snap.cache_hits,
+        "service_tiers": dict(snap.tier_rows),
+        "cached_tokens": snap.cached_tokens,
+        "cache_write_tokens": snap.cache_write_tokens,
+        "saved_by_caching_usd": round(snap.saved_by_caching_usd, 8) if snap.cost_known else None,
         "elapsed_s": round(time.monotonic() - started, 3),
         "status": snap.status,
         "output": str(output),

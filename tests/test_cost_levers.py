@@ -193,3 +193,23 @@ def test_a_rerun_reusing_an_earlier_runs_answers_exports_zero_cost(sim, data_dir
     frame = results_frame(again.plan.inputs, again.rows(), again.plan.meta)
     assert again.snapshot().cost_usd == 0 and frame["enrich_cost_usd"].sum() == 0
     assert all("reused" in f for f in frame["enrich_flags"])
+
+
+def test_cli_flex_with_fallback_reports_rows_per_tier(sim, tmp_path):
+    from tests.leadfiles import apollo_csv
+    from tests.test_cli import cli, summary
+
+    leads_csv = tmp_path / "apollo.csv"
+    leads_csv.write_bytes(apollo_csv(20))
+    sim.configure(p_flex_unavailable=0.3)
+    out = tmp_path / "out.csv"
+    proc = cli("run", str(leads_csv), "--output", str(out), "--prompt", "icebreaker", "--model", MODEL,
+               "--service-tier", "flex", "--flex-fallback", "--flex-patience", "120", "--workers", "4",
+               sim_url=sim.url, cwd=tmp_path)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    result = summary(proc)
+    assert result["service_tiers"] == {"flex": 20}
+    assert result["cost_usd"] == pytest.approx(_ledger_cost(sim), rel=1e-6)
+    bad = cli("run", str(leads_csv), "--output", str(out), "--prompt", "icebreaker", "--flex-fallback",
+              sim_url=sim.url, cwd=tmp_path)  # fmt: skip
+    assert bad.returncode == 2 and "--flex-fallback only applies" in bad.stderr
