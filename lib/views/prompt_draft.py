@@ -74,6 +74,41 @@ def quote_lines(q: quote.Quote) -> dict[str, str]:
     }
 
 
+def quote_notes(q: quote.Quote) -> list[str]:
+    """What the quote already counts that a reader may not expect: reused answers, the cached prefix."""
+    notes = []
+    if q.reused_rows:
+        notes.append(
+            f"{q.reused_rows:,} row{'s' if q.reused_rows != 1 else ''} repeat another row's request and will "
+            f"reuse its answer at no cost: {q.distinct:,} requests are quoted."
+        )
+    if q.cached_tokens:
+        notes.append(
+            f"The shared start of the prompt ({q.prefix_tokens:,} tokens) is long enough for prompt caching: "
+            f"the low end assumes {q.cached_tokens:,} input tokens are read from the cache."
+        )
+    elif q.prefix_tokens:
+        notes.append(
+            f"The shared start of the prompt is {q.prefix_tokens:,} tokens, under the {quote.CACHE_MIN_TOKENS:,} "
+            "prompt caching needs: packing several rows per request pays it once per request instead."
+        )
+    return notes
+
+
+def path_rows(paths: list[quote.CostPath]) -> list[dict[str, str]]:
+    """The quote's paths (standard, flex, batch, packed) as table rows: path, cost, likely time, note."""
+    rows = []
+    for p in paths:
+        if not p.available:
+            cost = "not offered"
+        elif p.cost_low is None or p.cost_high is None:
+            cost = "unpriced model"
+        else:
+            cost = f"{money(p.cost_low)} – {money(p.cost_high)}"
+        rows.append({"Path": p.name, "Cost": cost, "Likely time": p.duration, "Note": p.note})
+    return rows
+
+
 BATCH_SUGGEST_ROWS = 5_000  # from this many rows, or this quote, the run page suggests the Batch API
 
 
