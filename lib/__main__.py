@@ -54,6 +54,13 @@ def _parser() -> argparse.ArgumentParser:
             help="flex: batch prices on live requests, slower, retried when capacity is short; "
             "priority: faster, dearer (default: default)",
         )
+        p.add_argument(
+            "--rows-per-request",
+            type=int,
+            metavar="N",
+            help="pack N rows into one request (the prompt's shared start is paid once per N rows); "
+            "default: the prompt file's rows_per_request, else 1",
+        )
 
     run = sub.add_parser("run", help="run a prompt over every row and write the results")
     run.add_argument("input")
@@ -132,6 +139,8 @@ def _options(args: argparse.Namespace, spec):
     from lib.prompts.models import DEFAULT_MODEL
 
     price = None
+    if args.rows_per_request is not None and not 1 <= args.rows_per_request <= 50:
+        raise UsageError("--rows-per-request must be between 1 and 50.")
     if args.price_input is not None or args.price_output is not None:
         if args.price_input is None or args.price_output is None:
             raise UsageError("Give both --price-input and --price-output (USD per 1M tokens).")
@@ -147,6 +156,7 @@ def _options(args: argparse.Namespace, spec):
         limit=args.limit,
         price=price,
         service_tier=args.service_tier,
+        rows_per_request=args.rows_per_request,
     )
 
 
@@ -160,8 +170,9 @@ def _check_template(spec, columns) -> list[dict]:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    from lib.cost import pricing
     from lib.cost import quote as quoting
-    from lib.engine.runs import PlanError, plan_run
+    from lib.engine.runs import PlanError, packed_requests, plan_run
 
     spec = _load_spec(args)
     leads, _ = _read_input(args)
@@ -204,8 +215,33 @@ def cmd_check(args: argparse.Namespace) -> int:
             "cost_low_usd": q.cost_low,
             "cost_high_usd": q.cost_high,
             "output_basis": q.basis,
+            "distinct_requests": q.distinct,
+            "reused_rows": q.reused_rows,
+            "static_prefix_tokens": q.prefix_tokens,
+            "cached_tokens_estimate": q.cached_tokens,
+            "prices_from": f"{pricing.DATA_SOURCE}, prices as of {pricing.PRICES_READ_ON}",
         }
     )
+    packed = None
+    if plan.packs:
+        packed = quoting.packed_quote(q, packed_requests(plan), options.model, price=plan.price)
+    summary["paths"] = [
+        {
+            "path": p.name,
+            "available": p.available,
+            "cost_low_usd": p.cost_low,
+            "cost_high_usd": p.cost_high,
+            "likely_time": p.duration,
+            **({"note": p.note} if p.note else {}),
+        }
+        for p in quoting.paths(
+            q,
+            options.model,
+            prices=plan.tier_prices,
+            packed=packed,
+            rows_per_request=plan.meta.get("rows_per_request"),
+        )
+    ]
     print(json.dumps(summary, ensure_ascii=False))
     return EXIT_OK
 
@@ -295,6 +331,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UsageError("--flex-patience cannot be negative.")
     if args.mode == "batch" and args.service_tier != "default":
         raise UsageError("--service-tier applies to live runs; the Batch API has its own price.")
+    if args.mode == "batch" and plan.packs:
+        raise UsageError(
+            "Packed rows go live; leave out --rows-per-request (or rows_per_request) for a batch."
+        )
     settings = engine.RunSettings(
         workers=args.workers,
         rpm=args.rpm,

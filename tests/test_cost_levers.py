@@ -213,3 +213,99 @@ def test_cli_flex_with_fallback_reports_rows_per_tier(sim, tmp_path):
     bad = cli("run", str(leads_csv), "--output", str(out), "--prompt", "icebreaker", "--flex-fallback",
               sim_url=sim.url, cwd=tmp_path)  # fmt: skip
     assert bad.returncode == 2 and "--flex-fallback only applies" in bad.stderr
+
+
+@pytest.mark.parametrize("structured", [False, True])
+def test_packed_rows_get_their_own_answers_even_when_ids_come_back_wrong(sim, data_dir, structured):
+    from lib.sim import replies
+
+    sim.configure(p_pack_drop=0.1, p_pack_repeat=0.1, p_pack_mangle=0.1, seed=7)
+    schema = {"type": "object", "properties": {"line": {"type": "string"}, "score": {"type": "integer"}}}
+    spec = PromptSpec(name="pack", template=TEMPLATE, json_schema=schema if structured else None)
+    df = leads(60)
+    job = _start(
+        sim,
+        df,
+        data_dir,
+        model="gpt-4o-mini",
+        spec=spec,
+        settings=engine.RunSettings(workers=4),
+        rows_per_request=10,
+    )
+    snap = job.snapshot()
+    assert (snap.status, snap.succeeded) == ("finished", 60)
+    assert len(job.plan.packs) == 6
+    singles = [e for e in sim.ledger() if e["row_id"] is not None]
+    assert 6 < len(singles) < 60  # six packs, plus the rows whose ids came back wrong, sent alone
+    resent = len(singles) - 6
+    assert resent > 0
+    by_id = {i.row_id: i for i in job.plan.items}
+    for row in job.rows():
+        alone = by_id[row.row_id].body
+        if structured:
+            want = replies.expected_json(
+                alone["messages"], "gpt-4o-mini", alone["response_format"]["json_schema"]["schema"]
+            )
+            assert json_loads(row.text) == want
+        else:
+            assert row.text == replies.expected_reply(alone["messages"], "gpt-4o-mini")
+    assert sum("packed" in r.flags for r in job.rows()) == 60 - resent
+    prompt, completion = _ledger_tokens(sim)
+    assert (snap.prompt_tokens, snap.completion_tokens) == (prompt, completion)  # shared out exactly
+    assert sum(r.usage.prompt_tokens for r in job.rows()) == prompt
+    assert snap.cost_usd == pytest.approx(_ledger_cost(sim, "gpt-4o-mini"), rel=1e-12)
+    assert sum(r.cost_usd for r in job.rows()) == pytest.approx(snap.cost_usd, rel=1e-12)
+
+
+def json_loads(text):
+    import json
+
+    return json.loads(text)
+
+
+def test_packing_costs_less_than_one_row_per_request(sim, data_dir, tmp_path):
+    from lib.prompts.library import PromptLibrary
+
+    spec = PromptLibrary().load("icebreaker")
+    from lib.leads import read_leads
+    from tests.leadfiles import apollo_csv
+
+    df = read_leads(apollo_csv(30), "a.csv").df
+    alone = _start(sim, df, data_dir, model="gpt-4o-mini", spec=spec, settings=engine.RunSettings(workers=4))
+    billed_alone = _ledger_cost(sim, "gpt-4o-mini")
+    sim.reset()
+    packed = _start(
+        sim,
+        df,
+        tmp_path / "packed",
+        model="gpt-4o-mini",
+        spec=spec,
+        settings=engine.RunSettings(workers=4),
+        rows_per_request=10,
+    )
+    assert packed.snapshot().succeeded == alone.snapshot().succeeded == 30
+    assert packed.snapshot().prompt_tokens < alone.snapshot().prompt_tokens / 3
+    assert packed.snapshot().cost_usd == pytest.approx(_ledger_cost(sim, "gpt-4o-mini"), rel=1e-12)
+    assert packed.snapshot().cost_usd < billed_alone
+
+
+def test_cli_packs_rows_and_quotes_every_path(sim, tmp_path):
+    from tests.leadfiles import apollo_csv
+    from tests.test_cli import cli, summary
+
+    leads_csv = tmp_path / "apollo.csv"
+    leads_csv.write_bytes(apollo_csv(30))
+    check = cli("check", str(leads_csv), "--prompt", "icebreaker", "--model", MODEL, "--rows-per-request", "10",
+                sim_url=None, cwd=tmp_path)  # fmt: skip
+    assert check.returncode == 0, check.stderr
+    paths = {p["path"]: p for p in summary(check)["paths"]}
+    assert list(paths) == ["standard", "flex", "batch", "packed ×10"]
+    assert paths["packed ×10"]["cost_high_usd"] < paths["standard"]["cost_high_usd"]
+    assert paths["flex"]["cost_high_usd"] == pytest.approx(paths["standard"]["cost_high_usd"] / 2)
+    out = tmp_path / "out.csv"
+    proc = cli("run", str(leads_csv), "--output", str(out), "--prompt", "icebreaker", "--rows-per-request", "10",
+               sim_url=sim.url, cwd=tmp_path)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    result = summary(proc)
+    assert result["succeeded"] == 30 and result["requests_sent"] == len(sim.ledger()) == 3
+    assert result["cost_usd"] == pytest.approx(_ledger_cost(sim, "gpt-4o-mini"), rel=1e-6)

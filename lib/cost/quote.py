@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from lib.cost import pricing, tokens
 from lib.prompts import models
@@ -170,6 +170,36 @@ def quote(
         prefix_tokens=prefix,
         cached_tokens=cached,
         cost_no_cache_low=pricing.cost(usage(input_tokens, low), price),  # type: ignore[arg-type]
+    )
+
+
+def packed_quote(
+    unpacked: Quote,
+    packed_requests: Sequence[dict],
+    model: str,
+    *,
+    price: pricing.Price | None,
+    per_item_overhead: int = 12,
+) -> Quote:
+    """The same run with rows packed: input counted from the packed bodies, output as unpacked plus each
+    item's id wrapping. `packed_requests` are the packs plus the rows that still go alone."""
+    counts = count_inputs(packed_requests, model)
+    input_tokens = sum(counts.tokens)
+    extra = per_item_overhead * unpacked.distinct
+    low, high = unpacked.output_tokens_low + extra, unpacked.output_tokens_high + extra
+    return replace(
+        unpacked,
+        rows=len(packed_requests),
+        distinct=len(packed_requests),
+        input_tokens=input_tokens,
+        output_tokens_low=low,
+        output_tokens_high=high,
+        cost_low=pricing.cost(pricing.Usage(input_tokens, low), price),
+        cost_high=pricing.cost(pricing.Usage(input_tokens, high), price),
+        cost_no_cache_low=pricing.cost(pricing.Usage(input_tokens, low), price),
+        per_row_input=counts.tokens,
+        cached_tokens=0,
+        prefix_tokens=static_prefix_tokens(packed_requests, model),
     )
 
 

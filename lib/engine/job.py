@@ -32,6 +32,7 @@ from lib.cost.pricing import TIERS, Price, Usage, caching_saved, cost, format_us
 from lib.engine import errors
 from lib.engine.client import Endpoint, make_client
 from lib.engine.governor import Governor, governor_for
+from lib.engine.packs import PackingMixin, PackItem
 from lib.store import CachedResponse, RowRecord, Store, StoreError
 
 STATUSES = ("pending", "running", "paused", "cancelled", "finished", "failed")
@@ -116,9 +117,8 @@ class RunPlan:
     meta: Mapping = field(default_factory=dict)  # prompt, model, input file name...: shown in history
     price: Price | None = None
     check_output: Callable[[str], str | None] | None = None  # problem with an answer (bad JSON...), or None
-    tier_prices: Mapping[str, Price | None] = field(
-        default_factory=dict
-    )  # tier -> price (pricing.tier_prices)
+    tier_prices: Mapping[str, Price | None] = field(default_factory=dict)  # tier -> price (tier_prices())
+    packs: tuple[PackItem, ...] = ()  # rows packed several to a request (lib.engine.packs); others go alone
 
 
 @dataclass(frozen=True)
@@ -232,7 +232,7 @@ class _Halt(Exception):
     """Internal: the job was paused, cancelled or failed while this item waited."""
 
 
-class Job:
+class Job(PackingMixin):
     """One run. Thread-safe; its worker threads never touch any UI."""
 
     def __init__(
@@ -293,6 +293,7 @@ class Job:
         self._capacity_since: float | None = None  # first flex refusal since flex last answered
         self._capacity_waits: dict[int, int] = {}
         self._capacity_refusals = 0
+        self._carry: dict[int, tuple[Usage, float | None, str | None]] = {}  # a resent row's share of a pack
         self._edits: dict[int, dict[str, str]] = {}
         self._ended_at: float | None = None
         self._phase = 0
@@ -329,12 +330,14 @@ class Job:
     def start(self) -> Job:
         """Journal the run (or load it) and begin sending; returns at once."""
         self._open()
-        pending = [
-            self._items[r]
-            for r, row in sorted(self._rows.items())
-            if row.status == "pending" and r in self._items
-        ]
-        self._queue.extend(pending)
+        pending_ids = {r for r, row in self._rows.items() if row.status == "pending" and r in self._items}
+        packed: set[int] = set()
+        for pack in self.plan.packs:  # a pack goes whole only if none of its rows was answered before
+            ids = {m.row_id for m in pack.members}
+            if ids <= pending_ids:
+                self._queue.append(pack)  # type: ignore[arg-type]
+                packed |= ids
+        self._queue.extend(self._items[r] for r in sorted(pending_ids - packed))
         self._launch()
         return self
 
@@ -590,6 +593,9 @@ class Job:
 
     def _process(self, item: WorkItem) -> None:
         """One attempt at one row: answered, failed, put back (halt) or queued to retry after a delay."""
+        if isinstance(item, PackItem):
+            self._process_pack(item)
+            return
         while True:
             if self._answer_from_cache(item):
                 return
@@ -858,6 +864,8 @@ class Job:
 
     def _finish(self, item: WorkItem, row: RowRecord, cache: CachedResponse | None = None) -> None:
         """Journal a row's outcome; only then does it count. A store failure pauses the run, keeping the answer."""
+        if self._carry:
+            row = self._with_carry(row)
         try:
             self.store.record(self.id, row, cache=cache)
         except StoreError as exc:

@@ -19,7 +19,8 @@ from lib.cost import tokens
 from lib.cost.pricing import REQUEST_TIERS, Price, price_for, tier_prices
 from lib.cost.quote import UNCAPPED_OUTPUT_GUESS
 from lib.engine import RunPlan, WorkItem, request_hash
-from lib.prompts import library, templates
+from lib.engine.packs import PackItem
+from lib.prompts import library, packing, templates
 from lib.prompts.templates import PromptSpec
 from lib.store import RowRecord, Store
 
@@ -53,6 +54,7 @@ class RunOptions:
         "default"  # default | flex | priority | auto (RunSettings sends it; kept with the run)
     )
     prompt_cache_key: bool = True  # send prompt_cache_key (one per prompt version) so rows share a cache
+    rows_per_request: int | None = None  # pack rows N to a request (None: the prompt's own setting, else 1)
 
 
 def new_run_id() -> str:
@@ -132,6 +134,13 @@ def plan_run(
     counts = _prompt_tokens(list(bodies.values()), options.model)
     for (row_id, body), prompt_tokens in zip(bodies.items(), counts, strict=True):
         items.append(WorkItem(row_id, body, request_hash(body, base_url), prompt_tokens, max_out))
+    rows_per_request = options.rows_per_request or spec.rows_per_request or 1
+    packs = ()
+    if rows_per_request > 1:
+        try:
+            packs = build_packs(spec, items, options, rows_per_request, max_out, base_url, cache_key)
+        except packing.PackError as exc:
+            raise PlanError(f"Rows cannot be packed {rows_per_request} to a request: {exc}") from exc
     names = output_column_names(spec, columns)
     full_meta = {
         "prompt_name": spec.name,
@@ -147,6 +156,7 @@ def plan_run(
         "base_url": base_url,
         "price": list(astuple(options.price)) if options.price else None,  # a resumed run is priced alike
         "service_tier": options.service_tier,
+        "rows_per_request": rows_per_request,
         **(meta or {}),
     }
     return RunPlan(
@@ -158,7 +168,62 @@ def plan_run(
         price=price if price is not None else (options.price or price_for(options.model)),
         check_output=_output_checker(spec),
         tier_prices=tier_prices(options.model, price if price is not None else options.price),
+        packs=packs,
     )
+
+
+def build_packs(
+    spec: PromptSpec,
+    items: Sequence[WorkItem],
+    options: RunOptions,
+    rows_per_request: int,
+    max_out: int,
+    base_url: str | None,
+    cache_key: str | None,
+) -> tuple[PackItem, ...]:
+    """Rows N to a request, in row order. Only the first row of each distinct request is packed: its
+    duplicates go alone after it and reuse its answer, as they would unpacked."""
+    firsts: dict[str, WorkItem] = {}
+    for item in items:
+        firsts.setdefault(item.request_hash, item)
+    leaders = list(firsts.values())
+    packs = []
+    extra = {"prompt_cache_key": cache_key} if cache_key else None
+    for start in range(0, len(leaders), rows_per_request):
+        members = tuple(leaders[start : start + rows_per_request])
+        if len(members) < 2:
+            break  # a last single row goes alone, as itself
+        body = packing.pack_request(
+            spec,
+            [(m.row_id, m.body) for m in members],
+            model=options.model,
+            max_tokens=max_out,
+            temperature=options.temperature,
+            extra=extra,
+        )
+        packs.append(
+            PackItem(
+                members,
+                body,
+                request_hash(body, base_url),
+                tokens.count_messages(body["messages"], options.model).tokens,
+                int(body.get("max_tokens") or body.get("max_completion_tokens") or 0),
+            )
+        )
+    return tuple(packs)
+
+
+def packed_requests(plan: RunPlan) -> list[dict]:
+    """What a packed plan sends: each pack's body, and the rows that go alone (not the duplicates, which
+    reuse an answer)."""
+    packed = {m.row_id for p in plan.packs for m in p.members}
+    seen = {m.request_hash for p in plan.packs for m in p.members}
+    alone = []
+    for item in plan.items:
+        if item.row_id not in packed and item.request_hash not in seen:
+            seen.add(item.request_hash)
+            alone.append(item.body)
+    return [p.body for p in plan.packs] + alone
 
 
 def prompt_cache_key(spec: PromptSpec) -> str:

@@ -91,7 +91,7 @@ def pack_request(
     system = dict(first[0])
     system["content"] = f"{system['content']}\n\n{INSTRUCTION}"
     items = "\n".join(
-        f'<item id="{item_id(row_id)}">\n{body["messages"][-1]["content"]}\n</item>'
+        f'<item id="{item_id(row_id)}">\n{_escaped(body["messages"][-1]["content"])}\n</item>'
         for row_id, body in bodies
     )
     cap = len(bodies) * (max_tokens + PER_ITEM_OVERHEAD_TOKENS) + 16
@@ -103,6 +103,11 @@ def pack_request(
     }
     body.update(extra or {})
     return body
+
+
+def _escaped(text: str) -> str:
+    """Lead text cannot open or close an item fence (it could otherwise take another row's answer)."""
+    return text.replace("</item", "<\\/item").replace("<item", "<\\item")
 
 
 @dataclass(frozen=True)
