@@ -309,3 +309,15 @@ def test_cli_packs_rows_and_quotes_every_path(sim, tmp_path):
     result = summary(proc)
     assert result["succeeded"] == 30 and result["requests_sent"] == len(sim.ledger()) == 3
     assert result["cost_usd"] == pytest.approx(_ledger_cost(sim, "gpt-4o-mini"), rel=1e-6)
+
+
+def test_a_packed_run_resumes_with_its_packs(sim, data_dir):
+    from lib.engine.runs import resume_plan
+
+    spec = PromptSpec(name="pack", template=TEMPLATE, rows_per_request=5)
+    job = _start(
+        sim, leads(20), data_dir, model="gpt-4o-mini", spec=spec, settings=engine.RunSettings(workers=2)
+    )
+    assert len(sim.ledger()) == 4 and job.snapshot().succeeded == 20
+    again = resume_plan(Store(data_dir), job.id)
+    assert [p.body for p in again.packs] == [p.body for p in job.plan.packs]

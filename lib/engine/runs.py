@@ -278,6 +278,15 @@ def resume_plan(
         for (row_id, body), n in zip(bodies.items(), counts, strict=True)
     )
     base = price if price is not None else _stored_price(record.meta)
+    packs: tuple[PackItem, ...] = ()
+    n = int(record.meta.get("rows_per_request") or 1)
+    if n > 1 and items:  # the same packs again: only those none of whose rows were answered are sent whole
+        options = RunOptions(model=model, temperature=record.meta.get("temperature"))
+        key = items[0].body.get("prompt_cache_key")
+        try:
+            packs = build_packs(spec, items, options, n, max_out, record.meta.get("base_url"), key)
+        except packing.PackError:
+            packs = ()  # the rows go alone
     return RunPlan(
         run_id=run_id,
         items=items,
@@ -286,6 +295,7 @@ def resume_plan(
         price=base or price_for(model),
         check_output=_output_checker(spec),
         tier_prices=tier_prices(model, base),
+        packs=packs,
     )
 
 
