@@ -12,6 +12,7 @@ BENCHMARKS = {
     "bench_quote": [],  # prints its figures; the README section is updated by hand
     "bench_engine": ["--write-readme"],
     "bench_batch": ["--write-readme"],
+    "bench_cost_levers": ["--write-readme"],
 }
 
 
