@@ -361,7 +361,7 @@ def test_split_answer(text, answers, resend):
         (0, [5, 5], [0, 0]),
         (7, [0, 0], [4, 3]),
         (100, [1, 3], [25, 75]),
-        (5, [], []),
+        (0, [], []),
     ],
 )
 def test_shares_add_up_exactly(total, weights, expected):
