@@ -410,3 +410,27 @@ def test_the_simulator_serves_tiers(sim, openai_client, config, request_extra, s
         return
     reply = openai_client.chat.completions.create(**kwargs)
     assert reply.service_tier == served and sim.ledger()[-1]["service_tier"] == served
+
+
+def test_the_workbench_compares_a_packed_sample_with_the_unpacked_one(sim, data_dir, tmp_path):
+    from lib.views.prompt_draft import compare_packed, quote_paths, run_options
+
+    spec = PromptSpec(name="t", template=TEMPLATE)
+    df = leads(12)
+    alone = _start(sim, df, data_dir, model="gpt-4o-mini", spec=spec, settings=engine.RunSettings(workers=4))
+    cost_alone = _ledger_cost(sim, "gpt-4o-mini")
+    sim.reset()
+    packed = _start(
+        sim, df, tmp_path / "p", model="gpt-4o-mini", spec=spec, settings=engine.RunSettings(workers=4),
+        rows_per_request=6,
+    )  # fmt: skip
+    c = compare_packed(alone.rows(), packed.rows())
+    assert c.cost_alone == pytest.approx(cost_alone) and c.cost_packed == pytest.approx(
+        _ledger_cost(sim, "gpt-4o-mini")
+    )
+    assert c.saving > 0 and (c.same_answers, c.answered_both, c.resent) == (12, 12, 0)
+    # With a long shared system message packing pays it once per 6 rows; on a tiny prompt it may not pay.
+    long = PromptSpec(name="long", system=LONG_SYSTEM, template=TEMPLATE)
+    paths = quote_paths(df, long, run_options(long, "gpt-4o-mini", 200, None, rows_per_request=6))
+    assert [p.name for p in paths] == ["standard", "flex", "batch", "packed ×6"]
+    assert paths[-1].cost_high < paths[0].cost_high

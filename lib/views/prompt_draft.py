@@ -95,6 +95,65 @@ def quote_notes(q: quote.Quote) -> list[str]:
     return notes
 
 
+def quote_paths(
+    df: pd.DataFrame,
+    spec: PromptSpec,
+    options: runs.RunOptions,
+    *,
+    sample_output_tokens: Sequence[int] = (),
+    workers: int = 16,
+    rpm: int | None = None,
+) -> list[quote.CostPath]:
+    """Every way to run this table (standard, flex, batch and, with options.rows_per_request, packed)."""
+    q = quote_table(df, spec, options, sample_output_tokens)
+    price = options.price or pricing.price_for(options.model)
+    packed = None
+    n = options.rows_per_request or spec.rows_per_request or 1
+    if n > 1:
+        try:
+            plan = runs.plan_run(df, spec, options, base_url=None)
+        except runs.PlanError:
+            plan = None  # this prompt cannot be packed: its paths go without
+        if plan is not None and plan.packs:
+            packed = quote.packed_quote(q, runs.packed_requests(plan), options.model, price=price)
+    prices = pricing.tier_prices(options.model, options.price)
+    return quote.paths(
+        q, options.model, prices=prices, workers=workers, rpm=rpm, packed=packed, rows_per_request=n
+    )
+
+
+@dataclass(frozen=True)
+class SampleComparison:
+    """The same sample rows answered alone and packed: what packing saves and what it changes."""
+
+    cost_alone: float | None
+    cost_packed: float | None
+    saving: float | None  # cost_alone - cost_packed
+    same_answers: int  # rows whose answer is the same text either way
+    answered_both: int
+    resent: int  # packed rows that came back without their id and were sent alone
+
+
+def compare_packed(alone: Sequence, packed: Sequence) -> SampleComparison:
+    """From the row records of an unpacked and a packed sample run over the same rows."""
+
+    def total(rows: Sequence) -> float | None:
+        costs = [r.cost_usd for r in rows if not r.from_cache]
+        return None if any(c is None for c in costs) else sum(costs)
+
+    by_id = {r.row_id: r for r in alone}
+    both = [(by_id[r.row_id], r) for r in packed if r.row_id in by_id and r.text and by_id[r.row_id].text]
+    a, p = total(alone), total(packed)
+    return SampleComparison(
+        cost_alone=a,
+        cost_packed=p,
+        saving=None if a is None or p is None else a - p,
+        same_answers=sum(x.text == y.text for x, y in both),
+        answered_both=len(both),
+        resent=sum(r.status == "succeeded" and "packed" not in r.flags for r in packed),
+    )
+
+
 def path_rows(paths: list[quote.CostPath]) -> list[dict[str, str]]:
     """The quote's paths (standard, flex, batch, packed) as table rows: path, cost, likely time, note."""
     rows = []
