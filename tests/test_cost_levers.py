@@ -434,3 +434,22 @@ def test_the_workbench_compares_a_packed_sample_with_the_unpacked_one(sim, data_
     paths = quote_paths(df, long, run_options(long, "gpt-4o-mini", 200, None, rows_per_request=6))
     assert [p.name for p in paths] == ["standard", "flex", "batch", "packed ×6"]
     assert paths[-1].cost_high < paths[0].cost_high
+
+
+def test_a_tier_without_a_price_makes_the_cost_unknown_not_short(sim, data_dir, tmp_path, monkeypatch):
+    prices = tmp_path / "prices.json"
+    prices.write_text('{"gpt-5-mini": {"input": 0.3, "output": 2.4}}')  # no priority price can be derived
+    monkeypatch.setenv("LEAD_STUDIO_PRICES", str(prices))
+    job = _start(sim, leads(4), data_dir, settings=engine.RunSettings(workers=2, service_tier="priority"))
+    snap = job.snapshot()
+    assert snap.succeeded == 4 and not snap.cost_known
+    flex = _start(
+        sim, leads(4), tmp_path / "flex", settings=engine.RunSettings(workers=2, service_tier="flex")
+    )
+    assert flex.snapshot().cost_known  # flex from an override: half of it
+    assert flex.snapshot().cost_usd == pytest.approx(
+        sum(
+            cost(Usage(e["prompt_tokens"], e["completion_tokens"]), price_for(MODEL, tier="flex"))
+            for e in sim.ledger()[-4:]
+        )
+    )

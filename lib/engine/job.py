@@ -523,7 +523,7 @@ class Job(PackingMixin):
                 cached_tokens=t.usage.cached_tokens,
                 reasoning_tokens=t.usage.reasoning_tokens,
                 cost_usd=t.cost,
-                cost_known=self.plan.price is not None,
+                cost_known=self.plan.price is not None and t.unpriced == 0,
                 budget_usd=self._budget,
                 requests_sent=self._requests_sent,
                 cache_hits=self._cache_hits,
@@ -952,6 +952,7 @@ class _Totals:
         self.usage = Usage()
         self.cost = 0.0
         self.saved = 0.0
+        self.unpriced = 0  # billed rows with no price (a tier the price table lacks): the total is short
         self.tier_rows: dict[str, int] = {}
         self.tier_cost: dict[str, float] = {}
 
@@ -976,6 +977,8 @@ class _Totals:
                 self.usage.cache_write_tokens + sign * u.cache_write_tokens,
             )
             self.cost += sign * (row.cost_usd or 0.0)
+            if row.cost_usd is None and (u.prompt_tokens or u.completion_tokens):
+                self.unpriced += sign
             if row.service_tier:
                 tier = row.service_tier
                 self.tier_rows[tier] = self.tier_rows.get(tier, 0) + sign
