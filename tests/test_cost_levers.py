@@ -453,3 +453,34 @@ def test_a_tier_without_a_price_makes_the_cost_unknown_not_short(sim, data_dir, 
             for e in sim.ledger()[-4:]
         )
     )
+
+
+def test_the_live_panel_lines_for_tiers_and_caching():
+    from types import SimpleNamespace
+
+    from lib.views.run_status import caching_text, tier_text
+
+    base = dict(
+        cost_known=True, capacity_refusals=0, cached_tokens=0, cache_write_tokens=0, saved_by_caching_usd=0.0
+    )
+    cases = [
+        (dict(tier_rows={"default": 10}, tier_cost={"default": 0.1}, service_tier="default"), None),
+        (
+            dict(tier_rows={"flex": 8, "default": 2}, tier_cost={"flex": 0.04, "default": 0.02},
+                 service_tier="default", capacity_refusals=3),
+            "flex: 8 rows, $0.0400 · standard: 2 rows, $0.0200 · 3 flex capacity refusals (not billed)",
+        ),
+    ]  # fmt: skip
+    for fields, expected in cases:
+        assert tier_text(SimpleNamespace(**{**base, **fields})) == expected
+    assert caching_text(SimpleNamespace(**base)) is None
+    text = caching_text(
+        SimpleNamespace(
+            **{**base, "cached_tokens": 2048, "cache_write_tokens": 1024, "saved_by_caching_usd": 0.5}
+        )
+    )
+    assert (
+        text.startswith("Saved by caching $0.50")
+        and "2,048 input tokens read" in text
+        and "1,024 written" in text
+    )

@@ -86,3 +86,36 @@ def budget_warning(budget: float | None, cost_low: float | None, cost_high: floa
             "may pause before the last rows if the answers are long."
         )
     return None
+
+
+TIER_LABELS = {"default": "standard", "flex": "flex", "priority": "priority", "batch": "batch"}
+
+
+def tier_text(snap) -> str | None:
+    """'flex: 1,840 rows, $0.31 · standard: 160 rows, $0.05', or None when every row went at the default tier."""
+    rows = dict(getattr(snap, "tier_rows", {}) or {})
+    asked = getattr(snap, "service_tier", "default")
+    if not rows or (set(rows) == {"default"} and asked == "default"):
+        return None
+    costs = getattr(snap, "tier_cost", {}) or {}
+    parts = []
+    for tier, n in sorted(rows.items(), key=lambda kv: -kv[1]):
+        cost = f", {money(costs.get(tier, 0.0))}" if snap.cost_known else ""
+        parts.append(f"{TIER_LABELS.get(tier, tier)}: {n:,} rows{cost}")
+    refused = getattr(snap, "capacity_refusals", 0)
+    if refused:
+        parts.append(f"{refused:,} flex capacity refusals (not billed)")
+    return " · ".join(parts)
+
+
+def caching_text(snap) -> str | None:
+    """'Saved by caching $0.42 · 1,200,000 input tokens read from the cache', or None without cache use."""
+    read = getattr(snap, "cached_tokens", 0)
+    written = getattr(snap, "cache_write_tokens", 0)
+    if not read and not written:
+        return None
+    saved = money(snap.saved_by_caching_usd) if snap.cost_known else "unpriced"
+    parts = [f"Saved by caching {saved}", f"{read:,} input tokens read from the cache"]
+    if written:
+        parts.append(f"{written:,} written to it")
+    return " · ".join(parts)
