@@ -484,3 +484,27 @@ def test_the_live_panel_lines_for_tiers_and_caching():
         and "2,048 input tokens read" in text
         and "1,024 written" in text
     )
+
+
+def test_a_store_made_before_tiers_gains_their_columns(tmp_path):
+    import sqlite3
+
+    from lib import store as store_module
+    from lib.store import RowRecord
+
+    old_schema = store_module._SCHEMA.replace(
+        "    cache_write_tokens INTEGER NOT NULL DEFAULT 0,\n    service_tier TEXT,\n", ""
+    )
+    assert old_schema != store_module._SCHEMA
+    db = sqlite3.connect(tmp_path / store_module.DB_NAME)
+    db.executescript(old_schema)
+    db.execute("INSERT INTO runs VALUES ('r', 0, 0, 'pending', NULL, '{}')")
+    db.execute("INSERT INTO rows (run_id, row_id, input_json, status) VALUES ('r', 1, '{}', 'pending')")
+    db.commit()
+    db.close()
+    s = Store(tmp_path)
+    s.record(
+        "r", RowRecord(1, status="succeeded", text="x", usage=Usage(2000, 5, 0, 0, 1024), service_tier="flex")
+    )
+    (row,) = s.rows("r")
+    assert (row.service_tier, row.usage.cache_write_tokens) == ("flex", 1024)
