@@ -69,7 +69,9 @@ class PackingMixin:
             raise
         except Exception as exc:  # a bug costs this pack a detour through single requests, never its rows
             self._note_error(pack.row_id, f"Internal error in a packed request: {exc!r}")
-            self._send_alone(pack.members)
+            with self._lock:
+                open_rows = [m for m in pack.members if self._rows[m.row_id].status == "pending"]
+            self._send_alone(open_rows)  # rows journalled before the error keep their answer
         finally:
             for member in claimed:
                 self._release_hash(member)
