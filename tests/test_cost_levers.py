@@ -508,3 +508,20 @@ def test_a_store_made_before_tiers_gains_their_columns(tmp_path):
     )
     (row,) = s.rows("r")
     assert (row.service_tier, row.usage.cache_write_tokens) == ("flex", 1024)
+
+
+def test_packed_requests_go_at_flex_under_capacity_refusals(sim, data_dir):
+    sim.configure(p_flex_unavailable=0.3, p_pack_drop=0.1, seed=3)
+    spec = PromptSpec(name="pack", template=TEMPLATE)
+    job = _start(
+        sim,
+        leads(40),
+        data_dir,
+        spec=spec,
+        rows_per_request=8,
+        settings=engine.RunSettings(workers=4, service_tier="flex"),
+    )
+    snap = job.snapshot()
+    assert (snap.status, snap.succeeded, snap.tier_rows) == ("finished", 40, {"flex": 40})
+    assert snap.capacity_refusals > 0 and {e["service_tier"] for e in sim.ledger()} == {"flex"}
+    assert snap.cost_usd == pytest.approx(_ledger_cost(sim), rel=1e-12)
