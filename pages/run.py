@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from lib import batch, charts, engine
+from lib.cost import pricing, quote
 from lib.cost.pricing import PRICES_READ_ON
 from lib.engine import Job, RunSettings, runs
 from lib.prompts import templates
@@ -119,6 +120,7 @@ def settings_form(w: Workspace) -> None:
         format="%.2f",
         help="The run pauses before a request that could take it past this. Kept with this workspace.",
     )
+    tier_form(w, model)
     bind(
         st.radio,
         "Rows with empty cells",
@@ -130,6 +132,39 @@ def settings_form(w: Workspace) -> None:
     )
 
 
+TIER_NAMES = {
+    "default": "Standard",
+    "flex": "Flex (half price, slower; retried when capacity is short)",
+    "priority": "Priority (faster, dearer)",
+    "auto": "Auto (the project's default tier)",
+}
+
+
+def tier_form(w: Workspace, model: str) -> None:
+    """The service tier, and for flex whether to go on at the standard price when capacity stays short."""
+    a, b = st.columns([2, 3], vertical_alignment="bottom")
+    _shared.bind(
+        a.selectbox,
+        "Service tier",
+        "settings.service_tier",
+        key="r_tier",
+        options=list(TIER_NAMES),
+        format_func=TIER_NAMES.get,
+        help="Each answer is priced by the tier OpenAI says served it.",
+    )
+    if w.settings.service_tier == "flex":
+        if not pricing.supports_flex(model):
+            b.warning(f"{model} has no flex processing: pick another model or tier.")
+        _shared.bind(
+            b.checkbox,
+            "Continue at the standard price if flex capacity stays unavailable",
+            "settings.flex_fallback",
+            key="r_flex_fallback",
+            help=f"After {w.settings.flex_patience_s / 60:.0f} minutes without flex capacity the rest of the run "
+            "goes at the standard tier.",
+        )
+
+
 def current_options(spec, w: Workspace, **extra) -> runs.RunOptions:
     model = w.effective_model()
     return prompt_draft.run_options(
@@ -139,13 +174,22 @@ def current_options(spec, w: Workspace, **extra) -> runs.RunOptions:
         w.effective_temperature(),
         w.settings.empty,
         price=_shared.custom_price(model),
+        service_tier=w.settings.service_tier,
         **extra,
     )
 
 
 def current_settings(w: Workspace, workers: int | None = None) -> RunSettings:
     s = w.settings
-    return RunSettings(workers=int(workers or s.workers), rpm=s.rpm, tpm=s.tpm, budget_usd=s.budget_usd)
+    return RunSettings(
+        workers=int(workers or s.workers),
+        rpm=s.rpm,
+        tpm=s.tpm,
+        budget_usd=s.budget_usd,
+        service_tier=s.service_tier,
+        flex_fallback=s.flex_fallback,
+        flex_patience_s=s.flex_patience_s,
+    )
 
 
 def run_meta(conn: _shared.Connection, **extra) -> dict:
@@ -227,6 +271,13 @@ def start_section(df, spec, w: Workspace, conn: _shared.Connection, busy: bool) 
     q = _shared.quote(df, spec, options, _shared.sample_tokens())
     _shared.quote_metrics(q)
     st.caption(f"Output estimate: {q.basis}.")
+    for note in prompt_draft.quote_notes(q):
+        st.caption(note)
+    paths = quote.paths(
+        q, options.model, prices=pricing.tier_prices(options.model, options.price), workers=w.settings.workers
+    )
+    st.caption("Every way to run it:")
+    st.dataframe(prompt_draft.path_rows(paths), key="quote_paths", hide_index=True)
     st.caption(prompt_draft.batch_quote_text(q))
     suggestion = prompt_draft.suggest_batch(q)
     if suggestion:
@@ -342,6 +393,9 @@ def panel(run_id: str, status_at_draw: str) -> None:
         st.rerun()  # started, paused or ended: redraw the whole page so buttons and the timer follow
     st.progress(snap.progress, text=run_status.progress_text(snap))
     st.caption(run_status.spend_text(snap))
+    for line in (run_status.tier_text(snap), run_status.caching_text(snap)):
+        if line:
+            st.caption(line)
     if snap.message:
         st.text(snap.message)
     sync_edits(run_id)
