@@ -13,6 +13,7 @@ BENCHMARKS = {
     "bench_engine": ["--write-readme"],
     "bench_batch": ["--write-readme"],
     "bench_web": ["--write-readme"],
+    "bench_cost_levers": ["--write-readme"],
 }
 
 

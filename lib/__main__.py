@@ -71,6 +71,20 @@ def _parser() -> argparse.ArgumentParser:
             metavar="MODEL",
             help="price a deployment or proxy model name as this priced model (e.g. gpt-4o-mini)",
         )
+        p.add_argument(
+            "--service-tier",
+            choices=("default", "flex", "priority", "auto"),
+            default="default",
+            help="flex: batch prices on live requests, slower, retried when capacity is short; "
+            "priority: faster, dearer (default: default)",
+        )
+        p.add_argument(
+            "--rows-per-request",
+            type=int,
+            metavar="N",
+            help="pack N rows into one request (the prompt's shared start is paid once per N rows); "
+            "default: the prompt file's rows_per_request, else 1",
+        )
 
     run = sub.add_parser("run", help="run a prompt over every row and write the results")
     run.add_argument("input")
@@ -93,6 +107,18 @@ def _parser() -> argparse.ArgumentParser:
         type=float,
         metavar="S",
         help="pause (rows pending, exit 3) when nothing succeeds for S seconds while the server refuses",
+    )
+    run.add_argument(
+        "--flex-fallback",
+        action="store_true",
+        help="with --service-tier flex: go on at the standard price if flex capacity stays unavailable",
+    )
+    run.add_argument(
+        "--flex-patience",
+        type=float,
+        default=600.0,
+        metavar="S",
+        help="seconds without flex capacity before --flex-fallback switches to the default tier (600)",
     )
     run.add_argument("--data-dir", default="results", help="where answers are journalled (default results/)")
     run.add_argument("--retry-failed", action="store_true", help="send failed rows again")
@@ -206,6 +232,8 @@ def _options(args: argparse.Namespace, spec):
                 f"--price-as {args.price_as}: that model has no price either. Name a priced model "
                 "(e.g. gpt-4o-mini) or give --price-input and --price-output."
             )
+    if args.rows_per_request is not None and not 1 <= args.rows_per_request <= 50:
+        raise UsageError("--rows-per-request must be between 1 and 50.")
     if args.price_input is not None or args.price_output is not None:
         if args.price_input is None or args.price_output is None:
             raise UsageError("Give both --price-input and --price-output (USD per 1M tokens).")
@@ -220,6 +248,8 @@ def _options(args: argparse.Namespace, spec):
         empty="skip" if args.skip_empty else "send",
         limit=args.limit,
         price=price,
+        service_tier=args.service_tier,
+        rows_per_request=args.rows_per_request,
     )
 
 
@@ -233,8 +263,9 @@ def _check_template(spec, columns) -> list[dict]:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    from lib.cost import pricing
     from lib.cost import quote as quoting
-    from lib.engine.runs import PlanError, plan_run
+    from lib.engine.runs import PlanError, packed_requests, plan_run
 
     spec = _load_spec(args)
     leads, _ = _read_input(args)
@@ -274,8 +305,33 @@ def cmd_check(args: argparse.Namespace) -> int:
             "cost_low_usd": q.cost_low,
             "cost_high_usd": q.cost_high,
             "output_basis": q.basis,
+            "distinct_requests": q.distinct,
+            "reused_rows": q.reused_rows,
+            "static_prefix_tokens": q.prefix_tokens,
+            "cached_tokens_estimate": q.cached_tokens,
+            "prices_from": f"{pricing.DATA_SOURCE}, prices as of {pricing.PRICES_READ_ON}",
         }
     )
+    packed = None
+    if plan.packs:
+        packed = quoting.packed_quote(q, packed_requests(plan), options.model, price=plan.price)
+    summary["paths"] = [
+        {
+            "path": p.name,
+            "available": p.available,
+            "cost_low_usd": p.cost_low,
+            "cost_high_usd": p.cost_high,
+            "likely_time": p.duration,
+            **({"note": p.note} if p.note else {}),
+        }
+        for p in quoting.paths(
+            q,
+            options.model,
+            prices=plan.tier_prices,
+            packed=packed,
+            rows_per_request=plan.meta.get("rows_per_request"),
+        )
+    ]
     print(json.dumps(summary, ensure_ascii=False))
     return EXIT_OK
 
@@ -373,6 +429,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
     except (PlanError, StoreError) as exc:
         raise UsageError(str(exc)) from exc
+    if args.flex_fallback and args.service_tier != "flex":
+        raise UsageError("--flex-fallback only applies with --service-tier flex.")
+    if args.flex_patience < 0:
+        raise UsageError("--flex-patience cannot be negative.")
+    if args.mode == "batch" and args.service_tier != "default":
+        raise UsageError("--service-tier applies to live runs; the Batch API has its own price.")
+    if args.mode == "batch" and plan.packs:
+        raise UsageError(
+            "Packed rows go live; leave out --rows-per-request (or rows_per_request) for a batch."
+        )
     settings = engine.RunSettings(
         workers=args.workers,
         rpm=args.rpm,
@@ -380,6 +446,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         budget_usd=args.budget,
         timeout_s=args.timeout,
         give_up_after_s=args.give_up_after,
+        service_tier=args.service_tier,
+        flex_fallback=args.flex_fallback,
+        flex_patience_s=args.flex_patience,
     )
     started = time.monotonic()
     if args.mode == "batch":
@@ -415,6 +484,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         "cost_usd": round(snap.cost_usd, 8) if snap.cost_known else None,
         "requests_sent": snap.requests_sent,
         "cache_hits": snap.cache_hits,
+        "service_tiers": dict(snap.tier_rows),
+        "cached_tokens": snap.cached_tokens,
+        "cache_write_tokens": snap.cache_write_tokens,
+        "saved_by_caching_usd": round(snap.saved_by_caching_usd, 8) if snap.cost_known else None,
         "elapsed_s": round(time.monotonic() - started, 3),
         "status": snap.status,
         "output": str(output),

@@ -52,6 +52,8 @@ CREATE TABLE IF NOT EXISTS rows (
     attempts INTEGER NOT NULL DEFAULT 0,
     from_cache INTEGER NOT NULL DEFAULT 0,
     updated_at REAL,
+    cache_write_tokens INTEGER NOT NULL DEFAULT 0,
+    service_tier TEXT,
     PRIMARY KEY (run_id, row_id)
 );
 CREATE TABLE IF NOT EXISTS responses (
@@ -85,6 +87,12 @@ CREATE TABLE IF NOT EXISTS web_pages (
 );
 """
 
+# Columns added since the first schema: a database made before them gains them when opened.
+_ADDED_ROW_COLUMNS = (
+    ("cache_write_tokens", "INTEGER NOT NULL DEFAULT 0"),
+    ("service_tier", "TEXT"),
+)
+
 FINAL_STATUSES = frozenset({"succeeded", "failed", "skipped"})
 
 
@@ -117,6 +125,7 @@ class RowRecord:
     attempts: int = 0
     from_cache: bool = False
     request_hash: str | None = None
+    service_tier: str | None = None  # the tier the response says served it (default, flex, priority, batch)
 
 
 @dataclass(frozen=True)
@@ -188,6 +197,10 @@ class Store:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
+            have = {r[1] for r in self._db.execute("PRAGMA table_info(rows)")}
+            for column, decl in _ADDED_ROW_COLUMNS:
+                if column not in have:
+                    self._db.execute(f"ALTER TABLE rows ADD COLUMN {column} {decl}")
             self._db.execute(
                 "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
             )
@@ -278,7 +291,8 @@ class Store:
     def rows(self, run_id: str) -> list[RowRecord]:
         sql = (
             "SELECT row_id, status, text, error, retryable, finish_reason, flags, prompt_tokens, "
-            "completion_tokens, cached_tokens, reasoning_tokens, cost_usd, attempts, from_cache, request_hash "
+            "completion_tokens, cached_tokens, reasoning_tokens, cost_usd, attempts, from_cache, request_hash, "
+            "cache_write_tokens, service_tier "
             "FROM rows WHERE run_id = ? ORDER BY row_id"
         )
         return [_row_record(r) for r in self._read(sql, (run_id,))]
@@ -393,7 +407,8 @@ def _row_update(run_id: str, row: RowRecord) -> tuple[str, Sequence]:
     return (
         "UPDATE rows SET status = ?, text = ?, error = ?, retryable = ?, finish_reason = ?, flags = ?, "
         "prompt_tokens = ?, completion_tokens = ?, cached_tokens = ?, reasoning_tokens = ?, cost_usd = ?, "
-        "attempts = ?, from_cache = ?, updated_at = ? WHERE run_id = ? AND row_id = ?",
+        "attempts = ?, from_cache = ?, updated_at = ?, cache_write_tokens = ?, service_tier = ? "
+        "WHERE run_id = ? AND row_id = ?",
         (
             row.status,
             row.text,
@@ -409,6 +424,8 @@ def _row_update(run_id: str, row: RowRecord) -> tuple[str, Sequence]:
             row.attempts,
             int(row.from_cache),
             time.time(),
+            row.usage.cache_write_tokens,
+            row.service_tier,
             run_id,
             row.row_id,
         ),
@@ -432,6 +449,8 @@ def _row_record(r: tuple) -> RowRecord:
         attempts,
         fc,
         rh,
+        written,
+        tier,
     ) = r
     return RowRecord(
         row_id=row_id,
@@ -441,11 +460,12 @@ def _row_record(r: tuple) -> RowRecord:
         retryable=bool(retryable),
         finish_reason=finish,
         flags=tuple(f for f in flags.split(",") if f),
-        usage=Usage(pt, ct, cached, reasoning),
+        usage=Usage(pt, ct, cached, reasoning, written or 0),
         cost_usd=cost,
         attempts=attempts,
         from_cache=bool(fc),
         request_hash=rh,
+        service_tier=tier,
     )
 
 

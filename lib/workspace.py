@@ -79,6 +79,9 @@ class Settings:
     id_columns: list[str] | None = None  # identifying columns shown before the answer (None: suggested)
     sample_n: int = 5
     sample_how: Literal["first", "random"] = "first"
+    service_tier: Literal["default", "flex", "priority", "auto"] = "default"
+    flex_fallback: bool = False  # continue at the standard price if flex capacity stays unavailable
+    flex_patience_s: float = 600.0
     csv_for: Literal["spreadsheet", "crm"] = "spreadsheet"  # the CSV export: guarded, or exact for a CRM
 
 

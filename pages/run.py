@@ -7,6 +7,7 @@ import dataclasses
 import streamlit as st
 
 from lib import batch, charts, engine
+from lib.cost import pricing, quote
 from lib.cost.pricing import PRICES_READ_ON
 from lib.engine import Job, RunSettings, runs
 from lib.prompts import templates
@@ -129,6 +130,7 @@ def settings_form(w: Workspace) -> None:
         format="%.2f",
         help="The run pauses before a request that could take it past this. Kept with this workspace.",
     )
+    tier_form(w, model)
     bind(
         d.number_input,
         "Give up after (seconds)",
@@ -152,6 +154,39 @@ def settings_form(w: Workspace) -> None:
     )
 
 
+TIER_NAMES = {
+    "default": "Standard",
+    "flex": "Flex (half price, slower; retried when capacity is short)",
+    "priority": "Priority (faster, dearer)",
+    "auto": "Auto (the project's default tier)",
+}
+
+
+def tier_form(w: Workspace, model: str) -> None:
+    """The service tier, and for flex whether to go on at the standard price when capacity stays short."""
+    a, b = st.columns([2, 3], vertical_alignment="bottom")
+    _shared.bind(
+        a.selectbox,
+        "Service tier",
+        "settings.service_tier",
+        key="r_tier",
+        options=list(TIER_NAMES),
+        format_func=TIER_NAMES.get,
+        help="Each answer is priced by the tier OpenAI says served it.",
+    )
+    if w.settings.service_tier == "flex":
+        if not pricing.supports_flex(model):
+            b.warning(f"{model} has no flex processing: pick another model or tier.")
+        _shared.bind(
+            b.checkbox,
+            "Continue at the standard price if flex capacity stays unavailable",
+            "settings.flex_fallback",
+            key="r_flex_fallback",
+            help=f"After {w.settings.flex_patience_s / 60:.0f} minutes without flex capacity the rest of the run "
+            "goes at the standard tier.",
+        )
+
+
 def current_options(spec, w: Workspace, **extra) -> runs.RunOptions:
     model = w.effective_model()
     return prompt_draft.run_options(
@@ -161,6 +196,7 @@ def current_options(spec, w: Workspace, **extra) -> runs.RunOptions:
         w.effective_temperature(),
         w.settings.empty,
         price=_shared.custom_price(model),
+        service_tier=w.settings.service_tier,
         **extra,
     )
 
@@ -173,6 +209,9 @@ def current_settings(w: Workspace, workers: int | None = None) -> RunSettings:
         tpm=s.tpm,
         budget_usd=s.budget_usd,
         give_up_after_s=s.give_up_after_s,
+        service_tier=s.service_tier,
+        flex_fallback=s.flex_fallback,
+        flex_patience_s=s.flex_patience_s,
     )
 
 
@@ -261,6 +300,13 @@ def start_section(df, spec, w: Workspace, conn: _shared.Connection, busy: bool) 
     q = _shared.quote(df, spec, options, _shared.sample_tokens())
     _shared.quote_metrics(q)
     st.caption(f"Output estimate: {q.basis}.")
+    for note in prompt_draft.quote_notes(q):
+        st.caption(note)
+    paths = quote.paths(
+        q, options.model, prices=pricing.tier_prices(options.model, options.price), workers=w.settings.workers
+    )
+    st.caption("Every way to run it:")
+    st.dataframe(prompt_draft.path_rows(paths), key="quote_paths", hide_index=True)
     st.caption(prompt_draft.batch_quote_text(q))
     suggestion = prompt_draft.suggest_batch(q)
     if suggestion:
@@ -385,6 +431,9 @@ def panel(run_id: str, status_at_draw: str) -> None:
     stall = run_status.stall_text(snap)
     if stall:
         st.text(f"Nothing moves: {stall}.")
+    for line in (run_status.tier_text(snap), run_status.caching_text(snap)):
+        if line:
+            st.caption(line)
     if snap.message:
         st.text(snap.message)
     sync_edits(run_id)

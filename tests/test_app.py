@@ -340,3 +340,49 @@ def test_new_and_switching_workspaces_change_what_the_tab_shows():
     at.button(key=f"btn_ws_{first}").click().run()  # back to the first, listed because it has a file
     assert at.session_state["ws_id"] == first and at.query_params["ws"] == first
     assert workspace(at).lead.file_name == "leads.csv"
+
+
+def test_run_page_tier_choice_is_kept_and_the_live_panel_shows_rows_per_tier(keyed):
+    keyed.configure(p_flex_unavailable=0.3)
+    at = choose_prompt(upload(new_app()))
+    edit_workspace(at, lambda w: w.set_setting("model", "gpt-5-mini"))
+    goto(at, "run")
+    paths = _paths_table(at)
+    assert list(paths["Path"]) == ["standard", "flex", "batch"]
+    assert paths["Cost"].str.startswith("$").all()
+    at.selectbox(key="r_tier").set_value("flex").run()
+    at.checkbox(key="r_flex_fallback").check().run()
+    w = workspace(at)
+    assert (w.settings.service_tier, w.settings.flex_fallback) == ("flex", True)
+    goto(at, "data")  # leave and come back: the choice is the workspace's, not the widget's
+    goto(at, "run")
+    assert at.selectbox(key="r_tier").value == "flex" and at.checkbox(key="r_flex_fallback").value
+    at.button(key="btn_start").click().run()
+    assert wait_for_run(at) == "finished"
+    job = engine.get_job(workspace(at).run_id)
+    assert job.settings.service_tier == "flex" and job.plan.meta["service_tier"] == "flex"
+    assert {e["service_tier"] for e in keyed.ledger()} == {"flex"}
+    captions = " ".join(c.value for c in at.caption)
+    assert "flex: 4 rows" in captions
+
+
+def test_the_quote_notes_reused_rows_and_flex_is_not_offered_where_the_model_has_none(keyed):
+    leads = LEADS_TWICE
+    at = choose_prompt(upload(new_app(), data=leads))
+    goto(at, "run")
+    paths = _paths_table(at)
+    assert paths.loc[paths["Path"] == "flex", "Cost"].item() == "not offered"  # gpt-4o-mini: no flex
+    assert any("reuse its answer" in c.value for c in at.caption)
+
+
+LEADS_TWICE = (
+    b"First Name,Title,Company,Industry,City,# Employees\r\n"
+    b"Ann,VP Sales,Acme,software,Boston,50\r\n"
+    b"Ann,VP Sales,Acme,software,Boston,50\r\n"
+    b"Bob,CEO,Globex,retail,Austin,10\r\n"
+)
+
+
+def _paths_table(at):
+    """The Run page's table of paths (AppTest does not expose a dataframe's key)."""
+    return next(d.value for d in at.dataframe if "Path" in d.value.columns)

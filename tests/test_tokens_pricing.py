@@ -133,3 +133,101 @@ def test_the_prices_file_maps_deployment_names(tmp_path, monkeypatch):
         0.01, 0.01, 0.02
     )
     assert "aliases" not in pricing.load_prices(prices)
+
+
+# OpenAI's published prices per 1M tokens (input, cached input, output), as the shipped database holds them.
+@pytest.mark.parametrize(
+    ("model", "tier", "expected"),
+    [
+        ("gpt-5-mini", "default", (0.25, 0.025, 2.0)),
+        ("gpt-5-mini", "flex", (0.125, 0.0125, 1.0)),
+        ("gpt-5-mini", "priority", (0.45, 0.045, 3.6)),
+        ("gpt-5-mini", "auto", (0.25, 0.025, 2.0)),  # auto is priced by the tier the answer says served it
+        ("gpt-5", "flex", (0.625, 0.0625, 5.0)),
+        ("gpt-5.4-mini", "default", (0.75, 0.075, 4.5)),
+        ("gpt-5.4-mini", "flex", (0.375, 0.0375, 2.25)),
+        ("gpt-5-mini-2025-08-07", "flex", (0.125, 0.0125, 1.0)),  # a dated snapshot: its base model
+        ("o3", "flex", (1.0, 0.25, 4.0)),
+        ("gpt-4o-mini", "default", (0.15, 0.075, 0.6)),
+        ("gpt-4o-mini", "flex", None),  # OpenAI offers no flex for it
+        ("gpt-4.1-mini", "priority", (0.7, 0.175, 2.8)),
+        ("my-local-llama", "default", None),
+        ("my-local-llama", "flex", None),
+    ],
+)
+def test_prices_per_tier_come_from_the_database(model, tier, expected):
+    price = pricing.price_for(model, tier=tier)
+    assert (None if price is None else (price.input, price.cached_input, price.output)) == (
+        None if expected is None else pytest.approx(expected)
+    )
+
+
+def test_the_database_is_offline_and_dated(monkeypatch):
+    import socket
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("the price database reached for the network")
+
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    pricing._model.cache_clear()
+    assert pricing.price_for("gpt-5.5") is not None
+    assert pricing.PRICES_READ_ON >= "2026-10-01"
+    assert pricing.DATA_SOURCE.startswith("genai-prices ")
+    assert "gpt-5-mini" in pricing.PRICES and "gpt-image-1" not in pricing.PRICES
+
+
+@pytest.mark.parametrize(
+    ("usage", "expected"),
+    [
+        # gpt-6-luna: input 0.10, cache read 0.01, cache write 0.125, output 0.50 per 1M
+        (pricing.Usage(1_000_000, 0), 0.10),
+        (pricing.Usage(1_000_000, 0, cache_write_tokens=1_000_000), 0.125),
+        (
+            pricing.Usage(2_000_000, 0, cached_tokens=1_000_000, cache_write_tokens=500_000),
+            0.01 + 0.0625 + 0.05,
+        ),
+        (pricing.Usage(0, 1_000_000), 0.50),
+    ],
+)
+def test_cache_writes_are_billed_at_their_own_price(usage, expected):
+    price = pricing.price_for("gpt-6-luna")
+    assert price.cache_write == pytest.approx(1.25 * price.input)
+    assert pricing.cost(usage, price) == pytest.approx(expected)
+
+
+def test_usage_reads_cache_write_tokens():
+    usage = pricing.Usage.from_api(
+        {"prompt_tokens": 2000, "completion_tokens": 5, "prompt_tokens_details": {"cache_write_tokens": 1536}}
+    )
+    assert usage.cache_write_tokens == 1536
+
+
+def test_caching_saved_counts_reads_and_the_extra_on_writes():
+    price = pricing.Price(1.0, 0.1, 2.0, cache_write=1.25)
+    assert pricing.caching_saved(
+        pricing.Usage(3_000_000, 0, cached_tokens=1_000_000), price
+    ) == pytest.approx(0.9)
+    assert pricing.caching_saved(
+        pricing.Usage(3_000_000, 0, cached_tokens=1_000_000, cache_write_tokens=1_000_000), price
+    ) == pytest.approx(0.9 - 0.25)
+    assert pricing.caching_saved(pricing.Usage(10, 10), None) is None
+
+
+def test_overrides_win_per_tier_and_aliases_map_deployments(tmp_path, monkeypatch):
+    prices = tmp_path / "prices.json"
+    prices.write_text(
+        '{"gpt-5-mini": {"input": 0.3, "output": 2.4}, "gpt-5-mini@priority": {"input": 0.6, "output": 4.8},'
+        ' "my-llama": {"input": 0.01, "output": 0.02}}'
+    )
+    monkeypatch.setenv(pricing.PRICES_FILE_ENV, str(prices))
+    assert pricing.price_for("gpt-5-mini") == pricing.Price(0.3, 0.3, 2.4)
+    assert pricing.price_for("gpt-5-mini", tier="flex") == pricing.Price(0.15, 0.15, 1.2)  # half, like batch
+    assert pricing.price_for("gpt-5-mini", tier="priority") == pricing.Price(0.6, 0.6, 4.8)
+    assert pricing.price_for("my-llama", tier="priority") is None  # not derivable from a standard price
+    run_price = pricing.Price(1.0, 0.5, 3.0)
+    assert pricing.price_for("gpt-5-mini", {"gpt-5-mini": run_price}) == run_price  # the run's own wins
+    assert pricing.price_for("acme-prod-mini", aliases={"acme-prod-mini": "gpt-5-nano"}) == pricing.price_for(
+        "gpt-5-nano"
+    )
+    assert pricing.price_for("acme-prod-mini") is None
+    assert pricing.tier_prices("gpt-5-mini", run_price)["flex"] == pricing.Price(0.5, 0.25, 1.5)

@@ -152,6 +152,7 @@ def answered(
         check_output=check_output,
         attempts=1,
         batch=True,
+        tier="batch",
     )
 
 

@@ -1,50 +1,57 @@
-"""Per-model prices and the cost of a response's usage, in US dollars."""
+"""Per-model prices (per service tier) and the cost of a response's usage, in US dollars.
+
+Prices come from genai-prices, a price database kept for this purpose and shipped inside the package (no
+network at run time: its optional auto-update is never started here). It prices service tiers (flex,
+priority), the Batch API, cache reads and, for the models that bill them, cache writes. Three overrides win
+over it, in this order: a price given for this run (sidebar, `--price-*`), the team's LEAD_STUDIO_PRICES
+file, then the database. A name none of them knows stays unpriced (shown as such, never as $0).
+A deployment name (an Azure deployment, a gateway alias) is mapped to the model it runs by `aliases`,
+one lookup before the price lookup.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal
+from functools import cache
+from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
-# Standard (not priority/flex) prices per million tokens from OpenAI's pricing page, read on this date.
-# Prices change: override them in the app or with a prices file rather than trusting this table blindly.
-PRICES_READ_ON = "2025-08-15"
 BATCH_DISCOUNT = 0.5  # the Batch API bills half of both input and output
+FLEX_DISCOUNT = 0.5  # flex bills at batch rates (OpenAI's flex processing guide)
+TIERS = ("default", "flex", "priority")  # what a response's `service_tier` can say served it
+REQUEST_TIERS = ("default", "flex", "priority", "auto")  # what a run may ask for
+PRICES_FILE_ENV = "LEAD_STUDIO_PRICES"
+_PROVIDER = "openai"
 
 
 @dataclass(frozen=True)
 class Price:
     input: float  # USD per 1M uncached prompt tokens
-    cached_input: float  # USD per 1M cached prompt tokens
+    cached_input: float  # USD per 1M cached prompt tokens (cache reads)
     output: float  # USD per 1M completion tokens (reasoning tokens included)
+    cache_write: float | None = None  # USD per 1M prompt tokens written to the cache; None: billed as input
 
-
-PRICES: dict[str, Price] = {
-    "gpt-5": Price(1.25, 0.125, 10.00),
-    "gpt-5-mini": Price(0.25, 0.025, 2.00),
-    "gpt-5-nano": Price(0.05, 0.005, 0.40),
-    "gpt-4.1": Price(2.00, 0.50, 8.00),
-    "gpt-4.1-mini": Price(0.40, 0.10, 1.60),
-    "gpt-4.1-nano": Price(0.10, 0.025, 0.40),
-    "gpt-4o": Price(2.50, 1.25, 10.00),
-    "gpt-4o-mini": Price(0.15, 0.075, 0.60),
-    "o3": Price(2.00, 0.50, 8.00),
-    "o4-mini": Price(1.10, 0.275, 4.40),
-    "o3-mini": Price(1.10, 0.55, 4.40),
-    "gpt-3.5-turbo": Price(0.50, 0.50, 1.50),
-}
+    def scaled(self, factor: float) -> Price:
+        """This price times `factor` (flex and batch from a standard override)."""
+        write = self.cache_write * factor if self.cache_write is not None else None
+        return Price(self.input * factor, self.cached_input * factor, self.output * factor, write)
 
 
 @dataclass(frozen=True)
 class Usage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
-    cached_tokens: int = 0
+    cached_tokens: int = 0  # prompt tokens read from the cache
     reasoning_tokens: int = 0
+    cache_write_tokens: int = 0  # prompt tokens written to the cache (billed above input by newer models)
 
     def __add__(self, other: Usage) -> Usage:
         return Usage(
@@ -52,6 +59,7 @@ class Usage:
             self.completion_tokens + other.completion_tokens,
             self.cached_tokens + other.cached_tokens,
             self.reasoning_tokens + other.reasoning_tokens,
+            self.cache_write_tokens + other.cache_write_tokens,
         )
 
     @classmethod
@@ -66,10 +74,125 @@ class Usage:
             int(usage.get("completion_tokens") or 0),
             int(prompt_details.get("cached_tokens") or 0),
             int(completion_details.get("reasoning_tokens") or 0),
+            int(prompt_details.get("cache_write_tokens") or usage.get("cache_write_tokens") or 0),
         )
 
 
-PRICES_FILE_ENV = "LEAD_STUDIO_PRICES"
+# --- the database ------------------------------------------------------------------------------------
+
+
+@cache
+def _provider() -> Any:
+    """genai-prices' bundled OpenAI data (loaded once, ~0.3 s; never its network auto-update)."""
+    from genai_prices import data_snapshot
+
+    snapshot = data_snapshot.get_snapshot()
+    return snapshot, next(p for p in snapshot.providers if p.id == _PROVIDER)
+
+
+def _number(value: Any) -> float | None:
+    """A per-1M price as float; a context-length tiered price gives its base (lead rows are far below it)."""
+    if value is None:
+        return None
+    if isinstance(value, Decimal | int | float):
+        return float(value)
+    base = getattr(value, "base", None)
+    return float(base) if base is not None else None
+
+
+@cache
+def _model(model: str) -> Any:
+    snapshot, _ = _provider()
+    try:
+        return snapshot.find_provider_model(model, None, _PROVIDER, None)[1]
+    except LookupError:
+        return None
+
+
+def _variant_keys(info: Any) -> set[str]:
+    now = dt.datetime.now(dt.UTC)
+    keys = set()
+    for variant in info.price_variants or ():
+        if variant.constraint is None or variant.constraint.active(now):
+            keys.update(f"{k}={v}" for k, v in variant.when.items())
+    return keys
+
+
+def _db_price(model: str, tier: str) -> Price | None:
+    """The database's price of `model` at `tier` ("default", "flex", "priority" or "batch"), or None."""
+    info = _model(model)
+    if info is None or _base_name(str(info.id)) != _base_name(model):
+        return None  # matched by a looser rule (a prefix): not the model this name runs, maybe
+    key, value = ("processing", "batch") if tier == "batch" else ("service_tier", tier)
+    if tier != "default" and f"{key}={value}" not in _variant_keys(info):
+        return None  # the database has no such price for this model (flex unsupported, say)
+    prices = info.get_prices(dt.datetime.now(dt.UTC), {key: value} if tier != "default" else None)
+    inp, out = _number(prices.input_mtok), _number(prices.output_mtok)
+    if inp is None or out is None:
+        return None
+    cached = _number(getattr(prices, "cache_read_mtok", None))
+    write = _number(getattr(prices, "cache_write_mtok", None))
+    return Price(inp, inp if cached is None else cached, out, write)
+
+
+@cache
+def data_date() -> str:
+    """The newest date a price in the database takes effect: how current the shipped prices are."""
+    _, provider = _provider()
+    dates: list[dt.date] = []
+    for info in provider.models:
+        for variant in info.price_variants or ():
+            start = getattr(variant.constraint, "start_date", None)
+            if start is not None:
+                dates.append(start)
+        if isinstance(info.prices, list):
+            dates += [
+                p.constraint.start_date for p in info.prices if getattr(p.constraint, "start_date", None)
+            ]
+    return max(dates).isoformat() if dates else "unknown"
+
+
+DATA_SOURCE = f"genai-prices {version('genai-prices')}"
+
+
+def __getattr__(name: str) -> Any:
+    # Module attributes built on first use, so importing this module does not load the database.
+    if name == "PRICES_READ_ON":
+        return data_date()
+    if name == "PRICES":
+        return known_models()
+    raise AttributeError(name)
+
+
+@cache
+def _known_models() -> tuple[tuple[str, Price], ...]:
+    _, provider = _provider()
+    out = []
+    for info in provider.models:
+        name = info.id
+        if (
+            not name.startswith(("gpt-", "o1", "o3", "o4", "chatgpt"))
+            or "ft:" in name
+            or ":" in name
+            or ".ft-" in name
+        ):
+            continue
+        if any(
+            w in name for w in ("image", "audio", "realtime", "tts", "transcribe", "search", "live", "embed")
+        ):
+            continue
+        price = _db_price(name, "default")
+        if price is not None and not info.deprecated:
+            out.append((name, price))
+    return tuple(out)
+
+
+def known_models() -> dict[str, Price]:
+    """Chat models the database prices (standard tier), for the model picker."""
+    return {**dict(_known_models()), **{k: v for k, v in _file_prices().items() if "@" not in k}}
+
+
+# --- overrides ---------------------------------------------------------------------------------------
 
 
 ALIASES_KEY = "aliases"
@@ -78,7 +201,9 @@ ALIASES_KEY = "aliases"
 def load_prices(path: str | os.PathLike) -> dict[str, Price]:
     """A prices file: JSON {"model": {"input": 0.15, "cached_input": 0.075, "output": 0.6}} per 1M tokens.
 
-    It may also map deployment or proxy names to a priced model: {"aliases": {"gpt-4o-mini-json": "gpt-4o-mini"}}.
+    A key "model@flex" (or @priority, @batch) prices one tier; without one, flex and batch are half the
+    model's entry. "cache_write" is optional (absent: cache writes bill as input). The file may also map
+    deployment or proxy names to a priced model: {"aliases": {"gpt-4o-mini-json": "gpt-4o-mini"}}.
     """
     return _read_prices_file(path)[0]
 
@@ -88,7 +213,12 @@ def _read_prices_file(path: str | os.PathLike) -> tuple[dict[str, Price], dict[s
         data = json.loads(Path(path).read_text("utf-8"))
         aliases = data.pop(ALIASES_KEY, None) or {}
         prices = {
-            str(model): Price(float(p["input"]), float(p.get("cached_input", p["input"])), float(p["output"]))
+            str(model): Price(
+                float(p["input"]),
+                float(p.get("cached_input", p["input"])),
+                float(p["output"]),
+                float(p["cache_write"]) if p.get("cache_write") is not None else None,
+            )
             for model, p in data.items()
         }
         return prices, {str(k): str(v) for k, v in dict(aliases).items()}
@@ -122,40 +252,118 @@ _file_cache: dict = {}
 _SNAPSHOT = re.compile(r"-(?:\d{4}-\d{2}-\d{2}|\d{4})$")
 
 
-def price_for(
-    model: str, overrides: Mapping[str, Price] | None = None, aliases: Mapping[str, str] | None = None
-) -> Price | None:
-    """The price of a model: an override, then the prices file, then the table; None when unpriced.
+def _base_name(model: str) -> str:
+    return _SNAPSHOT.sub("", model)
 
-    Dated snapshots (gpt-4o-2024-08-06) take their base model's price. Any other name that only starts
-    like a known model (a deployment or proxy name such as gpt-4o-mini-json, which may be routed to
-    anything) is unpriced unless `aliases` (the user's, then the prices file's) map it to a priced model.
-    """
-    table = {**PRICES, **_file_prices(), **(overrides or {})}
+
+def _lookup(table: Mapping[str, Price], model: str) -> Price | None:
+    """An exact entry, else the entry of the snapshot's base model (gpt-4o-2024-08-06 -> gpt-4o).
+
+    Any other name that only starts like a known model (a deployment or proxy name such as
+    gpt-4o-mini-json, which may be routed to anything) finds nothing: it is priced only when mapped."""
+    if model in table:
+        return table[model]
+    return table.get(_base_name(model))
+
+
+def _resolve(model: str, aliases: Mapping[str, str] | None) -> str | None:
+    """Follow the user's aliases, then the prices file's, to the model a name runs; None for a loop."""
     mapped = {**_file_table()[1], **(aliases or {})}
-    for _ in range(4):  # an alias may name another alias; a loop ends here
-        if model in table:
-            return table[model]
-        base = _SNAPSHOT.sub("", model)
-        if base != model and base in table:
-            return table[base]
-        if model not in mapped:
+    seen = set()
+    while model in mapped:
+        if model in seen or len(seen) > 8:
             return None
+        seen.add(model)
         model = mapped[model]
-    return None
+    return model
+
+
+def _from_table(table: Mapping[str, Price], model: str, tier: str) -> Price | None:
+    """An override table's price for this tier: its "@tier" entry, else flex/batch as half the model's."""
+    if tier != "default":
+        exact = table.get(f"{model}@{tier}")
+        if exact is not None:
+            return exact
+        base = _lookup(table, model)
+        if base is not None:
+            if tier in ("flex", "batch"):
+                return base.scaled(FLEX_DISCOUNT if tier == "flex" else BATCH_DISCOUNT)
+            return None  # a priority price cannot be derived from a standard override
+        return None
+    return _lookup(table, model)
+
+
+def price_for(
+    model: str,
+    overrides: Mapping[str, Price] | None = None,
+    *,
+    tier: str = "default",
+    aliases: Mapping[str, str] | None = None,
+) -> Price | None:
+    """The price of a model at a tier: an override, then the prices file, then the database; else None.
+
+    `aliases` maps a deployment name to the model it runs (looked up first). "auto" is priced as default
+    (the response says which tier really served it; price the answer by that).
+    """
+    resolved = _resolve(model, aliases)
+    if resolved is None:
+        return None
+    model = resolved
+    tier = "default" if tier in ("auto", None, "") else tier
+    for table in (overrides or {}, _file_prices()):
+        found = _from_table(table, model, tier)
+        if found is not None or _lookup(table, model) is not None:
+            return found  # an overridden model is never priced from the database underneath
+    return _db_price(model, tier)
+
+
+def tier_prices(
+    model: str,
+    base: Price | None = None,
+    *,
+    aliases: Mapping[str, str] | None = None,
+) -> dict[str, Price | None]:
+    """Every tier's price for a run: `base` (the run's own price, if given) overrides the standard one."""
+    overrides = {model: base} if base is not None else None
+    return {tier: price_for(model, overrides, tier=tier, aliases=aliases) for tier in (*TIERS, "batch")}
+
+
+def supports_flex(model: str, aliases: Mapping[str, str] | None = None) -> bool:
+    """Whether the database prices flex for this model (OpenAI offers flex on some models only)."""
+    model = _resolve(model, aliases) or model
+    if f"{model}@flex" in _file_prices():
+        return True
+    return _db_price(model, "flex") is not None
 
 
 def cost(usage: Usage, price: Price | None, *, batch: bool = False) -> float | None:
-    """Dollars for one usage; None when the model is unpriced (shown as such, never as $0)."""
+    """Dollars for one usage; None when the model is unpriced (shown as such, never as $0).
+
+    `batch` halves a standard price (the Batch API); pass a tier's own price instead where one is known.
+    """
     if price is None:
         return None
-    uncached = max(usage.prompt_tokens - usage.cached_tokens, 0)
+    written = usage.cache_write_tokens
+    uncached = max(usage.prompt_tokens - usage.cached_tokens - written, 0)
+    write_price = price.cache_write if price.cache_write is not None else price.input
     dollars = (
         uncached * price.input
         + usage.cached_tokens * price.cached_input
+        + written * write_price
         + usage.completion_tokens * price.output
     ) / 1_000_000
     return dollars * BATCH_DISCOUNT if batch else dollars
+
+
+def caching_saved(usage: Usage, price: Price | None) -> float | None:
+    """What prompt caching saved on this usage: cache reads at input price less what they cost, less the
+    extra that cache writes cost over plain input (negative when writes outweigh reads)."""
+    if price is None:
+        return None
+    write_price = price.cache_write if price.cache_write is not None else price.input
+    saved = usage.cached_tokens * (price.input - price.cached_input)
+    extra = usage.cache_write_tokens * (write_price - price.input)
+    return (saved - extra) / 1_000_000
 
 
 def format_usd(value: float | None) -> str:

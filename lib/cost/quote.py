@@ -12,20 +12,27 @@ Output tokens cannot be counted ahead, so the quote is a range:
 - after a sample: from the sample's mean completion length (the expected total) up to its 90th
   percentile (a cautious total), both capped by max_tokens. Reasoning models' hidden reasoning tokens
   are part of completion_tokens, so a sample on such a model includes them.
-Costs are the range priced with `lib.cost.pricing`, all input uncached (prompt caching only ever lowers it).
+Costs are the range priced with `lib.cost.pricing`. Identical requests (duplicate leads) are counted once:
+the engine sends one and reuses its answer, and `reused_rows` says how many rows will. When the static
+prefix (system message and few-shot turns, everything before the row's own turn) reaches the 1,024 tokens
+prompt caching needs, every request after the first is assumed to read it from the cache (in 128-token
+steps, as OpenAI caches), which `cached_tokens` carries; the high end of the range assumes no cache hits.
+`paths` sets the standard, flex, batch and packed ways to run side by side, each with a likely duration.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 
 from lib.cost import pricing, tokens
 from lib.prompts import models
 
 LOW_OUTPUT_FRACTION = 0.25
+CACHE_MIN_TOKENS = 1024  # OpenAI caches a prompt prefix from this length, in steps of CACHE_STEP
+CACHE_STEP = 128
 # With no max_tokens the API caps output only by the context window: assume this much per row, and say so.
 UNCAPPED_OUTPUT_GUESS = 500
 _UNSET = object()
@@ -44,6 +51,11 @@ class Quote:
     basis: str  # how output was estimated, for people
     per_row_input: list[int] | None = None
     over_context: list[int] = field(default_factory=list)  # row positions whose input + output overflow
+    distinct: int = 0  # distinct requests: what is really sent (duplicates reuse an answer)
+    reused_rows: int = 0  # rows that will reuse another row's answer, at no cost
+    prefix_tokens: int = 0  # the static prefix every request shares (system, few-shot turns)
+    cached_tokens: int = 0  # prompt tokens expected to be read from the cache (0 under CACHE_MIN_TOKENS)
+    cost_no_cache_low: float | None = None  # the low end without any cache hit: what caching saves
 
 
 def _schema_text(body: dict, seen: dict[tuple[int, str], str]) -> str:
@@ -128,11 +140,19 @@ def quote(
     if price is _UNSET:
         price = pricing.price_for(model)
     counts = count_inputs(requests, model)
-    input_tokens = sum(counts.tokens)
-    low, high, basis = output_range(len(requests), max_tokens, list(sample_output_tokens))
+    first_of: dict[str, int] = {}
+    for i, body in enumerate(requests):
+        first_of.setdefault(json.dumps(body, sort_keys=True, ensure_ascii=False), i)
+    distinct = sorted(first_of.values())
+    input_tokens = sum(counts.tokens[i] for i in distinct)
+    low, high, basis = output_range(len(distinct), max_tokens, list(sample_output_tokens))
     window = models.model_info(model).context_window
     reserve = max_tokens or 0
     over = [i for i, n in enumerate(counts.tokens) if n + reserve > window]
+    prefix = static_prefix_tokens(requests, model)
+    step = prefix // CACHE_STEP * CACHE_STEP
+    cached = step * max(len(distinct) - 1, 0) if step >= CACHE_MIN_TOKENS else 0
+    usage = pricing.Usage
     return Quote(
         rows=len(requests),
         input_tokens=input_tokens,
@@ -140,9 +160,142 @@ def quote(
         encoding=counts.encoding,
         output_tokens_low=low,
         output_tokens_high=high,
-        cost_low=pricing.cost(pricing.Usage(input_tokens, low), price),  # type: ignore[arg-type]
-        cost_high=pricing.cost(pricing.Usage(input_tokens, high), price),  # type: ignore[arg-type]
+        cost_low=pricing.cost(usage(input_tokens, low, cached_tokens=cached), price),  # type: ignore[arg-type]
+        cost_high=pricing.cost(usage(input_tokens, high), price),  # type: ignore[arg-type]
         basis=basis,
         per_row_input=counts.tokens,
         over_context=over,
+        distinct=len(distinct),
+        reused_rows=len(requests) - len(distinct),
+        prefix_tokens=prefix,
+        cached_tokens=cached,
+        cost_no_cache_low=pricing.cost(usage(input_tokens, low), price),  # type: ignore[arg-type]
     )
+
+
+def packed_quote(
+    unpacked: Quote,
+    packed_requests: Sequence[dict],
+    model: str,
+    *,
+    price: pricing.Price | None,
+    per_item_overhead: int = 12,
+) -> Quote:
+    """The same run with rows packed: input counted from the packed bodies, output as unpacked plus each
+    item's id wrapping. `packed_requests` are the packs plus the rows that still go alone."""
+    counts = count_inputs(packed_requests, model)
+    input_tokens = sum(counts.tokens)
+    extra = per_item_overhead * unpacked.distinct
+    low, high = unpacked.output_tokens_low + extra, unpacked.output_tokens_high + extra
+    return replace(
+        unpacked,
+        rows=len(packed_requests),
+        distinct=len(packed_requests),
+        input_tokens=input_tokens,
+        output_tokens_low=low,
+        output_tokens_high=high,
+        cost_low=pricing.cost(pricing.Usage(input_tokens, low), price),
+        cost_high=pricing.cost(pricing.Usage(input_tokens, high), price),
+        cost_no_cache_low=pricing.cost(pricing.Usage(input_tokens, low), price),
+        per_row_input=counts.tokens,
+        cached_tokens=0,
+        prefix_tokens=static_prefix_tokens(packed_requests, model),
+    )
+
+
+def static_prefix_tokens(requests: Sequence[dict], model: str) -> int:
+    """Tokens of the messages before the last that every request shares: what prompt caching can reuse."""
+    if not requests:
+        return 0
+    prefix = requests[0]["messages"][:-1]
+    if not prefix or any(b["messages"][:-1] != prefix for b in requests[1:64]):
+        return 0
+    return tokens.count_messages(prefix, model).tokens - tokens.REPLY_PRIMING
+
+
+# --- the ways to run it, side by side ----------------------------------------------------------------
+
+TYPICAL_LATENCY_S = 1.5  # a short answer from a small model, live
+FLEX_SLOWDOWN = 2.0  # flex answers come slower, and wait when capacity is short
+BATCH_TYPICAL = "usually within an hour or two; up to 24 h"
+
+
+@dataclass(frozen=True)
+class CostPath:
+    name: str  # standard | flex | batch | packed ×N
+    cost_low: float | None
+    cost_high: float | None
+    duration: str  # likely time, for people
+    seconds: float | None  # the same as a number (None for batch: OpenAI gives no promise but 24 h)
+    available: bool = True
+    note: str = ""
+
+
+def likely_seconds(
+    requests: int, *, workers: int = 16, rpm: int | None = None, latency_s: float = TYPICAL_LATENCY_S
+) -> float:
+    """Requests / the rate the slower of the workers (each waiting `latency_s`) and the RPM ceiling allows."""
+    rate = workers / latency_s
+    if rpm:
+        rate = min(rate, rpm / 60)
+    return requests / rate if rate > 0 else math.inf
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"about {max(1, round(seconds))} s"
+    if seconds < 5400:
+        return f"about {round(seconds / 60)} min"
+    return f"about {seconds / 3600:.1f} h"
+
+
+def _at(q: Quote, price: pricing.Price | None) -> tuple[float | None, float | None]:
+    low = pricing.cost(
+        pricing.Usage(q.input_tokens, q.output_tokens_low, cached_tokens=q.cached_tokens), price
+    )
+    high = pricing.cost(pricing.Usage(q.input_tokens, q.output_tokens_high), price)
+    return low, high
+
+
+def paths(
+    q: Quote,
+    model: str,
+    *,
+    prices: Mapping[str, pricing.Price | None] | None = None,
+    workers: int = 16,
+    rpm: int | None = None,
+    packed: Quote | None = None,
+    rows_per_request: int | None = None,
+) -> list[CostPath]:
+    """Standard, flex (where the model has it), batch and, given a quote of packed requests, packed."""
+    prices = prices if prices is not None else pricing.tier_prices(model)
+    standard_s = likely_seconds(q.distinct or q.rows, workers=workers, rpm=rpm)
+    out = [CostPath("standard", *_at(q, prices.get("default")), _duration(standard_s), standard_s)]
+    flex_price = prices.get("flex")
+    flex_s = standard_s * FLEX_SLOWDOWN
+    out.append(
+        CostPath(
+            "flex",
+            *_at(q, flex_price),
+            f"{_duration(flex_s)}, longer when flex capacity is short",
+            flex_s,
+            available=flex_price is not None and pricing.supports_flex(model),
+            note="" if flex_price is not None else f"{model} has no flex processing",
+        )
+    )
+    batch_price = prices.get("batch")
+    if batch_price is None and prices.get("default") is not None:
+        batch_price = prices["default"].scaled(pricing.BATCH_DISCOUNT)
+    out.append(CostPath("batch", *_at(q, batch_price), BATCH_TYPICAL, None))
+    if packed is not None and rows_per_request:
+        packed_s = likely_seconds(packed.distinct or packed.rows, workers=workers, rpm=rpm) * 2
+        out.append(
+            CostPath(
+                f"packed ×{rows_per_request}",
+                *_at(packed, prices.get("default")),
+                _duration(packed_s),
+                packed_s,
+                note=f"{packed.rows:,} requests of up to {rows_per_request} rows",
+            )
+        )
+    return out

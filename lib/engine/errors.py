@@ -3,7 +3,8 @@
 Kinds: `rate_limit` (slow the whole key and retry the row), `quota` (billing: pause the run at once,
 never retry), `fatal` (the same for every row: key, permission, model, a bad setting: stop the run),
 `row` (this row only: too long, refused by the API; no retry), `transient` (5xx, timeouts, dropped
-connections, broken answers: retry with backoff, then fail the row as retryable).
+connections, broken answers: retry with backoff, then fail the row as retryable), `capacity` (flex
+processing has no capacity now: neither the key's rate limit nor a failure; back off, unbilled).
 Branch on what the server says (code, type and words), then on the status: a 429 is either a rate limit
 or an empty wallet, and a gateway may keep only the words (LiteLLM rewrites insufficient_quota to "429").
 """
@@ -28,7 +29,18 @@ BILLING_CODES = frozenset(
 )
 # A 400 about one of these parameters is the same for every row: stop instead of failing them all.
 SETTING_PARAMS = frozenset(
-    {"model", "temperature", "max_tokens", "max_completion_tokens", "response_format", "top_p", "n", "stream"}
+    {
+        "model",
+        "temperature",
+        "max_tokens",
+        "max_completion_tokens",
+        "response_format",
+        "top_p",
+        "n",
+        "stream",
+        "service_tier",
+        "prompt_cache_key",
+    }
 )
 SETTING_CODES = frozenset(
     {"unsupported_parameter", "unsupported_value", "invalid_api_key", "model_not_found"}
@@ -130,6 +142,8 @@ def classify_status(
     code, etype, param, _ = error_fields(exc.body, getattr(exc, "message", "") or "")
     detail = _server_message(exc, tuple(secrets))
     said = f" The server said: {detail}" if detail else ""
+    if status == 429 and is_capacity(code, etype, detail):
+        return "capacity", "Flex processing had no capacity (429 Resource Unavailable, not billed): retrying."
     said_kind = text_kind(code, etype, detail) if code != "rate_limit_exceeded" else None
     if code in BILLING_CODES or etype in BILLING_CODES or said_kind == "quota" or status == 402:
         return "quota", (
@@ -205,6 +219,11 @@ _CONNECTION_WORDS = {
     "tls": "the secure connection (TLS) failed: a wrong https/http scheme, port or certificate",
     "url": "the base URL is not an http(s) address",
 }
+
+
+def is_capacity(code: str | None, etype: str | None, message: str) -> bool:
+    """OpenAI's flex "429 Resource Unavailable": capacity is short for the tier, the key is not limited."""
+    return "resource_unavailable" in (code or "", etype or "") or "resource unavailable" in message.lower()
 
 
 def connection_message(exc: openai.APIConnectionError) -> str:

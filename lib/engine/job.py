@@ -18,6 +18,7 @@ import heapq
 import itertools
 import json
 import math
+import random
 import threading
 import time
 from collections import deque
@@ -28,10 +29,11 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx2
 import openai
 
-from lib.cost.pricing import Price, Usage, cost, format_usd
+from lib.cost.pricing import TIERS, Price, Usage, caching_saved, cost, format_usd
 from lib.engine import errors
 from lib.engine.client import DEFAULT_BASE_URL, Endpoint, make_client
 from lib.engine.governor import Governor, governor_for
+from lib.engine.packs import PackingMixin, PackItem
 from lib.store import CachedResponse, RowRecord, Store, StoreError
 
 STATUSES = ("pending", "running", "paused", "cancelled", "finished", "failed")
@@ -56,6 +58,11 @@ ADAPTIVE_FLOOR_S = 1.0
 ENDPOINT_PROBE_MAX = 50  # with many workers, this many identical errors are enough
 UNREACHABLE_MIN = 3
 UNREACHABLE_AFTER_OK_S = 5.0  # once answers have come, a blip shorter than this is a restart, not a stop
+# Flex answers can be slow (OpenAI advises timeouts up to 15 minutes), so flex requests get that much.
+FLEX_TIMEOUT_S = 900.0
+# A flex capacity refusal (429 Resource Unavailable) backs the row off, doubling, jittered, unbilled.
+CAPACITY_FIRST_BACKOFF_S = 0.25
+CAPACITY_MAX_BACKOFF_S = 30.0
 
 
 def adaptive_timeout(latencies: Iterable[float], setting: float) -> float:
@@ -102,6 +109,9 @@ class RunSettings:
     timeout_s: float = 30.0
     max_attempts: int = 4  # transient failures (5xx, timeouts, dropped connections) before a row fails
     give_up_after_s: float | None = None  # pause when nothing succeeds this long while the server refuses
+    service_tier: str = "default"  # default | flex | priority | auto: the tier asked for
+    flex_fallback: bool = False  # after flex_patience_s without flex capacity, go on at the default tier
+    flex_patience_s: float = 600.0
 
 
 @dataclass(frozen=True)
@@ -115,6 +125,8 @@ class RunPlan:
     meta: Mapping = field(default_factory=dict)  # prompt, model, input file name...: shown in history
     price: Price | None = None
     check_output: Callable[[str], str | None] | None = None  # problem with an answer (bad JSON...), or None
+    tier_prices: Mapping[str, Price | None] = field(default_factory=dict)  # tier -> price (tier_prices())
+    packs: tuple[PackItem, ...] = ()  # rows packed several to a request (lib.engine.packs); others go alone
 
 
 @dataclass(frozen=True)
@@ -160,6 +172,12 @@ class Snapshot:
     stalled_s: float | None = None
     stall_kind: str | None = None
     next_try_s: float | None = None
+    cache_write_tokens: int = 0
+    saved_by_caching_usd: float = 0.0  # cache reads at the input price less what they cost, less write extras
+    tier_rows: Mapping[str, int] = field(default_factory=dict)  # rows answered per tier that served them
+    tier_cost: Mapping[str, float] = field(default_factory=dict)
+    service_tier: str = "default"  # the tier requests go at now (flex may have fallen back to default)
+    capacity_refusals: int = 0  # flex "Resource Unavailable" answers (not billed)
 
     @property
     def done(self) -> int:
@@ -200,6 +218,7 @@ def judge_answer(
     check_output: Callable[[str], str | None] | None,
     attempts: int,
     batch: bool = False,
+    tier: str | None = None,
 ) -> RowRecord:
     """What an answer means for its row, the same in live and batch mode.
 
@@ -215,6 +234,7 @@ def judge_answer(
         cost_usd=cost(usage, price, batch=batch),
         attempts=attempts,
         request_hash=item.request_hash,
+        service_tier=tier,
     )
     if refusal:
         return replace(base, status="failed", error=f"The model refused: {refusal}", flags=("refusal",))
@@ -244,7 +264,7 @@ class _Halt(Exception):
     """Internal: the job was paused, cancelled or failed while this item waited."""
 
 
-class Job:
+class Job(PackingMixin):
     """One run. Thread-safe; its worker threads never touch any UI."""
 
     def __init__(
@@ -300,7 +320,12 @@ class Job:
         self._active_s = 0.0
         self._phase_started: float | None = None
         self._version = 0
-        self._totals = _Totals()
+        self._totals = _Totals(self._price_of)
+        self._tier = settings.service_tier
+        self._capacity_since: float | None = None  # first flex refusal since flex last answered
+        self._capacity_waits: dict[int, int] = {}
+        self._capacity_refusals = 0
+        self._carry: dict[int, tuple[Usage, float | None, str | None]] = {}  # a resent row's share of a pack
         self._edits: dict[int, dict[str, str]] = {}
         self._ended_at: float | None = None
         self._phase = 0
@@ -348,12 +373,14 @@ class Job:
     def start(self) -> Job:
         """Journal the run (or load it) and begin sending; returns at once."""
         self._open()
-        pending = [
-            self._items[r]
-            for r, row in sorted(self._rows.items())
-            if row.status == "pending" and r in self._items
-        ]
-        self._queue.extend(pending)
+        pending_ids = {r for r, row in self._rows.items() if row.status == "pending" and r in self._items}
+        packed: set[int] = set()
+        for pack in self.plan.packs:  # a pack goes whole only if none of its rows was answered before
+            ids = {m.row_id for m in pack.members}
+            if ids <= pending_ids:
+                self._queue.append(pack)  # type: ignore[arg-type]
+                packed |= ids
+        self._queue.extend(self._items[r] for r in sorted(pending_ids - packed))
         self._launch()
         return self
 
@@ -591,7 +618,7 @@ class Job:
                 cached_tokens=t.usage.cached_tokens,
                 reasoning_tokens=t.usage.reasoning_tokens,
                 cost_usd=t.cost,
-                cost_known=self.plan.price is not None,
+                cost_known=self.plan.price is not None and t.unpriced == 0,
                 budget_usd=self._budget,
                 requests_sent=self._requests_sent,
                 cache_hits=self._cache_hits,
@@ -604,6 +631,12 @@ class Job:
                 recent_errors=tuple(self._recent_errors),
                 version=self._version,
                 **self._stall(now),
+                cache_write_tokens=t.usage.cache_write_tokens,
+                saved_by_caching_usd=t.saved,
+                tier_rows={k: v for k, v in t.tier_rows.items() if v},
+                tier_cost={k: v for k, v in t.tier_cost.items() if t.tier_rows.get(k)},
+                service_tier=self._tier,
+                capacity_refusals=self._capacity_refusals,
             )
 
     def _stall(self, now: float) -> dict:
@@ -669,6 +702,9 @@ class Job:
 
     def _process(self, item: WorkItem) -> None:
         """One attempt at one row: answered, failed, put back (halt) or queued to retry after a delay."""
+        if isinstance(item, PackItem):
+            self._process_pack(item)
+            return
         while True:
             if self._answer_from_cache(item):
                 return
@@ -696,11 +732,17 @@ class Job:
             self._release_hash(item)
 
     def _handle(self, item: WorkItem, outcome: _Outcome) -> None:
+        if outcome.kind == "capacity":
+            self._no_capacity(item)  # not an attempt: nothing was served or billed
+            return
         attempts = self._attempts.get(item.row_id, self._rows[item.row_id].attempts) + 1
         self._attempts[item.row_id] = attempts
         if outcome.kind == "ok":
             self.governor.succeeded()
             self._note_ok()
+            if outcome.tier == "flex":
+                with self._lock:
+                    self._capacity_since = None
             row = self._answered(item, outcome, attempts)
             # Refusals, filtered and unparseable answers are not cached: "retry" then really asks again.
             cacheable = row.status == "succeeded" and "invalid_output" not in row.flags
@@ -829,11 +871,60 @@ class Job:
         for held_item, _, _ in held:
             self._queue.appendleft(held_item)
 
+    def _no_capacity(self, item: WorkItem) -> None:
+        """Flex had no capacity: back this row off; past the patience (with fallback) go on at the default tier."""
+        now = time.monotonic()
+        with self._lock:
+            self._capacity_refusals += 1
+            self._version += 1
+            if self._capacity_since is None:
+                self._capacity_since = now
+            waited = now - self._capacity_since
+            n = self._capacity_waits[item.row_id] = self._capacity_waits.get(item.row_id, 0) + 1
+            fall_back = self.settings.flex_fallback and self._tier == "flex"
+            if fall_back and waited >= self.settings.flex_patience_s:
+                self._tier = "default"
+                self._note_error(
+                    item.row_id,
+                    f"No flex capacity for {_seconds(waited)}: the rest of the run goes at the standard price.",
+                )
+                delay = 0.0
+            else:
+                delay = min(CAPACITY_MAX_BACKOFF_S, CAPACITY_FIRST_BACKOFF_S * 2 ** min(n - 1, 10))
+                delay *= 0.5 + random.random()  # rows refused together must not come back together
+        self._retry_later(item, delay)
+
+    def _price_of(self, tier: str | None) -> Price | None:
+        """The price of an answer served at `tier` (the response's word), from the plan's tier prices."""
+        tier = tier or "default"
+        if tier in self.plan.tier_prices:
+            return self.plan.tier_prices[tier]
+        if tier == "default":
+            return self.plan.price
+        if tier == "flex" and self.plan.price is not None and not self.plan.tier_prices:
+            return self.plan.price.scaled(0.5)  # a plan built without tier prices: flex bills at batch rates
+        return None
+
+    def _worst_price(self) -> Price | None:
+        """The dearest price an answer of this run may be billed at now (for the budget's worst case)."""
+        tiers = {self._tier, "default"} if self._tier != "auto" else {*TIERS}
+        prices = [p for p in (self._price_of(t) for t in tiers) if p is not None]
+        if not prices:
+            return None
+        return max(prices, key=lambda p: (p.input, p.output, p.cache_write or 0.0))
+
+    def _timeout_setting(self) -> float:
+        return (
+            max(self.settings.timeout_s, FLEX_TIMEOUT_S) if self._tier == "flex" else self.settings.timeout_s
+        )
+
     def _timeout(self, row_id: int | None = None) -> float:
         """Per-request timeout: the setting, or far less once answers show how long they really take.
 
         A hung request then holds a worker for little longer than a real answer could take, not the setting.
         """
+        if self._tier == "flex":
+            return self._timeout_setting()  # flex queues requests for minutes: answer times say little
         base = self._base_timeout()
         timeouts = self._row_timeouts.get(row_id, 0) if row_id is not None else 0
         return min(self.settings.timeout_s, base * 2**timeouts) if timeouts else base
@@ -880,9 +971,10 @@ class Job:
 
     def _reserve_budget(self, item: WorkItem) -> float:
         """Hold the worst-case cost of this request against the budget; pause instead if it would cross it."""
-        if self._budget is None or self.plan.price is None:
+        price = self._worst_price()
+        if self._budget is None or price is None:
             return 0.0
-        worst = cost(Usage(item.prompt_tokens, item.max_output_tokens), self.plan.price) or 0.0
+        worst = cost(Usage(item.prompt_tokens, item.max_output_tokens), price) or 0.0
         with self._lock:
             if self._totals.cost + self._reserved + worst > self._budget + 1e-12:
                 self._set_status(
@@ -902,6 +994,8 @@ class Job:
 
     def _send(self, item: WorkItem) -> _Outcome:
         timeout = self._timeout(item.row_id)
+        tier = self._tier
+        body = item.body if tier == "default" else {**item.body, "service_tier": tier}
         sent_at = time.monotonic()
         try:
             # The SDK's documented raw call for a body we built ourselves: its auth, base URL, HTTP stack and
@@ -909,7 +1003,7 @@ class Job:
             raw = self.client.post(
                 "/chat/completions",
                 cast_to=httpx2.Response,
-                body=item.body,
+                body=body,
                 options={"headers": {"X-Row-Id": str(item.row_id)}, "timeout": timeout},
             )
         except openai.APIStatusError as exc:
@@ -941,6 +1035,7 @@ class Job:
             choice = data["choices"][0]
             message = choice.get("message") or {}
             usage = Usage.from_api(data.get("usage"))
+            served = data.get("service_tier") or ("default" if tier == "auto" else tier)
         except (ValueError, KeyError, IndexError, TypeError):
             return _Outcome("transient", message="The API sent an unreadable answer (broken JSON).")
         cache = CachedResponse(
@@ -953,6 +1048,7 @@ class Job:
             finish=choice.get("finish_reason"),
             usage=usage,
             cache=cache,
+            tier=str(served),
         )
 
     def _answered(self, item: WorkItem, outcome: _Outcome, attempts: int) -> RowRecord:
@@ -962,9 +1058,10 @@ class Job:
             refusal=outcome.refusal,
             finish=outcome.finish,
             usage=outcome.usage or Usage(),
-            price=self.plan.price,
+            price=self._price_of(outcome.tier),
             check_output=self.plan.check_output,
             attempts=attempts,
+            tier=outcome.tier,
         )
 
     def _failed(self, item: WorkItem, message: str, retryable: bool, attempts: int) -> RowRecord:
@@ -979,6 +1076,8 @@ class Job:
 
     def _finish(self, item: WorkItem, row: RowRecord, cache: CachedResponse | None = None) -> None:
         """Journal a row's outcome; only then does it count. A store failure pauses the run, keeping the answer."""
+        if self._carry:
+            row = self._with_carry(row)
         try:
             self.store.record(self.id, row, cache=cache)
         except StoreError as exc:
@@ -1042,7 +1141,7 @@ class Job:
 
 @dataclass
 class _Outcome:
-    kind: str  # ok | rate_limit | quota | fatal | row | transient
+    kind: str  # ok | rate_limit | capacity | quota | fatal | row | transient
     text: str | None = None
     refusal: str | None = None
     finish: str | None = None
@@ -1051,15 +1150,24 @@ class _Outcome:
     headers: Mapping[str, str] | None = None
     cache: CachedResponse | None = None
     unreachable: str | None = None  # refused | dns | tls | url: the endpoint is not there as configured
+    tier: str | None = None  # the service tier the response says served it
 
 
 class _Totals:
     """Counters over row records, updated incrementally as rows change."""
 
-    def __init__(self) -> None:
+    def __init__(self, price_of: Callable[[str | None], Price | None] | None = None) -> None:
+        self.price_of = price_of
+        self._reset()
+
+    def _reset(self) -> None:
         self.succeeded = self.failed = self.skipped = self.pending = self.flagged = 0
         self.usage = Usage()
         self.cost = 0.0
+        self.saved = 0.0
+        self.unpriced = 0  # billed rows with no price (a tier the price table lacks): the total is short
+        self.tier_rows: dict[str, int] = {}
+        self.tier_cost: dict[str, float] = {}
 
     def _apply(self, row: RowRecord, sign: int) -> None:
         if row.status == "succeeded":
@@ -1079,8 +1187,17 @@ class _Totals:
                 self.usage.completion_tokens + sign * u.completion_tokens,
                 self.usage.cached_tokens + sign * u.cached_tokens,
                 self.usage.reasoning_tokens + sign * u.reasoning_tokens,
+                self.usage.cache_write_tokens + sign * u.cache_write_tokens,
             )
             self.cost += sign * (row.cost_usd or 0.0)
+            if row.cost_usd is None and (u.prompt_tokens or u.completion_tokens):
+                self.unpriced += sign
+            if row.service_tier:
+                tier = row.service_tier
+                self.tier_rows[tier] = self.tier_rows.get(tier, 0) + sign
+                self.tier_cost[tier] = self.tier_cost.get(tier, 0.0) + sign * (row.cost_usd or 0.0)
+            if self.price_of is not None and (u.cached_tokens or u.cache_write_tokens):
+                self.saved += sign * (caching_saved(u, self.price_of(row.service_tier)) or 0.0)
 
     def add(self, row: RowRecord) -> None:
         self._apply(row, 1)
@@ -1089,7 +1206,7 @@ class _Totals:
         self._apply(row, -1)
 
     def recount(self, rows: Iterable[RowRecord]) -> None:
-        self.__init__()
+        self._reset()
         for row in rows:
             self.add(row)
 
@@ -1102,6 +1219,8 @@ class _Totals:
             "prompt_tokens": self.usage.prompt_tokens,
             "completion_tokens": self.usage.completion_tokens,
             "cost_usd": self.cost,
+            "service_tiers": {k: v for k, v in self.tier_rows.items() if v},
+            "saved_by_caching_usd": self.saved,
         }
 
 

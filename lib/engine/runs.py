@@ -16,10 +16,11 @@ from typing import Literal
 import pandas as pd
 
 from lib.cost import tokens
-from lib.cost.pricing import Price, price_for
+from lib.cost.pricing import REQUEST_TIERS, Price, price_for, tier_prices
 from lib.cost.quote import UNCAPPED_OUTPUT_GUESS
 from lib.engine import RunPlan, WorkItem, request_hash
-from lib.prompts import library, templates
+from lib.engine.packs import PackItem
+from lib.prompts import library, packing, templates
 from lib.prompts.templates import PromptSpec
 from lib.store import RowRecord, Store
 
@@ -49,6 +50,11 @@ class RunOptions:
     limit: int | None = None  # only the first N rows (a sample)
     row_ids: Sequence[int] | None = None  # only these rows (a random sample, a retry)
     price: Price | None = None  # the user's price for this model (else the table's, or unpriced)
+    service_tier: str = (
+        "default"  # default | flex | priority | auto (RunSettings sends it; kept with the run)
+    )
+    prompt_cache_key: bool = True  # send prompt_cache_key (one per prompt version) so rows share a cache
+    rows_per_request: int | None = None  # pack rows N to a request (None: the prompt's own setting, else 1)
 
 
 def new_run_id() -> str:
@@ -101,6 +107,11 @@ def plan_run(
         frame = frame.head(options.limit)
     if frame.empty:
         raise PlanError("There are no rows to send.")
+    if options.service_tier not in REQUEST_TIERS:
+        raise PlanError(
+            f"Unknown service tier '{options.service_tier}': use one of {', '.join(REQUEST_TIERS)}."
+        )
+    cache_key = prompt_cache_key(spec) if options.prompt_cache_key else None
     items: list[WorkItem] = []
     skipped: dict[int, str] = {}
     inputs: dict[int, dict[str, str]] = {}
@@ -118,9 +129,18 @@ def plan_run(
         bodies[row_id] = templates.build_request(
             spec, cells, model=options.model, max_tokens=options.max_tokens, temperature=options.temperature
         )
+        if cache_key:
+            bodies[row_id]["prompt_cache_key"] = cache_key
     counts = _prompt_tokens(list(bodies.values()), options.model)
     for (row_id, body), prompt_tokens in zip(bodies.items(), counts, strict=True):
         items.append(WorkItem(row_id, body, request_hash(body, base_url), prompt_tokens, max_out))
+    rows_per_request = options.rows_per_request or spec.rows_per_request or 1
+    packs = ()
+    if rows_per_request > 1:
+        try:
+            packs = build_packs(spec, items, options, rows_per_request, max_out, base_url, cache_key)
+        except packing.PackError as exc:
+            raise PlanError(f"Rows cannot be packed {rows_per_request} to a request: {exc}") from exc
     names = output_column_names(spec, columns)
     full_meta = {
         "prompt_name": spec.name,
@@ -135,6 +155,8 @@ def plan_run(
         "started_at": time.time(),
         "base_url": base_url,
         "price": list(astuple(options.price)) if options.price else None,  # a resumed run is priced alike
+        "service_tier": options.service_tier,
+        "rows_per_request": rows_per_request,
         **(meta or {}),
     }
     return RunPlan(
@@ -145,7 +167,70 @@ def plan_run(
         meta=full_meta,
         price=price if price is not None else (options.price or price_for(options.model)),
         check_output=_output_checker(spec),
+        tier_prices=tier_prices(options.model, price if price is not None else options.price),
+        packs=packs,
     )
+
+
+def build_packs(
+    spec: PromptSpec,
+    items: Sequence[WorkItem],
+    options: RunOptions,
+    rows_per_request: int,
+    max_out: int,
+    base_url: str | None,
+    cache_key: str | None,
+) -> tuple[PackItem, ...]:
+    """Rows N to a request, in row order. Only the first row of each distinct request is packed: its
+    duplicates go alone after it and reuse its answer, as they would unpacked."""
+    firsts: dict[str, WorkItem] = {}
+    for item in items:
+        firsts.setdefault(item.request_hash, item)
+    leaders = list(firsts.values())
+    packs = []
+    extra = {"prompt_cache_key": cache_key} if cache_key else None
+    for start in range(0, len(leaders), rows_per_request):
+        members = tuple(leaders[start : start + rows_per_request])
+        if len(members) < 2:
+            break  # a last single row goes alone, as itself
+        body = packing.pack_request(
+            spec,
+            [(m.row_id, m.body) for m in members],
+            model=options.model,
+            max_tokens=max_out,
+            temperature=options.temperature,
+            extra=extra,
+        )
+        packs.append(
+            PackItem(
+                members,
+                body,
+                request_hash(body, base_url),
+                tokens.count_messages(body["messages"], options.model).tokens,
+                int(body.get("max_tokens") or body.get("max_completion_tokens") or 0),
+            )
+        )
+    return tuple(packs)
+
+
+def packed_requests(plan: RunPlan) -> list[dict]:
+    """What a packed plan sends: each pack's body, and the rows that go alone (not the duplicates, which
+    reuse an answer)."""
+    packed = {m.row_id for p in plan.packs for m in p.members}
+    seen = {m.request_hash for p in plan.packs for m in p.members}
+    alone = []
+    for item in plan.items:
+        if item.row_id not in packed and item.request_hash not in seen:
+            seen.add(item.request_hash)
+            alone.append(item.body)
+    return [p.body for p in plan.packs] + alone
+
+
+def prompt_cache_key(spec: PromptSpec) -> str:
+    """One cache key per prompt version: OpenAI routes requests with one key together, so rows hit the
+    cache of the static prefix the rows before them wrote."""
+    name = "".join(c if c.isalnum() or c in "-_." else "-" for c in spec.name)[:48]
+    return f"lead-studio:{name}:v{spec.version}"
 
 
 def _prompt_tokens(bodies: list[dict], model: str) -> list[int]:
@@ -192,13 +277,25 @@ def resume_plan(
         WorkItem(row_id, body, request_hash(body, record.meta.get("base_url")), n, max_out)
         for (row_id, body), n in zip(bodies.items(), counts, strict=True)
     )
+    base = price if price is not None else _stored_price(record.meta)
+    packs: tuple[PackItem, ...] = ()
+    n = int(record.meta.get("rows_per_request") or 1)
+    if n > 1 and items:  # the same packs again: only those none of whose rows were answered are sent whole
+        options = RunOptions(model=model, temperature=record.meta.get("temperature"))
+        key = items[0].body.get("prompt_cache_key")
+        try:
+            packs = build_packs(spec, items, options, n, max_out, record.meta.get("base_url"), key)
+        except packing.PackError:
+            packs = ()  # the rows go alone
     return RunPlan(
         run_id=run_id,
         items=items,
         inputs=dict(store.inputs(run_id)),
         meta=record.meta,
-        price=price if price is not None else _stored_price(record.meta) or price_for(model),
+        price=base or price_for(model),
         check_output=_output_checker(spec),
+        tier_prices=tier_prices(model, base),
+        packs=packs,
     )
 
 
@@ -222,25 +319,33 @@ def results_frame(
 
     A status column whose name the input already uses (an exported file enriched again) gets a
     " (2)" suffix instead of overwriting the input. User edits ({row_id: {column: value}}) are applied
-    last, so an export carries them.
+    last, so an export carries them. A row that reused another row's answer (a duplicate lead, or an answer
+    an earlier run paid for) carries 0 tokens and $0 and the flag `reused`: the cost column sums to the run's
+    total, and the first row of a duplicate group carries what was paid.
     """
     spec = spec_of(meta)
     names: dict[str, str] = meta.get("output_columns") or {c: c for c in spec.output_columns}
     columns: list[str] = list(meta.get("columns") or [])
     status = status_column_names([*columns, *names.values()])
     by_id = {r.row_id: r for r in rows}
+    paid = _paid_by_first_row(rows)
     records = []
     for row_id, cells in inputs.items():
         row = by_id.get(row_id, RowRecord(row_id))
         record = {c: cells.get(c, "") for c in columns}
         record.update(_outputs(spec, row, names))
+        carried = paid.get(row_id)
+        reused = carried is None and (row.from_cache or row.row_id in paid["moved"])
+        prompt_tokens, completion_tokens, row_cost = carried or (
+            (0, 0, 0.0) if reused else (row.usage.prompt_tokens, row.usage.completion_tokens, row.cost_usd)
+        )
         values = {
             "enrich_status": row.status,
             "enrich_error": row.error or "",
-            "enrich_flags": ",".join(row.flags),
-            "enrich_prompt_tokens": row.usage.prompt_tokens,
-            "enrich_completion_tokens": row.usage.completion_tokens,
-            "enrich_cost_usd": row.cost_usd if row.cost_usd is not None else float("nan"),
+            "enrich_flags": ",".join((*row.flags, "reused") if reused else row.flags),
+            "enrich_prompt_tokens": prompt_tokens,
+            "enrich_completion_tokens": completion_tokens,
+            "enrich_cost_usd": row_cost if row_cost is not None else float("nan"),
             "enrich_row_id": row_id,
         }
         record.update({status[k]: v for k, v in values.items()})
@@ -251,6 +356,35 @@ def results_frame(
     frame = pd.DataFrame.from_records(records, columns=[*columns, *names.values(), *status.values()])
     frame.index = pd.Index(list(inputs), name="row_id")
     return frame
+
+
+def _paid_by_first_row(rows: Sequence[RowRecord]) -> dict:
+    """Within each group of rows that sent the same request, what was paid, put on the group's first row.
+
+    Which duplicate reached the API first is a race between workers; an export should not depend on it.
+    Returns {row id: (prompt tokens, completion tokens, cost)} for each group's first row, and under "moved"
+    the ids of the paid rows whose figures went to another row (they are reused rows now).
+    """
+    groups: dict[str, list[RowRecord]] = {}
+    for row in rows:
+        if row.request_hash and row.status != "pending":
+            groups.setdefault(row.request_hash, []).append(row)
+    out: dict = {"moved": set()}
+    for group in groups.values():
+        if len(group) < 2:
+            continue
+        first = min(group, key=lambda r: r.row_id)
+        payers = [r for r in group if not r.from_cache]
+        if not payers or payers == [first]:
+            continue
+        costs = [r.cost_usd for r in payers]
+        out[first.row_id] = (
+            sum(r.usage.prompt_tokens for r in payers),
+            sum(r.usage.completion_tokens for r in payers),
+            None if any(c is None for c in costs) else sum(costs),
+        )
+        out["moved"].update(r.row_id for r in payers if r is not first)
+    return out
 
 
 def _outputs(spec: PromptSpec, row: RowRecord, names: Mapping[str, str]) -> dict[str, str]:

@@ -29,6 +29,7 @@ class Draft:
     max_tokens: int | None = None
     field_cap: int = templates.FIELD_CAP
     version: int = 1
+    rows_per_request: int | None = None  # opt-in packing (lib.prompts.packing)
 
     @classmethod
     def of(cls, spec: PromptSpec) -> Draft:
@@ -45,6 +46,7 @@ class Draft:
             max_tokens=spec.max_tokens,
             field_cap=spec.field_cap,
             version=spec.version,
+            rows_per_request=spec.rows_per_request,
         )
 
     def spec(self) -> PromptSpec:
@@ -66,4 +68,5 @@ class Draft:
             temperature=self.temperature,
             max_tokens=self.max_tokens,
             field_cap=self.field_cap,
+            rows_per_request=self.rows_per_request,
         )

@@ -1,6 +1,7 @@
 """The prompt library: one human-readable YAML file per prompt in prompts/, written atomically.
 
 A file holds, in this order: name, description, version, model, temperature, max_tokens, field_cap,
+rows_per_request (optional: several rows per request, lib.prompts.packing),
 output_columns (plain prompts) or json_schema (structured ones), system, examples (a list of
 {user, assistant}), template, tags. Multi-line text is written as `|` block scalars so a diff shows
 the real change. Saving never overwrites another prompt silently: `save_new` refuses an existing name
@@ -39,6 +40,7 @@ _FIELDS = (
     "temperature",
     "max_tokens",
     "field_cap",
+    "rows_per_request",
     "output_columns",
     "json_schema",
     "system",
@@ -46,6 +48,7 @@ _FIELDS = (
     "template",
     "tags",
 )
+MAX_ROWS_PER_REQUEST = 50  # packing more rows than this makes one lost answer costly and outputs long
 _thread_lock = threading.Lock()
 
 
@@ -83,6 +86,8 @@ def dump_spec(spec: PromptSpec) -> str:
         if getattr(spec, key) is not None:
             data[key] = getattr(spec, key)
     data["field_cap"] = spec.field_cap
+    if spec.rows_per_request is not None:
+        data["rows_per_request"] = spec.rows_per_request
     if spec.json_schema is not None:
         data["json_schema"] = spec.json_schema
     else:
@@ -197,6 +202,9 @@ def parse_spec(text: str, *, source: str = "") -> PromptSpec:
             max_tokens=_number(data, "max_tokens", source, whole=True, low=1, high=1_000_000),
             tags=_text_list(data, "tags", source),
             field_cap=_number(data, "field_cap", source, whole=True, low=1, high=10_000_000) or FIELD_CAP,
+            rows_per_request=_number(
+                data, "rows_per_request", source, whole=True, low=1, high=MAX_ROWS_PER_REQUEST
+            ),
         )
     except ValueError as exc:
         raise PromptLibraryError(f"{source or 'prompt'}: {exc}") from None

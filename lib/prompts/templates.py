@@ -81,6 +81,7 @@ class PromptSpec:
     max_tokens: int | None = None
     tags: tuple[str, ...] = ()
     field_cap: int = FIELD_CAP
+    rows_per_request: int | None = None  # opt-in packing (lib.prompts.packing): rows sent in one request
 
     def __post_init__(self) -> None:
         # Lists from YAML or the app become tuples; a schema's properties are the output columns.

@@ -80,10 +80,24 @@ class SimConfig:
     batch_finalizing_s: float = 0.2
     p_batch_line_error: float = 0.0
     batch_expire_after: int | None = None
+    # Service tiers: models that take service_tier "flex", and how often flex has no capacity (429, unbilled).
+    flex_models: tuple[str, ...] = ("gpt-5", "gpt-5-mini", "gpt-5-nano", "o3", "o4-mini")
+    p_flex_unavailable: float = 0.0
+    # Models that bill prompt-cache writes: a first-seen cacheable prefix is reported as cache_write_tokens.
+    cache_write_models: tuple[str, ...] = ()
+    # Packed requests (lib.prompts.packing): per item, how often the answer drops, repeats or mangles its id.
+    p_pack_drop: float = 0.0
+    p_pack_repeat: float = 0.0
+    p_pack_mangle: float = 0.0
 
     def __post_init__(self) -> None:
         self.invalid_keys = tuple(self.invalid_keys)
         self.models = tuple(self.models)
+        self.flex_models = tuple(self.flex_models)
+        self.cache_write_models = tuple(self.cache_write_models)
+        for name in ("p_flex_unavailable", "p_pack_drop", "p_pack_repeat", "p_pack_mangle"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be within [0, 1]")
         if self.latency_dist not in ("fixed", "lognormal"):
             raise ValueError(f"latency_dist must be 'fixed' or 'lognormal', not {self.latency_dist!r}")
         if self.error_style not in ERROR_STYLES:
@@ -478,6 +492,16 @@ class SimApp:
         if fault == "429":
             wait_ms = 20 + (rng.randrange(480) if rng else 0)
             return self._rate_limited(ctx, model, "requests", wait_ms, "spurious_429")
+        if body.get("service_tier") == "flex" and self._flex_unavailable(fingerprint, attempt):
+            return self._error(
+                ctx,
+                429,
+                "Resource Unavailable: there is not enough flex processing capacity right now. "
+                "Retry later, or send the request with the default service tier.",
+                "resource_unavailable",
+                code="resource_unavailable",
+                kind="flex_unavailable",
+            )
         refusal = state.limits.admit(prompt + (max_out or 16), time.monotonic())
         if refusal is not None:
             wait_ms = None if math.isinf(refusal.wait) else max(1, math.ceil(refusal.wait * 1000))
@@ -547,6 +571,41 @@ class SimApp:
 
     def _check_params(self, ctx: _Ctx, body: dict, reasoning_rules: bool) -> None:
         """Parameter rules the real API enforces; gpt-5 (not -chat) and o-series are stricter."""
+        tier = body.get("service_tier")
+        if tier is not None and tier not in ("auto", "default", "flex", "priority"):
+            raise _Reject(
+                self._error(
+                    ctx,
+                    400,
+                    f"Invalid value for 'service_tier': {tier!r}.",
+                    "invalid_request_error",
+                    "service_tier",
+                    "invalid_value",
+                )
+            )
+        if tier == "flex" and _base_model(body["model"]) not in self.config.flex_models:
+            raise _Reject(
+                self._error(
+                    ctx,
+                    400,
+                    f"Flex processing is not available for the model {body['model']}.",
+                    "invalid_request_error",
+                    "service_tier",
+                    "unsupported_value",
+                )
+            )
+        key = body.get("prompt_cache_key")
+        if key is not None and not isinstance(key, str):
+            raise _Reject(
+                self._error(
+                    ctx,
+                    400,
+                    "Invalid type for 'prompt_cache_key': expected a string.",
+                    "invalid_request_error",
+                    "prompt_cache_key",
+                    "invalid_type",
+                )
+            )
         for name in ("max_tokens", "max_completion_tokens"):
             value = body.get(name)
             if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
@@ -586,6 +645,16 @@ class SimApp:
                     "unsupported_value",
                 )
             )
+
+    def _flex_unavailable(self, fingerprint: bytes, attempt: int) -> bool:
+        """A capacity refusal for this flex attempt, drawn from (seed, request, attempt) like the faults."""
+        p = self.config.p_flex_unavailable
+        if p <= 0:
+            return False
+        seed = hashlib.sha256(
+            b"flex:%d:%s:%d" % (self.config.seed, fingerprint.hex().encode(), attempt)
+        ).digest()
+        return random.Random(int.from_bytes(seed[:16], "big")).random() < p
 
     def _request_rng(self, fingerprint: bytes, attempt: int) -> random.Random | None:
         """A generator seeded by (seed, request, attempt): the same run gets the same faults in any order."""
@@ -679,17 +748,19 @@ class SimApp:
             content, finish, visible = None, "content_filter", 0
         else:
             content = replies.response_content(messages, model, body.get("response_format"))
+            if replies.is_packed(body.get("response_format")):
+                content = replies.mangle_packed(content, self._pack_rng(ctx, body), self.config)
             content, finish, visible, reasoning = _truncate(
                 content, model, max_out, reasoning, "length" in marks
             )
+        cached, written = self._cached_tokens(ctx.state, messages, model, prompt)
+        tier = body.get("service_tier")
+        served = tier if tier in ("flex", "priority") else "default"
         usage = {
             "prompt_tokens": prompt,
             "completion_tokens": visible + reasoning,
             "total_tokens": prompt + visible + reasoning,
-            "prompt_tokens_details": {
-                "cached_tokens": self._cached_tokens(ctx.state, messages, model, prompt),
-                "audio_tokens": 0,
-            },
+            "prompt_tokens_details": {"cached_tokens": cached, "audio_tokens": 0},
             "completion_tokens_details": {
                 "reasoning_tokens": reasoning,
                 "audio_tokens": 0,
@@ -697,6 +768,8 @@ class SimApp:
                 "rejected_prediction_tokens": 0,
             },
         }
+        if _base_model(model) in self.config.cache_write_models:
+            usage["prompt_tokens_details"]["cache_write_tokens"] = written
         chat_id = f"chatcmpl-{self._next_id()}"
         created = int(time.time())
         if body.get("stream"):
@@ -714,7 +787,7 @@ class SimApp:
                     "model": model,
                     "choices": [choice],
                     "usage": usage,
-                    "service_tier": "default",
+                    "service_tier": served,
                     "system_fingerprint": _FINGERPRINT,
                 }
             )
@@ -731,8 +804,10 @@ class SimApp:
             "row_id": ctx.request.headers.get("x-row-id"),
             "prompt_tokens": prompt,
             "completion_tokens": usage["completion_tokens"],
-            "cached_tokens": usage["prompt_tokens_details"]["cached_tokens"],
+            "cached_tokens": cached,
+            "cache_write_tokens": usage["prompt_tokens_details"].get("cache_write_tokens", 0),
             "reasoning_tokens": reasoning,
+            "service_tier": "batch" if batch else served,
             "finish_reason": finish,
             "status": 200,
             "kind": kind,
@@ -760,19 +835,34 @@ class SimApp:
         if self._ledger_file is not None:
             self._ledger_file.write(json.dumps(record) + "\n")
 
-    def _cached_tokens(self, state: KeyState, messages: list[dict], model: str, prompt: int) -> int:
-        """OpenAI-style prompt caching: a repeated prefix (all but the last message) of 1024+ tokens, in 128s."""
+    def _pack_rng(self, ctx: _Ctx, body: dict) -> random.Random:
+        seed = hashlib.sha256(b"pack:%d:%s" % (self.config.seed, ctx.request.body)).digest()
+        return random.Random(int.from_bytes(seed[:16], "big"))
+
+    def _cached_tokens(
+        self, state: KeyState, messages: list[dict], model: str, prompt: int
+    ) -> tuple[int, int]:
+        """OpenAI-style prompt caching: (read, written) tokens of a prefix (all but the last message) of 1024+
+        tokens, in 128s. A prefix's first use writes it to the cache; later uses read it."""
         if prompt < 1024 or len(messages) < 2:
-            return 0
+            return 0, 0
+        prefix_tokens = replies.prompt_tokens(messages[:-1], model) - replies.tokens.REPLY_PRIMING
+        cacheable = min(prefix_tokens // 128 * 128, prompt)
+        if cacheable < 1024:
+            return 0, 0
         prefix = hashlib.sha256(_dumps([model, messages[:-1]])).digest()[:16]
         if prefix not in state.prefixes:
             if len(state.prefixes) > _SEEN_LIMIT:
                 state.prefixes.clear()
             state.prefixes.add(prefix)
-            return 0
-        prefix_tokens = replies.prompt_tokens(messages[:-1], model) - replies.tokens.REPLY_PRIMING
-        cached = prefix_tokens // 128 * 128
-        return min(cached, prompt) if cached >= 1024 else 0
+            return 0, cacheable
+        return cacheable, 0
+
+
+def _base_model(model: str) -> str:
+    """A dated snapshot's base name (gpt-5-mini-2025-08-07 -> gpt-5-mini)."""
+    match = _SNAPSHOT_RE.match(model)
+    return match.group(1) if match else model
 
 
 def _truncate(

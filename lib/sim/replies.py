@@ -15,6 +15,7 @@ from functools import lru_cache
 from typing import Any
 
 from lib.cost import tokens
+from lib.prompts import packing
 
 DIRECTIVE_RE = re.compile(r"\[\[sim:([a-z_0-9]+)(?:=(\d+))?\]\]")
 _WORD_RE = re.compile(r"[^\W_][\w'&.-]*")
@@ -198,9 +199,55 @@ class _SchemaFaker:
         return None
 
 
+def is_packed(response_format: Any) -> bool:
+    """A packed request (lib.prompts.packing): several rows, answered as {"items": [{"id", "answer"}]}."""
+    if not isinstance(response_format, dict) or response_format.get("type") != "json_schema":
+        return False
+    spec = response_format.get("json_schema")
+    return isinstance(spec, dict) and spec.get("name") == packing.SCHEMA_NAME
+
+
+def packed_items(messages: list[dict], model: str, response_format: dict) -> list[dict]:
+    """Each fenced item answered exactly as the same row sent alone would be (its text as the last user turn)."""
+    schema = response_format["json_schema"].get("schema") or {}
+    answer = ((schema.get("properties") or {}).get("items") or {}).get("items", {}).get("properties", {})
+    answer_schema = answer.get("answer") or {"type": "string"}
+    out = []
+    for item_id, text in packing.ITEM_RE.findall(last_user_text(messages)):
+        alone = [*messages[:-1], {"role": "user", "content": text}]
+        if answer_schema.get("type") == "string":
+            value: Any = expected_reply(alone, model)
+        else:
+            value = expected_json(alone, model, answer_schema)
+        out.append({"id": item_id, "answer": value})
+    return out
+
+
+def mangle_packed(content: str, rng: random.Random, config: Any) -> str:
+    """Drop, repeat or mangle items' ids at the configured rates (a model that loses track of items)."""
+    items = json.loads(content)["items"]
+    out = []
+    for item in items:
+        u = rng.random()
+        if u < config.p_pack_drop:
+            continue
+        u -= config.p_pack_drop
+        if u < config.p_pack_repeat:
+            out += [item, {"id": item["id"], "answer": item["answer"]}]
+            continue
+        u -= config.p_pack_repeat
+        if u < config.p_pack_mangle:
+            out.append({**item, "id": f"{item['id'].upper()}_"})
+            continue
+        out.append(item)
+    return json.dumps({"items": out}, ensure_ascii=False)
+
+
 def response_content(messages: list[dict], model: str, response_format: Any) -> str:
     """The assistant content for this request: text, or JSON when a json_schema / json_object format is asked."""
     kind = response_format.get("type") if isinstance(response_format, dict) else None
+    if is_packed(response_format):
+        return json.dumps({"items": packed_items(messages, model, response_format)}, ensure_ascii=False)
     if kind == "json_schema":
         spec = response_format.get("json_schema") or {}
         schema = spec.get("schema") if isinstance(spec, dict) else None

@@ -76,10 +76,13 @@ class LiveTable:
         data: dict[str, list] = {name: [o.get(name, "") for o in outputs] for name in self.names.values()}
         data["enrich_status"] = [r.status for r in records]
         data["enrich_error"] = [r.error or "" for r in records]
-        data["enrich_flags"] = [",".join(r.flags) for r in records]
-        data["enrich_prompt_tokens"] = [r.usage.prompt_tokens for r in records]
-        data["enrich_completion_tokens"] = [r.usage.completion_tokens for r in records]
-        data["enrich_cost_usd"] = [float("nan") if r.cost_usd is None else r.cost_usd for r in records]
+        # A reused answer (duplicate lead, earlier run) carries 0 and `reused`, as in runs.results_frame.
+        data["enrich_flags"] = [",".join((*r.flags, "reused") if r.from_cache else r.flags) for r in records]
+        data["enrich_prompt_tokens"] = [0 if r.from_cache else r.usage.prompt_tokens for r in records]
+        data["enrich_completion_tokens"] = [0 if r.from_cache else r.usage.completion_tokens for r in records]
+        data["enrich_cost_usd"] = [
+            float("nan") if r.cost_usd is None else (0.0 if r.from_cache else r.cost_usd) for r in records
+        ]
         data["enrich_row_id"] = [r.row_id for r in records]
         index = pd.Index([r.row_id for r in records], name="row_id", dtype="int64")
         return pd.DataFrame(data, index=index).astype(

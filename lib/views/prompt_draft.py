@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 import pandas as pd
 
@@ -72,6 +73,100 @@ def quote_lines(q: quote.Quote) -> dict[str, str]:
         "Output tokens": f"{q.output_tokens_low:,} – {q.output_tokens_high:,}",
         "Cost": cost,
     }
+
+
+def quote_notes(q: quote.Quote) -> list[str]:
+    """What the quote already counts that a reader may not expect: reused answers, the cached prefix."""
+    notes = []
+    if q.reused_rows:
+        notes.append(
+            f"{q.reused_rows:,} row{'s' if q.reused_rows != 1 else ''} repeat another row's request and will "
+            f"reuse its answer at no cost: {q.distinct:,} requests are quoted."
+        )
+    if q.cached_tokens:
+        notes.append(
+            f"The shared start of the prompt ({q.prefix_tokens:,} tokens) is long enough for prompt caching: "
+            f"the low end assumes {q.cached_tokens:,} input tokens are read from the cache."
+        )
+    elif q.prefix_tokens:
+        notes.append(
+            f"The shared start of the prompt is {q.prefix_tokens:,} tokens, under the {quote.CACHE_MIN_TOKENS:,} "
+            "prompt caching needs: packing several rows per request pays it once per request instead."
+        )
+    return notes
+
+
+def quote_paths(
+    df: pd.DataFrame,
+    spec: PromptSpec,
+    options: runs.RunOptions,
+    *,
+    sample_output_tokens: Sequence[int] = (),
+    workers: int = 16,
+    rpm: int | None = None,
+) -> list[quote.CostPath]:
+    """Every way to run this table (standard, flex, batch and, with options.rows_per_request, packed)."""
+    q = quote_table(df, spec, options, sample_output_tokens)
+    price = options.price or pricing.price_for(options.model)
+    packed = None
+    n = options.rows_per_request or spec.rows_per_request or 1
+    if n > 1:
+        try:
+            plan = runs.plan_run(df, spec, options, base_url=None)
+        except runs.PlanError:
+            plan = None  # this prompt cannot be packed: its paths go without
+        if plan is not None and plan.packs:
+            packed = quote.packed_quote(q, runs.packed_requests(plan), options.model, price=price)
+    prices = pricing.tier_prices(options.model, options.price)
+    return quote.paths(
+        q, options.model, prices=prices, workers=workers, rpm=rpm, packed=packed, rows_per_request=n
+    )
+
+
+@dataclass(frozen=True)
+class SampleComparison:
+    """The same sample rows answered alone and packed: what packing saves and what it changes."""
+
+    cost_alone: float | None
+    cost_packed: float | None
+    saving: float | None  # cost_alone - cost_packed
+    same_answers: int  # rows whose answer is the same text either way
+    answered_both: int
+    resent: int  # packed rows that came back without their id and were sent alone
+
+
+def compare_packed(alone: Sequence, packed: Sequence) -> SampleComparison:
+    """From the row records of an unpacked and a packed sample run over the same rows."""
+
+    def total(rows: Sequence) -> float | None:
+        costs = [r.cost_usd for r in rows if not r.from_cache]
+        return None if any(c is None for c in costs) else sum(costs)
+
+    by_id = {r.row_id: r for r in alone}
+    both = [(by_id[r.row_id], r) for r in packed if r.row_id in by_id and r.text and by_id[r.row_id].text]
+    a, p = total(alone), total(packed)
+    return SampleComparison(
+        cost_alone=a,
+        cost_packed=p,
+        saving=None if a is None or p is None else a - p,
+        same_answers=sum(x.text == y.text for x, y in both),
+        answered_both=len(both),
+        resent=sum(r.status == "succeeded" and "packed" not in r.flags for r in packed),
+    )
+
+
+def path_rows(paths: list[quote.CostPath]) -> list[dict[str, str]]:
+    """The quote's paths (standard, flex, batch, packed) as table rows: path, cost, likely time, note."""
+    rows = []
+    for p in paths:
+        if not p.available:
+            cost = "not offered"
+        elif p.cost_low is None or p.cost_high is None:
+            cost = "unpriced model"
+        else:
+            cost = f"{money(p.cost_low)} – {money(p.cost_high)}"
+        rows.append({"Path": p.name, "Cost": cost, "Likely time": p.duration, "Note": p.note})
+    return rows
 
 
 BATCH_SUGGEST_ROWS = 5_000  # from this many rows, or this quote, the run page suggests the Batch API

@@ -127,3 +127,36 @@ def resume_text(statuses: Sequence[str], settings) -> str:
         how.append(f"at most {settings.tpm:,} tokens/min")
     how.append(f"a {money(settings.budget_usd)} budget" if settings.budget_usd is not None else "no budget")
     return f"{parts[0]} · resumes with {', '.join(how)}."
+
+
+TIER_LABELS = {"default": "standard", "flex": "flex", "priority": "priority", "batch": "batch"}
+
+
+def tier_text(snap) -> str | None:
+    """'flex: 1,840 rows, $0.31 · standard: 160 rows, $0.05', or None when every row went at the default tier."""
+    rows = dict(getattr(snap, "tier_rows", {}) or {})
+    asked = getattr(snap, "service_tier", "default")
+    if not rows or (set(rows) == {"default"} and asked == "default"):
+        return None
+    costs = getattr(snap, "tier_cost", {}) or {}
+    parts = []
+    for tier, n in sorted(rows.items(), key=lambda kv: -kv[1]):
+        cost = f", {money(costs.get(tier, 0.0))}" if snap.cost_known else ""
+        parts.append(f"{TIER_LABELS.get(tier, tier)}: {n:,} rows{cost}")
+    refused = getattr(snap, "capacity_refusals", 0)
+    if refused:
+        parts.append(f"{refused:,} flex capacity refusals (not billed)")
+    return " · ".join(parts)
+
+
+def caching_text(snap) -> str | None:
+    """'Saved by caching $0.42 · 1,200,000 input tokens read from the cache', or None without cache use."""
+    read = getattr(snap, "cached_tokens", 0)
+    written = getattr(snap, "cache_write_tokens", 0)
+    if not read and not written:
+        return None
+    saved = money(snap.saved_by_caching_usd) if snap.cost_known else "unpriced"
+    parts = [f"Saved by caching {saved}", f"{read:,} input tokens read from the cache"]
+    if written:
+        parts.append(f"{written:,} written to it")
+    return " · ".join(parts)
