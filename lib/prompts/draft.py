@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from lib.prompts import templates
+from lib.prompts.checks import Checks
 from lib.prompts.templates import Example, PromptSpec
 
 
@@ -29,6 +30,7 @@ class Draft:
     max_tokens: int | None = None
     field_cap: int = templates.FIELD_CAP
     version: int = 1
+    checks: Checks = field(default_factory=Checks)
 
     @classmethod
     def of(cls, spec: PromptSpec) -> Draft:
@@ -45,6 +47,7 @@ class Draft:
             max_tokens=spec.max_tokens,
             field_cap=spec.field_cap,
             version=spec.version,
+            checks=spec.checks,
         )
 
     def spec(self) -> PromptSpec:
@@ -66,4 +69,5 @@ class Draft:
             temperature=self.temperature,
             max_tokens=self.max_tokens,
             field_cap=self.field_cap,
+            checks=self.checks,
         )

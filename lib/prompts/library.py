@@ -22,6 +22,7 @@ from typing import Any
 
 import yaml
 
+from lib.prompts import checks as quality
 from lib.prompts.templates import FIELD_CAP, Example, PromptSpec, parse_output
 
 try:
@@ -44,6 +45,7 @@ _FIELDS = (
     "system",
     "examples",
     "template",
+    "checks",
     "tags",
 )
 _thread_lock = threading.Lock()
@@ -91,6 +93,8 @@ def dump_spec(spec: PromptSpec) -> str:
     if spec.examples:
         data["examples"] = [{"user": e.user, "assistant": e.assistant} for e in spec.examples]
     data["template"] = spec.template
+    if quality.to_mapping(spec.checks):
+        data["checks"] = quality.to_mapping(spec.checks)
     if spec.tags:
         data["tags"] = list(spec.tags)
     return yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=10_000)
@@ -197,7 +201,10 @@ def parse_spec(text: str, *, source: str = "") -> PromptSpec:
             max_tokens=_number(data, "max_tokens", source, whole=True, low=1, high=1_000_000),
             tags=_text_list(data, "tags", source),
             field_cap=_number(data, "field_cap", source, whole=True, low=1, high=10_000_000) or FIELD_CAP,
+            checks=quality.from_mapping(data.get("checks"), source or "prompt"),
         )
+    except quality.ChecksError as exc:
+        raise PromptLibraryError(str(exc)) from None
     except ValueError as exc:
         raise PromptLibraryError(f"{source or 'prompt'}: {exc}") from None
     _check_example_answers(spec, source)
