@@ -21,7 +21,7 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from urllib.parse import urlsplit, urlunsplit
 
@@ -84,6 +84,10 @@ def request_hash(body: Mapping, base_url: str | None) -> str:
     return hashlib.sha256(f"{base_url or 'openai'}\n{canonical}".encode()).hexdigest()
 
 
+# (row id, answer text) -> [(flag, sentence)]: what a succeeded answer breaks; it stays succeeded.
+QualityCheck = Callable[[int, str], Sequence[tuple[str, str]]]
+
+
 @dataclass(frozen=True)
 class WorkItem:
     row_id: int
@@ -115,6 +119,9 @@ class RunPlan:
     meta: Mapping = field(default_factory=dict)  # prompt, model, input file name...: shown in history
     price: Price | None = None
     check_output: Callable[[str], str | None] | None = None  # problem with an answer (bad JSON...), or None
+    check_quality: QualityCheck | None = (
+        None  # quality flags of an answer that stands (lib/prompts/checks.py)
+    )
 
 
 @dataclass(frozen=True)
@@ -200,11 +207,12 @@ def judge_answer(
     check_output: Callable[[str], str | None] | None,
     attempts: int,
     batch: bool = False,
+    check_quality: QualityCheck | None = None,
 ) -> RowRecord:
     """What an answer means for its row, the same in live and batch mode.
 
     A refusal or a filtered answer fails the row (text kept); a cut-short or unparseable answer succeeds
-    flagged; no text at all fails it.
+    flagged; no text at all fails it. An answer that stands is then checked for quality (flags only).
     """
     base = RowRecord(
         item.row_id,
@@ -235,9 +243,13 @@ def judge_answer(
         if problem:
             flags.append("invalid_output")
             error = problem if error is None else f"{error} {problem}"
+    if check_quality is not None and text is not None and "invalid_output" not in flags:
+        for flag, message in check_quality(item.row_id, text):
+            flags.append(flag)
+            error = message if error is None else f"{error} {message}"
     if text is None and not flags:
         return replace(base, status="failed", error="The API returned an empty answer.", flags=("empty",))
-    return replace(base, flags=tuple(flags), error=error)
+    return replace(base, flags=tuple(dict.fromkeys(flags)), error=error)
 
 
 class _Halt(Exception):
@@ -965,6 +977,7 @@ class Job:
             price=self.plan.price,
             check_output=self.plan.check_output,
             attempts=attempts,
+            check_quality=self.plan.check_quality,
         )
 
     def _failed(self, item: WorkItem, message: str, retryable: bool, attempts: int) -> RowRecord:

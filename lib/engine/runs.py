@@ -10,7 +10,7 @@ import hashlib
 import secrets
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import astuple, dataclass
+from dataclasses import astuple, dataclass, replace
 from typing import Literal
 
 import pandas as pd
@@ -19,7 +19,8 @@ from lib.cost import tokens
 from lib.cost.pricing import Price, price_for
 from lib.cost.quote import UNCAPPED_OUTPUT_GUESS
 from lib.engine import RunPlan, WorkItem, request_hash
-from lib.prompts import library, templates
+from lib.engine.job import QualityCheck
+from lib.prompts import checks, library, templates
 from lib.prompts.templates import PromptSpec
 from lib.store import RowRecord, Store
 
@@ -145,6 +146,7 @@ def plan_run(
         meta=full_meta,
         price=price if price is not None else (options.price or price_for(options.model)),
         check_output=_output_checker(spec),
+        check_quality=quality_checker(spec, inputs),
     )
 
 
@@ -166,6 +168,32 @@ def _output_checker(spec: PromptSpec):
     if not templates.is_structured(spec):
         return None
     return lambda text: templates.parse_output(spec, text).error
+
+
+def quality_checker(spec: PromptSpec, inputs: Mapping[int, Mapping[str, str]]) -> QualityCheck:
+    """The prompt's per-answer checks for the engine: each output column's text against its row's cells."""
+
+    def check(row_id: int, text: str) -> list[tuple[str, str]]:
+        row = inputs.get(row_id, {})
+        if not templates.is_structured(spec):
+            return [(f.flag, f.message) for f in checks.check_answer(spec.checks, text, row)]
+        parsed = templates.parse_output(spec, text)
+        if parsed.error:  # flagged invalid_output already: its fields are not the answer's
+            return []
+        found = []
+        for column in spec.output_columns:
+            found += checks.check_answer(spec.checks, parsed.values.get(column, ""), row, where=column)
+        return [(f.flag, f.message) for f in found]
+
+    return check
+
+
+def quality_text(spec: PromptSpec, text: str | None) -> str | None:
+    """The answer's text the list-level checks read: a plain answer, or a structured one's first column."""
+    if text is None or not templates.is_structured(spec):
+        return text
+    parsed = templates.parse_output(spec, text)
+    return None if parsed.error else parsed.values.get(spec.output_columns[0], "")
 
 
 def spec_of(meta: Mapping) -> PromptSpec:
@@ -192,13 +220,15 @@ def resume_plan(
         WorkItem(row_id, body, request_hash(body, record.meta.get("base_url")), n, max_out)
         for (row_id, body), n in zip(bodies.items(), counts, strict=True)
     )
+    plan_inputs = dict(store.inputs(run_id))
     return RunPlan(
         run_id=run_id,
         items=items,
-        inputs=dict(store.inputs(run_id)),
+        inputs=plan_inputs,
         meta=record.meta,
         price=price if price is not None else _stored_price(record.meta) or price_for(model),
         check_output=_output_checker(spec),
+        check_quality=quality_checker(spec, plan_inputs),
     )
 
 
@@ -229,6 +259,7 @@ def results_frame(
     columns: list[str] = list(meta.get("columns") or [])
     status = status_column_names([*columns, *names.values()])
     by_id = {r.row_id: r for r in rows}
+    by_id.update(_with_repeated_openers(spec, by_id))
     records = []
     for row_id, cells in inputs.items():
         row = by_id.get(row_id, RowRecord(row_id))
@@ -251,6 +282,24 @@ def results_frame(
     frame = pd.DataFrame.from_records(records, columns=[*columns, *names.values(), *status.values()])
     frame.index = pd.Index(list(inputs), name="row_id")
     return frame
+
+
+def _with_repeated_openers(spec: PromptSpec, rows: Mapping[int, RowRecord]) -> dict[int, RowRecord]:
+    """Succeeded rows whose answer opens like too many others, flagged (a check of the whole list)."""
+    answers = {
+        row_id: text
+        for row_id, row in rows.items()
+        if row.status == "succeeded" and (text := quality_text(spec, row.text)) is not None
+    }
+    found = checks.repeated_openers(answers, spec.checks.max_opener_share)
+    out = {}
+    for row_id, finding in found.items():
+        row = rows[row_id]
+        if finding.flag in row.flags:
+            continue
+        error = finding.message if not row.error else f"{row.error} {finding.message}"
+        out[row_id] = replace(row, flags=(*row.flags, finding.flag), error=error)
+    return out
 
 
 def _outputs(spec: PromptSpec, row: RowRecord, names: Mapping[str, str]) -> dict[str, str]:

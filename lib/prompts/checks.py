@@ -305,7 +305,7 @@ def check_answer(
             findings.append(
                 Finding(MISSING_MENTION, f"{at}the answer does not mention {column} ({_quote(value)}).")
             )
-    return findings
+    return [Finding(f.flag, f.message[0].upper() + f.message[1:]) for f in findings]
 
 
 # --------------------------------------------------------------------------------------------- over a list
