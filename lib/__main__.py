@@ -14,6 +14,8 @@ OpenAI's Batch API instead (half the price, results within 24 h); the final JSON
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import difflib
 import hashlib
 import json
 import signal
@@ -56,6 +58,22 @@ def _parser() -> argparse.ArgumentParser:
             "--skip-empty", action="store_true", help="skip rows whose placeholder cells are empty"
         )
         p.add_argument("--limit", type=int, help="only the first N rows")
+        p.add_argument("--check-max-words", type=int, metavar="N", help="flag answers over N words")
+        p.add_argument("--check-max-chars", type=int, metavar="N", help="flag answers over N characters")
+        p.add_argument(
+            "--check-banned",
+            action="append",
+            default=[],
+            metavar="PHRASE",
+            help="flag answers using this phrase (repeatable; on top of the prompt's banned phrases)",
+        )
+        p.add_argument(
+            "--check-mention",
+            action="append",
+            default=[],
+            metavar="COLUMN",
+            help="flag answers that do not mention this column's value (repeatable)",
+        )
         p.add_argument(
             "--price-input", type=float, help="USD per 1M input tokens (overrides the price table)"
         )
@@ -141,11 +159,36 @@ def _load_spec(args: argparse.Namespace):
     from lib.prompts.templates import PromptSpec
 
     if args.template is not None:
-        return PromptSpec(name="command-line", system=args.system, template=args.template)
-    try:
-        return PromptLibrary().load(args.prompt)
-    except PromptLibraryError as exc:
-        raise UsageError(str(exc)) from exc
+        spec = PromptSpec(name="command-line", system=args.system, template=args.template)
+    else:
+        try:
+            spec = PromptLibrary().load(args.prompt)
+        except PromptLibraryError as exc:
+            raise UsageError(str(exc)) from exc
+    for flag, value in (
+        ("--check-max-words", args.check_max_words),
+        ("--check-max-chars", args.check_max_chars),
+    ):
+        if value is not None and value < 1:
+            raise UsageError(f"{flag} must be a whole number of at least 1 (got {value}).")
+    if any(not p.strip() for p in args.check_banned):
+        raise UsageError("--check-banned needs a phrase (got an empty one).")
+    merged = spec.checks.merged(
+        max_words=args.check_max_words,
+        max_chars=args.check_max_chars,
+        banned=[p.strip() for p in args.check_banned],
+        mention=[c.strip() for c in args.check_mention],
+    )
+    return dataclasses.replace(spec, checks=merged)
+
+
+def _check_mentions(spec, columns: list[str]) -> None:
+    """A column to mention must exist: a typo would otherwise flag nothing, silently."""
+    for column in spec.checks.mention:
+        if column not in columns:
+            close = difflib.get_close_matches(column, columns, n=1)
+            hint = f" Did you mean '{close[0]}'?" if close else ""
+            raise UsageError(f"Must-mention check: there is no column named '{column}'.{hint}")
 
 
 def _read_input(args: argparse.Namespace):
@@ -230,11 +273,13 @@ def _check_template(spec, columns) -> list[dict]:
 def cmd_check(args: argparse.Namespace) -> int:
     from lib.cost import quote as quoting
     from lib.engine.runs import PlanError, plan_run
+    from lib.prompts.checks import to_mapping
 
     spec = _load_spec(args)
     leads, _ = _read_input(args)
     options = _options(args, spec)
     missing = _check_template(spec, list(leads.df.columns))
+    _check_mentions(spec, [str(c) for c in leads.df.columns])
     summary = {
         "rows": len(leads.df),
         "columns": list(leads.df.columns),
@@ -242,6 +287,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         "renamed_headers": leads.renamed_headers,
         "missing_placeholders": missing,
         "model": options.model,
+        "checks": to_mapping(spec.checks),
     }
     if missing:
         print(json.dumps(summary, ensure_ascii=False))
@@ -318,7 +364,14 @@ def _duration(seconds: float) -> str:
 def cmd_run(args: argparse.Namespace) -> int:
     from lib import engine, export
     from lib.engine.client import endpoint_from_env, load_dotenv_once
-    from lib.engine.runs import PlanError, plan_run, results_frame, stable_run_id
+    from lib.engine.runs import (
+        PlanError,
+        plan_run,
+        quality_counts,
+        results_frame,
+        stable_run_id,
+        with_list_checks,
+    )
     from lib.prompts.library import dump_spec
     from lib.store import Store, StoreError
 
@@ -338,6 +391,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     leads, raw = _read_input(args)
     options = _options(args, spec)
     missing = _check_template(spec, list(leads.df.columns))
+    _check_mentions(spec, [str(c) for c in leads.df.columns])
     if missing:
         raise UsageError(
             "The prompt uses columns the file does not have: " + "; ".join(m["message"] for m in missing)
@@ -395,6 +449,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     snap = job.snapshot()
     progress.draw(snap, final=True)
     frame = results_frame(plan.inputs, job.rows(), plan.meta, job.edits())
+    quality = quality_counts(with_list_checks(job.rows(), plan.meta))
     try:
         export.write_atomic(output, export.export_bytes(frame, fmt, csv_for=args.csv_for))
     except export.ExportError as exc:
@@ -414,6 +469,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         "status": snap.status,
         "output": str(output),
         **_file_summary(leads),
+        "quality": quality,
     }
     if fmt == "csv":
         summary["csv_for"] = args.csv_for

@@ -284,6 +284,18 @@ def results_frame(
     return frame
 
 
+def with_list_checks(rows: Sequence[RowRecord], meta: Mapping) -> list[RowRecord]:
+    """The rows with the checks over the whole list applied (repeated openers): what the results show."""
+    by_id = {r.row_id: r for r in rows}
+    by_id.update(_with_repeated_openers(spec_of(meta), by_id))
+    return list(by_id.values())
+
+
+def quality_counts(rows: Sequence[RowRecord]) -> dict[str, int]:
+    """{check: succeeded rows it flags}, e.g. {"too_long": 3}."""
+    return checks.count_flags([r.flags for r in rows if r.status == "succeeded"])
+
+
 def _with_repeated_openers(spec: PromptSpec, rows: Mapping[int, RowRecord]) -> dict[int, RowRecord]:
     """Succeeded rows whose answer opens like too many others, flagged (a check of the whole list)."""
     answers = {

@@ -80,10 +80,17 @@ class SimConfig:
     batch_finalizing_s: float = 0.2
     p_batch_line_error: float = 0.0
     batch_expire_after: int | None = None
+    # Answer defects (lib/sim/replies.py DEFECTS): this share of text answers breaks one quality rule.
+    p_defect: float = 0.0
+    defects: tuple[str, ...] = replies.DEFECTS
 
     def __post_init__(self) -> None:
         self.invalid_keys = tuple(self.invalid_keys)
         self.models = tuple(self.models)
+        self.defects = tuple(self.defects)
+        unknown = [d for d in self.defects if d not in replies.DEFECTS]
+        if unknown or not 0.0 <= self.p_defect <= 1.0:
+            raise ValueError(f"p_defect must be within [0, 1] and defects among {replies.DEFECTS}")
         if self.latency_dist not in ("fixed", "lognormal"):
             raise ValueError(f"latency_dist must be 'fixed' or 'lognormal', not {self.latency_dist!r}")
         if self.error_style not in ERROR_STYLES:
@@ -678,7 +685,9 @@ class SimApp:
         elif "content_filter" in marks:
             content, finish, visible = None, "content_filter", 0
         else:
-            content = replies.response_content(messages, model, body.get("response_format"))
+            content = replies.response_content(
+                messages, model, body.get("response_format"), self.config.p_defect, self.config.defects
+            )
             content, finish, visible, reasoning = _truncate(
                 content, model, max_out, reasoning, "length" in marks
             )
