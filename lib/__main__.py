@@ -109,6 +109,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--data-dir", default="results", help="where answers are journalled (default results/)")
     run.add_argument("--retry-failed", action="store_true", help="send failed rows again")
+    run.add_argument(
+        "--regenerate",
+        type=int,
+        default=0,
+        metavar="N",
+        help="ask again, at most N times, for rows a quality check flagged (each attempt billed and budgeted)",
+    )
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.add_argument(
         "--mode",
@@ -379,6 +386,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     fmt = output.suffix.lower().lstrip(".")
     if fmt not in ("csv", "xlsx", "json"):
         raise UsageError(f"--output must end in .csv, .xlsx or .json (got '{output.name}').")
+    if args.regenerate < 0 or args.regenerate > 10:
+        raise UsageError("--regenerate must be from 0 to 10 attempts.")
     if args.workers < 1 or args.workers > 1000:
         raise UsageError("--workers must be between 1 and 1000.")
     if args.give_up_after is not None and args.give_up_after <= 0:
@@ -448,8 +457,11 @@ def cmd_run(args: argparse.Namespace) -> int:
             progress.draw(job.snapshot())
     snap = job.snapshot()
     progress.draw(snap, final=True)
-    frame = results_frame(plan.inputs, job.rows(), plan.meta, job.edits())
-    quality = quality_counts(with_list_checks(job.rows(), plan.meta))
+    rows, attempts = job.rows(), []
+    if args.regenerate and not interrupted and snap.status == "finished":
+        rows, attempts = _regenerate(args, plan, rows, snap, endpoint, store, progress)
+    frame = results_frame(plan.inputs, rows, plan.meta, job.edits())
+    quality = quality_counts(with_list_checks(rows, plan.meta))
     try:
         export.write_atomic(output, export.export_bytes(frame, fmt, csv_for=args.csv_for))
     except export.ExportError as exc:
@@ -460,11 +472,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         "failed": snap.failed,
         "pending": snap.pending,
         "skipped": snap.skipped,
-        "prompt_tokens": snap.prompt_tokens,
-        "completion_tokens": snap.completion_tokens,
-        "cost_usd": round(snap.cost_usd, 8) if snap.cost_known else None,
-        "requests_sent": snap.requests_sent,
-        "cache_hits": snap.cache_hits,
+        "prompt_tokens": snap.prompt_tokens + sum(a.prompt_tokens for a in attempts),
+        "completion_tokens": snap.completion_tokens + sum(a.completion_tokens for a in attempts),
+        "cost_usd": round(snap.cost_usd + sum(a.cost_usd for a in attempts), 8) if snap.cost_known else None,
+        "requests_sent": snap.requests_sent + sum(a.requests_sent for a in attempts),
+        "cache_hits": snap.cache_hits + sum(a.cache_hits for a in attempts),
         "elapsed_s": round(time.monotonic() - started, 3),
         "status": snap.status,
         "output": str(output),
@@ -476,6 +488,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         summary["cells_guarded"] = (
             export.csv_changes(frame).spreadsheet if args.csv_for == "spreadsheet" else 0
         )
+    if args.regenerate:
+        summary["regenerated"] = [a.total for a in attempts]  # rows asked again, per attempt
     if args.mode == "batch":
         saving = job.savings()
         summary.update(
@@ -496,6 +510,37 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(json.dumps(summary, ensure_ascii=False))
     ok = snap.status == "finished" and snap.pending == 0 and not all_failed
     return EXIT_OK if ok else EXIT_STOPPED
+
+
+def _regenerate(args: argparse.Namespace, plan, rows, snap, endpoint, store, progress):
+    """Ask flagged rows again, up to --regenerate times, live, under what is left of the budget."""
+    from lib import engine
+    from lib.engine.regenerate import latest, regenerate_plan
+
+    attempts = []
+    spent = snap.cost_usd
+    for attempt in range(1, args.regenerate + 1):
+        again = regenerate_plan(plan, rows, attempt, endpoint.base_url)
+        if again is None:
+            break
+        budget = None if args.budget is None else args.budget - spent
+        if budget is not None and budget <= 0:
+            print("Regenerate stopped: the budget is spent.", file=sys.stderr)
+            break
+        settings = engine.RunSettings(
+            workers=args.workers, rpm=args.rpm, tpm=args.tpm, budget_usd=budget, timeout_s=args.timeout
+        )
+        job = engine.start(again, endpoint=endpoint, settings=settings, store=store)
+        while not job.wait(timeout=0.25):
+            progress.draw(job.snapshot())
+        done = job.snapshot()
+        attempts.append(done)
+        spent += done.cost_usd
+        rows = latest(rows, job.rows())
+        if done.status != "finished":
+            print(f"Regenerate attempt {attempt} stopped: {done.message}", file=sys.stderr)
+            break
+    return rows, attempts
 
 
 def _start_batch(args: argparse.Namespace, plan, endpoint, store):

@@ -194,3 +194,57 @@ def test_simulator_defect_settings_are_checked(changes, ok):
     else:
         with pytest.raises(ValueError, match="p_defect"):
             SimConfig(**changes)
+
+
+# --- regenerate ----------------------------------------------------------------------------------------
+
+
+def test_cli_regenerate_twice_leaves_few_flagged_rows_and_bills_every_attempt(sim, tmp_path):
+    kinds = ["placeholder", "too_long", "banned_phrase", "missing_mention"]
+    sim.configure(p_defect=0.3, defects=kinds)
+    path = tmp_path / "leads.csv"
+    path.write_bytes(apollo_csv(60))
+    out = tmp_path / "out.csv"
+    base = ["run", str(path), "--output", str(out), "--template", CLI_TEMPLATE, "--max-tokens", "400",
+            "--workers", "8", *CLI_CHECKS]  # fmt: skip
+    first = summary(cli(*base, "--data-dir", str(tmp_path / "once"), sim_url=sim.url, cwd=tmp_path))
+    flagged_once = sum(first["quality"].values())
+    assert flagged_once >= 10
+    sim.reset(SimConfig(p_defect=0.3, defects=kinds))
+    proc = cli(
+        *base, "--regenerate", "2", "--data-dir", str(tmp_path / "twice"), sim_url=sim.url, cwd=tmp_path
+    )
+    assert proc.returncode == 0, proc.stderr
+    result = summary(proc)
+    asked = result["regenerated"]
+    assert asked[0] == flagged_once and len(asked) <= 2  # only flagged rows are asked again
+    left = sum(result["quality"].values())
+    assert left <= flagged_once // 4 and (len(asked) < 2 or left <= asked[1])
+    ledger = sim.ledger()
+    assert len(ledger) == 60 + sum(asked) == result["requests_sent"]  # each attempt billed and counted
+    assert result["cost_usd"] == pytest.approx(ledger_cost(sim), rel=1e-6)
+    assert result["succeeded"] == 60
+    rows = read_output(out)
+    assert sum(bool(r["enrich_flags"]) for r in rows) == left
+
+
+def test_regenerate_asks_with_the_broken_rule_and_keeps_the_earlier_answer(sim, data_dir):
+    from lib.engine.regenerate import latest, regenerate_plan
+    from lib.engine.runs import stored_results
+
+    sim.configure(p_defect=1.0, defects=["banned_phrase"])
+    plan = quality_plan(sim, 6)
+    job = live_run(sim, plan, data_dir, "sk-test-regen")
+    again = regenerate_plan(plan, job.rows(), 1, sim.url)
+    assert again is not None and [i.row_id for i in again.items] == [i.row_id for i in plan.items]
+    for item, old in zip(again.items, sorted(job.rows(), key=lambda r: r.row_id), strict=True):
+        extra = item.body["messages"][-2:]
+        assert extra[0] == {"role": "assistant", "content": old.text}
+        assert "banned phrase" in extra[1]["content"] and replies.DEFECT_PHRASE in extra[1]["content"]
+    sim.configure(defects=[])  # still answering as in defect mode (naming the company), but cleanly
+    second = live_run(sim, again, data_dir, "sk-test-regen")
+    rows = latest(job.rows(), second.rows())
+    assert quality_counts(with_list_checks(rows, plan.meta)) == {}
+    earlier = stored_results(Store(data_dir), plan.run_id)  # the first answers stay, for review
+    assert all(replies.DEFECT_PHRASE in text for text in earlier[plan.meta["output_columns"]["output"]])
+    assert regenerate_plan(plan, rows, 2, sim.url) is None  # nothing flagged: nothing to ask

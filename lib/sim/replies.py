@@ -98,11 +98,22 @@ DEFECT_EXTRA_WORDS = 60  # a too-long answer: this many filler words more than a
 _DATA_RE = re.compile(r"<data>(.*?)</data>", re.DOTALL)
 
 
+def _row_view(messages: Sequence[dict]) -> list[dict]:
+    """A follow-up turn ("write it again") joined to the row's data turn, so each row's answer stays its own."""
+    last = last_user_text(messages)
+    if _DATA_RE.search(last):
+        return list(messages)
+    for message in reversed(messages):
+        if message.get("role") == "user" and _DATA_RE.search(message_text(message)):
+            return [{"role": "user", "content": message_text(message) + "\n\n" + last}]
+    return list(messages)
+
+
 def chosen_defect(messages: Sequence[dict], model: str, p_defect: float, kinds: Sequence[str]) -> str | None:
     """The defect this request's answer gets (None: a clean answer), a pure function a test can call."""
     if p_defect <= 0 or not kinds:
         return None
-    rng = _rng(messages, model, "defect")
+    rng = _rng(_row_view(messages), model, "defect")
     if rng.random() >= p_defect:
         return None
     return rng.choice(list(kinds))
@@ -125,13 +136,14 @@ def defect_reply(messages: list[dict], model: str, defect: str | None) -> str:
     DEFECT_EXTRA_WORDS filler words; banned_phrase puts DEFECT_PHRASE after the tag; missing_mention uses filler
     words only and leaves the value out; repeated_opener starts with DEFECT_OPENER (every such answer alike).
     """
-    base = expected_reply(messages, model)
+    view = _row_view(messages)
+    base = expected_reply(view, model)
     value = mentioned_value(messages)
     about = f" About {value}." if value else ""
-    rng = _rng(messages, model, "defect-words")
+    rng = _rng(view, model, "defect-words")
     if defect == "missing_mention":
         words = " ".join(rng.choice(_FILLER) for _ in range(rng.randint(5, 20)))
-        return f"SIM[{reply_tag(messages)}] {words.capitalize()}."
+        return f"SIM[{reply_tag(view)}] {words.capitalize()}."
     if defect == "placeholder":
         return f"{base} {DEFECT_PLACEHOLDER}{about}"
     if defect == "too_long":
