@@ -457,9 +457,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             progress.draw(job.snapshot())
     snap = job.snapshot()
     progress.draw(snap, final=True)
-    rows, attempts = job.rows(), []
+    rows, attempts, regen_stopped = job.rows(), [], None
     if args.regenerate and not interrupted and snap.status == "finished":
-        rows, attempts = _regenerate(args, plan, rows, snap, endpoint, store, progress)
+        rows, attempts, regen_stopped = _regenerate(args, plan, rows, snap, endpoint, store, progress)
     frame = results_frame(plan.inputs, rows, plan.meta, job.edits())
     quality = quality_counts(with_list_checks(rows, plan.meta))
     try:
@@ -490,6 +490,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
     if args.regenerate:
         summary["regenerated"] = [a.total for a in attempts]  # rows asked again, per attempt
+        if regen_stopped:
+            summary["regenerate_stopped"] = regen_stopped
     if args.mode == "batch":
         saving = job.savings()
         summary.update(
@@ -517,7 +519,7 @@ def _regenerate(args: argparse.Namespace, plan, rows, snap, endpoint, store, pro
     from lib import engine
     from lib.engine.regenerate import latest, regenerate_plan
 
-    attempts = []
+    attempts, stopped = [], None
     spent = snap.cost_usd
     for attempt in range(1, args.regenerate + 1):
         again = regenerate_plan(plan, rows, attempt, endpoint.base_url)
@@ -525,7 +527,7 @@ def _regenerate(args: argparse.Namespace, plan, rows, snap, endpoint, store, pro
             break
         budget = None if args.budget is None else args.budget - spent
         if budget is not None and budget <= 0:
-            print("Regenerate stopped: the budget is spent.", file=sys.stderr)
+            stopped = "The budget is spent: no more rows are asked again."
             break
         settings = engine.RunSettings(
             workers=args.workers, rpm=args.rpm, tpm=args.tpm, budget_usd=budget, timeout_s=args.timeout
@@ -538,9 +540,11 @@ def _regenerate(args: argparse.Namespace, plan, rows, snap, endpoint, store, pro
         spent += done.cost_usd
         rows = latest(rows, job.rows())
         if done.status != "finished":
-            print(f"Regenerate attempt {attempt} stopped: {done.message}", file=sys.stderr)
+            stopped = f"Regenerate attempt {attempt} stopped: {done.message}"
             break
-    return rows, attempts
+    if stopped:
+        print(stopped, file=sys.stderr)
+    return rows, attempts, stopped
 
 
 def _start_batch(args: argparse.Namespace, plan, endpoint, store):

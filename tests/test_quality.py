@@ -248,3 +248,23 @@ def test_regenerate_asks_with_the_broken_rule_and_keeps_the_earlier_answer(sim, 
     earlier = stored_results(Store(data_dir), plan.run_id)  # the first answers stay, for review
     assert all(replies.DEFECT_PHRASE in text for text in earlier[plan.meta["output_columns"]["output"]])
     assert regenerate_plan(plan, rows, 2, sim.url) is None  # nothing flagged: nothing to ask
+
+
+def test_cli_regenerate_stays_under_the_budget(sim, tmp_path):
+    kinds = ["too_long"]
+    sim.configure(p_defect=0.5, defects=kinds)
+    path = tmp_path / "leads.csv"
+    path.write_bytes(apollo_csv(60))
+    base = ["run", str(path), "--output", str(tmp_path / "out.csv"), "--template", CLI_TEMPLATE,
+            "--max-tokens", "400", "--workers", "4", *CLI_CHECKS]  # fmt: skip
+    first = summary(cli(*base, "--data-dir", str(tmp_path / "a"), sim_url=sim.url, cwd=tmp_path))
+    # Room for the first answers plus a few of the ~30 asked again (each reserves 400 output tokens), not all.
+    budget = first["cost_usd"] + 0.0015
+    sim.reset(SimConfig(p_defect=0.5, defects=kinds))
+    proc = cli(*base, "--regenerate", "2", "--budget", f"{budget:.10f}", "--data-dir", str(tmp_path / "b"),
+               sim_url=sim.url, cwd=tmp_path)  # fmt: skip
+    result = summary(proc)
+    assert result["cost_usd"] <= budget + 1e-12
+    assert result["cost_usd"] == pytest.approx(ledger_cost(sim), rel=1e-6)
+    assert "budget" in result["regenerate_stopped"].lower()
+    assert 60 < len(sim.ledger()) < 60 + first["quality"]["too_long"]
