@@ -203,3 +203,30 @@ def test_merged_adds_the_command_line_on_top() -> None:
     merged = base.merged(max_chars=100, banned=("synergy", "amazing"), mention=("Company",))
     assert merged == Checks(max_words=25, max_chars=100, banned=("amazing", "synergy"), mention=("Company",))
     assert base.merged(max_words=10).max_words == 10
+
+
+STRUCTURED_CASES = [
+    # (answer JSON, expected (flag, where) pairs)
+    ('{"icebreaker": "Jane, a short line.", "subject": "Freight"}', []),
+    (
+        '{"icebreaker": "one two three four five six", "subject": "Freight"}',
+        [(checks.TOO_LONG, "icebreaker")],
+    ),
+    (
+        '{"icebreaker": "Hi [First Name]", "subject": "For {{Company}}"}',
+        [(checks.PLACEHOLDER, "icebreaker"), (checks.PLACEHOLDER, "subject")],
+    ),
+    ('{"icebreaker": "not closed"', []),  # invalid JSON is flagged invalid_output, not checked
+]
+
+
+@pytest.mark.parametrize(("answer", "expected"), STRUCTURED_CASES)
+def test_structured_answers_are_checked_per_field(answer: str, expected: list[tuple[str, str]]) -> None:
+    from lib.engine.runs import quality_checker
+    from lib.prompts.templates import PromptSpec
+
+    spec = PromptSpec(
+        name="s", template="x", output_columns=("icebreaker", "subject"), checks=Checks(max_words=5)
+    )
+    found = quality_checker(spec, {1: ROW})(1, answer)
+    assert [(flag, message.split("'")[1]) for flag, message in found] == expected
