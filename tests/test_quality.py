@@ -268,3 +268,15 @@ def test_cli_regenerate_stays_under_the_budget(sim, tmp_path):
     assert result["cost_usd"] == pytest.approx(ledger_cost(sim), rel=1e-6)
     assert "budget" in result["regenerate_stopped"].lower()
     assert 60 < len(sim.ledger()) < 60 + first["quality"]["too_long"]
+
+
+@pytest.mark.parametrize(
+    ("meta", "kind"),
+    [({}, "run"), ({"sample": True}, "sample"), ({"kind": "regenerate", "attempt": 2}, "regenerate 2")],
+)
+def test_history_names_regenerate_attempts(meta, kind):
+    from lib.store import RunRecord
+    from lib.views.history import history_frame
+
+    record = RunRecord("r", 1_700_000_000.0, 1_700_000_000.0, "finished", None, {"prompt_name": "p", **meta})
+    assert list(history_frame([record])["kind"]) == [kind]
