@@ -230,3 +230,29 @@ def test_structured_answers_are_checked_per_field(answer: str, expected: list[tu
     )
     found = quality_checker(spec, {1: ROW})(1, answer)
     assert [(flag, message.split("'")[1]) for flag, message in found] == expected
+
+
+COUNTS_TEXT = [
+    ({}, ""),
+    ({"too_long": 3}, "3 too long"),
+    ({"banned_phrase": 1, "too_long": 1200}, "1 banned phrase · 1,200 too long"),
+    ({"placeholder": 0, "new_check": 2}, "2 new check"),
+]
+
+
+@pytest.mark.parametrize(("counts", "text"), COUNTS_TEXT)
+def test_review_counts_text(counts: dict[str, int], text: str) -> None:
+    from lib.views.review import counts_text
+
+    assert counts_text(counts) == text
+
+
+def test_review_puts_quality_flagged_rows_first_in_order() -> None:
+    import pandas as pd
+
+    from lib.views.review import flagged_first
+
+    flags = ["", "quality:too_long", "truncated", "truncated,quality:placeholder", ""]
+    frame = pd.DataFrame({"answer": list("abcde"), "enrich_flags": flags}, index=[1, 2, 3, 4, 5])
+    assert list(flagged_first(frame).index) == [2, 4, 1, 3, 5]
+    assert flagged_first(frame.iloc[0:0]).empty
