@@ -530,7 +530,12 @@ def _regenerate(args: argparse.Namespace, plan, rows, snap, endpoint, store, pro
             stopped = "The budget is spent: no more rows are asked again."
             break
         settings = engine.RunSettings(
-            workers=args.workers, rpm=args.rpm, tpm=args.tpm, budget_usd=budget, timeout_s=args.timeout
+            workers=args.workers,
+            rpm=args.rpm,
+            tpm=args.tpm,
+            budget_usd=budget,
+            timeout_s=args.timeout,
+            give_up_after_s=args.give_up_after,
         )
         job = engine.start(again, endpoint=endpoint, settings=settings, store=store)
         while not job.wait(timeout=0.25):

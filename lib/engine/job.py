@@ -119,9 +119,8 @@ class RunPlan:
     meta: Mapping = field(default_factory=dict)  # prompt, model, input file name...: shown in history
     price: Price | None = None
     check_output: Callable[[str], str | None] | None = None  # problem with an answer (bad JSON...), or None
-    check_quality: QualityCheck | None = (
-        None  # quality flags of an answer that stands (lib/prompts/checks.py)
-    )
+    # Quality flags of an answer that stands (lib/prompts/checks.py), or None.
+    check_quality: QualityCheck | None = None
 
 
 @dataclass(frozen=True)
