@@ -14,6 +14,8 @@ OpenAI's Batch API instead (half the price, results within 24 h); the final JSON
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import difflib
 import hashlib
 import json
 import signal
@@ -61,6 +63,22 @@ def _parser() -> argparse.ArgumentParser:
             "--skip-empty", action="store_true", help="skip rows whose placeholder cells are empty"
         )
         p.add_argument("--limit", type=int, help="only the first N rows")
+        p.add_argument("--check-max-words", type=int, metavar="N", help="flag answers over N words")
+        p.add_argument("--check-max-chars", type=int, metavar="N", help="flag answers over N characters")
+        p.add_argument(
+            "--check-banned",
+            action="append",
+            default=[],
+            metavar="PHRASE",
+            help="flag answers using this phrase (repeatable; on top of the prompt's banned phrases)",
+        )
+        p.add_argument(
+            "--check-mention",
+            action="append",
+            default=[],
+            metavar="COLUMN",
+            help="flag answers that do not mention this column's value (repeatable)",
+        )
         p.add_argument(
             "--price-input", type=float, help="USD per 1M input tokens (overrides the price table)"
         )
@@ -122,6 +140,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--data-dir", default="results", help="where answers are journalled (default results/)")
     run.add_argument("--retry-failed", action="store_true", help="send failed rows again")
+    run.add_argument(
+        "--regenerate",
+        type=int,
+        default=0,
+        metavar="N",
+        help="ask again, at most N times, for rows a quality check flagged (each attempt billed and budgeted)",
+    )
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.add_argument(
         "--mode",
@@ -172,11 +197,36 @@ def _load_spec(args: argparse.Namespace):
     from lib.prompts.templates import PromptSpec
 
     if args.template is not None:
-        return PromptSpec(name="command-line", system=args.system, template=args.template)
-    try:
-        return PromptLibrary().load(args.prompt)
-    except PromptLibraryError as exc:
-        raise UsageError(str(exc)) from exc
+        spec = PromptSpec(name="command-line", system=args.system, template=args.template)
+    else:
+        try:
+            spec = PromptLibrary().load(args.prompt)
+        except PromptLibraryError as exc:
+            raise UsageError(str(exc)) from exc
+    for flag, value in (
+        ("--check-max-words", args.check_max_words),
+        ("--check-max-chars", args.check_max_chars),
+    ):
+        if value is not None and value < 1:
+            raise UsageError(f"{flag} must be a whole number of at least 1 (got {value}).")
+    if any(not p.strip() for p in args.check_banned):
+        raise UsageError("--check-banned needs a phrase (got an empty one).")
+    merged = spec.checks.merged(
+        max_words=args.check_max_words,
+        max_chars=args.check_max_chars,
+        banned=[p.strip() for p in args.check_banned],
+        mention=[c.strip() for c in args.check_mention],
+    )
+    return dataclasses.replace(spec, checks=merged)
+
+
+def _check_mentions(spec, columns: list[str]) -> None:
+    """A column to mention must exist: a typo would otherwise flag nothing, silently."""
+    for column in spec.checks.mention:
+        if column not in columns:
+            close = difflib.get_close_matches(column, columns, n=1)
+            hint = f" Did you mean '{close[0]}'?" if close else ""
+            raise UsageError(f"Must-mention check: there is no column named '{column}'.{hint}")
 
 
 def _read_input(args: argparse.Namespace):
@@ -266,11 +316,13 @@ def cmd_check(args: argparse.Namespace) -> int:
     from lib.cost import pricing
     from lib.cost import quote as quoting
     from lib.engine.runs import PlanError, packed_requests, plan_run
+    from lib.prompts.checks import to_mapping
 
     spec = _load_spec(args)
     leads, _ = _read_input(args)
     options = _options(args, spec)
     missing = _check_template(spec, list(leads.df.columns))
+    _check_mentions(spec, [str(c) for c in leads.df.columns])
     summary = {
         "rows": len(leads.df),
         "columns": list(leads.df.columns),
@@ -278,6 +330,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         "renamed_headers": leads.renamed_headers,
         "missing_placeholders": missing,
         "model": options.model,
+        "checks": to_mapping(spec.checks),
     }
     if missing:
         print(json.dumps(summary, ensure_ascii=False))
@@ -379,7 +432,14 @@ def _duration(seconds: float) -> str:
 def cmd_run(args: argparse.Namespace) -> int:
     from lib import engine, export
     from lib.engine.client import endpoint_from_env, load_dotenv_once
-    from lib.engine.runs import PlanError, plan_run, results_frame, stable_run_id
+    from lib.engine.runs import (
+        PlanError,
+        plan_run,
+        quality_counts,
+        results_frame,
+        stable_run_id,
+        with_list_checks,
+    )
     from lib.prompts.library import dump_spec
     from lib.store import Store, StoreError
 
@@ -387,6 +447,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     fmt = output.suffix.lower().lstrip(".")
     if fmt not in ("csv", "xlsx", "json"):
         raise UsageError(f"--output must end in .csv, .xlsx or .json (got '{output.name}').")
+    if args.regenerate < 0 or args.regenerate > 10:
+        raise UsageError("--regenerate must be from 0 to 10 attempts.")
     if args.workers < 1 or args.workers > 1000:
         raise UsageError("--workers must be between 1 and 1000.")
     if args.give_up_after is not None and args.give_up_after <= 0:
@@ -399,6 +461,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     leads, raw = _read_input(args)
     options = _options(args, spec)
     missing = _check_template(spec, list(leads.df.columns))
+    _check_mentions(spec, [str(c) for c in leads.df.columns])
     if missing:
         raise UsageError(
             "The prompt uses columns the file does not have: " + "; ".join(m["message"] for m in missing)
@@ -468,7 +531,11 @@ def cmd_run(args: argparse.Namespace) -> int:
             progress.draw(job.snapshot())
     snap = job.snapshot()
     progress.draw(snap, final=True)
-    frame = results_frame(plan.inputs, job.rows(), plan.meta, job.edits())
+    rows, attempts, regen_stopped = job.rows(), [], None
+    if args.regenerate and not interrupted and snap.status == "finished":
+        rows, attempts, regen_stopped = _regenerate(args, plan, rows, snap, endpoint, store, progress)
+    frame = results_frame(plan.inputs, rows, plan.meta, job.edits())
+    quality = quality_counts(with_list_checks(rows, plan.meta))
     try:
         export.write_atomic(output, export.export_bytes(frame, fmt, csv_for=args.csv_for))
     except export.ExportError as exc:
@@ -479,11 +546,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         "failed": snap.failed,
         "pending": snap.pending,
         "skipped": snap.skipped,
-        "prompt_tokens": snap.prompt_tokens,
-        "completion_tokens": snap.completion_tokens,
-        "cost_usd": round(snap.cost_usd, 8) if snap.cost_known else None,
-        "requests_sent": snap.requests_sent,
-        "cache_hits": snap.cache_hits,
+        "prompt_tokens": snap.prompt_tokens + sum(a.prompt_tokens for a in attempts),
+        "completion_tokens": snap.completion_tokens + sum(a.completion_tokens for a in attempts),
+        "cost_usd": round(snap.cost_usd + sum(a.cost_usd for a in attempts), 8) if snap.cost_known else None,
+        "requests_sent": snap.requests_sent + sum(a.requests_sent for a in attempts),
+        "cache_hits": snap.cache_hits + sum(a.cache_hits for a in attempts),
         "service_tiers": dict(snap.tier_rows),
         "cached_tokens": snap.cached_tokens,
         "cache_write_tokens": snap.cache_write_tokens,
@@ -492,12 +559,17 @@ def cmd_run(args: argparse.Namespace) -> int:
         "status": snap.status,
         "output": str(output),
         **_file_summary(leads),
+        "quality": quality,
     }
     if fmt == "csv":
         summary["csv_for"] = args.csv_for
         summary["cells_guarded"] = (
             export.csv_changes(frame).spreadsheet if args.csv_for == "spreadsheet" else 0
         )
+    if args.regenerate:
+        summary["regenerated"] = [a.total for a in attempts]  # rows asked again, per attempt
+        if regen_stopped:
+            summary["regenerate_stopped"] = regen_stopped
     if args.mode == "batch":
         saving = job.savings()
         summary.update(
@@ -518,6 +590,44 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(json.dumps(summary, ensure_ascii=False))
     ok = snap.status == "finished" and snap.pending == 0 and not all_failed
     return EXIT_OK if ok else EXIT_STOPPED
+
+
+def _regenerate(args: argparse.Namespace, plan, rows, snap, endpoint, store, progress):
+    """Ask flagged rows again, up to --regenerate times, live, under what is left of the budget."""
+    from lib import engine
+    from lib.engine.regenerate import latest, regenerate_plan
+
+    attempts, stopped = [], None
+    spent = snap.cost_usd
+    for attempt in range(1, args.regenerate + 1):
+        again = regenerate_plan(plan, rows, attempt, endpoint.base_url)
+        if again is None:
+            break
+        budget = None if args.budget is None else args.budget - spent
+        if budget is not None and budget <= 0:
+            stopped = "The budget is spent: no more rows are asked again."
+            break
+        settings = engine.RunSettings(
+            workers=args.workers,
+            rpm=args.rpm,
+            tpm=args.tpm,
+            budget_usd=budget,
+            timeout_s=args.timeout,
+            give_up_after_s=args.give_up_after,
+        )
+        job = engine.start(again, endpoint=endpoint, settings=settings, store=store)
+        while not job.wait(timeout=0.25):
+            progress.draw(job.snapshot())
+        done = job.snapshot()
+        attempts.append(done)
+        spent += done.cost_usd
+        rows = latest(rows, job.rows())
+        if done.status != "finished":
+            stopped = f"Regenerate attempt {attempt} stopped: {done.message}"
+            break
+    if stopped:
+        print(stopped, file=sys.stderr)
+    return rows, attempts, stopped
 
 
 def _start_batch(args: argparse.Namespace, plan, endpoint, store):

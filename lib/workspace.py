@@ -22,6 +22,7 @@ import time
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
+from lib.prompts.checks import Checks
 from lib.prompts.draft import Draft
 from lib.prompts.models import DEFAULT_MODEL
 from lib.store import Store, StoreError
@@ -216,6 +217,8 @@ def _draft(data: dict | None) -> Draft | None:
     draft = _build(Draft, data)
     if draft is not None:
         draft.examples = [tuple(e) for e in draft.examples]
+        if isinstance(draft.checks, dict):  # saved as plain JSON
+            draft.checks = _build(Checks, draft.checks)
     return draft
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from lib.cost.pricing import Price, Usage
 from lib.engine import WorkItem, judge_answer
-from lib.engine.job import refusal_of
+from lib.engine.job import QualityCheck, refusal_of
 from lib.store import CachedResponse, RowRecord
 
 ENDPOINT = "/v1/chat/completions"
@@ -103,6 +103,7 @@ def row_outcome(
     line: Mapping,
     price: Price | None,
     check_output: Callable[[str], str | None] | None,
+    check_quality: QualityCheck | None = None,
 ) -> tuple[RowRecord | None, CachedResponse | None]:
     """One result line -> the row's record (None: it did not run, keep it pending) and the cacheable answer."""
     response = line.get("response") or None
@@ -126,6 +127,7 @@ def row_outcome(
         usage,
         price,
         check_output,
+        check_quality,
     )
     cacheable = row.status == "succeeded" and "invalid_output" not in row.flags
     cache = CachedResponse(item.request_hash, body.get("id"), row.text, row.finish_reason, usage)
@@ -140,6 +142,7 @@ def answered(
     usage: Usage,
     price: Price | None,
     check_output: Callable[[str], str | None] | None,
+    check_quality: QualityCheck | None = None,
 ) -> RowRecord:
     """An answer's record, judged as the live engine judges one, at the batch price."""
     return judge_answer(
@@ -153,6 +156,7 @@ def answered(
         attempts=1,
         batch=True,
         tier="batch",
+        check_quality=check_quality,
     )
 
 

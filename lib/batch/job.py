@@ -388,7 +388,7 @@ class BatchJob:
 
     @property
     def _judging(self) -> tuple:
-        return self.plan.price, self.plan.check_output
+        return self.plan.price, self.plan.check_output, self.plan.check_quality
 
     def _submit(self, chunk: Chunk) -> None:
         """Upload the chunk (unless it is known to be) and create its batch (unless one exists), journalling each."""
@@ -523,7 +523,7 @@ class BatchJob:
             seen.add(row_id)
             if current[row_id].status == "succeeded":
                 continue  # answered meanwhile (a live re-send): keep that answer
-            row, cache = row_outcome(self._items[row_id], line, self.plan.price, self.plan.check_output)
+            row, cache = row_outcome(self._items[row_id], line, *self._judging)
             if row is not None:
                 results.append((row, cache))
         if batch.status != "cancelled":

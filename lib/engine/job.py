@@ -22,7 +22,7 @@ import random
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from urllib.parse import urlsplit, urlunsplit
 
@@ -91,6 +91,10 @@ def request_hash(body: Mapping, base_url: str | None) -> str:
     return hashlib.sha256(f"{base_url or 'openai'}\n{canonical}".encode()).hexdigest()
 
 
+# (row id, answer text) -> [(flag, sentence)]: what a succeeded answer breaks; it stays succeeded.
+QualityCheck = Callable[[int, str], Sequence[tuple[str, str]]]
+
+
 @dataclass(frozen=True)
 class WorkItem:
     row_id: int
@@ -127,6 +131,8 @@ class RunPlan:
     check_output: Callable[[str], str | None] | None = None  # problem with an answer (bad JSON...), or None
     tier_prices: Mapping[str, Price | None] = field(default_factory=dict)  # tier -> price (tier_prices())
     packs: tuple[PackItem, ...] = ()  # rows packed several to a request (lib.engine.packs); others go alone
+    # Quality flags of an answer that stands (lib/prompts/checks.py), or None.
+    check_quality: QualityCheck | None = None
 
 
 @dataclass(frozen=True)
@@ -219,11 +225,12 @@ def judge_answer(
     attempts: int,
     batch: bool = False,
     tier: str | None = None,
+    check_quality: QualityCheck | None = None,
 ) -> RowRecord:
     """What an answer means for its row, the same in live and batch mode.
 
     A refusal or a filtered answer fails the row (text kept); a cut-short or unparseable answer succeeds
-    flagged; no text at all fails it.
+    flagged; no text at all fails it. An answer that stands is then checked for quality (flags only).
     """
     base = RowRecord(
         item.row_id,
@@ -255,9 +262,13 @@ def judge_answer(
         if problem:
             flags.append("invalid_output")
             error = problem if error is None else f"{error} {problem}"
+    if check_quality is not None and text is not None and "invalid_output" not in flags:
+        for flag, message in check_quality(item.row_id, text):
+            flags.append(flag)
+            error = message if error is None else f"{error} {message}"
     if text is None and not flags:
         return replace(base, status="failed", error="The API returned an empty answer.", flags=("empty",))
-    return replace(base, flags=tuple(flags), error=error)
+    return replace(base, flags=tuple(dict.fromkeys(flags)), error=error)
 
 
 class _Halt(Exception):
@@ -1062,6 +1073,7 @@ class Job(PackingMixin):
             check_output=self.plan.check_output,
             attempts=attempts,
             tier=outcome.tier,
+            check_quality=self.plan.check_quality,
         )
 
     def _failed(self, item: WorkItem, message: str, retryable: bool, attempts: int) -> RowRecord:

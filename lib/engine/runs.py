@@ -10,7 +10,7 @@ import hashlib
 import secrets
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import astuple, dataclass
+from dataclasses import astuple, dataclass, replace
 from typing import Literal
 
 import pandas as pd
@@ -19,8 +19,9 @@ from lib.cost import tokens
 from lib.cost.pricing import REQUEST_TIERS, Price, price_for, tier_prices
 from lib.cost.quote import UNCAPPED_OUTPUT_GUESS
 from lib.engine import RunPlan, WorkItem, request_hash
+from lib.engine.job import QualityCheck
 from lib.engine.packs import PackItem
-from lib.prompts import library, packing, templates
+from lib.prompts import checks, library, packing, templates
 from lib.prompts.templates import PromptSpec
 from lib.store import RowRecord, Store
 
@@ -169,6 +170,7 @@ def plan_run(
         check_output=_output_checker(spec),
         tier_prices=tier_prices(options.model, price if price is not None else options.price),
         packs=packs,
+        check_quality=quality_checker(spec, inputs),
     )
 
 
@@ -253,6 +255,32 @@ def _output_checker(spec: PromptSpec):
     return lambda text: templates.parse_output(spec, text).error
 
 
+def quality_checker(spec: PromptSpec, inputs: Mapping[int, Mapping[str, str]]) -> QualityCheck:
+    """The prompt's per-answer checks for the engine: each output column's text against its row's cells."""
+
+    def check(row_id: int, text: str) -> list[tuple[str, str]]:
+        row = inputs.get(row_id, {})
+        if not templates.is_structured(spec):
+            return [(f.flag, f.message) for f in checks.check_answer(spec.checks, text, row)]
+        parsed = templates.parse_output(spec, text)
+        if parsed.error:  # flagged invalid_output already: its fields are not the answer's
+            return []
+        found = []
+        for column in spec.output_columns:
+            found += checks.check_answer(spec.checks, parsed.values.get(column, ""), row, where=column)
+        return [(f.flag, f.message) for f in found]
+
+    return check
+
+
+def quality_text(spec: PromptSpec, text: str | None) -> str | None:
+    """The answer's text the list-level checks read: a plain answer, or a structured one's first column."""
+    if text is None or not templates.is_structured(spec):
+        return text
+    parsed = templates.parse_output(spec, text)
+    return None if parsed.error else parsed.values.get(spec.output_columns[0], "")
+
+
 def spec_of(meta: Mapping) -> PromptSpec:
     return library.parse_spec(meta["prompt_yaml"], source=f"run of {meta.get('prompt_name', 'a prompt')}")
 
@@ -287,15 +315,17 @@ def resume_plan(
             packs = build_packs(spec, items, options, n, max_out, record.meta.get("base_url"), key)
         except packing.PackError:
             packs = ()  # the rows go alone
+    plan_inputs = dict(store.inputs(run_id))
     return RunPlan(
         run_id=run_id,
         items=items,
-        inputs=dict(store.inputs(run_id)),
+        inputs=plan_inputs,
         meta=record.meta,
         price=base or price_for(model),
         check_output=_output_checker(spec),
         tier_prices=tier_prices(model, base),
         packs=packs,
+        check_quality=quality_checker(spec, plan_inputs),
     )
 
 
@@ -328,6 +358,7 @@ def results_frame(
     columns: list[str] = list(meta.get("columns") or [])
     status = status_column_names([*columns, *names.values()])
     by_id = {r.row_id: r for r in rows}
+    by_id.update(_with_repeated_openers(spec, by_id))
     paid = _paid_by_first_row(rows)
     records = []
     for row_id, cells in inputs.items():
@@ -384,6 +415,36 @@ def _paid_by_first_row(rows: Sequence[RowRecord]) -> dict:
             None if any(c is None for c in costs) else sum(costs),
         )
         out["moved"].update(r.row_id for r in payers if r is not first)
+    return out
+
+
+def with_list_checks(rows: Sequence[RowRecord], meta: Mapping) -> list[RowRecord]:
+    """The rows with the checks over the whole list applied (repeated openers): what the results show."""
+    by_id = {r.row_id: r for r in rows}
+    by_id.update(_with_repeated_openers(spec_of(meta), by_id))
+    return list(by_id.values())
+
+
+def quality_counts(rows: Sequence[RowRecord]) -> dict[str, int]:
+    """{check: succeeded rows it flags}, e.g. {"too_long": 3}."""
+    return checks.count_flags([r.flags for r in rows if r.status == "succeeded"])
+
+
+def _with_repeated_openers(spec: PromptSpec, rows: Mapping[int, RowRecord]) -> dict[int, RowRecord]:
+    """Succeeded rows whose answer opens like too many others, flagged (a check of the whole list)."""
+    answers = {
+        row_id: text
+        for row_id, row in rows.items()
+        if row.status == "succeeded" and (text := quality_text(spec, row.text)) is not None
+    }
+    found = checks.repeated_openers(answers, spec.checks.max_opener_share)
+    out = {}
+    for row_id, finding in found.items():
+        row = rows[row_id]
+        if finding.flag in row.flags:
+            continue
+        error = finding.message if not row.error else f"{row.error} {finding.message}"
+        out[row_id] = replace(row, flags=(*row.flags, finding.flag), error=error)
     return out
 
 

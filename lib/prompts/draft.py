@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from lib.prompts import templates
+from lib.prompts.checks import Checks
 from lib.prompts.templates import Example, PromptSpec
 
 
@@ -30,6 +31,7 @@ class Draft:
     field_cap: int = templates.FIELD_CAP
     version: int = 1
     rows_per_request: int | None = None  # opt-in packing (lib.prompts.packing)
+    checks: Checks = field(default_factory=Checks)
 
     @classmethod
     def of(cls, spec: PromptSpec) -> Draft:
@@ -47,6 +49,7 @@ class Draft:
             field_cap=spec.field_cap,
             version=spec.version,
             rows_per_request=spec.rows_per_request,
+            checks=spec.checks,
         )
 
     def spec(self) -> PromptSpec:
@@ -69,4 +72,5 @@ class Draft:
             max_tokens=self.max_tokens,
             field_cap=self.field_cap,
             rows_per_request=self.rows_per_request,
+            checks=self.checks,
         )

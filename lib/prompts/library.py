@@ -23,6 +23,7 @@ from typing import Any
 
 import yaml
 
+from lib.prompts import checks as quality
 from lib.prompts.templates import FIELD_CAP, Example, PromptSpec, parse_output
 
 try:
@@ -46,6 +47,7 @@ _FIELDS = (
     "system",
     "examples",
     "template",
+    "checks",
     "tags",
 )
 MAX_ROWS_PER_REQUEST = 50  # packing more rows than this makes one lost answer costly and outputs long
@@ -96,6 +98,8 @@ def dump_spec(spec: PromptSpec) -> str:
     if spec.examples:
         data["examples"] = [{"user": e.user, "assistant": e.assistant} for e in spec.examples]
     data["template"] = spec.template
+    if quality.to_mapping(spec.checks):
+        data["checks"] = quality.to_mapping(spec.checks)
     if spec.tags:
         data["tags"] = list(spec.tags)
     return yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=10_000)
@@ -205,7 +209,10 @@ def parse_spec(text: str, *, source: str = "") -> PromptSpec:
             rows_per_request=_number(
                 data, "rows_per_request", source, whole=True, low=1, high=MAX_ROWS_PER_REQUEST
             ),
+            checks=quality.from_mapping(data.get("checks"), source or "prompt"),
         )
+    except quality.ChecksError as exc:
+        raise PromptLibraryError(str(exc)) from None
     except ValueError as exc:
         raise PromptLibraryError(f"{source or 'prompt'}: {exc}") from None
     _check_example_answers(spec, source)

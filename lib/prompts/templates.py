@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lib.prompts import models
+from lib.prompts.checks import Checks
 
 FIELD_CAP = 2_000  # characters per cell; website-content prompts raise it with the spec's field_cap
 TRUNCATION_MARK = "… [truncated]"
@@ -82,6 +83,7 @@ class PromptSpec:
     tags: tuple[str, ...] = ()
     field_cap: int = FIELD_CAP
     rows_per_request: int | None = None  # opt-in packing (lib.prompts.packing): rows sent in one request
+    checks: Checks = Checks()  # quality checks of each answer (lib/prompts/checks.py)
 
     def __post_init__(self) -> None:
         # Lists from YAML or the app become tuples; a schema's properties are the output columns.

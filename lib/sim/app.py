@@ -89,6 +89,9 @@ class SimConfig:
     p_pack_drop: float = 0.0
     p_pack_repeat: float = 0.0
     p_pack_mangle: float = 0.0
+    # Answer defects (lib/sim/replies.py DEFECTS): this share of text answers breaks one quality rule.
+    p_defect: float = 0.0
+    defects: tuple[str, ...] = replies.DEFECTS
 
     def __post_init__(self) -> None:
         self.invalid_keys = tuple(self.invalid_keys)
@@ -98,6 +101,10 @@ class SimConfig:
         for name in ("p_flex_unavailable", "p_pack_drop", "p_pack_repeat", "p_pack_mangle"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be within [0, 1]")
+        self.defects = tuple(self.defects)
+        unknown = [d for d in self.defects if d not in replies.DEFECTS]
+        if unknown or not 0.0 <= self.p_defect <= 1.0:
+            raise ValueError(f"p_defect must be within [0, 1] and defects among {replies.DEFECTS}")
         if self.latency_dist not in ("fixed", "lognormal"):
             raise ValueError(f"latency_dist must be 'fixed' or 'lognormal', not {self.latency_dist!r}")
         if self.error_style not in ERROR_STYLES:
@@ -747,7 +754,9 @@ class SimApp:
         elif "content_filter" in marks:
             content, finish, visible = None, "content_filter", 0
         else:
-            content = replies.response_content(messages, model, body.get("response_format"))
+            content = replies.response_content(
+                messages, model, body.get("response_format"), self.config.p_defect, self.config.defects
+            )
             if replies.is_packed(body.get("response_format")):
                 content = replies.mangle_packed(content, self._pack_rng(ctx, body), self.config)
             content, finish, visible, reasoning = _truncate(

@@ -90,6 +90,74 @@ def expected_reply(messages: list[dict], model: str) -> str:
     return f"SIM[{reply_tag(messages)}] {' '.join(chosen)}."
 
 
+# Answer defects the quality checks must catch (lib/prompts/checks.py), given on purpose at SimConfig.p_defect.
+DEFECTS = ("placeholder", "too_long", "banned_phrase", "missing_mention", "repeated_opener")
+DEFECT_PLACEHOLDER = "Hi {{First Name}}, a note for [Company Name]."
+DEFECT_PHRASE = "I hope this email finds you well"  # the shipped icebreaker bans it
+DEFECT_OPENER = "As a leader in"
+DEFECT_EXTRA_WORDS = 60  # a too-long answer: this many filler words more than a clean one
+_DATA_RE = re.compile(r"<data>(.*?)</data>", re.DOTALL)
+
+
+def _row_view(messages: Sequence[dict]) -> list[dict]:
+    """A follow-up turn ("write it again") joined to the row's data turn, so each row's answer stays its own."""
+    last = last_user_text(messages)
+    if _DATA_RE.search(last):
+        return list(messages)
+    for message in reversed(messages):
+        if message.get("role") == "user" and _DATA_RE.search(message_text(message)):
+            return [{"role": "user", "content": message_text(message) + "\n\n" + last}]
+    return list(messages)
+
+
+def chosen_defect(messages: Sequence[dict], model: str, p_defect: float, kinds: Sequence[str]) -> str | None:
+    """The defect this request's answer gets (None: a clean answer), a pure function a test can call."""
+    if p_defect <= 0 or not kinds:
+        return None
+    rng = _rng(_row_view(messages), model, "defect")
+    if rng.random() >= p_defect:
+        return None
+    return rng.choice(list(kinds))
+
+
+def mentioned_value(messages: Sequence[dict]) -> str:
+    """The first non-empty <data> value of the last user turn holding lead data (what a clean answer names)."""
+    for message in reversed(messages):
+        if message.get("role") == "user":
+            values = [v.strip() for v in _DATA_RE.findall(message_text(message)) if v.strip()]
+            if values:
+                return values[0]
+    return ""
+
+
+def defect_reply(messages: list[dict], model: str, defect: str | None) -> str:
+    """A text answer in defect mode: a clean one names the lead's first value; a defect breaks one rule.
+
+    Clean: `SIM[tag] words. About VALUE.`; placeholder adds DEFECT_PLACEHOLDER; too_long adds
+    DEFECT_EXTRA_WORDS filler words; banned_phrase puts DEFECT_PHRASE after the tag; missing_mention uses filler
+    words only and leaves the value out; repeated_opener starts with DEFECT_OPENER (every such answer alike).
+    """
+    view = _row_view(messages)
+    base = expected_reply(view, model)
+    value = mentioned_value(messages)
+    about = f" About {value}." if value else ""
+    rng = _rng(view, model, "defect-words")
+    if defect == "missing_mention":
+        words = " ".join(rng.choice(_FILLER) for _ in range(rng.randint(5, 20)))
+        return f"SIM[{reply_tag(view)}] {words.capitalize()}."
+    if defect == "placeholder":
+        return f"{base} {DEFECT_PLACEHOLDER}{about}"
+    if defect == "too_long":
+        words = " ".join(rng.choice(_FILLER) for _ in range(DEFECT_EXTRA_WORDS))
+        return f"{base} {words.capitalize()}.{about}"
+    if defect == "banned_phrase":  # after the row's tag, so that these answers do not also open alike
+        tag, words = base.split(" ", 1)
+        return f"{tag} {DEFECT_PHRASE}, {words}{about}"
+    if defect == "repeated_opener":
+        return f"{DEFECT_OPENER} {base}{about}"
+    return base + about
+
+
 def reasoning_tokens(messages: Sequence[dict], model: str, effort: str | None) -> int:
     """Hidden reasoning tokens a reasoning model spends on this request (16-128 at medium effort)."""
     base = 16 * (1 + _rng(messages, model, "reasoning").randrange(8))
@@ -243,8 +311,17 @@ def mangle_packed(content: str, rng: random.Random, config: Any) -> str:
     return json.dumps({"items": out}, ensure_ascii=False)
 
 
-def response_content(messages: list[dict], model: str, response_format: Any) -> str:
-    """The assistant content for this request: text, or JSON when a json_schema / json_object format is asked."""
+def response_content(
+    messages: list[dict],
+    model: str,
+    response_format: Any,
+    p_defect: float = 0.0,
+    defects: Sequence[str] = DEFECTS,
+) -> str:
+    """The assistant content for this request: text, or JSON when a json_schema / json_object format is asked.
+
+    With `p_defect` > 0 a text answer is in defect mode (see defect_reply); JSON answers never are.
+    """
     kind = response_format.get("type") if isinstance(response_format, dict) else None
     if is_packed(response_format):
         return json.dumps({"items": packed_items(messages, model, response_format)}, ensure_ascii=False)
@@ -254,6 +331,8 @@ def response_content(messages: list[dict], model: str, response_format: Any) -> 
         return json.dumps(expected_json(messages, model, schema or {"type": "object"}), ensure_ascii=False)
     if kind == "json_object":
         return json.dumps(expected_json(messages, model, None), ensure_ascii=False)
+    if p_defect > 0:
+        return defect_reply(messages, model, chosen_defect(messages, model, p_defect, defects))
     return expected_reply(messages, model)
 
 

@@ -26,6 +26,8 @@ def history_frame(records: Sequence[RunRecord]) -> pd.DataFrame:
         started = m.get("started_at") or r.created_at
         tokens = int(m.get("prompt_tokens") or 0) + int(m.get("completion_tokens") or 0)
         kind = "sample" if m.get("sample") else "run"
+        if m.get("kind") == "regenerate":
+            kind = f"regenerate {m.get('attempt', '')}".strip()
         if m.get("demo"):
             kind += " (simulated)"
         rows.append(
