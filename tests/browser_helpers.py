@@ -168,9 +168,14 @@ def expected_answers(path: Path) -> dict[int, str]:
     return {item.row_id: expected_reply(item.body["messages"], item.body["model"]) for item in plan.items}
 
 
-def guarded(text: str) -> str:
-    """What a spreadsheet export must hold for a text cell: formula-looking text behind an apostrophe."""
-    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
+def guarded(text: str, fmt: str = "csv") -> str:
+    """What an export must hold for a text cell: in CSV, text a spreadsheet would run as a formula behind
+    an apostrophe (a plain negative number such as -12 is a number, not a formula); XLSX cells are text
+    cells, never evaluated, so they hold the exact text."""
+    if fmt == "xlsx":
+        return text
+    runs_as_formula = text.startswith(FORMULA_PREFIXES) and not re.fullmatch(r"-\d+(\.\d+)?", text)
+    return "'" + text if runs_as_formula else text
 
 
 def read_export(path: Path) -> list[dict[str, str]]:
@@ -178,7 +183,10 @@ def read_export(path: Path) -> list[dict[str, str]]:
     if path.suffix == ".csv":
         return list(csv.DictReader(io.StringIO(path.read_bytes().decode("utf-8-sig"), newline="")))
     sheet = openpyxl.load_workbook(path, read_only=True).active
-    rows = list(sheet.iter_rows(values_only=True))
+    cells = list(sheet.iter_rows())
+    formulas = [c.coordinate for row in cells for c in row if getattr(c, "data_type", None) == "f"]
+    assert not formulas, f"live formulas in the XLSX export: {formulas[:5]}"
+    rows = [[c.value for c in row] for row in cells]
     header = [str(h) for h in rows[0]]
     return [{h: "" if v is None else str(v) for h, v in zip(header, r, strict=True)} for r in rows[1:]]
 
