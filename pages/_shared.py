@@ -20,7 +20,7 @@ from streamlit.runtime.pages_manager import PagesManager
 
 from lib import batch, engine
 from lib.cost.pricing import Price, price_for
-from lib.engine import Job, runs
+from lib.engine import Job, resume, runs
 from lib.engine.client import Connection, choose_connection
 from lib.leads import LeadFile, LeadFileError, read_leads
 from lib.sim import SimConfig, SimServer
@@ -377,44 +377,19 @@ def batch_settings(conn: Connection) -> batch.BatchSettings:
 def continue_run(
     run_id: str, conn: Connection, *, retry_failed: bool = False, budget_usd: float | None = None
 ):
-    """Resume a stored or paused run, or re-send its failed rows, on the connection shown now.
-
-    A live run whose job here used another endpoint or key is rebuilt on this one (its answers stay
-    reused from the store); a batch run collects its batches and is never re-sent live by a resume."""
-    job = engine.get_job(run_id)
-    if job is not None and job.active:
-        return job
-    if batch.is_batch_run(store(), run_id) and not retry_failed:
-        if job is not None:
-            job.resume()
-            return job
-        return batch.resume(store(), run_id, endpoint=conn.endpoint, settings=batch_settings(conn))
-    if job is not None and getattr(job, "mode", "live") == "batch" and retry_failed:
-        job.retry_failed()  # re-sends the batch's failed rows live, on its own connection object
-        return job
-    same = job is not None and job.endpoint == conn.endpoint
-    if not same:
-        plan = runs.resume_plan(store(), run_id, base_url=conn.endpoint.base_url)
-        settings = job.settings if job is not None else stored_settings(run_id)
-        if budget_usd is not None:
-            settings = dataclasses.replace(settings, budget_usd=budget_usd)
-        job = engine.start(plan, endpoint=conn.endpoint, settings=settings, store=store())
-        if retry_failed:
-            job.retry_failed()
-        return job
-    if retry_failed:
-        job.retry_failed()
-    else:
-        job.resume(budget_usd=budget_usd)
-    return job
+    """Resume a run, or re-send its failed rows, on the connection shown now (lib.engine.resume)."""
+    return resume.continue_run(
+        store(),
+        run_id,
+        conn.endpoint,
+        retry_failed=retry_failed,
+        budget_usd=budget_usd,
+        batch_settings=batch_settings(conn),
+    )
 
 
 def stored_settings(run_id: str) -> engine.RunSettings:
-    """The settings a run was started with (workers, ceilings, budget…), kept in its meta for a resume
-    after a restart; a run saved before they were kept resumes with the defaults."""
-    saved = store().run(run_id).meta.get("run_settings") or {}
-    known = {f.name for f in dataclasses.fields(engine.RunSettings)}
-    return engine.RunSettings(**{k: v for k, v in saved.items() if k in known})
+    return resume.stored_settings(store(), run_id)
 
 
 def results_of(run_id: str) -> tuple[pd.DataFrame, dict, dict[int, dict[str, str]]]:

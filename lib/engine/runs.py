@@ -285,17 +285,17 @@ def spec_of(meta: Mapping) -> PromptSpec:
     return library.parse_spec(meta["prompt_yaml"], source=f"run of {meta.get('prompt_name', 'a prompt')}")
 
 
-def resume_plan(
-    store: Store, run_id: str, *, price: Price | None = None, base_url: str | None | object = ...
-) -> RunPlan:
-    """Rebuild a run's plan from the store alone (after a restart), to resume it.
-
-    `base_url`: the endpoint the rest of the run goes to, when it is not the one it started on (the
-    user fixed it): answers are then cached under that endpoint, and the run's meta says where it went."""
+def move_run(store: Store, run_id: str, base_url: str | None) -> None:
+    """Send the rest of a run to another endpoint (the user fixed it): its meta says where it goes, so a
+    plan rebuilt from it hashes (and caches) new answers under that endpoint."""
     record = store.run(run_id)
-    if base_url is not ... and base_url != record.meta.get("base_url"):
+    if base_url != record.meta.get("base_url"):
         store.set_run_status(run_id, record.status, record.message, base_url=base_url)
-        record = store.run(run_id)
+
+
+def resume_plan(store: Store, run_id: str, *, price: Price | None = None) -> RunPlan:
+    """Rebuild a run's plan from the store alone (after a restart), to resume it."""
+    record = store.run(run_id)
     spec = spec_of(record.meta)
     model = record.meta["model"]
     max_out = record.meta.get("max_tokens") or spec.max_tokens or UNCAPPED_OUTPUT_GUESS
