@@ -59,3 +59,23 @@ def openai_client(sim):
     import openai
 
     return openai.OpenAI(api_key="sk-test-simulator", base_url=sim.url, max_retries=0, timeout=10)
+
+
+# ----- AppTest fixtures (the test_app*.py modules use them with pytestmark = usefixtures("app_env")) ---------
+
+
+@pytest.fixture
+def app_env(monkeypatch, data_dir):
+    """The app under AppTest: its own data dir, and app.py's router (not the pages/ folder) in charge."""
+    from tests.apptest_helpers import patch_pages_directory
+
+    patch_pages_directory(monkeypatch)
+    monkeypatch.setenv("LEAD_STUDIO_DATA_DIR", str(data_dir))
+
+
+@pytest.fixture
+def keyed(monkeypatch, sim):
+    """A key and endpoint from the environment, pointing at the local simulator."""
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-app-0001")
+    monkeypatch.setenv("OPENAI_BASE_URL", sim.url)
+    return sim

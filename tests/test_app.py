@@ -23,25 +23,12 @@ from tests.apptest_helpers import (
     goto,
     lead_df,
     new_app,
-    patch_pages_directory,
     upload,
     wait_for_run,
     workspace,
 )
 
-
-@pytest.fixture(autouse=True)
-def _app_env(monkeypatch, data_dir):
-    patch_pages_directory(monkeypatch)
-    monkeypatch.setenv("LEAD_STUDIO_DATA_DIR", str(data_dir))
-
-
-@pytest.fixture
-def keyed(monkeypatch, sim):
-    """A key and endpoint from the environment, pointing at the local simulator."""
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-app-0001")
-    monkeypatch.setenv("OPENAI_BASE_URL", sim.url)
-    return sim
+pytestmark = pytest.mark.usefixtures("app_env")
 
 
 def xlsx_bytes(sheets: dict[str, list[list[str]]]) -> bytes:

@@ -15,24 +15,12 @@ from tests.apptest_helpers import (
     edit_workspace,
     goto,
     new_app,
-    patch_pages_directory,
     upload,
     wait_for_run,
     workspace,
 )
 
-
-@pytest.fixture(autouse=True)
-def _app_env(monkeypatch, data_dir):
-    patch_pages_directory(monkeypatch)
-    monkeypatch.setenv("LEAD_STUDIO_DATA_DIR", str(data_dir))
-
-
-@pytest.fixture
-def keyed(monkeypatch, sim):
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-app-gateway")
-    monkeypatch.setenv("OPENAI_BASE_URL", sim.url)
-    return sim
+pytestmark = pytest.mark.usefixtures("app_env")
 
 
 def test_a_deployment_name_is_unpriced_until_priced_as_a_known_model(keyed):

@@ -18,7 +18,6 @@ from tests.apptest_helpers import (
     goto,
     lead_df,
     new_app,
-    patch_pages_directory,
     upload,
     wait_for_run,
     workspace,
@@ -28,10 +27,7 @@ from tests.test_lead_issues import FOOTER_CSV
 SAO = [["Name", "City"], *[[f"P{i}", "Boston"] for i in range(5)], ["Ana", "São Paulo"]]
 
 
-@pytest.fixture(autouse=True)
-def _app_env(monkeypatch, data_dir):
-    patch_pages_directory(monkeypatch)
-    monkeypatch.setenv("LEAD_STUDIO_DATA_DIR", str(data_dir))
+pytestmark = pytest.mark.usefixtures("app_env")
 
 
 def test_an_uncertain_encoding_is_offered_with_the_cells_it_changes_and_kept_in_the_workspace():

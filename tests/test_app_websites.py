@@ -14,16 +14,11 @@ from tests.apptest_helpers import (
     choose_prompt,
     goto,
     new_app,
-    patch_pages_directory,
     upload,
     workspace,
 )
 
-
-@pytest.fixture(autouse=True)
-def _app_env(monkeypatch, data_dir):
-    patch_pages_directory(monkeypatch)
-    monkeypatch.setenv("LEAD_STUDIO_DATA_DIR", str(data_dir))
+pytestmark = pytest.mark.usefixtures("app_env")
 
 
 @pytest.fixture
