@@ -79,3 +79,27 @@ def keyed(monkeypatch, sim):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-app-0001")
     monkeypatch.setenv("OPENAI_BASE_URL", sim.url)
     return sim
+
+
+# ----- Browser fixtures (Playwright driving Debian's chromium; see tests/browser_helpers.py) ---------------
+
+
+@pytest.fixture(scope="session")
+def chromium_path():
+    """Checked before anything starts: skip without chromium locally, fail under CI=true."""
+    from tests.browser_helpers import require_chromium
+
+    return require_chromium()
+
+
+@pytest.fixture(scope="module")
+def chromium(chromium_path):
+    """One headless chromium per test module."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.browser_helpers import CHROMIUM_ARGS
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()

@@ -11,7 +11,7 @@ import re
 from collections import Counter
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from lib.engine.runs import stored_results
 from lib.leads import read_leads
@@ -19,7 +19,6 @@ from lib.sim import SimConfig, SimProcess
 from lib.store import Store
 from lib.views.live_table import suggest_id_columns
 from tests.browser_helpers import (
-    CHROMIUM_ARGS,
     TEST_KEY,
     AppServer,
     choose_prompt,
@@ -32,7 +31,6 @@ from tests.browser_helpers import (
     prepare_run,
     progress,
     read_export,
-    require_chromium,
     run_caption,
     run_status,
     screenshot,
@@ -50,20 +48,6 @@ expect.set_options(timeout=15_000)
 
 
 # --- fixtures ---------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def chromium_path():
-    """Checked before anything starts: skip without chromium locally, fail under CI=true."""
-    return require_chromium()
-
-
-@pytest.fixture(scope="module")
-def chromium(chromium_path):
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="session")

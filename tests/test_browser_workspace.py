@@ -12,7 +12,7 @@ import re
 import time
 
 import pytest
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from lib.sim import SimConfig, SimProcess
 from lib.sim.app import key_hash
@@ -20,14 +20,12 @@ from lib.store import Store
 from lib.views.live_table import suggest_id_columns
 from lib.workspace import Workspaces
 from tests.browser_helpers import (
-    CHROMIUM_ARGS,
     TEST_KEY,
     AppServer,
     choose_prompt,
     csv_file,
     goto_page,
     prepare_run,
-    require_chromium,
     run_caption,
     run_status,
     screenshot,
@@ -44,15 +42,6 @@ ICEBREAKER = {"max_tokens": "80", "temperature": "0.70"}  # prompts/icebreaker.y
 
 expect.set_options(timeout=20_000)
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    path = require_chromium()
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="module")
