@@ -22,10 +22,10 @@ import time
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
-from lib.prompts.checks import Checks
 from lib.prompts.draft import Draft
 from lib.prompts.models import DEFAULT_MODEL
 from lib.store import Store, StoreError
+from lib.workbench.state import Workbench, draft_from_dict
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 UPLOADS = "uploads"
@@ -111,6 +111,9 @@ class Workspace:
     results_run_id: str | None = None  # the run the Results page shows (None: the attached one)
     history_run_id: str | None = None
     websites: Websites = field(default_factory=Websites)
+    # Placeholder -> column, as the user confirmed it for this file (the prompt itself keeps its names).
+    mapping: dict[str, str] = field(default_factory=dict)
+    workbench: Workbench = field(default_factory=Workbench)
 
     # --- what the pages ask of it -------------------------------------------------------------
 
@@ -202,6 +205,8 @@ class Workspace:
             results_run_id=data.get("results_run_id"),
             history_run_id=data.get("history_run_id"),
             websites=_build(Websites, data.get("websites")) or Websites(),
+            mapping={str(k): str(v) for k, v in (data.get("mapping") or {}).items()},
+            workbench=Workbench.from_dict(data.get("workbench")),
         )
 
 
@@ -214,12 +219,7 @@ def _build(kind: type, data: dict | None):
 
 
 def _draft(data: dict | None) -> Draft | None:
-    draft = _build(Draft, data)
-    if draft is not None:
-        draft.examples = [tuple(e) for e in draft.examples]
-        if isinstance(draft.checks, dict):  # saved as plain JSON
-            draft.checks = _build(Checks, draft.checks)
-    return draft
+    return draft_from_dict(data)
 
 
 def new_id() -> str:

@@ -1,0 +1,70 @@
+"""What the workbench shows of its variants and cells, as plain text (answers are never rendered as HTML)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from lib.prompts import checks as quality
+from lib.views.labels import money
+from lib.workbench.compare import Cell, VariantTotals
+
+SEND_EMPTY = "(send empty)"  # the mapping table's choice for a field this file does not have
+
+
+def cell_caption(cell: Cell) -> str:
+    """'212 in · 31 out · $0.000041 · 0.8 s', or why there is no answer."""
+    if cell.status == "pending":
+        return "not tried yet"
+    if cell.status == "skipped":
+        return cell.error or "skipped"
+    parts = [f"{cell.prompt_tokens:,} in", f"{cell.completion_tokens:,} out"]
+    if cell.reused:
+        parts.append("reused, no cost")
+    else:
+        parts.append(money(cell.cost_usd))
+        if cell.latency_s is not None:
+            parts.append(f"{cell.latency_s:.1f} s")
+    return " · ".join(parts)
+
+
+def cell_problems(cell: Cell, checks: quality.Checks, row: Mapping[str, str]) -> list[str]:
+    """Plain sentences for what is wrong with an answer: the failure, or each quality check it breaks."""
+    if cell.status == "failed":
+        return [f"Failed: {cell.error or 'no answer'}"]
+    if not cell.text:
+        return []
+    return [f.message for f in quality.check_answer(checks, cell.text, row)]
+
+
+def totals_lines(totals: VariantTotals, projected: float | None, list_rows: int) -> list[str]:
+    """The header of a variant column: what the sample cost, and the whole list at that rate."""
+    paid = "unpriced" if totals.cost_usd is None else money(totals.cost_usd)
+    lines = [f"Sample: {paid} · {totals.prompt_tokens:,} in · {totals.completion_tokens:,} out"]
+    extra = []
+    if totals.mean_latency_s is not None:
+        extra.append(f"{totals.mean_latency_s:.1f} s per answer")
+    if totals.reused:
+        extra.append(f"{totals.reused} reused")
+    if totals.failed:
+        extra.append(f"{totals.failed} failed")
+    if totals.flagged:
+        extra.append(f"{totals.flagged} flagged")
+    if extra:
+        lines.append(" · ".join(extra))
+    if projected is not None:
+        lines.append(f"All {list_rows:,} rows: about {money(projected)}")
+    return lines
+
+
+def row_title(row_id: int, cells: Mapping[str, str], id_columns: Sequence[str]) -> str:
+    """'row 3 · Maria Lopez · Northwind Logistics' from the identifying columns."""
+    values = [str(cells.get(c, "")).strip() for c in id_columns]
+    return " · ".join([f"row {row_id}", *[v for v in values if v]])
+
+
+def differing_text(differing: int, total: int) -> str:
+    if not total:
+        return ""
+    if not differing:
+        return f"All {total} rows have the same answer in every variant."
+    return f"{differing} of {total} rows have answers that differ."
