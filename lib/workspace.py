@@ -219,6 +219,8 @@ def _draft(data: dict | None) -> Draft | None:
         draft.examples = [tuple(e) for e in draft.examples]
         if isinstance(draft.checks, dict):  # saved as plain JSON
             draft.checks = _build(Checks, draft.checks)
+        draft.optional_fields = tuple(draft.optional_fields or ())  # lists in JSON
+        draft.tags = tuple(draft.tags or ())
     return draft
 
 

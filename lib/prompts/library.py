@@ -3,7 +3,7 @@
 A file holds, in this order: name, description, version, model, temperature, max_tokens, field_cap,
 rows_per_request (optional: several rows per request, lib.prompts.packing),
 output_columns (plain prompts) or json_schema (structured ones), system, examples (a list of
-{user, assistant}), template, tags. Multi-line text is written as `|` block scalars so a diff shows
+{user, assistant}), template, optional_fields (placeholders a file may lack: sent empty), checks, tags. Multi-line text is written as `|` block scalars so a diff shows
 the real change. Saving never overwrites another prompt silently: `save_new` refuses an existing name
 and `save_version` refuses when the file changed since it was opened (optimistic concurrency).
 """
@@ -24,6 +24,7 @@ from typing import Any
 import yaml
 
 from lib.prompts import checks as quality
+from lib.prompts import templates
 from lib.prompts.templates import FIELD_CAP, Example, PromptSpec, parse_output
 
 try:
@@ -47,6 +48,7 @@ _FIELDS = (
     "system",
     "examples",
     "template",
+    "optional_fields",
     "checks",
     "tags",
 )
@@ -98,6 +100,8 @@ def dump_spec(spec: PromptSpec) -> str:
     if spec.examples:
         data["examples"] = [{"user": e.user, "assistant": e.assistant} for e in spec.examples]
     data["template"] = spec.template
+    if spec.optional_fields:
+        data["optional_fields"] = list(spec.optional_fields)
     if quality.to_mapping(spec.checks):
         data["checks"] = quality.to_mapping(spec.checks)
     if spec.tags:
@@ -210,13 +214,28 @@ def parse_spec(text: str, *, source: str = "") -> PromptSpec:
                 data, "rows_per_request", source, whole=True, low=1, high=MAX_ROWS_PER_REQUEST
             ),
             checks=quality.from_mapping(data.get("checks"), source or "prompt"),
+            optional_fields=_text_list(data, "optional_fields", source),
         )
     except quality.ChecksError as exc:
         raise PromptLibraryError(str(exc)) from None
     except ValueError as exc:
         raise PromptLibraryError(f"{source or 'prompt'}: {exc}") from None
     _check_example_answers(spec, source)
+    _check_optional_fields(spec, source)
     return spec
+
+
+def _check_optional_fields(spec: PromptSpec, source: str) -> None:
+    """Each optional field must be a placeholder of the prompt: a typo would make nothing optional."""
+    used = templates.placeholders(spec.system) + templates.placeholders(spec.template)
+    for name in spec.optional_fields:
+        if name not in used:
+            have = ", ".join(dict.fromkeys(used)) or "none"
+            raise _fail(
+                source,
+                "optional_fields",
+                f"names '{name}', which is not a placeholder of the prompt (have: {have})",
+            )
 
 
 def _check_example_answers(spec: PromptSpec, source: str) -> None:
