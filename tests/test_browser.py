@@ -257,7 +257,7 @@ def test_server_killed_mid_run_resumes_without_losing_rows(app, api, tab, tmp_pa
     tab.goto(f"{app.url}/history")
     expect(tab.get_by_role("heading", name="History", exact=True)).to_be_visible()
     expect(tab.get_by_role("combobox", name="Run")).to_have_value(
-        re.compile(r"· run of Icebreaker on leads\.csv · .* · running$")
+        re.compile(r"· run of Icebreaker v1(, edited \(#[0-9a-f]{8}\))? on leads\.csv · .* · running$")
     )
     tab.get_by_role("button", name="Resume run").click()
     expect(run_caption(tab)).to_contain_text(f"run id {run_id}")

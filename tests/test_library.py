@@ -114,6 +114,15 @@ def test_shipped_files_are_in_canonical_form(path):
     assert path.stem == library.slug(parse_spec(text).name)
 
 
+def test_icebreaker_marks_what_it_says_may_be_empty_optional():
+    spec = PromptLibrary().load("Icebreaker")
+    assert spec.optional_fields == ("Industry", "City", "# Employees")
+    columns = ["First Name", "Title", "Company"]  # what a bare export has
+    assert [p.placeholder for p in check(spec, columns)] == []
+    user = render_messages(spec, {"First Name": "Jane", "Title": "CFO", "Company": "Acme"})[-1]["content"]
+    assert "Industry: <data></data>\nCity: <data></data>\nEmployees: <data></data>" in user
+
+
 def test_icebreaker_examples_follow_its_own_rules():
     spec = PromptLibrary().load("Icebreaker")
     assert 2 <= len(spec.examples) <= 3
@@ -169,8 +178,9 @@ SPEC = PromptSpec(
             },
         ),
         replace(SPEC, name="Ünïcødé — café", template="Café: {{ Société }} “quoted” 'single' #hash: colon"),
+        replace(SPEC, template="{{ Title }} {{ # Employees }}", optional_fields=("# Employees",)),
     ],
-    ids=["full", "bare", "whitespace", "columns", "schema", "unicode"],
+    ids=["full", "bare", "whitespace", "columns", "schema", "unicode", "optional"],
 )
 def test_dump_parse_round_trip_is_identity(spec):
     text = dump_spec(spec)
@@ -230,6 +240,15 @@ def test_dump_uses_block_scalars_and_field_order():
             "name: x\ntemplate: y\njson_schema: {type: object, properties: {a: {enum: [p, q]}}}\n"
             'examples: [{user: u, assistant: \'{"a": "r"}\'}]',
             "bad.yaml: field 'examples' item 1's answer does not fit the schema: 'r' is not one of",
+        ),
+        (
+            "name: x\ntemplate: '{{ City }} {{ Title }}'\noptional_fields: [Industry]",
+            "bad.yaml: field 'optional_fields' names 'Industry', which is not a placeholder of the prompt "
+            "(have: City, Title)",
+        ),
+        (
+            "name: x\ntemplate: '{{ City }}'\noptional_fields: City",
+            "bad.yaml: field 'optional_fields' must be a list",
         ),
     ],
 )

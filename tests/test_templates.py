@@ -16,7 +16,9 @@ from lib.prompts.templates import (
     empty_fields,
     is_structured,
     parse_output,
+    placeholder_text,
     placeholders,
+    rename_placeholders,
     render_messages,
 )
 
@@ -68,6 +70,10 @@ TWO_COLUMNS = PromptSpec(name="two", template="{{ Company }}", output_columns=("
         ("{{ open but never closed", []),
         ("\\{{ literal }} and {{ Real }}", ["Real"]),  # backslash escape
         ("{{ a {{ B }} }}", ["B"]),
+        ("{{ Revenue \\{USD\\} }}", ["Revenue {USD}"]),  # escaped braces inside a name
+        ('{{ Say \\"hi\\" }}', ['Say "hi"']),
+        ("{{ two\\nlines }}", ["two\nlines"]),
+        ("{{ \\ padded\\  }}", [" padded "]),
     ],
 )
 def test_placeholders(text, expected):
@@ -320,3 +326,105 @@ def test_render_defaults_to_the_specs_model():
     assert '"a"' in render_messages(local, ROW)[0]["content"]  # schema instruction for JSON mode
     hosted = PromptSpec(name="t", template="{{ Company }}", output_columns=("a", "b"))  # default model
     assert render_messages(hosted, ROW)[0]["content"].endswith(DATA_NOTICE)
+
+
+@pytest.mark.parametrize(
+    "column",
+    [
+        "Company",
+        "# Employees",
+        "Revenue {USD}",
+        'Company "legal" name',
+        "a\\b",
+        "Annual\nRevenue",
+        " lead ",
+        "}}",
+        "{{x",
+    ],
+)
+def test_placeholder_text_reaches_any_column(column):
+    """A header the plain grammar cannot hold is written with escapes and renders that header's cell."""
+    text = placeholder_text(column)
+    assert placeholders(f"Value: {text}.") == [column]
+    spec = PromptSpec(name="t", template=f"Value: {text}.")
+    assert check(spec, [column]) == []
+    assert render_messages(spec, {column: "v1"})[-1]["content"] == "Value: <data>v1</data>."
+
+
+@pytest.mark.parametrize(
+    ("text", "names", "expected"),
+    [
+        ("Hi {{ Company }}!", {"Company": "Company Name"}, "Hi {{ Company Name }}!"),
+        ("{{Company}} {{ Company }}", {"Company": "Account"}, "{{ Account }} {{ Account }}"),
+        ("\\{{ Company }} {{ Company }}", {"Company": "X"}, "\\{{ Company }} {{ X }}"),  # the escape stays
+        ('{{"a": 1}} {{ Title }}', {"Title": "Job Title"}, '{{"a": 1}} {{ Job Title }}'),
+        ("{{ Title }}", {"Company": "X"}, "{{ Title }}"),  # not named: kept as written
+        ("{{ Title }}", {"Title": ""}, "{{ Title }}"),  # mapped to nothing: kept
+        ("{{ Revenue }}", {"Revenue": "Revenue {USD}"}, "{{ Revenue \\{USD\\} }}"),
+    ],
+)
+def test_rename_placeholders(text, names, expected):
+    assert rename_placeholders(text, names) == expected
+
+
+OPTIONAL = PromptSpec(
+    name="t",
+    system="Writing to {{ First Name }} in {{ City }}.",
+    template="Name: {{ First Name }}\nCity: {{ City }}\nIndustry: {{ Industry }}",
+    optional_fields=("City", "Industry"),
+)
+
+
+@pytest.mark.parametrize(
+    ("columns", "problems"),
+    [
+        (["First Name", "City", "Industry"], []),
+        (["First Name"], []),  # optional fields may be missing
+        (["City", "Industry"], ["First Name"]),  # a required one may not
+        ([], ["First Name"]),
+    ],
+)
+def test_check_allows_missing_optional_fields(columns, problems):
+    assert [p.placeholder for p in check(OPTIONAL, columns)] == problems
+
+
+@pytest.mark.parametrize(
+    ("row", "user", "system"),
+    [
+        (
+            {"First Name": "Jane", "City": "Lyon", "Industry": "Retail"},
+            "Name: <data>Jane</data>\nCity: <data>Lyon</data>\nIndustry: <data>Retail</data>",
+            "Writing to <data>Jane</data> in <data>Lyon</data>.",
+        ),
+        (  # missing optional columns render exactly like empty cells
+            {"First Name": "Jane"},
+            "Name: <data>Jane</data>\nCity: <data></data>\nIndustry: <data></data>",
+            "Writing to <data>Jane</data> in <data></data>.",
+        ),
+        (
+            {"First Name": "Jane", "City": "", "Industry": None},
+            "Name: <data>Jane</data>\nCity: <data></data>\nIndustry: <data></data>",
+            "Writing to <data>Jane</data> in <data></data>.",
+        ),
+    ],
+)
+def test_missing_optional_fields_are_sent_empty(row, user, system):
+    messages = render_messages(OPTIONAL, row)
+    assert messages[-1]["content"] == user
+    assert messages[0]["content"].startswith(system)
+
+
+def test_missing_required_field_still_refuses_to_render():
+    with pytest.raises(ValueError, match="There is no column named 'First Name'"):
+        render_messages(OPTIONAL, {"City": "Lyon"})
+
+
+@pytest.mark.parametrize(
+    ("row", "expected"),
+    [
+        ({"First Name": "Jane"}, []),  # optional fields never count as empty: they never skip a row
+        ({"First Name": "", "City": ""}, ["First Name"]),
+    ],
+)
+def test_empty_fields_leave_out_optional_ones(row, expected):
+    assert empty_fields(OPTIONAL, row) == expected

@@ -21,7 +21,7 @@ from lib.cost.quote import UNCAPPED_OUTPUT_GUESS
 from lib.engine import RunPlan, WorkItem, request_hash
 from lib.engine.job import QualityCheck
 from lib.engine.packs import PackItem
-from lib.prompts import checks, library, packing, templates
+from lib.prompts import checks, identity, library, packing, templates
 from lib.prompts.templates import PromptSpec
 from lib.store import RowRecord, Store
 
@@ -159,6 +159,8 @@ def plan_run(
         "service_tier": options.service_tier,
         "rows_per_request": rows_per_request,
         **(meta or {}),
+        # the exact prompt sent (after any mapping); the caller's meta says whether it was edited
+        "prompt_hash": identity.prompt_hash(spec),
     }
     return RunPlan(
         run_id=run_id or new_run_id(),

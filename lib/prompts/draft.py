@@ -32,6 +32,8 @@ class Draft:
     version: int = 1
     rows_per_request: int | None = None  # opt-in packing (lib.prompts.packing)
     checks: Checks = field(default_factory=Checks)
+    optional_fields: tuple[str, ...] = ()  # placeholders a file may lack (sent empty)
+    tags: tuple[str, ...] = ()  # kept so that saving a version keeps the file's tags
 
     @classmethod
     def of(cls, spec: PromptSpec) -> Draft:
@@ -50,6 +52,8 @@ class Draft:
             version=spec.version,
             rows_per_request=spec.rows_per_request,
             checks=spec.checks,
+            optional_fields=tuple(spec.optional_fields),
+            tags=tuple(spec.tags),
         )
 
     def spec(self) -> PromptSpec:
@@ -73,4 +77,6 @@ class Draft:
             field_cap=self.field_cap,
             rows_per_request=self.rows_per_request,
             checks=self.checks,
+            optional_fields=tuple(self.optional_fields),
+            tags=tuple(self.tags),
         )

@@ -3,27 +3,37 @@
 A file holds, in this order: name, description, version, model, temperature, max_tokens, field_cap,
 rows_per_request (optional: several rows per request, lib.prompts.packing),
 output_columns (plain prompts) or json_schema (structured ones), system, examples (a list of
-{user, assistant}), template, tags. Multi-line text is written as `|` block scalars so a diff shows
+{user, assistant}), template, optional_fields (placeholders a file may lack: sent empty), checks, tags. Multi-line text is written as `|` block scalars so a diff shows
 the real change. Saving never overwrites another prompt silently: `save_new` refuses an existing name
 and `save_version` refuses when the file changed since it was opened (optimistic concurrency).
+
+Versions are never lost: saving version N+1 first keeps version N's exact file text as
+versions/<stem>/v<N>.yaml (with the file's mode); `versions`, `load_version`, `diff` and `restore` read
+them, and restoring saves the old text as the next version. Deleting a prompt keeps its current file
+with its versions and sets that folder aside as versions/<stem>.deleted-<time>. Every save refuses
+what loading would refuse (an empty template, a field out of range), before anything is written.
 """
 
 from __future__ import annotations
 
 import contextlib
+import difflib
 import hashlib
 import os
 import re
+import stat
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from lib.prompts import checks as quality
+from lib.prompts import templates
 from lib.prompts.templates import FIELD_CAP, Example, PromptSpec, parse_output
 
 try:
@@ -33,6 +43,7 @@ except ImportError:  # Windows: the in-process lock still serialises one server'
 
 DEFAULT_DIRECTORY = Path(__file__).resolve().parents[2] / "prompts"
 SUFFIX = ".yaml"
+VERSIONS = "versions"  # prompts/versions/<stem>/v<N>.yaml: every earlier version, byte for byte
 _FIELDS = (
     "name",
     "description",
@@ -47,6 +58,7 @@ _FIELDS = (
     "system",
     "examples",
     "template",
+    "optional_fields",
     "checks",
     "tags",
 )
@@ -98,6 +110,8 @@ def dump_spec(spec: PromptSpec) -> str:
     if spec.examples:
         data["examples"] = [{"user": e.user, "assistant": e.assistant} for e in spec.examples]
     data["template"] = spec.template
+    if spec.optional_fields:
+        data["optional_fields"] = list(spec.optional_fields)
     if quality.to_mapping(spec.checks):
         data["checks"] = quality.to_mapping(spec.checks)
     if spec.tags:
@@ -210,13 +224,28 @@ def parse_spec(text: str, *, source: str = "") -> PromptSpec:
                 data, "rows_per_request", source, whole=True, low=1, high=MAX_ROWS_PER_REQUEST
             ),
             checks=quality.from_mapping(data.get("checks"), source or "prompt"),
+            optional_fields=_text_list(data, "optional_fields", source),
         )
     except quality.ChecksError as exc:
         raise PromptLibraryError(str(exc)) from None
     except ValueError as exc:
         raise PromptLibraryError(f"{source or 'prompt'}: {exc}") from None
     _check_example_answers(spec, source)
+    _check_optional_fields(spec, source)
     return spec
+
+
+def _check_optional_fields(spec: PromptSpec, source: str) -> None:
+    """Each optional field must be a placeholder of the prompt: a typo would make nothing optional."""
+    used = templates.placeholders(spec.system) + templates.placeholders(spec.template)
+    for name in spec.optional_fields:
+        if name not in used:
+            have = ", ".join(dict.fromkeys(used)) or "none"
+            raise _fail(
+                source,
+                "optional_fields",
+                f"names '{name}', which is not a placeholder of the prompt (have: {have})",
+            )
 
 
 def _check_example_answers(spec: PromptSpec, source: str) -> None:
@@ -230,8 +259,25 @@ def _check_example_answers(spec: PromptSpec, source: str) -> None:
 # ----------------------------------------------------------------------------------------------- the library
 
 
-def _write_atomically(path: Path, text: str, *, overwrite: bool) -> None:
-    """Write via a temp file in the same directory; without `overwrite`, fail if `path` exists."""
+def _default_mode() -> int:
+    """The mode a new file gets in this process (0o666 less the umask), without changing the umask."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)  # elsewhere: read it by setting it (saves hold the library lock meanwhile)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def _write_atomically(path: Path, text: str, *, overwrite: bool, mode: int | None = None) -> None:
+    """Write via a temp file in the same directory; without `overwrite`, fail if `path` exists.
+
+    The file gets `mode`, else the mode an ordinary new file gets here (mkstemp's own 0600 would hide a
+    shared library's prompts from the rest of the team).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     tmp = Path(tmp_name)
@@ -239,6 +285,7 @@ def _write_atomically(path: Path, text: str, *, overwrite: bool) -> None:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
             handle.write(text)
             handle.flush()
+            os.fchmod(handle.fileno(), _default_mode() if mode is None else mode)
             os.fsync(handle.fileno())
         if overwrite:
             os.replace(tmp, path)
@@ -246,6 +293,38 @@ def _write_atomically(path: Path, text: str, *, overwrite: bool) -> None:
             os.link(tmp, path)  # atomic create-if-absent: raises FileExistsError instead of clobbering
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _mode_of(path: Path) -> int | None:
+    try:
+        return stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        return None
+
+
+EMPTY_TEMPLATE = "The user message template is empty: write what the model should be asked for each row."
+
+
+def _checked_text(spec: PromptSpec, source: str) -> str:
+    """The file text of `spec`, refused (PromptLibraryError) when loading it back would fail."""
+    if not spec.template.strip():
+        raise PromptLibraryError(EMPTY_TEMPLATE)
+    if not spec.name.strip():
+        raise PromptLibraryError("The prompt needs a name.")
+    text = dump_spec(spec)
+    parse_spec(text, source=source)  # what load would refuse is refused now, before anything is written
+    return text
+
+
+@dataclass(frozen=True)
+class PromptVersion:
+    version: int
+    path: Path
+    saved_at: float  # the file's modification time (seconds since the epoch)
+    is_current: bool
+
+
+_VERSION_FILE = re.compile(r"v(\d+)\.yaml")
 
 
 class PromptLibrary:
@@ -294,10 +373,7 @@ class PromptLibrary:
         return None
 
     def path_of(self, name: str) -> Path:
-        found = self._find(name)
-        if found is None:
-            raise PromptLibraryError(f"No prompt named '{name}' in {self.directory} (have: {self._have()})")
-        return found[0]
+        return self._found(name)[0]
 
     def _have(self) -> str:
         return ", ".join(self.names()) or "none"
@@ -314,8 +390,81 @@ class PromptLibrary:
             )
         return found[1]
 
+    # --- versions --------------------------------------------------------------------------------
+
+    def versions_dir(self, stem: str) -> Path:
+        """Where the earlier versions of the prompt in `<stem>.yaml` are kept: versions/<stem>/v<N>.yaml."""
+        return self.directory / VERSIONS / stem
+
+    def _keep(self, path: Path, version: int) -> None:
+        """Keep the file's exact text as versions/<stem>/v<version>.yaml, with the file's mode.
+
+        An archive of that number that says something else (the file was edited by hand without a new
+        version number) is kept too: the current text then goes beside it as v<N>-<hash>.yaml.
+        """
+        text = path.read_text(encoding="utf-8")
+        folder = self.versions_dir(path.stem)
+        target = folder / f"v{version}{SUFFIX}"
+        if target.exists():
+            if target.read_text(encoding="utf-8") == text:
+                return
+            target = folder / f"v{version}-{hashlib.sha1(text.encode()).hexdigest()[:8]}{SUFFIX}"
+            if target.exists():
+                return
+        _write_atomically(target, text, overwrite=False, mode=_mode_of(path))
+
+    def versions(self, name: str) -> list[PromptVersion]:
+        """Every version of a prompt kept in the library, newest first; the current file is one of them."""
+        path, current = self._found(name)
+        out = {current.version: PromptVersion(current.version, path, path.stat().st_mtime, True)}
+        folder = self.versions_dir(path.stem)
+        if folder.is_dir():
+            for file in folder.iterdir():
+                match = _VERSION_FILE.fullmatch(file.name)
+                if match and int(match.group(1)) not in out:
+                    number = int(match.group(1))
+                    out[number] = PromptVersion(number, file, file.stat().st_mtime, False)
+        return [out[n] for n in sorted(out, reverse=True)]
+
+    def _version_text(self, name: str, version: int) -> tuple[Path, str]:
+        for kept in self.versions(name):
+            if kept.version == version:
+                return kept.path, kept.path.read_text(encoding="utf-8")
+        have = ", ".join(f"v{v.version}" for v in self.versions(name))
+        raise PromptLibraryError(f"'{name}' has no version {version} (have: {have})")
+
+    def load_version(self, name: str, version: int) -> PromptSpec:
+        """One version of a prompt, the current one or a kept one."""
+        path, text = self._version_text(name, version)
+        return parse_spec(
+            text, source=f"{path.parent.name}/{path.name}" if path.parent != self.directory else path.name
+        )
+
+    def diff(self, name: str, old: int, new: int) -> str:
+        """A unified diff of two versions' file texts, headed "v<old>" and "v<new>" ("" when equal)."""
+        _, before = self._version_text(name, old)
+        _, after = self._version_text(name, new)
+        lines = difflib.unified_diff(
+            before.splitlines(keepends=True), after.splitlines(keepends=True), f"v{old}", f"v{new}"
+        )
+        return "".join(lines)
+
+    def restore(self, name: str, version: int, expected_version: int) -> PromptSpec:
+        """Make an earlier version current again, saved as the next version (nothing is lost)."""
+        old = self.load_version(name, version)
+        current = self.load(name)
+        return self.save_version(replace(old, name=current.name), expected_version)
+
+    # --- saving --------------------------------------------------------------------------------------
+
+    def _found(self, name: str) -> tuple[Path, PromptSpec]:
+        found = self._find(name)
+        if found is None:
+            raise PromptLibraryError(f"No prompt named '{name}' in {self.directory} (have: {self._have()})")
+        return found
+
     def save_new(self, spec: PromptSpec) -> Path:
-        """Write a new prompt file; refuses a name (or file) that already exists."""
+        """Write a new prompt file; refuses a name (or file) that already exists, and what load would refuse."""
         path = self.directory / (slug(spec.name) + SUFFIX)
         with self._locked():
             if self._find(spec.name) is not None or path.exists():
@@ -323,14 +472,20 @@ class PromptLibrary:
                     f"A prompt named '{spec.name}' already exists ({path.name}): choose another name, "
                     "or save a new version of it"
                 )
+            text = _checked_text(spec, path.name)
+            self._set_aside(path.stem)  # versions of a prompt deleted by hand are not this one's
             try:
-                _write_atomically(path, dump_spec(spec), overwrite=False)
+                _write_atomically(path, text, overwrite=False)
             except FileExistsError:
                 raise PromptLibraryError(f"{path.name} was created meanwhile: choose another name") from None
         return path
 
     def save_version(self, spec: PromptSpec, expected_version: int) -> PromptSpec:
-        """Save `spec` as the next version of its prompt, unless the file changed since version `expected_version`."""
+        """Save `spec` as the next version of its prompt, unless the file changed since version `expected_version`.
+
+        The version it replaces is kept first, byte for byte, under versions/<stem>/v<N>.yaml; the new
+        file keeps the old file's mode.
+        """
         with self._locked():
             found = self._find(spec.name)
             if found is None:
@@ -342,7 +497,9 @@ class PromptLibrary:
                     f"{expected_version}, now {current.version}): reload it, or save yours under a new name"
                 )
             saved = replace(spec, version=current.version + 1)
-            _write_atomically(path, dump_spec(saved), overwrite=True)
+            text = _checked_text(saved, path.name)
+            self._keep(path, current.version)
+            _write_atomically(path, text, overwrite=True, mode=_mode_of(path))
         return saved
 
     def duplicate(self, name: str, new_name: str) -> PromptSpec:
@@ -352,8 +509,23 @@ class PromptLibrary:
         return copy
 
     def delete(self, name: str) -> None:
+        """Take a prompt out of the library without losing it: its current file joins its kept versions,
+        and the folder is set aside as versions/<stem>.deleted-<UTC time> (the name is free again)."""
         with self._locked():
-            self.path_of(name).unlink()
+            path, current = self._found(name)
+            self._keep(path, current.version)
+            path.unlink()
+            self._set_aside(path.stem)
+
+    def _set_aside(self, stem: str) -> None:
+        folder = self.versions_dir(stem)
+        if folder.is_dir():
+            stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+            target = folder.with_name(f"{stem}.deleted-{stamp}")
+            n = 2
+            while target.exists():
+                target, n = folder.with_name(f"{stem}.deleted-{stamp}-{n}"), n + 1
+            folder.rename(target)
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:

@@ -6,7 +6,11 @@ Placeholders
     only differs by surrounding whitespace ("First Name ") also matches. Only ``{{ name }}`` where the
     name holds no brace, newline or double quote is a placeholder, so single braces, JSON such as
     ``{"a": {"b": 1}}`` and ``{{"a": 1}}`` stay literal text. Write ``\\{{`` for a literal ``{{`` that
-    would otherwise form a placeholder (the backslash is dropped when rendering).
+    would otherwise form a placeholder (the backslash is dropped when rendering). Inside a name a
+    backslash escapes the next character (``\\n`` is a newline), so a header holding braces, quotes or a
+    line break is still reachable: ``{{ Revenue \\{USD\\} }}`` (``placeholder_text`` writes it).
+    A placeholder listed in the spec's ``optional_fields`` may be missing from the file: it is then sent
+    empty, exactly like an empty cell.
 
 Rendering (what one row sends)
     1. ``system``: the prompt's system text, then the DATA_NOTICE paragraph (lead data is data, not
@@ -53,8 +57,10 @@ DATA_NOTICE = (
 )
 LIST_SEPARATOR = "; "
 
-# `{{ name }}`: the name has no braces, newline or double quote (so JSON stays literal); `\{{` escapes.
-_TOKEN = re.compile(r"\\\{\{|\{\{([^{}\n\"]+)\}\}")
+# `{{ name }}`: the name has no bare brace, newline or double quote (so JSON stays literal); `\{{` escapes
+# a literal `{{`. Inside a name a backslash escapes the next character (`\n` is a newline), so any column
+# name can be written (see placeholder_text).
+_TOKEN = re.compile(r"\\\{\{|\{\{((?:[^{}\n\"\\]|\\[^\n])+)\}\}")
 # A data tag in any spacing or case, e.g. "</data>", "< / DATA >", "<data foo>": the fence markers.
 _FENCE_MARKER = re.compile(r"<(?=\s*/?\s*data\b)", re.IGNORECASE)
 
@@ -84,11 +90,14 @@ class PromptSpec:
     field_cap: int = FIELD_CAP
     rows_per_request: int | None = None  # opt-in packing (lib.prompts.packing): rows sent in one request
     checks: Checks = Checks()  # quality checks of each answer (lib/prompts/checks.py)
+    # Placeholders a file may lack: a row without that column sends it empty, like an empty cell.
+    optional_fields: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         # Lists from YAML or the app become tuples; a schema's properties are the output columns.
         object.__setattr__(self, "examples", tuple(self.examples))
         object.__setattr__(self, "tags", tuple(self.tags))
+        object.__setattr__(self, "optional_fields", tuple(self.optional_fields))
         columns = tuple(self.output_columns)
         if self.json_schema is not None:
             properties = tuple((self.json_schema.get("properties") or {}).keys())
@@ -131,12 +140,58 @@ def _segments(text: str) -> tuple[tuple[str, str | None], ...]:
         if match.group(0) == "\\{{":
             pieces.append(("{{", None))
         else:
-            name = match.group(1).strip()
+            name = _name(match.group(1))
             pieces.append((match.group(0), name or None))
         pos = match.end()
     if pos < len(text):
         pieces.append((text[pos:], None))
     return tuple(pieces)
+
+
+def _name(raw: str) -> str:
+    """A placeholder's name from the text between the braces: padding trimmed, escapes undone."""
+    chars: list[tuple[str, bool]] = []  # (character, was escaped)
+    pos = 0
+    while pos < len(raw):
+        if raw[pos] == "\\" and pos + 1 < len(raw):
+            chars.append(("\n" if raw[pos + 1] == "n" else raw[pos + 1], True))
+            pos += 2
+        else:
+            chars.append((raw[pos], False))
+            pos += 1
+    while chars and not chars[0][1] and chars[0][0].isspace():
+        chars.pop(0)
+    while chars and not chars[-1][1] and chars[-1][0].isspace():
+        chars.pop()
+    return "".join(c for c, _ in chars)
+
+
+def placeholder_text(name: str) -> str:
+    r"""`{{ name }}` for any column name, escaping what the grammar cannot hold as is: a brace, double
+    quote, backslash or newline, and spaces at either end (`Revenue {USD}` -> `{{ Revenue \{USD\} }}`)."""
+    escaped = []
+    last = len(name) - 1
+    for index, char in enumerate(name):
+        if char == "\n":
+            escaped.append("\\n")
+        elif char in '{}"\\' or (char.isspace() and index in (0, last)):
+            escaped.append("\\" + char)
+        else:
+            escaped.append(char)
+    return "{{ " + "".join(escaped) + " }}"
+
+
+def rename_placeholders(text: str, names: Mapping[str, str]) -> str:
+    r"""`text` with each placeholder named in `names` renamed (`{{ Company }}` -> `{{ Company Name }}`);
+    everything else, `\{{` escapes included, is kept byte for byte."""
+
+    def swap(match: re.Match) -> str:
+        if match.group(1) is None:
+            return match.group(0)
+        new = names.get(_name(match.group(1)))
+        return match.group(0) if not new else placeholder_text(new)
+
+    return _TOKEN.sub(swap, text)
 
 
 def placeholders(text: str) -> list[str]:
@@ -173,10 +228,14 @@ def _suggest(name: str, columns: Sequence[str]) -> tuple[str, ...]:
 
 
 def check(spec: PromptSpec, columns: Sequence[str]) -> list[TemplateProblem]:
-    """What would go wrong with these columns, found before any request is sent."""
+    """What would go wrong with these columns, found before any request is sent.
+
+    An optional field (`spec.optional_fields`) the columns lack is no problem: it is sent empty.
+    """
     problems: list[TemplateProblem] = []
+    optional = set(spec.optional_fields)
     for name in _spec_placeholders(spec):
-        if _resolve(name, columns) is None:
+        if name not in optional and _resolve(name, columns) is None:
             suggestions = _suggest(name, columns)
             hint = f" Did you mean {' or '.join(repr(s) for s in suggestions)}?" if suggestions else ""
             problems.append(TemplateProblem(name, f"There is no column named '{name}'.{hint}", suggestions))
@@ -220,18 +279,21 @@ def _headers(row: Mapping[str, Any]) -> list[str]:
     return [str(k) for k in keys]
 
 
-def _lookup(row: Mapping[str, Any], name: str) -> Any:
+def _lookup(row: Mapping[str, Any], name: str, optional: Sequence[str] = ()) -> Any:
+    """The row's cell for a placeholder; an optional field the row lacks is empty (None)."""
     if name in row:
         return row[name]
     column = _resolve(name, _headers(row))
     if column is None:
+        if name in optional:
+            return None
         raise TemplateError(f"There is no column named '{name}' (run check() before rendering).")
     return row[column]
 
 
-def _fill(text: str, row: Mapping[str, Any], field_cap: int) -> str:
+def _fill(text: str, row: Mapping[str, Any], field_cap: int, optional: Sequence[str] = ()) -> str:
     return "".join(
-        raw if name is None else fence(_cell_text(_lookup(row, name)), field_cap)
+        raw if name is None else fence(_cell_text(_lookup(row, name, optional)), field_cap)
         for raw, name in _segments(text)
     )
 
@@ -318,7 +380,7 @@ def _system_text(spec: PromptSpec, row: Mapping[str, Any], field_cap: int, model
         schema_json = _strict_for(spec)[1]
     if not placeholders(spec.system):
         return _joined_system(spec.system, schema_json)
-    return _joined_system(_fill(spec.system, row, field_cap), schema_json)
+    return _joined_system(_fill(spec.system, row, field_cap, spec.optional_fields), schema_json)
 
 
 @functools.lru_cache(maxsize=64)
@@ -349,7 +411,7 @@ def render_messages(
     for example in spec.examples:
         messages.append({"role": "user", "content": example.user})
         messages.append({"role": "assistant", "content": example.assistant})
-    messages.append({"role": "user", "content": _fill(spec.template, row, cap)})
+    messages.append({"role": "user", "content": _fill(spec.template, row, cap, spec.optional_fields)})
     return messages
 
 
@@ -384,11 +446,16 @@ def build_request(
 
 
 def empty_fields(spec: PromptSpec, row: Mapping[str, Any]) -> list[str]:
-    """Placeholders whose cell is empty or missing for this row (send anyway, or skip the row)."""
+    """Placeholders whose cell is empty or missing for this row (send anyway, or skip the row).
+
+    Optional fields are left out: the prompt expects them to be empty at times, so they never skip a row.
+    """
+    optional = set(spec.optional_fields)
     return [
         name
         for name in _spec_placeholders(spec)
-        if _resolve(name, _headers(row)) is None or not _cell_text(_lookup(row, name))
+        if name not in optional
+        and (_resolve(name, _headers(row)) is None or not _cell_text(_lookup(row, name)))
     ]
 
 

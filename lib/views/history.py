@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import pandas as pd
 
@@ -16,6 +16,15 @@ def _iso(seconds: float | None) -> str | None:
     if seconds is None:
         return None
     return dt.datetime.fromtimestamp(float(seconds), dt.UTC).isoformat()
+
+
+def prompt_label(meta: Mapping) -> str:
+    """ "Icebreaker v1", or "Icebreaker v1, edited (#1a2b3c4d)" for a run whose prompt had unsaved edits."""
+    label = f"{meta.get('prompt_name', '?')} v{meta.get('prompt_version', '?')}"
+    if meta.get("prompt_edited"):
+        digest = meta.get("prompt_hash")
+        label += f", edited (#{digest})" if digest else ", edited"
+    return label
 
 
 def history_frame(records: Sequence[RunRecord]) -> pd.DataFrame:
@@ -33,7 +42,7 @@ def history_frame(records: Sequence[RunRecord]) -> pd.DataFrame:
         rows.append(
             {
                 "started (UTC)": dt.datetime.fromtimestamp(float(started), dt.UTC).strftime("%Y-%m-%d %H:%M"),
-                "prompt": f"{m.get('prompt_name', '?')} v{m.get('prompt_version', '?')}",
+                "prompt": prompt_label(m),
                 "model": str(m.get("model", "")),
                 "kind": kind,
                 "file": str(m.get("input_name") or "—"),
@@ -71,7 +80,7 @@ def run_label(r: RunRecord, status: str | None = None) -> str:
     started = dt.datetime.fromtimestamp(float(m.get("started_at") or r.created_at), dt.UTC)
     kind = "sample" if m.get("sample") else "run"
     file = m.get("input_name") or "a table"
-    return f"{started:%Y-%m-%d %H:%M} · {kind} of {m.get('prompt_name', '?')} on {file} · {m.get('model', '?')} · {status or r.status}"
+    return f"{started:%Y-%m-%d %H:%M} · {kind} of {prompt_label(m)} on {file} · {m.get('model', '?')} · {status or r.status}"
 
 
 def resumable(r: RunRecord) -> bool:

@@ -203,9 +203,8 @@ def draft_from_dict(data: Mapping[str, Any] | None) -> Draft | None:
                 for f in fields(Checks)
             }
         )
-    for name in ("optional_fields",):
-        if isinstance(getattr(draft, name, None), list):
-            setattr(draft, name, tuple(getattr(draft, name)))
+    draft.optional_fields = tuple(draft.optional_fields or ())  # lists in JSON
+    draft.tags = tuple(draft.tags or ())
     return draft
 
 
