@@ -54,6 +54,7 @@ CREATE TABLE IF NOT EXISTS rows (
     updated_at REAL,
     cache_write_tokens INTEGER NOT NULL DEFAULT 0,
     service_tier TEXT,
+    latency_s REAL,
     PRIMARY KEY (run_id, row_id)
 );
 CREATE TABLE IF NOT EXISTS responses (
@@ -91,6 +92,7 @@ CREATE TABLE IF NOT EXISTS web_pages (
 _ADDED_ROW_COLUMNS = (
     ("cache_write_tokens", "INTEGER NOT NULL DEFAULT 0"),
     ("service_tier", "TEXT"),
+    ("latency_s", "REAL"),
 )
 
 FINAL_STATUSES = frozenset({"succeeded", "failed", "skipped"})
@@ -126,6 +128,9 @@ class RowRecord:
     from_cache: bool = False
     request_hash: str | None = None
     service_tier: str | None = None  # the tier the response says served it (default, flex, priority, batch)
+    # Seconds from sending the request that produced this answer to its parsed response (the rate-limit
+    # governor's wait not included); a packed row has its pack's time; None for batch and reused answers.
+    latency_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -292,7 +297,7 @@ class Store:
         sql = (
             "SELECT row_id, status, text, error, retryable, finish_reason, flags, prompt_tokens, "
             "completion_tokens, cached_tokens, reasoning_tokens, cost_usd, attempts, from_cache, request_hash, "
-            "cache_write_tokens, service_tier "
+            "cache_write_tokens, service_tier, latency_s "
             "FROM rows WHERE run_id = ? ORDER BY row_id"
         )
         return [_row_record(r) for r in self._read(sql, (run_id,))]
@@ -407,7 +412,7 @@ def _row_update(run_id: str, row: RowRecord) -> tuple[str, Sequence]:
     return (
         "UPDATE rows SET status = ?, text = ?, error = ?, retryable = ?, finish_reason = ?, flags = ?, "
         "prompt_tokens = ?, completion_tokens = ?, cached_tokens = ?, reasoning_tokens = ?, cost_usd = ?, "
-        "attempts = ?, from_cache = ?, updated_at = ?, cache_write_tokens = ?, service_tier = ? "
+        "attempts = ?, from_cache = ?, updated_at = ?, cache_write_tokens = ?, service_tier = ?, latency_s = ? "
         "WHERE run_id = ? AND row_id = ?",
         (
             row.status,
@@ -426,6 +431,7 @@ def _row_update(run_id: str, row: RowRecord) -> tuple[str, Sequence]:
             time.time(),
             row.usage.cache_write_tokens,
             row.service_tier,
+            row.latency_s,
             run_id,
             row.row_id,
         ),
@@ -451,6 +457,7 @@ def _row_record(r: tuple) -> RowRecord:
         rh,
         written,
         tier,
+        latency,
     ) = r
     return RowRecord(
         row_id=row_id,
@@ -466,6 +473,7 @@ def _row_record(r: tuple) -> RowRecord:
         from_cache=bool(fc),
         request_hash=rh,
         service_tier=tier,
+        latency_s=latency,
     )
 
 

@@ -226,6 +226,7 @@ def judge_answer(
     batch: bool = False,
     tier: str | None = None,
     check_quality: QualityCheck | None = None,
+    latency_s: float | None = None,
 ) -> RowRecord:
     """What an answer means for its row, the same in live and batch mode.
 
@@ -242,6 +243,7 @@ def judge_answer(
         attempts=attempts,
         request_hash=item.request_hash,
         service_tier=tier,
+        latency_s=latency_s,
     )
     if refusal:
         return replace(base, status="failed", error=f"The model refused: {refusal}", flags=("refusal",))
@@ -1049,6 +1051,8 @@ class Job(PackingMixin):
             served = data.get("service_tier") or ("default" if tier == "auto" else tier)
         except (ValueError, KeyError, IndexError, TypeError):
             return _Outcome("transient", message="The API sent an unreadable answer (broken JSON).")
+        # The row's latency: sent (the governor's wait is over by now) to parsed response.
+        latency = time.monotonic() - sent_at
         cache = CachedResponse(
             item.request_hash, data.get("id"), message.get("content"), choice.get("finish_reason"), usage
         )
@@ -1060,6 +1064,7 @@ class Job(PackingMixin):
             usage=usage,
             cache=cache,
             tier=str(served),
+            latency_s=latency,
         )
 
     def _answered(self, item: WorkItem, outcome: _Outcome, attempts: int) -> RowRecord:
@@ -1074,6 +1079,7 @@ class Job(PackingMixin):
             attempts=attempts,
             tier=outcome.tier,
             check_quality=self.plan.check_quality,
+            latency_s=outcome.latency_s,
         )
 
     def _failed(self, item: WorkItem, message: str, retryable: bool, attempts: int) -> RowRecord:
@@ -1163,6 +1169,7 @@ class _Outcome:
     cache: CachedResponse | None = None
     unreachable: str | None = None  # refused | dns | tls | url: the endpoint is not there as configured
     tier: str | None = None  # the service tier the response says served it
+    latency_s: float | None = None  # sent to parsed response, for an answer
 
 
 class _Totals:

@@ -3,7 +3,8 @@
 A PackItem goes through the same governor, budget and error handling as a row. Its answer is split by id;
 each answered row gets its share of the pack's tokens and cost (shares of integers that add up exactly),
 and a row whose id came back missing, repeated or mangled is queued again on its own, carrying its share
-of the pack so that the run's total is exactly what was billed. Errors of the pack as a whole: a rate
+of the pack so that the run's total is exactly what was billed. Every row of a pack carries the pack's
+request time as its latency (the rows shared one request). Errors of the pack as a whole: a rate
 limit or a capacity refusal retries the pack; a server error retries it up to max_attempts, then sends
 its rows alone; an error about the request (too long) sends its rows alone.
 
@@ -158,6 +159,7 @@ class PackingMixin:
                 check_output=self.plan.check_output,
                 attempts=attempts,
                 tier=outcome.tier,
+                latency_s=outcome.latency_s,  # the pack's request time, shared by its rows
             )
             row = replace(row, flags=(*row.flags, "packed"))
             cacheable = row.status == "succeeded" and "invalid_output" not in row.flags
