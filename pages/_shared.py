@@ -316,19 +316,99 @@ def lead_name() -> str | None:
 # --- the prompt and the run ---------------------------------------------------------------------------
 
 
+def run_spec():
+    """The draft as a PromptSpec fitted to the file (the workspace's mapping); ValueError when it can't work."""
+    from lib.workbench import tries
+
+    w = ws()
+    return tries.variant_spec(w.draft, tries.RunContext(mapping=dict(w.mapping)))
+
+
 def need_spec():
-    """The prompt as a PromptSpec, or an empty state / error and stop."""
+    """The prompt as a PromptSpec fitted to the file, or an empty state / error and stop."""
     d = ws().draft
     if d is None or not d.template.strip():
         st.info("Write or choose a prompt first.")
         page_link("prompt", "Go to Prompt", ":material/edit_note:")
         st.stop()
     try:
-        return d.spec()
+        return run_spec()
     except ValueError as exc:
         st.error(f"The prompt can't be used yet: {labels.md_escape(exc)}")
         page_link("prompt", "Fix it on the Prompt page", ":material/edit_note:")
         st.stop()
+
+
+def prompt_library():
+    from lib.prompts.library import PromptLibrary
+
+    return PromptLibrary(labels.prompts_dir())
+
+
+def prompt_versions(name: str | None) -> list:
+    """The saved versions of a library prompt, newest first ([] for a blank or unknown prompt)."""
+    from lib.prompts.library import PromptLibraryError
+
+    if not name:
+        return []
+    try:
+        return prompt_library().versions(name)
+    except PromptLibraryError:
+        return []
+
+
+def saved_version(name: str | None, version: int | None):
+    """The library's text of `name` at `version`, or None (a blank prompt, a deleted one)."""
+    from lib.prompts.library import PromptLibraryError
+
+    if not name or not version:
+        return None
+    try:
+        return prompt_library().load_version(name, int(version))
+    except PromptLibraryError:
+        return None
+
+
+def prompt_identity(w: Workspace | None = None) -> dict:
+    """What a run records of its prompt: name, version, edited since saved and a hash; and the mapping."""
+    from lib.prompts import identity
+
+    w = w or ws()
+    if w.draft is None:
+        return {}
+    try:
+        spec = w.draft.spec()
+    except ValueError:
+        return {}
+    found = identity.identity(spec, saved_version(w.prompt_source, w.draft.version))
+    if w.mapping:
+        found["prompt_mapping"] = dict(w.mapping)
+    return found
+
+
+def run_meta(conn: Connection, **extra) -> dict:
+    """The run's meta: the file, whether it is the demo, how the file was read, the exact prompt."""
+    lead, _ = lead_file()
+    w = ws()
+    encoding = {
+        "input_encoding": lead.encoding if lead is not None else None,
+        "input_encoding_chosen": bool(w.lead and w.lead.encoding),
+    }
+    return {"input_name": lead_name(), "demo": conn.demo, **encoding, **prompt_identity(w), **extra}
+
+
+def run_settings(w: Workspace, workers: int | None = None) -> engine.RunSettings:
+    s = w.settings
+    return engine.RunSettings(
+        workers=int(workers or s.workers),
+        rpm=s.rpm,
+        tpm=s.tpm,
+        budget_usd=s.budget_usd,
+        give_up_after_s=s.give_up_after_s,
+        service_tier=s.service_tier,
+        flex_fallback=s.flex_fallback,
+        flex_patience_s=s.flex_patience_s,
+    )
 
 
 def model() -> str:

@@ -1,4 +1,5 @@
-"""Prompt: pick one from the library or start blank, edit it, check it against the columns, preview and quote."""
+"""Prompt: the workbench. Pick a prompt or start blank, fit it to the file, edit it on the left, try it on
+the sample rows on the right with earlier answers beside the new ones, compare variants, and choose one."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from lib.prompts.draft import Draft
 from lib.prompts.library import PromptLibrary, PromptLibraryError
 from lib.prompts.models import model_info
 from lib.views import labels, prompt_draft
-from pages import _shared
+from lib.workspace import replace_fields
+from pages import _fit, _shared, _workbench
 
 BLANK = "(blank prompt)"
 
@@ -145,21 +147,95 @@ def editor(columns: list[str]) -> None:
         st.caption(
             "These defaults are saved with the prompt; the Run page uses them unless you change them there."
         )
+        extras(draft, columns)
 
 
-def check(spec: templates.PromptSpec, columns: list[str]) -> bool:
-    """Flag placeholders that match no column; True when the prompt fits the table."""
-    if not spec.template.strip():
-        st.warning("The user message template is empty.")
-        return False
-    problems = templates.check(spec, columns)
-    if not problems:
-        st.success("Every placeholder matches a column.", icon=":material/check:")
-        return True
-    st.warning(f"{len(problems)} problem(s) with placeholders:", icon=":material/warning:")
-    for p in problems:
-        st.text(p.message)  # names come from the lead file: shown as plain text
-    return False
+def set_checks(name: str, key: str) -> None:
+    """One field of the prompt's quality checks, from its widget."""
+    value = st.session_state.get(key)
+    if name in ("banned", "mention"):
+        value = tuple(
+            v.strip() for v in (value.splitlines() if isinstance(value, str) else value or []) if v.strip()
+        )
+    elif value is not None:
+        value = int(value)
+
+    def change(w) -> None:
+        w.draft.checks = replace_fields(w.draft.checks, **{name: value})
+
+    _shared.update(change)
+
+
+def extras(draft: Draft, columns: list[str]) -> None:
+    """Optional fields, quality checks and packing: saved with the prompt."""
+    ss = st.session_state
+    names = templates.placeholders(draft.template)
+    ss["p_optional"] = [n for n in draft.optional_fields if n in names]
+    st.multiselect(
+        "Fields that may be missing or empty",
+        names,
+        key="p_optional",
+        on_change=lambda: _shared.update(
+            lambda w: w.set_draft_field("optional_fields", tuple(ss.get("p_optional") or ()))
+        ),
+        help="A file without such a column is sent an empty value, with a note, instead of being refused.",
+    )
+    with st.expander("Quality checks on every answer", icon=":material/rule:"):
+        checks = draft.checks
+        a, b = st.columns(2)
+        ss["p_max_words"] = checks.max_words
+        a.number_input(
+            "Most words",
+            min_value=1,
+            step=1,
+            key="p_max_words",
+            placeholder="no limit",
+            on_change=set_checks,
+            args=("max_words", "p_max_words"),
+        )
+        ss["p_max_chars"] = checks.max_chars
+        b.number_input(
+            "Most characters",
+            min_value=1,
+            step=10,
+            key="p_max_chars",
+            placeholder="no limit",
+            on_change=set_checks,
+            args=("max_chars", "p_max_chars"),
+        )
+        ss["p_banned"] = "\n".join(checks.banned)
+        st.text_area(
+            "Banned phrases (one per line)",
+            key="p_banned",
+            height=100,
+            on_change=set_checks,
+            args=("banned", "p_banned"),
+        )
+        ss["p_mention"] = [c for c in checks.mention if c in columns] if columns else list(checks.mention)
+        st.multiselect(
+            "Must mention the value of",
+            columns or list(checks.mention),
+            key="p_mention",
+            on_change=set_checks,
+            args=("mention", "p_mention"),
+        )
+        st.caption(
+            "Left-over placeholders ({{…}}, [Company Name], <first name>) are always flagged. A flagged answer "
+            "still counts: it waits for review on the Results page."
+        )
+    bind = _shared.bind
+    bind(
+        st.number_input,
+        "Rows per request",
+        "draft.rows_per_request",
+        key="p_rows_per_request",
+        min_value=1,
+        max_value=50,
+        step=1,
+        placeholder="1 (one row per request)",
+        help="Several rows in one request pay the system message and examples once: cheaper for short "
+        "answers. Compare it with one row per request under Add a variant before you run.",
+    )
 
 
 def preview(spec: templates.PromptSpec, df) -> None:
@@ -201,11 +277,13 @@ def show_quote(spec: templates.PromptSpec, df) -> None:
         st.warning(f"{len(q.over_context)} row(s) are too long for {model}'s context window.")
 
 
-def save(spec: templates.PromptSpec) -> None:
+def save(spec: templates.PromptSpec | None) -> None:
     w = _shared.ws()
     st.subheader("Save")
     a, b = st.columns(2)
-    if a.button("Save as a new prompt", key="btn_save_new"):
+    loaded = w.prompt_source
+    can_version = bool(loaded) and spec is not None and loaded == spec.name
+    if a.button("Save as a new prompt", key="btn_save_new", disabled=spec is None):
         try:
             path = library().save_new(spec)
         except PromptLibraryError as exc:
@@ -213,17 +291,93 @@ def save(spec: templates.PromptSpec) -> None:
         else:
             _shared.update(lambda w: setattr(w, "prompt_source", spec.name))
             st.success(f"Saved as {path.name}.")
-    loaded = w.prompt_source
-    if b.button("Save as a new version", key="btn_save_version", disabled=not loaded or loaded != spec.name):
+    if b.button("Save as a new version", key="btn_save_version", disabled=not can_version):
         try:
             saved = library().save_version(spec, w.draft.version or 1)
         except PromptLibraryError as exc:
             st.error(labels.md_escape(exc))
         else:
             _shared.update(lambda w: setattr(w.draft, "version", saved.version))
-            st.success(f"Saved {saved.name} version {saved.version}.")
-    if not loaded or loaded != spec.name:
+            st.success(f"Saved {saved.name} version {saved.version}; version {saved.version - 1} is kept.")
+    if not can_version:
         st.caption("A new version can only be saved for a prompt opened from the library, under its name.")
+
+
+def open_version(name: str, version: int) -> None:
+    """Open an earlier version in the editor; saving it makes it the newest version (nothing is lost)."""
+    try:
+        spec = library().load_version(name, version)
+    except PromptLibraryError as exc:
+        st.session_state["flash"] = str(exc)
+        return
+    current = _shared.ws().draft.version if _shared.ws().draft else spec.version
+
+    def change(w) -> None:
+        draft = Draft.of(spec)
+        draft.version = current  # edits of the newest version: "Save as a new version" keeps both
+        w.draft = draft
+
+    _shared.update(change)
+
+
+def restore(name: str, version: int) -> None:
+    try:
+        current = library().load(name)
+        restored = library().restore(name, version, current.version)
+    except PromptLibraryError as exc:
+        st.session_state["flash"] = str(exc)
+        return
+    _shared.update(lambda w: w.choose_prompt(restored.name, Draft.of(restored)))
+    st.session_state["flash_ok"] = (
+        f"Version {version} is back as version {restored.version}; every version is still kept."
+    )
+
+
+def versions_section(lib: PromptLibrary) -> None:
+    """Every saved version of the opened prompt: a difference with the newest, open or restore one."""
+    w = _shared.ws()
+    name = w.prompt_source
+    if not name:
+        return
+    try:
+        versions = lib.versions(name)
+    except PromptLibraryError:
+        return
+    if len(versions) < 2:
+        return
+    newest = versions[0].version
+    with st.expander(f"Versions of {labels.md_escape(name)} ({len(versions)})", icon=":material/history:"):
+        st.dataframe(
+            [
+                {
+                    "version": f"v{v.version}",
+                    "saved": labels.when(v.saved_at),
+                    "": "newest" if v.is_current else "",
+                }
+                for v in versions
+            ],
+            hide_index=True,
+            key="p_versions_table",
+        )
+        older = [v.version for v in versions if v.version != newest]
+        chosen = st.selectbox(
+            "Compare with the newest", older, key="p_version_pick", format_func=lambda n: f"v{n}"
+        )
+        if chosen is not None:
+            st.code(lib.diff(name, chosen, newest) or "(no difference)", language="diff")
+            a, b = st.columns(2)
+            a.button(
+                f"Open v{chosen} in the editor",
+                key="btn_open_version",
+                on_click=open_version,
+                args=(name, chosen),
+            )
+            b.button(
+                f"Restore v{chosen} as v{newest + 1}",
+                key="btn_restore_version",
+                on_click=restore,
+                args=(name, chosen),
+            )
 
 
 def main() -> None:
@@ -231,28 +385,41 @@ def main() -> None:
     st.title("Prompt")
     lib = library()
     picker(lib)
+    versions_section(lib)
     lead, _ = _shared.lead_file()
     df = lead.df if lead is not None else None
     columns = [str(c) for c in df.columns] if df is not None else []
-    editor(columns)
     draft = _shared.ws().draft
     try:
         spec = draft.spec()
     except ValueError as exc:
-        st.error(labels.md_escape(exc))
+        spec = None
+        problem = str(exc)
+    fits = False
+    if df is not None and spec is not None and spec.template.strip():
+        fits = _fit.fit_section(spec, columns)
+    left, right = st.columns([5, 7], gap="large")
+    with left:
+        editor(columns)
+        if spec is None:
+            st.error(labels.md_escape(problem))
+        save(spec)
+    with right:
+        if df is None:
+            st.info("Upload a lead list to fit the prompt to its columns and try it on a few rows.")
+            _shared.page_link("data", "Go to Data", ":material/upload_file:")
+        elif spec is None or not spec.template.strip():
+            st.info("Write the user message template to try the prompt.")
+        else:
+            _workbench.workbench(df, fits)
+    if df is None or spec is None or not fits:
         return
     st.divider()
-    if df is None:
-        st.info("Upload a lead list to check the placeholders, preview the messages and get a quote.")
-        _shared.page_link("data", "Go to Data", ":material/upload_file:")
-        save(spec)
-        return
-    fits = check(spec, columns)
-    if fits:
-        preview(spec, df)
-        show_quote(spec, df)
-        _shared.page_link("run", "Next: run it", ":material/arrow_forward:")
-    save(spec)
+    run_spec = _shared.run_spec()
+    with st.expander("Exact messages for one row", icon=":material/code:"):
+        preview(run_spec, df)
+    show_quote(run_spec, df)
+    _shared.page_link("run", "Next: run it on the whole list", ":material/arrow_forward:")
 
 
 main()

@@ -13,12 +13,9 @@ from lib.engine import Job, RunSettings, runs
 from lib.prompts import templates
 from lib.prompts.models import model_info
 from lib.store import StoreError
-from lib.views import history, labels, lead_view, live_table, prompt_draft, run_status
+from lib.views import history, labels, live_table, prompt_draft, run_status
 from lib.workspace import Workspace
 from pages import _shared
-
-SAMPLE_TIMEOUT_S = 90.0
-
 
 # --- a run this server no longer runs ----------------------------------------------------------------
 
@@ -202,93 +199,28 @@ def current_options(spec, w: Workspace, **extra) -> runs.RunOptions:
 
 
 def current_settings(w: Workspace, workers: int | None = None) -> RunSettings:
-    s = w.settings
-    return RunSettings(
-        workers=int(workers or s.workers),
-        rpm=s.rpm,
-        tpm=s.tpm,
-        budget_usd=s.budget_usd,
-        give_up_after_s=s.give_up_after_s,
-        service_tier=s.service_tier,
-        flex_fallback=s.flex_fallback,
-        flex_patience_s=s.flex_patience_s,
-    )
+    return _shared.run_settings(w, workers)
 
 
 def run_meta(conn: _shared.Connection, **extra) -> dict:
-    lead, _ = _shared.lead_file()
-    w = _shared.ws()
-    encoding = {
-        "input_encoding": lead.encoding if lead is not None else None,
-        "input_encoding_chosen": bool(w.lead and w.lead.encoding),
-    }
-    return {"input_name": _shared.lead_name(), "demo": conn.demo, **encoding, **extra}
+    return _shared.run_meta(conn, **extra)
 
 
-# --- sample ---------------------------------------------------------------------------------------------
+# --- the sample ----------------------------------------------------------------------------------------
 
 
-def sample_section(df, spec, w: Workspace, conn: _shared.Connection) -> None:
-    st.subheader("Try on a sample")
-    a, b, c = st.columns([1, 2, 1], vertical_alignment="bottom")
-    _shared.bind(a.number_input, "Rows", "settings.sample_n", key="r_sample_n", min_value=1, max_value=50)
-    _shared.bind(
-        b.radio,
-        "Which rows",
-        "settings.sample_how",
-        key="r_sample_how",
-        options=["first", "random"],
-        horizontal=True,
-    )
-    clicked = c.button("Try on sample", key="btn_sample", disabled=conn.endpoint is None)
-    _shared.sending_caption(conn)
-    if clicked:
-        run_sample(df, spec, w, conn)
-        w = _shared.ws()
-    show_sample(w)
-
-
-def show_sample(w: Workspace) -> None:
-    run_id = w.sample_run_id
-    if not run_id or not (engine.get_job(run_id) or _shared.store().has_run(run_id)):
-        return
-    frame, meta, _ = _shared.results_of(run_id)
-    _shared.simulated_note(meta)
-    outputs = live_table.output_names(meta)
-    order, config = _shared.grid_layout(frame, outputs)
-    st.dataframe(frame, column_order=order, column_config=config)
+def sample_section(w: Workspace) -> None:
+    """Trying is on the Prompt page; here, what the quote learnt from it."""
     tokens = _shared.sample_tokens()
     if tokens:
-        st.caption(f"The quote below now uses the sample's answer lengths ({len(tokens)} answers).")
-    _shared.row_detail(frame, outputs, key="sample_detail_row")
-
-
-def run_sample(df, spec, w: Workspace, conn: _shared.Connection) -> None:
-    s = w.settings
-    ids = lead_view.sample_ids(df, int(s.sample_n), s.sample_how, seed=len(df))
-    if not ids:
-        st.warning("The table has no rows to try.")
-        return
-    try:
-        plan = runs.plan_run(
-            df,
-            spec,
-            current_options(spec, w, row_ids=ids),
-            base_url=conn.endpoint.base_url,
-            meta=run_meta(conn, sample=True),
+        st.caption(
+            f"The quote uses the answer lengths of the sample tried on the Prompt page ({len(tokens)} answers)."
         )
-    except runs.PlanError as exc:
-        st.error(labels.md_escape(exc))
-        return
-    with st.spinner(f"Sending {len(plan.items)} sample row(s)…"):
-        job = _shared.start_job(plan, conn, current_settings(w, workers=min(len(ids), 16)))
-        done = job.wait(SAMPLE_TIMEOUT_S)
-    if not done:
-        job.cancel()
-        st.error(f"The sample did not finish within {SAMPLE_TIMEOUT_S:.0f} s and was cancelled.")
-    if job.status == "failed" and job.message:
-        st.error(labels.md_escape(job.message))
-    _shared.update(lambda w: setattr(w, "sample_run_id", job.id))
+    else:
+        st.caption(
+            "Try the prompt on a few rows on the Prompt page first: the quote then uses real answer lengths."
+        )
+    _shared.page_link("prompt", "Try it on a sample (Prompt page)", ":material/science:")
 
 
 # --- starting --------------------------------------------------------------------------------------------
@@ -515,7 +447,7 @@ def main() -> None:
     settings_form(w)
     _shared.id_column_picker([str(c) for c in df.columns])
     w = _shared.ws()
-    sample_section(df, spec, w, conn)
+    sample_section(w)
     start_section(df, spec, _shared.ws(), conn, busy)
 
 

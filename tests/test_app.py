@@ -96,8 +96,12 @@ def test_ragged_rows_can_be_skipped():
 def test_missing_placeholder_is_flagged_with_a_suggestion():
     at = choose_prompt(upload(new_app()), "(blank prompt)")
     at.text_area(key="p_template").set_value("Write to {{ Compnay }} about {{ Title }}").run()
-    messages = "\n".join(t.value for t in at.text)
-    assert "There is no column named 'Compnay'. Did you mean 'Company'?" in messages
+    fit = next(d for d in at.data_editor if "Placeholder" in d.value.columns).value.set_index("Placeholder")
+    assert fit.loc["Compnay", "Column in this file"] == "Company"
+    assert "No column 'Compnay': 'Company' looks like it" in fit.loc["Compnay", "Note"]
+    assert at.button(key="btn_try").proto.disabled, "a placeholder without a column cannot be tried"
+    at.button(key="btn_fit_use").click().run()
+    assert not at.button(key="btn_try").proto.disabled
     at.text_area(key="p_template").set_value("Write to {{ Company }} about {{ Title }}").run()
     assert at.success and "Compnay" not in "\n".join(t.value for t in at.text)
     assert {m.label for m in at.metric} >= {"Input tokens", "Cost"}
@@ -114,13 +118,14 @@ def test_prompt_page_quotes_and_previews_exact_messages():
 
 def test_sample_run_edits_export_and_history(keyed):
     at = choose_prompt(upload(new_app()))
-    goto(at, "run")
-    at.number_input(key="r_sample_n").set_value(2).run()
-    at.button(key="btn_sample").click().run()
+    at.number_input(key="wb_n").set_value(2).run()
+    at.button(key="btn_wb_sample").click().run()
+    at.button(key="btn_try").click().run()
     assert not at.exception
-    sample = at.dataframe[0].value
-    assert len(sample) == 2 and all(sample["icebreaker"].str.startswith("SIM["))
-    assert "sample's answer lengths" in " ".join(c.value for c in at.caption)
+    answers = [t.value for t in at.text if t.value.startswith("SIM[")]
+    assert len(answers) == 2
+    goto(at, "run")
+    assert "answer lengths of the sample" in " ".join(c.value for c in at.caption)
 
     at.button(key="btn_start").click().run()
     run_id = workspace(at).run_id
@@ -186,9 +191,8 @@ def test_typed_key_stays_in_its_session(sim, monkeypatch):
     a.text_input(key="api_key_input").input(secret).run()
     a.text_input(key="base_url_input").input(sim.url).run()
     a = choose_prompt(upload(a))
-    goto(a, "run")
-    a.button(key="btn_sample").click().run()
-    assert a.dataframe and all(a.dataframe[0].value["icebreaker"].str.startswith("SIM["))
+    a.button(key="btn_try").click().run()
+    assert len([t for t in a.text if t.value.startswith("SIM[")]) == 4
     shown = all_text(a)
     assert "…3456" in shown and secret not in shown  # masked in the status line; no element echoes it
     assert secret not in os.environ.values()
@@ -288,7 +292,7 @@ def test_a_header_only_file_is_not_shown_as_ready():
     assert any("no rows" in w.value for w in at.warning)
     goto(at, "run")
     assert any("no rows" in w.value for w in at.warning)  # and nothing can be started or sampled
-    assert not [b for b in at.button if b.key in ("btn_start", "btn_sample")]
+    assert not [b for b in at.button if b.key in ("btn_start", "btn_try")]
 
 
 def test_a_rejected_upload_replaces_the_previous_file_and_says_so():
@@ -300,9 +304,9 @@ def test_a_rejected_upload_replaces_the_previous_file_and_says_so():
 
 def test_history_tells_a_sample_from_a_run_and_names_the_file(keyed):
     at = choose_prompt(upload(new_app()))
-    goto(at, "run")
-    at.number_input(key="r_sample_n").set_value(1).run()
-    at.button(key="btn_sample").click().run()
+    at.number_input(key="wb_n").set_value(1).run()
+    at.button(key="btn_wb_sample").click().run()
+    at.button(key="btn_try").click().run()
     goto(at, "history")
     history = at.dataframe[0].value
     assert list(history["kind"]) == ["sample"] and list(history["file"]) == ["leads.csv"]

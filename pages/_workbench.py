@@ -1,0 +1,530 @@
+"""The Prompt page's trying half: the fixed sample, the variants side by side, ratings, and choosing one.
+
+Draws only: the sample rules are lib/workbench/sample.py, the columns and ratings lib/workbench/state.py,
+what is sent lib/workbench/tries.py, the comparison lib/workbench/compare.py, the words lib/views.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import pandas as pd
+import streamlit as st
+
+from lib import engine
+from lib.engine import runs
+from lib.prompts import models
+from lib.prompts.draft import Draft
+from lib.store import StoreError
+from lib.views import labels, live_table, workbench_view
+from lib.workbench import compare, sample, state, tries
+from lib.workbench.state import Variant
+from lib.workspace import Workspace
+from pages import _shared
+
+TRY_TIMEOUT_S = 90.0
+TRY_SHORTCUT = "Ctrl+Enter"
+HOW = {
+    "first": "First rows",
+    "random": "Random rows",
+    "ids": "Row numbers",
+    "filter": "Rows matching",
+}
+
+
+# --- what the workspace adds to every variant ----------------------------------------------------------
+
+
+def context(w: Workspace) -> tries.RunContext:
+    return tries.RunContext(
+        mapping=dict(w.mapping),
+        empty=w.settings.empty,
+        service_tier=w.settings.service_tier,
+        price=_shared.custom_price(w.effective_model()),
+    )
+
+
+def draft_variant(w: Workspace, draft: Draft | None = None) -> Variant:
+    """The draft as it stands, with the run's model settings: what "Try" sends."""
+    draft = draft or w.draft or Draft()
+    return state.new_variant(
+        "try",
+        state.try_label(w.workbench.tries + 1),
+        draft,
+        model=w.effective_model(),
+        temperature=w.effective_temperature()
+        if models.model_info(w.effective_model()).supports_temperature
+        else None,
+        max_tokens=w.effective_max_tokens(),
+        rows_per_request=draft.rows_per_request,
+    )
+
+
+def rows_of(run_id: str | None) -> list:
+    if not run_id:
+        return []
+    job = engine.get_job(run_id)
+    try:
+        return list(job.rows() if job is not None else _shared.store().rows(run_id))
+    except (KeyError, StoreError):
+        return []
+
+
+# --- the sample ----------------------------------------------------------------------------------------
+
+
+def choice_of(w: Workspace) -> sample.SampleChoice:
+    data = {k: v for k, v in w.workbench.sample.items() if k in sample.SampleChoice.__dataclass_fields__}
+    if not data:
+        data = {"how": w.settings.sample_how, "n": int(w.settings.sample_n)}
+    return sample.SampleChoice(**data)
+
+
+def sample_chooser(df: pd.DataFrame) -> list[int]:
+    """Which rows every variant is tried on; kept fixed until the user picks others."""
+    w = _shared.ws()
+    choice = choice_of(w)
+    if not w.workbench.row_ids:  # first visit: the first rows, so "Try" works at once
+        try:
+            ids = sample.choose_rows(df, choice)
+        except sample.SampleError:
+            ids = []
+        if ids:
+            w = _shared.update(lambda w: w.workbench.set_sample(vars(choice), ids))
+    with st.expander(f"Sample: {sample.describe(choice)} ({len(w.workbench.row_ids)} rows)", expanded=False):
+        ss = st.session_state
+        ss.setdefault("wb_how", choice.how)
+        how = st.radio("Which rows", list(HOW), format_func=HOW.get, horizontal=True, key="wb_how")
+        a, b = st.columns(2)
+        ss.setdefault("wb_n", int(choice.n))
+        a.number_input("How many", min_value=1, max_value=50, step=1, key="wb_n")
+        if how == "random":
+            ss.setdefault("wb_seed", int(choice.seed))
+            b.number_input(
+                "Seed", min_value=0, step=1, key="wb_seed", help="The same seed picks the same rows."
+            )
+        elif how == "ids":
+            ss.setdefault("wb_ids", choice.ids)
+            b.text_input("Row numbers", key="wb_ids", placeholder="1, 5, 9-12")
+        elif how == "filter":
+            columns = [str(c) for c in df.columns]
+            ss.setdefault("wb_column", choice.column if choice.column in columns else columns[0])
+            ss.setdefault("wb_op", choice.op)
+            ss.setdefault("wb_text", choice.text)
+            c, d, e = st.columns([2, 2, 3])
+            c.selectbox("Column", columns, key="wb_column")
+            d.selectbox(
+                "",
+                ["contains", "equals", "starts with", "is empty", "is not empty"],
+                key="wb_op",
+                label_visibility="hidden",
+            )
+            e.text_input("Text", key="wb_text", placeholder="VP")
+        st.button("Use these rows", key="btn_wb_sample", on_click=set_sample, args=(df,))
+        st.caption(
+            "Every variant is tried on the same rows, so the comparison is fair. Answers already paid for "
+            "are reused: the same request costs nothing the second time."
+        )
+    _shared.flash()
+    return list(_shared.ws().workbench.row_ids)
+
+
+def set_sample(df: pd.DataFrame) -> None:
+    ss = st.session_state
+    fields = {"how": ss.get("wb_how", "first"), "n": int(ss.get("wb_n") or 5)}
+    if fields["how"] == "random":
+        fields["seed"] = int(ss.get("wb_seed") or 0)
+    elif fields["how"] == "ids":
+        fields["ids"] = ss.get("wb_ids") or ""
+    elif fields["how"] == "filter":
+        fields.update(
+            column=ss.get("wb_column") or "", op=ss.get("wb_op") or "contains", text=ss.get("wb_text") or ""
+        )
+    choice = sample.SampleChoice(**fields)
+    try:
+        ids = sample.choose_rows(df, choice)
+    except sample.SampleError as exc:
+        ss["flash"] = str(exc)
+        return
+    _shared.update(lambda w: w.workbench.set_sample(vars(choice), ids))
+
+
+# --- trying ----------------------------------------------------------------------------------------------
+
+
+def run_variant(
+    df, variant: Variant, w: Workspace, conn: _shared.Connection, row_ids: list[int]
+) -> str | None:
+    """Send one variant over the sample (answers already paid are reused); returns its run id."""
+    from lib.prompts import identity
+
+    ctx = context(w)
+    meta = _shared.run_meta(
+        conn,
+        sample=True,
+        variant=variant.label,
+        prompt_mapping=dict(w.mapping) or None,
+        **identity_meta(variant.draft, w, identity),
+    )
+    try:
+        plan = tries.plan_variant(df, variant, ctx, row_ids, base_url=conn.endpoint.base_url, meta=meta)
+    except (runs.PlanError, ValueError) as exc:
+        st.error(labels.md_escape(exc))
+        return None
+    settings = _shared.run_settings(w, workers=min(len(row_ids), 16))
+    with st.spinner(f"{variant.label}: sending {len(plan.items)} row(s)…"):
+        job = _shared.start_job(plan, conn, settings)
+        done = job.wait(TRY_TIMEOUT_S)
+    if not done:
+        job.cancel()
+        st.error(f"{variant.label} did not finish within {TRY_TIMEOUT_S:.0f} s and was cancelled.")
+    if job.status == "failed" and job.message:
+        st.error(labels.md_escape(job.message))
+    fp = tries.fingerprint_of(df, variant, ctx, row_ids) or ""
+    state.stamp(variant, job.id, fp, row_ids)
+    return job.id
+
+
+def identity_meta(draft: Draft, w: Workspace, identity) -> dict:
+    """The exact prompt a run used: version, and whether it was edited since it was saved (with a hash)."""
+    saved = _shared.saved_version(w.prompt_source, draft.version)
+    try:
+        spec = draft.spec()
+    except ValueError:
+        return {}
+    return identity.identity(spec, saved)
+
+
+def try_draft(df, conn: _shared.Connection, row_ids: list[int], draft_fp: str | None) -> None:
+    w = _shared.ws()
+    same = next((v for v in w.workbench.variants if v.run_id and v.fingerprint == draft_fp), None)
+    if same is not None:
+        st.toast(f"Nothing changed since {same.label}: its answers are the ones for this prompt.")
+        return
+    variant = draft_variant(w)
+    probe = copy.deepcopy(w.workbench)
+    reason = probe.make_room("try")
+    if reason:
+        st.warning(reason)
+        return
+    run_id = run_variant(df, variant, w, conn, row_ids)
+    if run_id is None:
+        return
+
+    def change(w: Workspace) -> None:
+        w.workbench.tries += 1
+        variant.label = state.try_label(w.workbench.tries)
+        w.workbench.add(variant)
+        w.sample_run_id = run_id  # the Run page's quote uses these answer lengths
+
+    _shared.update(change)
+
+
+def try_missing(df, conn: _shared.Connection, row_ids: list[int]) -> None:
+    """Answer every column not yet tried on the current sample (after the sample changed)."""
+    w = _shared.ws()
+    for variant in [v for v in w.workbench.variants if not v.run_id or v.row_ids != row_ids]:
+        if run_variant(df, variant, w, conn, row_ids) is None:
+            break
+
+        def change(w: Workspace, variant=variant) -> None:
+            for i, v in enumerate(w.workbench.variants):
+                if v.key == variant.key:
+                    w.workbench.variants[i] = variant
+
+        _shared.update(change)
+
+
+def add_variant(df, conn: _shared.Connection, row_ids: list[int], variant: Variant) -> None:
+    w = _shared.ws()
+    probe = copy.deepcopy(w.workbench)
+    reason = probe.add(copy.deepcopy(variant))
+    if reason:
+        st.warning(reason)
+        return
+    if run_variant(df, variant, w, conn, row_ids) is None:
+        return
+    _shared.update(lambda w: w.workbench.add(variant))
+
+
+def add_variant_form(df, conn: _shared.Connection, row_ids: list[int]) -> None:
+    """Another column: a saved version, or the draft on another model, temperature or packing."""
+    w = _shared.ws()
+    with st.popover("Add a variant", icon=":material/add:", disabled=conn.endpoint is None):
+        kinds = ["Another model", "Another temperature", "Several rows per request"]
+        versions = _shared.prompt_versions(w.prompt_source)
+        if versions:
+            kinds.insert(0, "A saved version")
+        kind = st.radio("What to compare", kinds, key="wb_add_kind")
+        draft = copy.deepcopy(w.draft or Draft())
+        base = draft_variant(w, draft)
+        if kind == "A saved version":
+            chosen = st.selectbox(
+                "Version", [v.version for v in versions], key="wb_add_version", format_func=lambda n: f"v{n}"
+            )
+            spec = _shared.saved_version(w.prompt_source, chosen)
+            if spec is not None:
+                base = state.new_variant(
+                    "version",
+                    f"{spec.name} v{spec.version}",
+                    Draft.of(spec),
+                    model=base.model,
+                    temperature=base.temperature,
+                    max_tokens=base.max_tokens,
+                    rows_per_request=spec.rows_per_request,
+                )
+        elif kind == "Another model":
+            model = st.text_input("Model", value="gpt-4.1-mini", key="wb_add_model")
+            base.model = model.strip() or base.model
+            base.kind, base.label = "model", f"{draft.name} · {base.model}"
+            if not models.model_info(base.model).supports_temperature:
+                base.temperature = None
+        elif kind == "Another temperature":
+            temp = st.number_input("Temperature", 0.0, 2.0, value=0.2, step=0.1, key="wb_add_temp")
+            base.temperature = float(temp)
+            base.kind, base.label = "model", f"{draft.name} · temperature {temp:g}"
+        else:
+            n = st.number_input("Rows per request", 2, 50, value=5, step=1, key="wb_add_pack")
+            base.rows_per_request = int(n)
+            base.kind, base.label = "model", f"{draft.name} · {int(n)} rows per request"
+            st.caption("The same prompt, several rows in one request: compare the answers and the cost.")
+        if st.button("Add and try", key="btn_wb_add", type="primary"):
+            add_variant(df, conn, row_ids, base)
+            st.rerun()
+
+
+# --- choosing --------------------------------------------------------------------------------------------
+
+
+def use_variant(key: str) -> None:
+    """Make a variant the run's prompt and model settings."""
+
+    def change(w: Workspace) -> None:
+        v = w.workbench.find(key)
+        if v is None:
+            return
+        draft = copy.deepcopy(v.draft)
+        draft.rows_per_request = v.rows_per_request
+        if v.kind == "version" and w.draft is not None:
+            draft.version = (
+                w.draft.version
+            )  # a restored text is saved as the next version, never over another
+        w.draft = draft
+        w.set_setting("model", v.model)
+        w.set_setting("temperature", v.temperature)
+        w.set_setting("max_tokens", v.max_tokens)
+        if v.run_id:
+            w.sample_run_id = v.run_id
+
+    _shared.update(change)
+    st.session_state["flash_ok"] = "This variant is now the run's prompt. The Run page sends it."
+
+
+def remove_variant(key: str) -> None:
+    _shared.update(lambda w: w.workbench.remove(key))
+
+
+def rate(request_hash: str, key: str) -> None:
+    value = st.session_state.get(key)
+    vote = 0 if value is None else (1 if value == 1 else -1)
+    _shared.update(lambda w: w.workbench.rate(request_hash, vote=vote))
+
+
+def note(request_hash: str, key: str) -> None:
+    text = st.session_state.get(key) or ""
+    _shared.update(lambda w: w.workbench.rate(request_hash, note=text))
+
+
+def add_example(row_id: int, answer: str, df: pd.DataFrame) -> None:
+    """A liked answer becomes a few-shot example of the draft: its row's message, then the answer."""
+    w = _shared.ws()
+    try:
+        spec = tries.variant_spec(w.draft or Draft(), context(w))
+    except ValueError as exc:
+        st.session_state["flash"] = str(exc)
+        return
+    cells = {str(k): "" if v is None else str(v) for k, v in df.loc[row_id].to_dict().items()}
+    example = state.example_from(spec, cells, answer)
+    if w.draft is not None and example in [tuple(e) for e in w.draft.examples]:
+        st.session_state["flash"] = "That answer is already an example."
+        return
+    _shared.update(lambda w: w.draft.examples.append(example))
+    st.session_state["flash_ok"] = (
+        f"Row {row_id}'s answer is now example {len(w.draft.examples) + 1}: try again to see what it changes."
+    )
+
+
+# --- drawing ---------------------------------------------------------------------------------------------
+
+
+def header(v: Variant, totals: compare.VariantTotals, list_rows: int, stale: bool) -> None:
+    st.markdown(f"**{labels.md_escape(v.label)}**")
+    st.caption(labels.md_escape(v.settings_text()))
+    if stale:
+        st.warning(
+            f"The prompt changed since these answers: press Try ({TRY_SHORTCUT}).", icon=":material/history:"
+        )
+    for line in workbench_view.totals_lines(totals, compare.project_cost(totals, list_rows), list_rows):
+        st.caption(line)
+    a, b = st.columns(2)
+    a.button(
+        "Use this",
+        key=f"btn_use_{v.key}",
+        on_click=use_variant,
+        args=(v.key,),
+        help="Make this variant the run's prompt.",
+    )
+    b.button("Remove", key=f"btn_rm_{v.key}", on_click=remove_variant, args=(v.key,))
+
+
+def cell(
+    v: Variant, c: compare.Cell, row: dict, df: pd.DataFrame, spec_checks, record_hash: str | None
+) -> None:
+    if c.text:
+        st.text(c.text)  # model output: plain text, never HTML or Markdown
+    elif c.status == "failed":
+        st.text("(no answer)")
+    st.caption(labels.md_escape(workbench_view.cell_caption(c)))
+    for problem in workbench_view.cell_problems(c, spec_checks, row):
+        st.caption(":warning: " + labels.md_escape(problem))
+    if not c.text or not record_hash:
+        return
+    w = _shared.ws()
+    rating = w.workbench.rating(record_hash)
+    key = f"fb_{v.key}_{c.row_id}"
+    st.session_state[key] = None if rating.vote == 0 else (1 if rating.vote > 0 else 0)
+    st.feedback("thumbs", key=key, on_change=rate, args=(record_hash, key))
+    note_key = f"note_{v.key}_{c.row_id}"
+    st.session_state[note_key] = rating.note
+    st.text_input(
+        "Note",
+        key=note_key,
+        on_change=note,
+        args=(record_hash, note_key),
+        placeholder="Why?",
+        label_visibility="collapsed",
+    )
+    if rating.vote > 0:
+        st.button(
+            "Add as example",
+            key=f"btn_ex_{v.key}_{c.row_id}",
+            on_click=add_example,
+            args=(c.row_id, c.text, df),
+            icon=":material/school:",
+        )
+
+
+def matrix(df: pd.DataFrame, row_ids: list[int], draft_fp: str | None) -> None:
+    w = _shared.ws()
+    shown = [v for v in w.workbench.variants if v.run_id]
+    if not shown:
+        st.caption(f"Press Try ({TRY_SHORTCUT}) to answer these rows with the prompt as it stands.")
+        return
+    answers = {v.key: rows_of(v.run_id) for v in shown}
+    hashes = {(k, r.row_id): r.request_hash for k, rows in answers.items() for r in rows}
+    m = compare.build_matrix(row_ids, answers)
+    differing = compare.differing_rows(m)
+    a, b = st.columns([2, 3], vertical_alignment="center")
+    _shared.bind(
+        a.toggle,
+        "Only rows where answers differ",
+        "workbench.only_differing",
+        key="wb_only_diff",
+        disabled=len(shown) < 2,
+    )
+    b.caption(workbench_view.differing_text(len(differing), len(row_ids)) if len(shown) > 1 else "")
+    ids = differing if w.workbench.only_differing and len(shown) > 1 else row_ids
+    heads = st.columns(len(shown))
+    for col, v in zip(heads, shown, strict=True):
+        with col:
+            header(v, compare.totals(m, v.key, v.model), len(df), w.workbench.stale(v, draft_fp))
+    id_cols = live_table.id_columns([str(c) for c in df.columns], w.settings.id_columns)
+    checks = {v.key: v.draft.checks for v in shown}
+    for row_id in ids:
+        if row_id not in df.index:
+            continue
+        row = {str(k): "" if x is None else str(x) for k, x in df.loc[row_id].to_dict().items()}
+        with st.container(border=True):
+            st.caption(labels.md_escape(workbench_view.row_title(row_id, row, id_cols)))
+            cols = st.columns(len(shown))
+            for col, v in zip(cols, shown, strict=True):
+                with col:
+                    cell(
+                        v,
+                        m.cells.get((v.key, row_id)) or compare.pending_cell(row_id),
+                        row,
+                        df,
+                        checks[v.key],
+                        hashes.get((v.key, row_id)),
+                    )
+    word_diff(m, shown, ids)
+
+
+def word_diff(m: compare.Matrix, shown: list[Variant], ids: list[int]) -> None:
+    if len(shown) < 2:
+        return
+    w = _shared.ws()
+    with st.expander("Word-level difference between two variants", icon=":material/difference:"):
+        keys = [v.key for v in shown]
+        names = {v.key: v.label for v in shown}
+        pair = [k for k in w.workbench.diff_pair if k in keys] or keys[-2:]
+        if len(pair) < 2:
+            pair = keys[-2:]
+        a, b = st.columns(2)
+        st.session_state["wb_diff_a"] = pair[0]
+        st.session_state["wb_diff_b"] = pair[1]
+        a.selectbox("From", keys, key="wb_diff_a", format_func=names.get, on_change=set_pair)
+        b.selectbox("To", keys, key="wb_diff_b", format_func=names.get, on_change=set_pair)
+        st.caption("[-removed-] and {+added+} words, from the first variant's answer to the second's.")
+        for row_id in ids:
+            x, y = m.cells.get((pair[0], row_id)), m.cells.get((pair[1], row_id))
+            if x is None or y is None or not (x.text or y.text):
+                continue
+            st.caption(f"row {row_id}")
+            st.text(compare.diff_text(x.text or "", y.text or ""))
+
+
+def set_pair() -> None:
+    ss = st.session_state
+    pair = [ss.get("wb_diff_a"), ss.get("wb_diff_b")]
+    _shared.update(lambda w: setattr(w.workbench, "diff_pair", [k for k in pair if k]))
+
+
+def flash_ok() -> None:
+    message = st.session_state.pop("flash_ok", None)
+    if message:
+        st.success(labels.md_escape(message), icon=":material/check:")
+
+
+def workbench(df: pd.DataFrame, fits: bool) -> None:
+    """The right half of the Prompt page."""
+    st.subheader("Try it")
+    conn = _shared.connection()
+    row_ids = sample_chooser(df)
+    w = _shared.ws()
+    current = draft_variant(w)
+    draft_fp = tries.fingerprint_of(df, current, context(w), row_ids) if fits else None
+    a, b = st.columns([1, 1], vertical_alignment="center")
+    clicked = a.button(
+        "Try on these rows",
+        key="btn_try",
+        type="primary",
+        shortcut=TRY_SHORTCUT,
+        disabled=conn.endpoint is None or not fits or not row_ids,
+        help="Send the prompt as it stands for the sample rows; earlier answers stay beside the new ones.",
+    )
+    with b:
+        add_variant_form(df, conn, row_ids)
+    _shared.sending_caption(conn)
+    if not fits:
+        st.caption("Fit the prompt to the file's columns first (above).")
+    if clicked:
+        try_draft(df, conn, row_ids, draft_fp)
+    w = _shared.ws()
+    if any(v.run_id and v.row_ids != row_ids for v in w.workbench.variants) and conn.endpoint is not None:
+        st.info("The sample changed: the columns were tried on other rows.")
+        if st.button("Try every variant on these rows", key="btn_try_all"):
+            try_missing(df, conn, row_ids)
+            st.rerun()
+    flash_ok()
+    matrix(df, row_ids, draft_fp)

@@ -1,0 +1,150 @@
+"""The Prompt page as a workbench, under AppTest against the local simulator: fit a library prompt to a CRM
+export, optional fields sent empty, try, edit, try again with both answers side by side, rate, turn a liked
+answer into an example, use a variant, and the prompt's versions (list, diff, restore)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from lib.prompts.library import PromptLibrary
+from lib.store import Store
+from lib.workspace import Workspaces
+from tests.apptest_helpers import choose_prompt, goto, new_app, upload
+
+pytestmark = pytest.mark.usefixtures("app_env")
+
+# A HubSpot-style export: the icebreaker's Title and Company are "Job Title" and "Company Name" here, and
+# it has no Industry, City or # Employees (optional in the icebreaker).
+CRM_CSV = (
+    "First Name,Last Name,Job Title,Company Name,Email\r\n"
+    "Ann,Lee,VP Sales,Acme,ann@acme.test\r\n"
+    "Bob,Ray,CEO,Globex,bob@globex.test\r\n"
+    "Li,Wu,SDR,Initech,li@initech.test\r\n"
+    "Zoë,Ng,Head of Growth,Umbrella,zoe@umbrella.test\r\n"
+    "Max,Ito,CFO,Hooli,max@hooli.test\r\n"
+    "Eva,Kim,COO,Vandelay,eva@vandelay.test\r\n"
+).encode()
+
+
+@pytest.fixture
+def prompts_dir(tmp_path, monkeypatch) -> Path:
+    """A copy of the shipped prompts, so saving versions does not touch the repository's."""
+    folder = tmp_path / "prompts"
+    shutil.copytree(Path(__file__).resolve().parent.parent / "prompts", folder)
+    monkeypatch.setenv("LEAD_STUDIO_PROMPTS_DIR", str(folder))
+    return folder
+
+
+def saved(at, data_dir):
+    store = Store(data_dir)
+    try:
+        return Workspaces(store).load(at.session_state["ws_id"])
+    finally:
+        store.close()
+
+
+def texts(at) -> str:
+    return "\n".join(
+        [t.value for t in at.text] + [c.value for c in at.caption] + [m.value for m in at.markdown]
+    )
+
+
+def fitted(at):
+    """Open the icebreaker on the CRM export and confirm the suggested columns in one click."""
+    at = choose_prompt(upload(at, "hubspot.csv", CRM_CSV))
+    at.button(key="btn_fit_use").click().run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_a_library_prompt_is_fitted_to_a_crm_export_in_one_click(keyed, data_dir, prompts_dir):
+    at = choose_prompt(upload(new_app(), "hubspot.csv", CRM_CSV))
+    editor = next(d for d in at.data_editor if "Placeholder" in d.value.columns)
+    table = editor.value.set_index("Placeholder")
+    assert table.loc["Title", "Column in this file"] == "Job Title"
+    assert table.loc["Company", "Column in this file"] == "Company Name"
+    assert at.button(key="btn_try").proto.disabled, "nothing can be tried before the columns are confirmed"
+    at.button(key="btn_fit_use").click().run()
+    assert not at.exception, at.exception
+    w = saved(at, data_dir)
+    assert w.mapping["Title"] == "Job Title" and w.mapping["Company"] == "Company Name"
+    assert not at.button(key="btn_try").proto.disabled
+    # The missing optional fields are sent empty, with a note; the examples that mention them are pointed out.
+    assert "Industry → \\(send empty\\)" in texts(at)
+    assert "Examples 1, 2 and 3 mention Industry, City and Employees" in texts(at)
+    # The library prompt keeps its own names: the mapping belongs to this workspace and file.
+    assert "{{ Company }}" in w.draft.template
+
+
+def test_try_edit_try_again_shows_both_answers_side_by_side_and_marks_stale(keyed, data_dir, prompts_dir):
+    at = fitted(new_app())
+    at.button(key="btn_try").click().run()
+    assert not at.exception, at.exception
+    w = saved(at, data_dir)
+    assert [v.label for v in w.workbench.variants] == ["Try 1"]
+    first = keyed.ledger()
+    assert len(first) == 5, "the first five rows were sent"
+    assert all("Job Title" not in str(r) for r in first)
+    # An edit marks the answers stale until tried again.
+    at.text_area(key="p_system").set_value(w.draft.system + "\n- Mention the company by name.").run()
+    assert "The prompt changed since these answers" in " ".join(str(x.value) for x in at.warning)
+    at.button(key="btn_try").click().run()
+    w = saved(at, data_dir)
+    assert [v.label for v in w.workbench.variants] == ["Try 1", "Try 2"]
+    assert len(keyed.ledger()) == 10
+    assert not any("The prompt changed since" in str(x.value) for x in at.warning)
+    # Trying again without a change sends nothing.
+    at.button(key="btn_try").click().run()
+    assert len(keyed.ledger()) == 10
+    assert [v.label for v in saved(at, data_dir).workbench.variants] == ["Try 1", "Try 2"]
+
+
+def test_a_liked_answer_becomes_an_example_and_use_this_variant_chooses_it(keyed, data_dir, prompts_dir):
+    at = fitted(new_app())
+    at.button(key="btn_try").click().run()
+    w = saved(at, data_dir)
+    v = w.workbench.variants[0]
+    examples_before = len(w.draft.examples)
+    at.feedback(key=f"fb_{v.key}_1").set_value(1).run()
+    w = saved(at, data_dir)
+    assert any(r.vote == 1 for r in w.workbench.ratings.values())
+    at.button(key=f"btn_ex_{v.key}_1").click().run()
+    w = saved(at, data_dir)
+    assert len(w.draft.examples) == examples_before + 1
+    user, answer = w.draft.examples[-1]
+    assert "<data>Ann</data>" in user and "<data>Acme</data>" in user
+    assert answer.startswith("SIM[")
+    at.button(key=f"btn_use_{v.key}").click().run()
+    w = saved(at, data_dir)
+    assert w.sample_run_id == v.run_id
+    assert len(w.draft.examples) == examples_before  # the variant's prompt, as tried
+
+
+def test_versions_are_listed_diffed_and_restored(data_dir, prompts_dir):
+    at = choose_prompt(upload(new_app()))
+    at.text_input(key="p_name").run()
+    at.text_area(key="p_system").set_value("Version two's system message.").run()
+    at.button(key="btn_save_version").click().run()
+    assert not at.exception, at.exception
+    library = PromptLibrary(prompts_dir)
+    assert [v.version for v in library.versions("Icebreaker")] == [2, 1]
+    assert "tags" in (prompts_dir / "icebreaker.yaml").read_text()
+    at.run()
+    assert at.selectbox(key="p_version_pick").value == 1
+    diff = next(c.value for c in at.code if "Version two's system message." in c.value)
+    assert diff.startswith("---") and "+++" in diff
+    at.button(key="btn_restore_version").click().run()
+    assert [v.version for v in library.versions("Icebreaker")] == [3, 2, 1]
+    assert library.load("Icebreaker").system == library.load_version("Icebreaker", 1).system
+
+
+def test_an_empty_template_cannot_be_saved(data_dir, prompts_dir):
+    at = goto(new_app(), "prompt")
+    at.text_input(key="p_name").set_value("Nothing").run()
+    at.text_area(key="p_template").set_value("   ").run()
+    at.button(key="btn_save_new").click().run()
+    assert any("template is empty" in str(e.value) for e in at.error)
+    assert not (prompts_dir / "nothing.yaml").exists()
