@@ -80,7 +80,9 @@ def workspaces() -> Workspaces:
 @st.cache_resource(show_spinner="Starting the offline demo server…")
 def demo_server() -> SimServer:
     """The built-in OpenAI-compatible local server, one per process."""
-    return SimServer(SimConfig(latency_ms=300, latency_dist="lognormal", latency_p99_ms=1500)).start()
+    return SimServer(
+        SimConfig(latency_ms=300, latency_dist="lognormal", latency_p99_ms=1500, prompt_sensitive=True)
+    ).start()
 
 
 # --- the workspace ----------------------------------------------------------------------------------

@@ -91,7 +91,11 @@ def sample_chooser(df: pd.DataFrame) -> list[int]:
             ids = []
         if ids:
             w = _shared.update(lambda w: w.workbench.set_sample(vars(choice), ids))
-    with st.expander(f"Sample: {sample.describe(choice)} ({len(w.workbench.row_ids)} rows)", expanded=False):
+    found = len(w.workbench.row_ids)
+    title = f"Sample: {sample.describe(choice)}"
+    if choice.how in ("filter", "ids") or found != choice.n:
+        title += f" ({found} row{'s' if found != 1 else ''})"
+    with st.expander(title, expanded=False):
         ss = st.session_state
         ss.setdefault("wb_how", choice.how)
         how = st.radio("Which rows", list(HOW), format_func=HOW.get, horizontal=True, key="wb_how")

@@ -73,13 +73,13 @@ def remove_example(i: int) -> None:
 
 
 def editor(columns: list[str]) -> None:
+    """The prompt's fields, in one column: what is sent first (system, examples), then the row's message."""
     bind = _shared.bind
     draft = _shared.ws().draft
-    left, right = st.columns([3, 2])
-    with left:
-        bind(st.text_input, "Prompt name", "draft.name", key="p_name")
-        bind(st.text_area, "System message", "draft.system", key="p_system", height=160)
-        st.markdown("**Few-shot examples** (user turn, then the ideal answer; literal text, no placeholders)")
+    bind(st.text_input, "Prompt name", "draft.name", key="p_name")
+    bind(st.text_area, "System message", "draft.system", key="p_system", height=220)
+    with st.expander(f"Few-shot examples ({len(draft.examples)})", icon=":material/school:"):
+        st.caption("A user turn, then the ideal answer: literal text, no placeholders.")
         for i, (user, assistant) in enumerate(draft.examples):
             with st.container(border=True):
                 for part, (label, text, height) in enumerate(
@@ -90,64 +90,63 @@ def editor(columns: list[str]) -> None:
                     st.text_area(label, key=key, height=height, on_change=set_example, args=(i, part))
                 st.button(f"Remove example {i + 1}", key=f"btn_rm_ex_{i}", on_click=remove_example, args=(i,))
         st.button("Add example", key="btn_add_example", on_click=add_example, icon=":material/add:")
-        bind(
-            st.text_area,
-            "User message template",
-            "draft.template",
-            key="p_template",
-            height=180,
-            help="Use {{ Column Name }}.",
-        )
-    with right:
-        st.markdown("**Columns you can use** (copy a line into the template)")
-        if columns:
+    bind(
+        st.text_area,
+        "User message template",
+        "draft.template",
+        key="p_template",
+        height=180,
+        help="Use {{ Column Name }}. Ctrl+Enter tries the prompt on the sample rows.",
+    )
+    if columns:
+        with st.expander("Columns you can use", icon=":material/view_column:"):
+            st.caption("Copy a line into the template.")
             st.code(prompt_draft.column_snippets(columns), language=None)
-        else:
-            st.caption("Upload a lead list to see its columns.")
-        if draft.json_schema is not None:
-            st.text_input(
-                "Output columns", value=", ".join(draft.json_schema.get("properties", {})), disabled=True
-            )
-            st.caption("This prompt answers with JSON following this schema (read-only here):")
-            st.json(draft.json_schema, expanded=False)
-        else:
-            bind(
-                st.text_input,
-                "Output columns (comma-separated)",
-                "draft.outputs",
-                key="p_outputs",
-                help="One column: the answer as text. Several: the model answers JSON with these keys.",
-            )
-        model = _shared.model()
-        aliases = _shared.ws().settings.price_aliases
-        st.caption(f"Model: {labels.price_label(model, aliases)} (change it in the sidebar).")
-        temp_ok = model_info(model).supports_temperature
+    if draft.json_schema is not None:
+        st.text_input(
+            "Output columns", value=", ".join(draft.json_schema.get("properties", {})), disabled=True
+        )
+        st.caption("This prompt answers with JSON following this schema (read-only here):")
+        st.json(draft.json_schema, expanded=False)
+    else:
         bind(
-            st.number_input,
-            "Default temperature",
-            "draft.temperature",
-            key="p_temp",
-            min_value=0.0,
-            max_value=2.0,
-            step=0.1,
-            placeholder="model default",
-            disabled=not temp_ok,
-            help=None if temp_ok else f"{model} does not accept a temperature.",
+            st.text_input,
+            "Output columns (comma-separated)",
+            "draft.outputs",
+            key="p_outputs",
+            help="One column: the answer as text. Several: the model answers JSON with these keys.",
         )
-        bind(
-            st.number_input,
-            "Default max tokens",
-            "draft.max_tokens",
-            key="p_max_tokens",
-            min_value=1,
-            max_value=100_000,
-            step=10,
-            placeholder="none",
-        )
-        st.caption(
-            "These defaults are saved with the prompt; the Run page uses them unless you change them there."
-        )
-        extras(draft, columns)
+    model = _shared.model()
+    aliases = _shared.ws().settings.price_aliases
+    st.caption(f"Model: {labels.price_label(model, aliases)} (change it in the sidebar).")
+    temp_ok = model_info(model).supports_temperature
+    a, b = st.columns(2)
+    bind(
+        a.number_input,
+        "Default temperature",
+        "draft.temperature",
+        key="p_temp",
+        min_value=0.0,
+        max_value=2.0,
+        step=0.1,
+        placeholder="model default",
+        disabled=not temp_ok,
+        help=None if temp_ok else f"{model} does not accept a temperature.",
+    )
+    bind(
+        b.number_input,
+        "Default max tokens",
+        "draft.max_tokens",
+        key="p_max_tokens",
+        min_value=1,
+        max_value=100_000,
+        step=10,
+        placeholder="none",
+    )
+    st.caption(
+        "These defaults are saved with the prompt; the Run page uses them unless you change them there."
+    )
+    extras(draft, columns)
 
 
 def set_checks(name: str, key: str) -> None:

@@ -135,20 +135,20 @@ def test_journey_sample_run_reload_second_tab_edit_and_exports(app, api, ctx, ta
     for fact in ("200 rows, 12 columns.", "Encoding: UTF-8.", "Delimiter: comma."):
         expect(detected).to_contain_text(fact)
 
-    # Prompt from the library, then a sample on the Run page: the first 5 rows' real answers.
+    # Prompt from the library, tried on the Prompt page: the first 5 rows' real answers, side by side.
     choose_prompt(tab)
+    tab.get_by_role("button", name="Try on these rows").click()
+    expect(tab.get_by_text("Try 1", exact=True)).to_be_visible()
+    for pos in range(5):
+        expect(tab.get_by_test_id("stText").filter(has_text=answers[ids[pos]])).to_have_count(1)
     goto_page(tab, "Run")
     workers = tab.get_by_role("spinbutton", name="Parallel workers")
     workers.fill("2")  # ~13 rows/s against 150 ms answers: the run lasts long enough to reload mid-way
     workers.press("Enter")
     expect(workers).to_have_value("2")
-    tab.get_by_role("button", name="Try on sample").click()
     expect(
-        tab.get_by_text("The quote below now uses the sample's answer lengths (5 answers).")
+        tab.get_by_text("answer lengths of the sample tried on the Prompt page (5 answers)")
     ).to_be_visible()
-    sample = tab.get_by_test_id("stDataFrame").first  # no scrolling: the answer is in the first screen
-    for pos in range(5):
-        expect(grid_cell(sample, answer_col, pos)).to_have_text(answers[ids[pos]])
 
     # Start; the run id goes into the URL.
     tab.get_by_role("button", name="Start run").click()
@@ -347,9 +347,11 @@ def test_hostile_lead_text_is_never_rendered_as_html(app, tab, tmp_path):
     expect(tab.get_by_test_id("stCode").filter(has_text="{{ First Name }}")).to_contain_text(img)
     assert_inert(tab, fetched)
 
+    tab.get_by_role("button", name="Try on these rows").click()
+    expect(tab.get_by_text("Try 1", exact=True)).to_be_visible()
+    assert_inert(tab, fetched)
     goto_page(tab, "Run")
-    tab.get_by_role("button", name="Try on sample").click()
-    expect(tab.get_by_text("sample's answer lengths (3 answers)")).to_be_visible()
+    expect(tab.get_by_text("sample tried on the Prompt page (3 answers)")).to_be_visible()
     tab.get_by_role("button", name="Start run").click()
     wait_finished(tab, 3)
     grid = tab.get_by_test_id("stDataFrame").first

@@ -183,16 +183,19 @@ def test_a_typed_key_and_endpoint_stay_through_open_results_and_history(app, ser
     tab.get_by_role("button", name="Open results").click()
     expect(tab.get_by_role("heading", name="Results", exact=True)).to_be_visible()
     expect(sidebar_status(tab)).to_contain_text("typed in this session")
-    goto_page(tab, "Run")
-    sample_rows = spin(tab, "Rows")
+    goto_page(tab, "Prompt")
+    tab.get_by_test_id("stExpander").filter(has_text="Sample:").locator("summary").click()
+    tab.get_by_test_id("stRadio").filter(has_text="Which rows").get_by_text("Random rows", exact=True).click()
+    sample_rows = spin(tab, "How many")
     sample_rows.fill("3")
     sample_rows.press("Enter")
+    tab.get_by_role("button", name="Use these rows").click()
+    expect(tab.get_by_text("Sample: 3 random rows (seed 1)")).to_be_visible()
     expect(tab.get_by_test_id("stCaptionContainer").filter(has_text="Sending to").first).to_contain_text(
         b.url
     )
-    tab.get_by_test_id("stRadio").filter(has_text="Which rows").get_by_text("random", exact=True).click()
-    tab.get_by_role("button", name="Try on sample").click()
-    expect(tab.get_by_text("sample's answer lengths")).to_be_visible()
+    tab.get_by_role("button", name="Try on these rows").click()
+    expect(tab.get_by_text("Try 1", exact=True)).to_be_visible()
     assert a.ledger() == [], "nothing went to the environment's endpoint"
     keys = {e["key_hash"] for e in b.ledger()}
     assert keys == {key_hash(TYPED_KEY)}, "every request carried the typed key"

@@ -92,6 +92,9 @@ class SimConfig:
     # Answer defects (lib/sim/replies.py DEFECTS): this share of text answers breaks one quality rule.
     p_defect: float = 0.0
     defects: tuple[str, ...] = replies.DEFECTS
+    # Answers that follow the prompt as well as the row (system message, examples, temperature), so a
+    # changed rule changes the answers: the app's demo server, where a workbench compares prompt variants.
+    prompt_sensitive: bool = False
 
     def __post_init__(self) -> None:
         self.invalid_keys = tuple(self.invalid_keys)
@@ -754,8 +757,13 @@ class SimApp:
         elif "content_filter" in marks:
             content, finish, visible = None, "content_filter", 0
         else:
+            seed_model = (
+                f"{model}\0{replies.prompt_salt(messages, body.get('temperature'))}"
+                if self.config.prompt_sensitive
+                else model
+            )
             content = replies.response_content(
-                messages, model, body.get("response_format"), self.config.p_defect, self.config.defects
+                messages, seed_model, body.get("response_format"), self.config.p_defect, self.config.defects
             )
             if replies.is_packed(body.get("response_format")):
                 content = replies.mangle_packed(content, self._pack_rng(ctx, body), self.config)

@@ -77,6 +77,17 @@ def _words(text: str) -> list[str]:
     return [w for w in words if w] or list(_FILLER)
 
 
+def prompt_salt(messages: Sequence[dict], temperature: Any = None) -> str:
+    """What a request's answer depends on besides its row: the system message (without the packing
+    instruction, so a packed row answers as it would alone), the example turns and the temperature."""
+    system = ""
+    if messages and messages[0].get("role") == "system":
+        system = message_text(messages[0]).removesuffix(f"\n\n{packing.INSTRUCTION}")
+    turns = [message_text(m) for m in messages[1:-1]]
+    text = "\0".join([system, *turns, repr(temperature)])
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+
+
 def expected_reply(messages: list[dict], model: str) -> str:
     """The reply the simulator gives this request in text mode: `SIM[tag] words of the last user message.`"""
     text = last_user_text(messages)
