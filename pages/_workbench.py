@@ -16,7 +16,7 @@ from lib.engine import runs
 from lib.prompts import models
 from lib.prompts.draft import Draft
 from lib.store import StoreError
-from lib.views import labels, live_table, workbench_view
+from lib.views import labels, live_table, prompt_draft, workbench_view
 from lib.workbench import compare, sample, state, tries
 from lib.workbench.state import Variant
 from lib.workspace import Workspace
@@ -361,7 +361,9 @@ def add_example(row_id: int, answer: str, df: pd.DataFrame) -> None:
 # --- drawing ---------------------------------------------------------------------------------------------
 
 
-def header(v: Variant, totals: compare.VariantTotals, list_rows: int, stale: bool) -> None:
+def header(
+    v: Variant, totals: compare.VariantTotals, list_rows: int, stale: bool, packing: str | None = None
+) -> None:
     st.markdown(f"**{labels.md_escape(v.label)}**")
     st.caption(labels.md_escape(v.settings_text()))
     if stale:
@@ -370,6 +372,8 @@ def header(v: Variant, totals: compare.VariantTotals, list_rows: int, stale: boo
         )
     for line in workbench_view.totals_lines(totals, compare.project_cost(totals, list_rows), list_rows):
         st.caption(line)
+    if packing:
+        st.caption(labels.md_escape(packing))
     a, b = st.columns(2)
     a.button(
         "Use this",
@@ -439,9 +443,16 @@ def matrix(df: pd.DataFrame, row_ids: list[int], draft_fp: str | None) -> None:
     b.caption(workbench_view.differing_text(len(differing), len(row_ids)) if len(shown) > 1 else "")
     ids = differing if w.workbench.only_differing and len(shown) > 1 else row_ids
     heads = st.columns(len(shown))
+    all_totals = {v.key: compare.totals(m, v.key, v.model) for v in shown}
     for col, v in zip(heads, shown, strict=True):
         with col:
-            header(v, compare.totals(m, v.key, v.model), len(df), w.workbench.stale(v, draft_fp))
+            header(
+                v,
+                all_totals[v.key],
+                len(df),
+                w.workbench.stale(v, draft_fp),
+                packing_note(v, shown, answers, all_totals),
+            )
     id_cols = live_table.id_columns([str(c) for c in df.columns], w.settings.id_columns)
     checks = {v.key: v.draft.checks for v in shown}
     for row_id in ids:
@@ -462,6 +473,20 @@ def matrix(df: pd.DataFrame, row_ids: list[int], draft_fp: str | None) -> None:
                         hashes.get((v.key, row_id)),
                     )
     word_diff(m, shown, ids)
+
+
+def packing_note(v: Variant, shown: list[Variant], answers: dict, all_totals: dict) -> str | None:
+    """For a packed variant: the saving and the answers against the newest same-model unpacked one."""
+    if not v.rows_per_request or v.rows_per_request < 2:
+        return None
+    alone = [u for u in shown if u.model == v.model and (u.rows_per_request or 1) == 1]
+    if not alone:
+        return None
+    other = max(alone, key=lambda u: u.tried_at)
+    same = prompt_draft.compare_packed(answers[other.key], answers[v.key])
+    return workbench_view.packing_line(
+        all_totals[v.key], all_totals[other.key], other.label, same.same_answers, same.answered_both
+    )
 
 
 def word_diff(m: compare.Matrix, shown: list[Variant], ids: list[int]) -> None:

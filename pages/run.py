@@ -234,9 +234,17 @@ def start_section(df, spec, w: Workspace, conn: _shared.Connection, busy: bool) 
     st.caption(f"Output estimate: {q.basis}.")
     for note in prompt_draft.quote_notes(q):
         st.caption(note)
-    paths = quote.paths(
-        q, options.model, prices=pricing.tier_prices(options.model, options.price), workers=w.settings.workers
-    )
+    if (spec.rows_per_request or 1) > 1:  # packed: its own path, priced from the packed requests
+        paths = prompt_draft.quote_paths(
+            df, spec, options, sample_output_tokens=_shared.sample_tokens(), workers=w.settings.workers
+        )
+    else:
+        paths = quote.paths(
+            q,
+            options.model,
+            prices=pricing.tier_prices(options.model, options.price),
+            workers=w.settings.workers,
+        )
     st.caption("Every way to run it:")
     st.dataframe(prompt_draft.path_rows(paths), key="quote_paths", hide_index=True)
     st.caption(prompt_draft.batch_quote_text(q))

@@ -148,3 +148,38 @@ def test_an_empty_template_cannot_be_saved(data_dir, prompts_dir):
     at.button(key="btn_save_new").click().run()
     assert any("template is empty" in str(e.value) for e in at.error)
     assert not (prompts_dir / "nothing.yaml").exists()
+
+
+def test_a_packed_variant_is_compared_with_one_row_per_request(keyed, data_dir, prompts_dir):
+    """Issue 15 in the workbench: the same prompt packed 5 rows a request, beside the unpacked try."""
+    at = fitted(new_app())
+    at.button(key="btn_try").click().run()
+    sent = len(keyed.ledger())
+    at.radio(key="wb_add_kind").set_value("Several rows per request").run()
+    at.number_input(key="wb_add_pack").set_value(5).run()
+    at.button(key="btn_wb_add").click().run()
+    assert not at.exception, at.exception
+    w = saved(at, data_dir)
+    assert [v.rows_per_request for v in w.workbench.variants] == [None, 5]
+    assert len(keyed.ledger()) == sent + 1, "five rows in one request"
+    line = next(c.value for c in at.caption if c.value.startswith("Against one row per request"))
+    assert "\\(Try 1\\)" in line and "less" in line and "5 of 5 answers the same" in line
+
+
+def test_a_saved_version_and_another_model_sit_beside_the_draft(keyed, data_dir, prompts_dir):
+    at = fitted(new_app())
+    at.text_area(key="p_system").set_value("A second version's rules.").run()
+    at.button(key="btn_save_version").click().run()
+    at.button(key="btn_try").click().run()
+    at.radio(key="wb_add_kind").set_value("A saved version").run()
+    at.selectbox(key="wb_add_version").set_value(1).run()
+    at.button(key="btn_wb_add").click().run()
+    at.radio(key="wb_add_kind").set_value("Another model").run()
+    at.text_input(key="wb_add_model").set_value("gpt-4.1-mini").run()
+    at.button(key="btn_wb_add").click().run()
+    assert not at.exception, at.exception
+    w = saved(at, data_dir)
+    assert [v.label for v in w.workbench.variants] == ["Try 1", "Icebreaker v1", "Icebreaker · gpt-4.1-mini"]
+    assert w.workbench.variants[1].draft.system != "A second version's rules."
+    bodies = [e for e in keyed.ledger()]
+    assert {b.get("model") for b in bodies} >= {"gpt-4o-mini", "gpt-4.1-mini"}

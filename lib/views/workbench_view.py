@@ -68,3 +68,18 @@ def differing_text(differing: int, total: int) -> str:
     if not differing:
         return f"All {total} rows have the same answer in every variant."
     return f"{differing} of {total} rows have answers that differ."
+
+
+def packing_line(
+    packed: VariantTotals, alone: VariantTotals, alone_label: str, same_answers: int, answered_both: int
+) -> str | None:
+    """What packing changes against the same prompt one row per request, on the sample: cost and answers."""
+    a, p = alone.cost_if_paid, packed.cost_if_paid
+    if a is None or p is None or not a:
+        return None
+    change = (a - p) / a
+    verb = f"{change:.0%} less" if change >= 0 else f"{-change:.0%} more"
+    line = f"Against one row per request ({alone_label}): {money(p)} for the sample instead of {money(a)}, {verb}"
+    if answered_both:
+        line += f"; {same_answers} of {answered_both} answers the same"
+    return line + "."
