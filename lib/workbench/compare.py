@@ -207,7 +207,7 @@ def _sum_cost(cells: Sequence[Cell]) -> float | None:
     """Their cost; None when a billed answer has none (unpriced); 0.0 for no cells."""
     if any(c.cost_usd is None for c in cells):
         return None
-    return sum(c.cost_usd or 0.0 for c in cells)
+    return sum((c.cost_usd or 0.0 for c in cells), 0.0)
 
 
 def project_cost(totals: VariantTotals, list_rows: int) -> float | None:
