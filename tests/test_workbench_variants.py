@@ -3,6 +3,8 @@ what is reused, and that the cost shown is what the server billed."""
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 
 from lib.cost.pricing import Usage, cost, price_for
@@ -113,3 +115,24 @@ def test_a_variant_that_cannot_be_planned_stops_the_compare_before_anything_is_s
     with pytest.raises(CompareError, match="Variant 'B'.*Title"):
         compare(sim, data_dir, [variant("A"), variant("B", "Hi {{ Title }}")])
     assert sim.stats()["billed"] == 0
+
+
+def test_an_endpoint_that_is_not_there_stops_each_variant_with_its_rows_pending(data_dir):
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    seen = []
+    runs = run_variants(
+        leads(6),
+        ROWS,
+        [variant("A"), variant("B", OTHER)],
+        endpoint=Endpoint(api_key="sk-test", base_url=f"http://127.0.0.1:{port}/v1"),
+        store=Store(data_dir),
+        settings=RunSettings(workers=3, timeout_s=2, max_attempts=2),
+        governor=Governor(),
+        on_progress=lambda name, snap: seen.append((name, snap.status)),
+    )
+    assert [r.status for r in runs] == ["failed", "failed"]
+    assert all("cannot be reached" in r.message for r in runs)
+    assert all(row.status == "pending" for r in runs for row in r.rows)
+    assert [name for name, status in seen if status == "failed"][-2:] == ["A", "B"]  # told as each ended
