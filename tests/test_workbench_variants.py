@@ -136,3 +136,11 @@ def test_an_endpoint_that_is_not_there_stops_each_variant_with_its_rows_pending(
     assert all("cannot be reached" in r.message for r in runs)
     assert all(row.status == "pending" for r in runs for row in r.rows)
     assert [name for name, status in seen if status == "failed"][-2:] == ["A", "B"]  # told as each ended
+
+
+def test_a_variant_that_takes_too_long_is_cancelled_and_the_next_one_still_runs(sim, data_dir):
+    slow = variant("slow", TEMPLATE + " [[sim:latency=2500]]")
+    runs = compare(sim, data_dir, [slow, variant("B", OTHER)], timeout_s=1.0)
+    assert runs[0].status == "cancelled" and "Not finished within 1 s" in runs[0].message
+    assert {r.status for r in runs[0].rows} <= {"pending", "succeeded"}  # answers in flight are still kept
+    assert runs[1].status == "finished" and all(r.status == "succeeded" for r in runs[1].rows)
