@@ -1,5 +1,6 @@
 """Command line: `python -m lib run ...` enriches a lead file headless; `python -m lib check ...` quotes it;
-`python -m lib fetch ...` reads each row's website into `website_text` / `website_error` columns.
+`python -m lib fetch ...` reads each row's website into `website_text` / `website_error` columns;
+`python -m lib compare ...` tries prompt variants side by side on a few rows (lib/compare_cli.py).
 
 A contract others build on: the last line on stdout is one JSON object; exit 0 when every row has a
 final state, 2 for bad input or configuration, 3 when the run stopped early (budget, quota, key, an
@@ -23,11 +24,8 @@ import sys
 import time
 from pathlib import Path
 
-EXIT_OK, EXIT_BAD_INPUT, EXIT_STOPPED = 0, 2, 3
-
-
-class UsageError(Exception):
-    """Bad input or configuration: printed as one clear line, exit code 2."""
+from lib import compare_cli
+from lib.cli_common import EXIT_BAD_INPUT, EXIT_OK, EXIT_STOPPED, UsageError
 
 
 def input_args(p: argparse.ArgumentParser) -> None:
@@ -189,6 +187,7 @@ def _parser() -> argparse.ArgumentParser:
         "--max-age-hours", type=float, default=168.0, help="read a site again after this long (default 168)"
     )
     fetch.add_argument("--quiet", action="store_true", help="no progress line")
+    compare_cli.add_parser(sub, input_args)
     return parser
 
 
@@ -789,7 +788,12 @@ def _draw_fetch(snap, quiet: bool, last: float, final: bool = False) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    commands = {"run": cmd_run, "check": cmd_check, "fetch": cmd_fetch}
+    commands = {
+        "run": cmd_run,
+        "check": cmd_check,
+        "fetch": cmd_fetch,
+        "compare": lambda a: compare_cli.cmd_compare(a, read_input=_read_input),
+    }
     try:
         return commands[args.command](args)
     except UsageError as exc:

@@ -44,6 +44,11 @@ def failed(row_id, error="Server error (500)."):
         ("Ñuñoa café", "Ñuñoa cafe", "Ñuñoa [-café-]{+cafe+}"),
         ("Cafe\u0301 au lait", "Cafe au lait", "[-Cafe\u0301-]{+Cafe+} au lait"),  # a combining accent
         ("東京 の チーム", "大阪 の チーム", "[-東京-]{+大阪+} の チーム"),
+        (
+            "東京のチームへ",
+            "大阪のチームへ",
+            "[-東京-]{+大阪+}のチームへ",
+        ),  # no spaces: character by character
         ("Great 🚀 launch", "Great launch", "Great [-🚀 -]launch"),
         ("don't stop", "do not stop", "[-don't-]{+do not+} stop"),
         ("a  b", "a b", "a[-  -]{+ +}b"),

@@ -26,8 +26,9 @@ def test_a_slow_answer_has_the_latency_of_its_request(sim, data_dir):
     assert all(r.status == "succeeded" for r in rows.values())
     assert SLOW_MS / 1000 <= rows[2].latency_s < SLOW_MS / 1000 + 2.0
     assert all(rows[i].latency_s < SLOW_MS / 1000 for i in (1, 3, 4))
-    stored = {r.row_id: r.latency_s for r in Store(data_dir).rows(job.id)}
+    stored = {r.row_id: r.latency_s for r in job.store.rows(job.id)}
     assert stored == {i: r.latency_s for i, r in rows.items()}  # journalled as measured
+    job.store.close()
 
 
 def test_the_governors_wait_is_not_latency(sim, data_dir):
@@ -36,6 +37,7 @@ def test_the_governors_wait_is_not_latency(sim, data_dir):
     job = run(sim, leads(8), data_dir, settings=engine.RunSettings(workers=8, rpm=60, timeout_s=5))
     assert job.snapshot().elapsed_s > 1.0
     assert all(r.latency_s is not None and r.latency_s < 0.5 for r in job.rows())
+    job.store.close()
 
 
 def test_a_reused_answer_has_no_latency(sim, data_dir):
@@ -43,6 +45,8 @@ def test_a_reused_answer_has_no_latency(sim, data_dir):
     again = run(sim, leads(3, slow_row), data_dir, run_id="again")
     assert all(r.latency_s is not None for r in first.rows())
     assert all(r.from_cache and r.latency_s is None for r in again.rows())
+    first.store.close()
+    again.store.close()
 
 
 def test_rows_of_a_pack_share_the_packs_request_time(sim, data_dir):
@@ -64,6 +68,7 @@ def test_rows_of_a_pack_share_the_packs_request_time(sim, data_dir):
     assert all("packed" in r.flags for r in rows.values())
     assert rows[1].latency_s == rows[2].latency_s >= SLOW_MS / 1000  # row 2's pack was slow
     assert rows[3].latency_s == rows[4].latency_s < SLOW_MS / 1000
+    job.store.close()
 
 
 def test_a_store_made_before_latency_gains_the_column(tmp_path):
@@ -79,4 +84,6 @@ def test_a_store_made_before_latency_gains_the_column(tmp_path):
     assert s.rows("r")[0].latency_s is None  # an old answer has no latency: unknown, not 0
     s.record("r", RowRecord(1, status="succeeded", text="x", latency_s=0.75))
     s.close()
-    assert Store(tmp_path).rows("r")[0].latency_s == 0.75
+    reopened = Store(tmp_path)
+    assert reopened.rows("r")[0].latency_s == 0.75
+    reopened.close()

@@ -16,7 +16,7 @@ import dataclasses
 import http.client
 import json
 import os
-import select
+import selectors
 import signal
 import subprocess
 import sys
@@ -172,7 +172,11 @@ class SimProcess:
         env = {**os.environ, **(self.env or {})}
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
         self.proc = subprocess.Popen(self.command(), cwd=ROOT, env=env, stdout=subprocess.PIPE)
-        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
+        # selectors (poll/epoll), not select.select: a process with 1,024 files open already gets a
+        # descriptor select() refuses ("filedescriptor out of range").
+        with selectors.DefaultSelector() as waiting:
+            waiting.register(self.proc.stdout, selectors.EVENT_READ)
+            ready = waiting.select(timeout)
         line = self.proc.stdout.readline().decode().strip() if ready else ""
         if not line.startswith(_URL_PREFIX):
             self.kill()

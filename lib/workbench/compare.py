@@ -15,8 +15,11 @@ from lib.store import RowRecord
 DiffKind = Literal["same", "added", "removed"]
 # Words (letters and digits, with their combining marks and inner apostrophes), runs of spaces, and single
 # punctuation marks: each is a token, so a diff never splits a word and joining tokens gives the text back.
+# Chinese, Japanese and Korean are written without spaces: each of their characters is a token.
 _MARK = "\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f"
-_TOKEN_RE = re.compile(rf"\s+|[\w{_MARK}]+(?:['’][\w{_MARK}]+)*|[^\w\s][{_MARK}]*")
+_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
+_LETTER = rf"(?:(?![{_CJK}])[\w{_MARK}])"
+_TOKEN_RE = re.compile(rf"\s+|[{_CJK}]|{_LETTER}+(?:['’]{_LETTER}+)*|[^\w\s][{_MARK}]*")
 
 
 @dataclass(frozen=True)
@@ -207,7 +210,7 @@ def _sum_cost(cells: Sequence[Cell]) -> float | None:
     """Their cost; None when a billed answer has none (unpriced); 0.0 for no cells."""
     if any(c.cost_usd is None for c in cells):
         return None
-    return sum(c.cost_usd or 0.0 for c in cells)
+    return sum((c.cost_usd or 0.0 for c in cells), 0.0)
 
 
 def project_cost(totals: VariantTotals, list_rows: int) -> float | None:

@@ -10,6 +10,7 @@ row is a cell with an error, never an exception.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
@@ -140,12 +141,13 @@ def _run_one(
     governor: Governor | None,
 ) -> VariantRun:
     job = engine.start(plan, endpoint=endpoint, settings=settings, store=store, governor=governor)
-    waited = 0.0
+    deadline = time.monotonic() + timeout_s
+    timed_out = False
     while not job.wait(0.25):
-        waited += 0.25
         if on_progress is not None:
             on_progress(variant.name, job.snapshot())
-        if waited >= timeout_s:
+        if time.monotonic() >= deadline:
+            timed_out = True
             job.cancel()
             job.wait(30.0)  # answers in flight are still recorded (they are billed anyway)
             break
@@ -153,8 +155,8 @@ def _run_one(
     if on_progress is not None:
         on_progress(variant.name, snap)
     message = snap.message
-    if waited >= timeout_s and snap.status == "cancelled":
-        message = f"Not finished within {timeout_s:.0f} s: the rows not answered stay pending."
+    if timed_out and snap.status == "cancelled":
+        message = f"Not finished within {timeout_s:g} s: the rows not answered stay pending."
     return VariantRun(
         variant,
         job.id,
