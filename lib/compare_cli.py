@@ -57,6 +57,13 @@ def add_parser(sub, input_args: Callable[[argparse.ArgumentParser], None]) -> ar
     rows.add_argument("--random", type=int, metavar="N", help="N random rows (the same ones for a --seed)")
     p.add_argument("--seed", type=int, default=1, help="with --random (default 1)")
     input_args(p)
+    p.add_argument(
+        "--map",
+        action="append",
+        default=[],
+        metavar="PLACEHOLDER=COLUMN",
+        help="read this column for a placeholder, in every variant that has it (repeatable)",
+    )
     p.add_argument("--output", help="the side-by-side table: .csv, .xlsx or .json (default: stderr only)")
     p.add_argument(
         "--csv-for",
@@ -159,6 +166,33 @@ def _variants(wanted: Sequence[_Wanted]):
     return out
 
 
+def _mapped(variants: list, columns: list[str], map_args: Sequence[str]):
+    """The variants with `--map` applied: each mapping to the variants whose prompt has that placeholder."""
+    from lib.prompts import mapping as fitting
+
+    if not map_args:
+        return variants, {}
+    try:
+        wanted = fitting.parse_map_args(map_args)
+    except fitting.MappingError as exc:
+        raise UsageError(str(exc)) from exc
+    used: set[str] = set()
+    out = []
+    for v in variants:
+        names = set(fitting.spec_placeholders(v.spec))
+        mine = {p: c for p, c in wanted.items() if p in names}
+        try:
+            fitting.validate(v.spec, columns, mine)
+        except fitting.MappingError as exc:
+            raise UsageError(f"--map: {exc}") from exc
+        used |= set(mine)
+        out.append(dataclasses.replace(v, spec=fitting.apply(v.spec, mine)))
+    unused = [p for p in wanted if p not in used]
+    if unused:
+        raise UsageError(f"--map: no variant's prompt has the placeholder '{unused[0]}'.")
+    return out, wanted
+
+
 def _row_ids(args: argparse.Namespace, df) -> list[int]:
     from lib.workbench.sample import SampleChoice, SampleError, choose_rows
 
@@ -199,6 +233,7 @@ def cmd_compare(args: argparse.Namespace, *, read_input: Callable) -> int:
     if endpoint is None:
         raise UsageError("No API key: set OPENAI_API_KEY in the environment or in a .env file.")
     leads, _ = read_input(args)
+    variants, mapping = _mapped(variants, [str(c) for c in leads.df.columns], args.map)
     row_ids = _row_ids(args, leads.df)
     try:
         store = Store(args.data_dir)
@@ -214,7 +249,11 @@ def cmd_compare(args: argparse.Namespace, *, read_input: Callable) -> int:
             store=store,
             settings=RunSettings(workers=min(args.workers, len(row_ids)), timeout_s=args.timeout),
             on_progress=progress,
-            meta={"input_name": Path(args.input).name, "input_encoding": leads.encoding},
+            meta={
+                "input_name": Path(args.input).name,
+                "input_encoding": leads.encoding,
+                "prompt_mapping": mapping or None,
+            },
         )
     except CompareError as exc:
         raise UsageError(str(exc)) from exc

@@ -6,6 +6,7 @@ import openpyxl
 import pytest
 
 from lib.cost.pricing import Usage, cost, price_for
+from lib.store import Store
 from tests.leadfiles import APOLLO_COLUMNS, apollo_csv
 from tests.test_cli import cli, read_output, summary
 
@@ -203,3 +204,58 @@ def test_lead_text_that_looks_like_a_formula_stays_text(sim, tmp_path, suffix, c
     if suffix == ".xlsx":
         sheet = openpyxl.load_workbook(out).active
         assert all(c.data_type != "f" for row in sheet.iter_rows() for c in row)
+
+
+@pytest.fixture
+def hubspot_csv_path(tmp_path):
+    from tests.leadfiles import hubspot_csv
+
+    path = tmp_path / "hubspot.csv"
+    path.write_bytes(hubspot_csv(12))
+    return path
+
+
+def test_map_fits_a_library_prompt_to_the_files_columns(sim, tmp_path, hubspot_csv_path):
+    """The icebreaker reads Title and Company; HubSpot says Job Title and Company Name."""
+    out = tmp_path / "side.csv"
+    proc = compare(
+        tmp_path, hubspot_csv_path, sim,
+        "--prompt", "icebreaker", "--template", "Hello {{ First Name }} of {{ Company }}.",
+        "--map", "Title=Job Title", "--map", "Company=Company Name", "--rows", "3", "--output", str(out),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    result = summary(proc)
+    assert [v["answered"] for v in result["variants"]] == [3, 3]
+    rows = read_output(out)
+    assert len(rows) == 3
+    for row in rows:
+        assert row["Icebreaker"].startswith("SIM[") and row["template"].startswith("SIM[")
+    store = Store(tmp_path / "results")
+    try:
+        runs = {r.meta.get("variant"): r for r in store.runs()}
+        bodies = store.requests(runs["Icebreaker"].run_id)
+    finally:
+        store.close()
+    job_titles = {r["Job Title"] for r in rows}
+    assert all(
+        any(f"Title: <data>{t}</data>" in b["messages"][-1]["content"] for t in job_titles)
+        for b in bodies.values()
+    )
+    assert runs["Icebreaker"].meta["prompt_mapping"] == {"Title": "Job Title", "Company": "Company Name"}
+
+
+@pytest.mark.parametrize(
+    ("maps", "message"),
+    [
+        (["Company"], "--map needs PLACEHOLDER=COLUMN, got 'Company'"),
+        (["Company=Company Name", "Company=Email"], "names the placeholder 'Company' twice"),
+        (["Company=Firm"], "There is no column named 'Firm'"),
+        (["Company=Company Name", "Nope=Email"], "no variant's prompt has the placeholder 'Nope'"),
+    ],
+)
+def test_a_bad_map_is_a_plain_error_and_sends_nothing(sim, tmp_path, hubspot_csv_path, maps, message):
+    args = [a for m in maps for a in ("--map", m)]
+    proc = compare(tmp_path, hubspot_csv_path, sim, "--template", "Hi {{ Company }}", *args)
+    assert proc.returncode == 2, proc.stderr
+    assert message in proc.stderr and "Traceback" not in proc.stderr
+    assert sim.stats()["billed"] == 0
