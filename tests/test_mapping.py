@@ -262,8 +262,21 @@ def test_mapped_spec_applies_and_returns_the_mapping():
             ],
             True,
         ),
+        (
+            ["First Name", "Title", "Company", "Sector"],
+            {"Industry": None},  # the user declined the suggestion: it stays declined
+            [
+                ("First Name", "First Name", "matches"),
+                ("Title", "Title", "matches"),
+                ("Company", "Company", "matches"),
+                ("Industry", None, "optional, sent empty"),
+                ("City", None, "optional, sent empty"),
+                ("# Employees", None, "optional, sent empty"),
+            ],
+            True,
+        ),
     ],
-    ids=["suggested", "mapped", "missing", "optional-suggested"],
+    ids=["suggested", "mapped", "missing", "optional-suggested", "declined"],
 )
 def test_fit_rows(columns, given, expected, ok):
     found = fit(ICEBREAKER, columns, given)

@@ -253,13 +253,21 @@ def mapped_spec(
 
 
 def fit(spec: PromptSpec, columns: Sequence[str], mapping: Mapping[str, str | None] | None = None) -> Fit:
-    """Each placeholder's column and status on this file, plus notes on examples mentioning what is missing."""
+    """Each placeholder's column and status on this file, plus notes on examples mentioning what is missing.
+
+    `mapping` is what the user confirmed: {placeholder: column}; a placeholder set to None or "" was
+    declined (no column: sent empty if optional, else missing) and gets no suggestion.
+    """
     columns = [str(c) for c in columns]
     mapping = dict(mapping or {})
     names = spec_placeholders(spec)
     optional = set(spec.optional_fields)
     mapped = {p: c for p, c in mapping.items() if c and p in names}
-    open_names = [n for n in names if n not in mapped and templates._resolve(n, columns) is None]
+    # a placeholder the user set to no column gets no suggestion: it stays as chosen
+    declined = {p for p, c in mapping.items() if not c}
+    open_names = [
+        n for n in names if n not in mapped and n not in declined and templates._resolve(n, columns) is None
+    ]
     free_columns = [c for c in columns if c not in mapped.values()]
     suggestions = suggest(open_names, free_columns)
     rows = []
