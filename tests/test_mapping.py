@@ -285,6 +285,22 @@ def test_fit_rows(columns, given, expected, ok):
     assert all(r.note for r in found.rows)
 
 
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        (None, [("Company", "Company", "matches"), ("Company Name", None, "missing")]),
+        (
+            {"Company Name": "Account"},
+            [("Company", "Company", "matches"), ("Company Name", "Account", "mapped")],
+        ),
+    ],
+)
+def test_fit_never_suggests_a_column_another_placeholder_reads(given, expected):
+    spec = PromptSpec(name="t", template="{{ Company }} {{ Company Name }}")
+    found = fit(spec, ["Company", "Account"] if given else ["Company"], given)
+    assert [(r.placeholder, r.column, r.status) for r in found.rows] == expected
+
+
 def test_fit_mapping_is_what_to_apply():
     found = fit(ICEBREAKER, HUBSPOT)
     assert found.mapping() == {"Title": "Job Title", "Company": "Company Name"}

@@ -268,7 +268,10 @@ def fit(spec: PromptSpec, columns: Sequence[str], mapping: Mapping[str, str | No
     open_names = [
         n for n in names if n not in mapped and n not in declined and templates._resolve(n, columns) is None
     ]
-    free_columns = [c for c in columns if c not in mapped.values()]
+    used = set(mapped.values()) | {
+        c for n in names if n not in mapped and (c := templates._resolve(n, columns)) is not None
+    }
+    free_columns = [c for c in columns if c not in used]  # a column read already is not suggested again
     suggestions = suggest(open_names, free_columns)
     rows = []
     for name in names:
