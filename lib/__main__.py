@@ -332,8 +332,11 @@ def _fit_rows(found) -> list[dict]:
     ]
 
 
-def _print_fit(found, mapping: dict) -> None:
-    """The fit as lines a person reads, on stderr (stdout's last line stays the JSON)."""
+def _print_fit(found) -> None:
+    """The fit as lines a person reads, on stderr (stdout's last line stays the JSON); nothing when every
+    placeholder has its own column (so an error stays one line)."""
+    if all(r.status == "matches" for r in found.rows) and not found.example_notes:
+        return
     print("Placeholders on this file:", file=sys.stderr)
     for r in found.rows:
         print(f"  {{{{ {r.placeholder} }}}} -> {r.column or '-'}: {r.status}. {r.note}", file=sys.stderr)
@@ -372,7 +375,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     missing = _check_template(spec, columns)
     _check_mentions(spec, columns)
     found = fit(unmapped, columns, mapping)  # told in the prompt's own placeholders
-    _print_fit(found, mapping)
+    _print_fit(found)
     summary = {
         "rows": len(leads.df),
         "columns": list(leads.df.columns),
