@@ -60,6 +60,13 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument(
             "--skip-empty", action="store_true", help="skip rows whose placeholder cells are empty"
         )
+        p.add_argument(
+            "--map",
+            action="append",
+            default=[],
+            metavar="PLACEHOLDER=COLUMN",
+            help="read this column for this placeholder, e.g. --map 'Company=Company Name' (repeatable)",
+        )
         p.add_argument("--limit", type=int, help="only the first N rows")
         p.add_argument("--check-max-words", type=int, metavar="N", help="flag answers over N words")
         p.add_argument("--check-max-chars", type=int, metavar="N", help="flag answers over N characters")
@@ -192,16 +199,20 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _load_spec(args: argparse.Namespace):
+    """The prompt with the command's checks merged in; `args.prompt_identity` records where it came from."""
+    from lib.prompts.identity import identity
     from lib.prompts.library import PromptLibrary, PromptLibraryError
     from lib.prompts.templates import PromptSpec
 
     if args.template is not None:
         spec = PromptSpec(name="command-line", system=args.system, template=args.template)
+        args.prompt_identity = identity(spec, None)  # typed on the command line: an unsaved prompt
     else:
         try:
             spec = PromptLibrary().load(args.prompt)
         except PromptLibraryError as exc:
             raise UsageError(str(exc)) from exc
+        args.prompt_identity = identity(spec, spec)  # as saved in the library or the file named
     for flag, value in (
         ("--check-max-words", args.check_max_words),
         ("--check-max-chars", args.check_max_chars),
@@ -302,6 +313,42 @@ def _options(args: argparse.Namespace, spec):
     )
 
 
+def _map(args: argparse.Namespace, spec, columns: list[str]):
+    """The prompt with --map applied (and the mapping, {} without --map); bad --map is bad input."""
+    from lib.prompts.mapping import MappingError, mapped_spec
+
+    try:
+        return mapped_spec(spec, columns, args.map)
+    except MappingError as exc:
+        raise UsageError(str(exc)) from exc
+
+
+def _fit_rows(found) -> list[dict]:
+    """A Fit's rows as JSON: each placeholder's column and status on this file, with a note."""
+    return [
+        {"placeholder": r.placeholder, "column": r.column, "status": r.status, "note": r.note}
+        for r in found.rows
+    ]
+
+
+def _print_fit(found) -> None:
+    """The fit as lines a person reads, on stderr (stdout's last line stays the JSON); nothing when every
+    placeholder has its own column (so an error stays one line)."""
+    if all(r.status == "matches" for r in found.rows) and not found.example_notes:
+        return
+    print("Placeholders on this file:", file=sys.stderr)
+    for r in found.rows:
+        print(f"  {{{{ {r.placeholder} }}}} -> {r.column or '-'}: {r.status}. {r.note}", file=sys.stderr)
+    for note in found.example_notes:
+        print(f"  Note: {note}", file=sys.stderr)
+
+
+def _map_hint(found) -> str:
+    """' Try: --map "Company=Company Name"' for the suggestions a fit has."""
+    pairs = [f'--map "{r.placeholder}={r.column}"' for r in found.rows if r.status == "suggested"]
+    return f" Try: {' '.join(pairs)}" if pairs else ""
+
+
 def _check_template(spec, columns) -> list[dict]:
     from lib.prompts.templates import check
 
@@ -316,25 +363,36 @@ def cmd_check(args: argparse.Namespace) -> int:
     from lib.cost import quote as quoting
     from lib.engine.runs import PlanError, packed_requests, plan_run
     from lib.prompts.checks import to_mapping
+    from lib.prompts.mapping import fit
 
     spec = _load_spec(args)
     leads, _ = _read_input(args)
     options = _options(args, spec)
-    missing = _check_template(spec, list(leads.df.columns))
-    _check_mentions(spec, [str(c) for c in leads.df.columns])
+    columns = [str(c) for c in leads.df.columns]
+    unmapped = spec
+    spec, mapping = _map(args, spec, columns)
+    missing = _check_template(spec, columns)
+    _check_mentions(spec, columns)
+    found = fit(unmapped, columns, mapping)  # told in the prompt's own placeholders
+    _print_fit(found)
     summary = {
         "rows": len(leads.df),
         "columns": list(leads.df.columns),
         **_file_summary(leads),
         "renamed_headers": leads.renamed_headers,
         "missing_placeholders": missing,
+        "fit": _fit_rows(found),
+        "example_notes": list(found.example_notes),
+        "prompt": {**args.prompt_identity, "prompt_mapping": mapping},
         "model": options.model,
         "checks": to_mapping(spec.checks),
     }
     if missing:
         print(json.dumps(summary, ensure_ascii=False))
         print(
-            "The prompt uses columns the file does not have: " + "; ".join(m["message"] for m in missing),
+            "The prompt uses columns the file does not have: "
+            + "; ".join(m["message"] for m in missing)
+            + _map_hint(found),
             file=sys.stderr,
         )
         return EXIT_BAD_INPUT
@@ -440,6 +498,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         with_list_checks,
     )
     from lib.prompts.library import dump_spec
+    from lib.prompts.mapping import fit
     from lib.store import Store, StoreError
 
     output = Path(args.output)
@@ -459,11 +518,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     spec = _load_spec(args)
     leads, raw = _read_input(args)
     options = _options(args, spec)
-    missing = _check_template(spec, list(leads.df.columns))
-    _check_mentions(spec, [str(c) for c in leads.df.columns])
+    columns = [str(c) for c in leads.df.columns]
+    spec, mapping = _map(args, spec, columns)
+    missing = _check_template(spec, columns)
+    _check_mentions(spec, columns)
     if missing:
+        found = fit(spec, columns)
         raise UsageError(
-            "The prompt uses columns the file does not have: " + "; ".join(m["message"] for m in missing)
+            "The prompt uses columns the file does not have: "
+            + "; ".join(m["message"] for m in missing)
+            + _map_hint(found)
         )
     run_id = stable_run_id(
         hashlib.sha256(raw).hexdigest(),
@@ -487,6 +551,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                 "input_encoding": leads.encoding,
                 "input_encoding_chosen": bool(args.encoding),
                 "skipped_bad_rows": [r.line for r in leads.rejected],
+                **args.prompt_identity,  # plan_run puts the hash of the prompt as sent over its own
+                **({"prompt_mapping": mapping} if mapping else {}),
             },
         )
     except (PlanError, StoreError) as exc:

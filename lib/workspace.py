@@ -186,7 +186,8 @@ class Workspace:
     # --- (de)serialisation ------------------------------------------------------------------------
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True, ensure_ascii=False)
+        # Not sort_keys: a draft's JSON schema lists its properties in output-column order.
+        return json.dumps(asdict(self), ensure_ascii=False)
 
     @classmethod
     def from_json(cls, text: str) -> Workspace:

@@ -262,14 +262,43 @@ def test_mapped_spec_applies_and_returns_the_mapping():
             ],
             True,
         ),
+        (
+            ["First Name", "Title", "Company", "Sector"],
+            {"Industry": None},  # the user declined the suggestion: it stays declined
+            [
+                ("First Name", "First Name", "matches"),
+                ("Title", "Title", "matches"),
+                ("Company", "Company", "matches"),
+                ("Industry", None, "optional, sent empty"),
+                ("City", None, "optional, sent empty"),
+                ("# Employees", None, "optional, sent empty"),
+            ],
+            True,
+        ),
     ],
-    ids=["suggested", "mapped", "missing", "optional-suggested"],
+    ids=["suggested", "mapped", "missing", "optional-suggested", "declined"],
 )
 def test_fit_rows(columns, given, expected, ok):
     found = fit(ICEBREAKER, columns, given)
     assert [(r.placeholder, r.column, r.status) for r in found.rows] == expected
     assert found.ok is ok
     assert all(r.note for r in found.rows)
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        (None, [("Company", "Company", "matches"), ("Company Name", None, "missing")]),
+        (
+            {"Company Name": "Account"},
+            [("Company", "Company", "matches"), ("Company Name", "Account", "mapped")],
+        ),
+    ],
+)
+def test_fit_never_suggests_a_column_another_placeholder_reads(given, expected):
+    spec = PromptSpec(name="t", template="{{ Company }} {{ Company Name }}")
+    found = fit(spec, ["Company", "Account"] if given else ["Company"], given)
+    assert [(r.placeholder, r.column, r.status) for r in found.rows] == expected
 
 
 def test_fit_mapping_is_what_to_apply():

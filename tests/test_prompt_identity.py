@@ -12,7 +12,7 @@ import pytest
 
 from lib.engine.runs import PlanError, RunOptions, plan_run, spec_of
 from lib.prompts.checks import Checks
-from lib.prompts.identity import identity, prompt_hash
+from lib.prompts.identity import identity, opened_from, prompt_hash
 from lib.prompts.library import PromptLibrary
 from lib.prompts.templates import Example
 from lib.store import RunRecord
@@ -126,3 +126,16 @@ def test_history_labels(meta, label):
     assert prompt_label(meta) == label
     assert list(history_frame([record])["prompt"]) == [label]
     assert f"· run of {label} on a.csv ·" in run_label(record)
+
+
+def test_opened_from_finds_the_saved_version(tmp_path):
+    import shutil
+
+    shutil.copytree(PromptLibrary().directory, tmp_path / "prompts")
+    lib = PromptLibrary(tmp_path / "prompts")
+    lib.save_version(replace(ICEBREAKER, temperature=0.2), expected_version=1)
+    assert opened_from(lib, "Icebreaker", 1) == ICEBREAKER  # the kept version 1, not the current 2
+    assert opened_from(lib, "Icebreaker", 2).temperature == 0.2
+    assert opened_from(lib, "", 1) is None and opened_from(lib, "Gone", 1) is None
+    assert opened_from(lib, "Icebreaker", 9) is None
+    assert identity(ICEBREAKER, opened_from(lib, "Icebreaker", 1))["prompt_edited"] is False

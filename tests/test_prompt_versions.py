@@ -51,6 +51,15 @@ def test_saving_a_version_keeps_the_last_one_with_every_field(lib, stem):
     assert sorted(lib.names()) == sorted(PromptLibrary(SHIPPED).names())
 
 
+def test_a_file_with_windows_line_ends_is_kept_byte_for_byte(lib):
+    path = lib.directory / "summary.yaml"
+    path.write_bytes(path.read_bytes().replace(b"\n", b"\r\n"))
+    before = path.read_bytes()
+    spec = lib.load("summary")
+    lib.save_version(replace(spec, temperature=0.0), expected_version=1)
+    assert (lib.directory / "versions" / "summary" / "v1.yaml").read_bytes() == before
+
+
 def test_rows_per_request_and_optional_fields_survive(lib):
     spec = PromptSpec(
         name="Packed",

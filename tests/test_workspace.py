@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lib.prompts.draft import Draft
+from lib.prompts.library import PromptLibrary
 from lib.store import Store
 from lib.workspace import Connection, LeadSource, Settings, Websites, Workspace, Workspaces
 
@@ -189,3 +190,15 @@ def test_recent_lists_the_newest_first(data_dir):
 def test_the_key_is_never_part_of_a_workspace():
     fields = set(Workspace.__dataclass_fields__) | set(Connection.__dataclass_fields__)
     assert not {f for f in fields if "key" in f.lower()}
+
+
+@pytest.mark.parametrize("name", [s.name for s in PromptLibrary().list()])
+def test_a_library_prompt_survives_the_workspace_whole(name):
+    """Opened, kept in a workspace, reloaded: the same prompt, so saving a version loses nothing (tags,
+    optional fields, the schema's property order, which is the output columns' order)."""
+    spec = PromptLibrary().load(name)
+    ws = Workspace(id="w")
+    ws.choose_prompt(name, Draft.of(spec))
+    back = Workspace.from_json(ws.to_json()).draft
+    assert back.spec() == spec
+    assert back.spec().output_columns == spec.output_columns and back.optional_fields == spec.optional_fields

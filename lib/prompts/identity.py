@@ -33,3 +33,16 @@ def identity(spec: PromptSpec, saved: PromptSpec | None) -> dict:
         "prompt_edited": saved is None or prompt_hash(saved) != digest,
         "prompt_hash": digest,
     }
+
+
+def opened_from(library, source: str | None, version: int) -> PromptSpec | None:
+    """The saved prompt a draft was opened from (`source` = its library name, "" or None for a blank
+    prompt), at the version it was opened at; None when there is none any more (then it counts as edited)."""
+    from lib.prompts.library import PromptLibraryError
+
+    if not source:
+        return None
+    try:
+        return library.load_version(source, version)
+    except PromptLibraryError:
+        return None

@@ -3,8 +3,8 @@
 A file holds, in this order: name, description, version, model, temperature, max_tokens, field_cap,
 rows_per_request (optional: several rows per request, lib.prompts.packing),
 output_columns (plain prompts) or json_schema (structured ones), system, examples (a list of
-{user, assistant}), template, optional_fields (placeholders a file may lack: sent empty), checks, tags. Multi-line text is written as `|` block scalars so a diff shows
-the real change. Saving never overwrites another prompt silently: `save_new` refuses an existing name
+{user, assistant}), template, optional_fields (placeholders a file may lack: sent empty), checks, tags.
+Multi-line text is written as `|` block scalars so a diff shows the real change. Saving never overwrites another prompt silently: `save_new` refuses an existing name
 and `save_version` refuses when the file changed since it was opened (optimistic concurrency).
 
 Versions are never lost: saving version N+1 first keeps version N's exact file text as
@@ -402,11 +402,11 @@ class PromptLibrary:
         An archive of that number that says something else (the file was edited by hand without a new
         version number) is kept too: the current text then goes beside it as v<N>-<hash>.yaml.
         """
-        text = path.read_text(encoding="utf-8")
+        text = path.read_bytes().decode("utf-8")  # not read_text: "\r\n" line ends are kept as they are
         folder = self.versions_dir(path.stem)
         target = folder / f"v{version}{SUFFIX}"
         if target.exists():
-            if target.read_text(encoding="utf-8") == text:
+            if target.read_bytes().decode("utf-8") == text:
                 return
             target = folder / f"v{version}-{hashlib.sha1(text.encode()).hexdigest()[:8]}{SUFFIX}"
             if target.exists():

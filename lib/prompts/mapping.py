@@ -126,7 +126,7 @@ _GROUP = _groups()
 
 
 def _rule_for(placeholder: str, column: str) -> str | None:
-    if templates._resolve(placeholder, [column]) is not None:
+    if templates.column_for(placeholder, [column]) is not None:
         return "exact"
     a, b = folded(placeholder), folded(column)
     if a and a == b:
@@ -221,7 +221,7 @@ def parse_map_args(items: Sequence[str]) -> dict[str, str]:
 
 def spec_placeholders(spec: PromptSpec) -> list[str]:
     """The placeholders filled from the row: the system text's, then the template's."""
-    return templates._spec_placeholders(spec)
+    return templates.spec_placeholders(spec)
 
 
 def validate(spec: PromptSpec, columns: Sequence[str], mapping: Mapping[str, str | None]) -> None:
@@ -233,7 +233,7 @@ def validate(spec: PromptSpec, columns: Sequence[str], mapping: Mapping[str, str
             raise MappingError(
                 f"The prompt has no placeholder '{placeholder}' (it has: {', '.join(have) or 'none'})."
             )
-        if column and templates._resolve(column, columns) is None:
+        if column and templates.column_for(column, columns) is None:
             raise MappingError(
                 f"There is no column named '{column}' to map '{placeholder}' to "
                 f"(the file has: {', '.join(columns) or 'no columns'})."
@@ -253,28 +253,39 @@ def mapped_spec(
 
 
 def fit(spec: PromptSpec, columns: Sequence[str], mapping: Mapping[str, str | None] | None = None) -> Fit:
-    """Each placeholder's column and status on this file, plus notes on examples mentioning what is missing."""
+    """Each placeholder's column and status on this file, plus notes on examples mentioning what is missing.
+
+    `mapping` is what the user confirmed: {placeholder: column}; a placeholder set to None or "" was
+    declined (no column: sent empty if optional, else missing) and gets no suggestion.
+    """
     columns = [str(c) for c in columns]
     mapping = dict(mapping or {})
     names = spec_placeholders(spec)
     optional = set(spec.optional_fields)
     mapped = {p: c for p, c in mapping.items() if c and p in names}
-    open_names = [n for n in names if n not in mapped and templates._resolve(n, columns) is None]
-    free_columns = [c for c in columns if c not in mapped.values()]
+    # a placeholder the user set to no column gets no suggestion: it stays as chosen
+    declined = {p for p, c in mapping.items() if not c}
+    open_names = [
+        n for n in names if n not in mapped and n not in declined and templates.column_for(n, columns) is None
+    ]
+    used = set(mapped.values()) | {
+        c for n in names if n not in mapped and (c := templates.column_for(n, columns)) is not None
+    }
+    free_columns = [c for c in columns if c not in used]  # a column read already is not suggested again
     suggestions = suggest(open_names, free_columns)
     rows = []
     for name in names:
         is_optional = name in optional
         if name in mapped:
             column = mapped[name]
-            if templates._resolve(column, columns) is None:
+            if templates.column_for(column, columns) is None:
                 rows.append(FitRow(name, None, "missing", f"The file has no column '{column}'.", is_optional))
             elif column == name:
                 rows.append(FitRow(name, column, "matches", f"Reads '{column}'.", is_optional))
             else:
                 rows.append(FitRow(name, column, "mapped", f"Reads '{column}'.", is_optional))
             continue
-        exact = templates._resolve(name, columns)
+        exact = templates.column_for(name, columns)
         if exact is not None:
             rows.append(FitRow(name, exact, "matches", f"Reads '{exact}'.", is_optional))
             continue
@@ -309,7 +320,7 @@ def labels(template: str) -> dict[str, str]:
     out: dict[str, str] = {}
     for line in template.splitlines():
         before = ""
-        for raw, name in templates._segments(line):
+        for raw, name in templates.segments(line):
             if name is None:
                 before += raw
                 continue

@@ -216,6 +216,12 @@ def _resolve(name: str, columns: Sequence[str]) -> str | None:
     return trimmed[0] if len(trimmed) == 1 else None
 
 
+# Public names for lib.prompts.mapping, which fits placeholders to columns by the same rules.
+column_for = _resolve
+spec_placeholders = _spec_placeholders
+segments = _segments
+
+
 def _suggest(name: str, columns: Sequence[str]) -> tuple[str, ...]:
     """Closest column names, case-insensitively; a column differing only in case is the only suggestion."""
     by_folded: dict[str, str] = {}
