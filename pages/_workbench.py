@@ -241,10 +241,17 @@ def try_missing(df, conn: _shared.Connection, row_ids: list[int]) -> None:
 
 def add_variant(df, conn: _shared.Connection, row_ids: list[int], variant: Variant) -> None:
     w = _shared.ws()
+    fp = tries.fingerprint_of(df, variant, context(w), row_ids)
+    same = next((v for v in w.workbench.variants if v.run_id and fp and v.fingerprint == fp), None)
+    if same is not None:  # the same requests: nothing to send and nothing new to see
+        st.session_state["flash"] = (
+            f"This variant sends exactly what {same.label} sends: its answers are the ones beside."
+        )
+        return
     probe = copy.deepcopy(w.workbench)
     reason = probe.add(copy.deepcopy(variant))
     if reason:
-        st.warning(reason)
+        st.session_state["flash"] = reason  # shown after the rerun that closes the popover
         return
     if run_variant(df, variant, w, conn, row_ids) is None:
         return

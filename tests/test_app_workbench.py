@@ -183,3 +183,15 @@ def test_a_saved_version_and_another_model_sit_beside_the_draft(keyed, data_dir,
     assert w.workbench.variants[1].draft.system != "A second version's rules."
     bodies = [e for e in keyed.ledger()]
     assert {b.get("model") for b in bodies} >= {"gpt-4o-mini", "gpt-4.1-mini"}
+
+
+def test_a_variant_identical_to_a_column_sends_nothing(keyed, data_dir, prompts_dir):
+    at = fitted(new_app())
+    at.button(key="btn_try").click().run()
+    sent = len(keyed.ledger())
+    at.radio(key="wb_add_kind").set_value("Another temperature").run()
+    at.number_input(key="wb_add_temp").set_value(0.7).run()  # the icebreaker's own temperature
+    at.button(key="btn_wb_add").click().run()
+    assert any("sends exactly what Try 1 sends" in str(x.value) for x in at.warning)
+    assert len(keyed.ledger()) == sent
+    assert len(saved(at, data_dir).workbench.variants) == 1
