@@ -48,13 +48,31 @@ def table(fit: mapping.Fit, w: Workspace) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["Placeholder", "Column in this file", "Status", "Note"])
 
 
+def _edited(key: str, frame: pd.DataFrame) -> dict[str, str]:
+    """The placeholders whose column the user changed in the table, and the column chosen."""
+    edited = (st.session_state.get(key) or {}).get("edited_rows", {})
+    return {
+        frame["Placeholder"].iloc[int(index)]: change["Column in this file"] or SEND_EMPTY
+        for index, change in edited.items()
+        if "Column in this file" in change
+    }
+
+
+def keep_edits(key: str, frame: pd.DataFrame) -> None:
+    """A column changed in the table is the user's choice at once (its status follows); the suggestions
+    still wait for "Use these columns"."""
+    _save(_edited(key, frame))
+
+
 def confirm(key: str, frame: pd.DataFrame) -> None:
     """'Use these columns': the table as shown, with the user's changes, becomes the workspace's mapping."""
-    edited = (st.session_state.get(key) or {}).get("edited_rows", {})
     chosen = dict(zip(frame["Placeholder"], frame["Column in this file"], strict=True))
-    for index, change in edited.items():
-        if "Column in this file" in change:
-            chosen[frame["Placeholder"].iloc[int(index)]] = change["Column in this file"] or ""
+    chosen.update(_edited(key, frame))
+    _save(chosen)
+    st.session_state.pop(FIT_OPEN, None)
+
+
+def _save(chosen: dict[str, str]) -> None:
 
     def change(w: Workspace) -> None:
         new = dict(w.mapping)
@@ -67,12 +85,15 @@ def confirm(key: str, frame: pd.DataFrame) -> None:
                 new.pop(placeholder, None)
         w.mapping = new
 
-    _shared.update(change)
-    st.session_state.pop(key, None)
+    if chosen:
+        _shared.update(change)
 
 
-def forget() -> None:
-    _shared.update(lambda w: setattr(w, "mapping", {}))
+FIT_OPEN = "fit_open"  # "Change the columns" was pressed: show the table although the prompt fits
+
+
+def reopen() -> None:
+    st.session_state[FIT_OPEN] = True
 
 
 def fit_section(spec: PromptSpec, columns: list[str]) -> bool:
@@ -84,7 +105,7 @@ def fit_section(spec: PromptSpec, columns: list[str]) -> bool:
         r for r in fit.rows if r.status in ("missing", "suggested") and r.placeholder not in chose_empty
     ]
     needs = [r for r in open_rows if r.status == "missing" or not r.optional]  # what blocks a try
-    if not open_rows:
+    if not open_rows and not st.session_state.get(FIT_OPEN):
         names = set(mapping.spec_placeholders(spec))
         used = {
             p: c for p, c in w.mapping.items() if p in names
@@ -92,7 +113,7 @@ def fit_section(spec: PromptSpec, columns: list[str]) -> bool:
         if used:
             moved = ", ".join(f"{p} → {c or SEND_EMPTY}" for p, c in used.items())
             st.caption(f"Fitted to this file: {labels.md_escape(moved)}.")
-            st.button("Change the columns", key="btn_fit_reset", on_click=forget)
+            st.button("Change the columns", key="btn_fit_reset", on_click=reopen)
         else:
             st.success("Every placeholder matches a column.", icon=":material/check:")
         for note_text in fit.example_notes:
@@ -100,10 +121,18 @@ def fit_section(spec: PromptSpec, columns: list[str]) -> bool:
         return not needs
     with st.container(border=True):
         st.markdown("**Fit the prompt to this file**")
-        st.caption(
-            f"{len(open_rows)} field(s) of this prompt have another name in this file, or none. Check the "
-            "suggested columns (pick another in the table if one is wrong), then use them."
-        )
+        if open_rows:
+            fields = (
+                "1 field of this prompt has"
+                if len(open_rows) == 1
+                else f"{len(open_rows)} fields of this prompt have"
+            )
+            st.caption(
+                f"{fields} another name in this file, or none. Check the suggested columns (pick another in "
+                "the table if one is wrong), then use them."
+            )
+        else:
+            st.caption("Pick another column in the table to change what a placeholder reads.")
         frame = table(fit, w)
         key = f"fit_{abs(hash((tuple(frame['Placeholder']), tuple(frame['Column in this file']))))}"
         st.data_editor(
@@ -117,6 +146,8 @@ def fit_section(spec: PromptSpec, columns: list[str]) -> bool:
                 )
             },
             width="stretch",
+            on_change=keep_edits,
+            args=(key, frame),
         )
         st.button(
             "Use these columns",

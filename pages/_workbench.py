@@ -70,6 +70,22 @@ def rows_of(run_id: str | None) -> list:
         return []
 
 
+# --- messages where the eye is ------------------------------------------------------------------------
+
+MSG = "wb_msg"  # a message from a callback or an action, shown under the Try button after the rerun
+SAMPLE_MSG = "wb_sample_msg"  # a sample that could not be chosen, shown in the Sample box
+
+
+def say(text: str, key: str = MSG) -> None:
+    st.session_state[key] = text
+
+
+def show_message(key: str = MSG) -> None:
+    text = st.session_state.pop(key, None)
+    if text:
+        st.warning(labels.md_escape(text), icon=":material/info:")
+
+
 # --- the sample ----------------------------------------------------------------------------------------
 
 
@@ -95,13 +111,15 @@ def sample_chooser(df: pd.DataFrame) -> list[int]:
     title = f"Sample: {sample.describe(choice)}"
     if choice.how in ("filter", "ids") or found != choice.n:
         title += f" ({found} row{'s' if found != 1 else ''})"
-    with st.expander(title, expanded=False):
-        ss = st.session_state
+    ss = st.session_state
+    with st.expander(title, expanded=bool(ss.get(SAMPLE_MSG))):
+        show_message(SAMPLE_MSG)
         ss.setdefault("wb_how", choice.how)
         how = st.radio("Which rows", list(HOW), format_func=HOW.get, horizontal=True, key="wb_how")
         a, b = st.columns(2)
         ss.setdefault("wb_n", int(choice.n))
-        a.number_input("How many", min_value=1, max_value=50, step=1, key="wb_n")
+        if how != "ids":
+            a.number_input("How many", min_value=1, max_value=50, step=1, key="wb_n")
         if how == "random":
             ss.setdefault("wb_seed", int(choice.seed))
             b.number_input(
@@ -118,7 +136,7 @@ def sample_chooser(df: pd.DataFrame) -> list[int]:
             c, d, e = st.columns([2, 2, 3])
             c.selectbox("Column", columns, key="wb_column")
             d.selectbox(
-                "",
+                "Condition",
                 ["contains", "equals", "starts with", "is empty", "is not empty"],
                 key="wb_op",
                 label_visibility="hidden",
@@ -129,7 +147,6 @@ def sample_chooser(df: pd.DataFrame) -> list[int]:
             "Every variant is tried on the same rows, so the comparison is fair. Answers already paid for "
             "are reused: the same request costs nothing the second time."
         )
-    _shared.flash()
     return list(_shared.ws().workbench.row_ids)
 
 
@@ -148,7 +165,7 @@ def set_sample(df: pd.DataFrame) -> None:
     try:
         ids = sample.choose_rows(df, choice)
     except sample.SampleError as exc:
-        ss["flash"] = str(exc)
+        say(str(exc), SAMPLE_MSG)
         return
     _shared.update(lambda w: w.workbench.set_sample(vars(choice), ids))
 
@@ -157,9 +174,12 @@ def set_sample(df: pd.DataFrame) -> None:
 
 
 def run_variant(
-    df, variant: Variant, w: Workspace, conn: _shared.Connection, row_ids: list[int]
+    df, variant: Variant, w: Workspace, conn: _shared.Connection, row_ids: list[int], keep
 ) -> str | None:
-    """Send one variant over the sample (answers already paid are reused); returns its run id."""
+    """Send one variant over the sample (answers already paid are reused); returns its run id.
+
+    `keep(variant)` saves the column as soon as its run has started, before the answers are in: a reload
+    or a page change during the try finds the column, and its answers fill in from the store."""
     from lib.prompts import identity
 
     ctx = context(w)
@@ -173,19 +193,20 @@ def run_variant(
     try:
         plan = tries.plan_variant(df, variant, ctx, row_ids, base_url=conn.endpoint.base_url, meta=meta)
     except (runs.PlanError, ValueError) as exc:
-        st.error(labels.md_escape(exc))
+        say(str(exc))
         return None
+    fp = tries.fingerprint_of(df, variant, ctx, row_ids) or ""
     settings = _shared.run_settings(w, workers=min(len(row_ids), 16))
     with st.spinner(f"{variant.label}: sending {len(plan.items)} row(s)…"):
         job = _shared.start_job(plan, conn, settings)
+        state.stamp(variant, job.id, fp, row_ids)
+        keep(variant)
         done = job.wait(TRY_TIMEOUT_S)
     if not done:
         job.cancel()
-        st.error(f"{variant.label} did not finish within {TRY_TIMEOUT_S:.0f} s and was cancelled.")
-    if job.status == "failed" and job.message:
-        st.error(labels.md_escape(job.message))
-    fp = tries.fingerprint_of(df, variant, ctx, row_ids) or ""
-    state.stamp(variant, job.id, fp, row_ids)
+        say(f"{variant.label} did not finish within {TRY_TIMEOUT_S:.0f} s and was cancelled.")
+    elif job.status == "failed" and job.message:
+        say(job.message)
     return job.id
 
 
@@ -199,74 +220,77 @@ def identity_meta(draft: Draft, w: Workspace, identity) -> dict:
     return identity.identity(spec, saved)
 
 
+def put(variant: Variant, *, as_try: bool = False) -> None:
+    """Save a column into the workspace: replace the one with its key, or add it (a try is numbered)."""
+
+    def change(w: Workspace) -> None:
+        for i, v in enumerate(w.workbench.variants):
+            if v.key == variant.key:
+                w.workbench.variants[i] = variant
+                return
+        if as_try:
+            w.workbench.tries += 1
+            variant.label = state.try_label(w.workbench.tries)
+        replaced = w.workbench.latest_try()
+        reason = w.workbench.add(variant)
+        if reason:
+            say(reason)
+            return
+        if as_try and replaced is not None and w.workbench.find(replaced.key) is None:
+            say(f"{replaced.label} made room for {variant.label} (its answers stay in History).")
+        if as_try and variant.run_id:
+            w.sample_run_id = variant.run_id  # the Run page's quote uses these answer lengths
+
+    _shared.update(change)
+
+
 def try_draft(df, conn: _shared.Connection, row_ids: list[int], draft_fp: str | None) -> None:
     w = _shared.ws()
-    same = next((v for v in w.workbench.variants if v.run_id and v.fingerprint == draft_fp), None)
+    same = w.workbench.same_as(draft_fp)
     if same is not None:
-        st.toast(f"Nothing changed since {same.label}: its answers are the ones for this prompt.")
+        say(f"Nothing changed since {same.label}: its answers are the ones for this prompt.")
         return
-    variant = draft_variant(w)
     probe = copy.deepcopy(w.workbench)
     reason = probe.make_room("try")
     if reason:
-        st.warning(reason)
+        say(reason)
         return
-    run_id = run_variant(df, variant, w, conn, row_ids)
-    if run_id is None:
-        return
-
-    def change(w: Workspace) -> None:
-        w.workbench.tries += 1
-        variant.label = state.try_label(w.workbench.tries)
-        w.workbench.add(variant)
-        w.sample_run_id = run_id  # the Run page's quote uses these answer lengths
-
-    _shared.update(change)
+    variant = draft_variant(w)
+    variant.label = state.try_label(w.workbench.tries + 1)
+    run_variant(df, variant, w, conn, row_ids, keep=lambda v: put(v, as_try=True))
 
 
 def try_missing(df, conn: _shared.Connection, row_ids: list[int]) -> None:
     """Answer every column not yet tried on the current sample (after the sample changed)."""
     w = _shared.ws()
-    for variant in [v for v in w.workbench.variants if not v.run_id or v.row_ids != row_ids]:
-        if run_variant(df, variant, w, conn, row_ids) is None:
+    for variant in [v for v in w.workbench.variants if w.workbench.needs_try(v)]:
+        if run_variant(df, variant, w, conn, row_ids, keep=put) is None:
             break
-
-        def change(w: Workspace, variant=variant) -> None:
-            for i, v in enumerate(w.workbench.variants):
-                if v.key == variant.key:
-                    w.workbench.variants[i] = variant
-
-        _shared.update(change)
 
 
 def add_variant(df, conn: _shared.Connection, row_ids: list[int], variant: Variant) -> None:
     w = _shared.ws()
-    fp = tries.fingerprint_of(df, variant, context(w), row_ids)
-    same = next((v for v in w.workbench.variants if v.run_id and fp and v.fingerprint == fp), None)
+    same = w.workbench.same_as(tries.fingerprint_of(df, variant, context(w), row_ids))
     if same is not None:  # the same requests: nothing to send and nothing new to see
-        st.session_state["flash"] = (
-            f"This variant sends exactly what {same.label} sends: its answers are the ones beside."
-        )
+        say(f"This variant sends exactly what {same.label} sends: its answers are the ones beside.")
         return
     probe = copy.deepcopy(w.workbench)
     reason = probe.add(copy.deepcopy(variant))
     if reason:
-        st.session_state["flash"] = reason  # shown after the rerun that closes the popover
+        say(reason)
         return
-    if run_variant(df, variant, w, conn, row_ids) is None:
-        return
-    _shared.update(lambda w: w.workbench.add(variant))
+    run_variant(df, variant, w, conn, row_ids, keep=put)
 
 
 def add_variant_form(df, conn: _shared.Connection, row_ids: list[int]) -> None:
     """Another column: a saved version, or the draft on another model, temperature or packing."""
     w = _shared.ws()
-    with st.popover("Add a variant", icon=":material/add:", disabled=conn.endpoint is None):
+    with st.expander("Add a variant to compare", icon=":material/add:"):
         kinds = ["Another model", "Another temperature", "Several rows per request"]
         versions = _shared.prompt_versions(w.prompt_source)
         if versions:
             kinds.insert(0, "A saved version")
-        kind = st.radio("What to compare", kinds, key="wb_add_kind")
+        kind = st.radio("What to compare", kinds, key="wb_add_kind", horizontal=True)
         draft = copy.deepcopy(w.draft or Draft())
         base = draft_variant(w, draft)
         if kind == "A saved version":
@@ -293,13 +317,13 @@ def add_variant_form(df, conn: _shared.Connection, row_ids: list[int]) -> None:
         elif kind == "Another temperature":
             temp = st.number_input("Temperature", 0.0, 2.0, value=0.2, step=0.1, key="wb_add_temp")
             base.temperature = float(temp)
-            base.kind, base.label = "model", f"{draft.name} · temperature {temp:g}"
+            base.kind, base.label = "model", f"{draft.name} · {base.model} · temperature {temp:g}"
         else:
             n = st.number_input("Rows per request", 2, 50, value=5, step=1, key="wb_add_pack")
             base.rows_per_request = int(n)
             base.kind, base.label = "model", f"{draft.name} · {int(n)} rows per request"
             st.caption("The same prompt, several rows in one request: compare the answers and the cost.")
-        if st.button("Add and try", key="btn_wb_add", type="primary"):
+        if st.button("Add and try", key="btn_wb_add", type="primary", disabled=conn.endpoint is None):
             add_variant(df, conn, row_ids, base)
             st.rerun()
 
@@ -308,7 +332,8 @@ def add_variant_form(df, conn: _shared.Connection, row_ids: list[int]) -> None:
 
 
 def use_variant(key: str) -> None:
-    """Make a variant the run's prompt and model settings."""
+    """Make a variant the run's prompt and model settings. The settings it was tried with become the
+    prompt's own defaults, so the Run page shows them as the prompt's, not as typed by the user."""
 
     def change(w: Workspace) -> None:
         v = w.workbench.find(key)
@@ -316,14 +341,14 @@ def use_variant(key: str) -> None:
             return
         draft = copy.deepcopy(v.draft)
         draft.rows_per_request = v.rows_per_request
+        draft.model, draft.temperature, draft.max_tokens = v.model, v.temperature, v.max_tokens
         if v.kind == "version" and w.draft is not None:
-            draft.version = (
-                w.draft.version
-            )  # a restored text is saved as the next version, never over another
+            draft.version = w.draft.version  # saved again as the next version, never over another
         w.draft = draft
-        w.set_setting("model", v.model)
-        w.set_setting("temperature", v.temperature)
-        w.set_setting("max_tokens", v.max_tokens)
+        for name, value in (("model", v.model), ("temperature", v.temperature), ("max_tokens", v.max_tokens)):
+            setattr(w.settings, name, value)
+            setattr(w.settings, f"{name}_set", False)  # follows the prompt, which now says this
+        w.workbench.chosen = v.key
         if v.run_id:
             w.sample_run_id = v.run_id
 
@@ -369,27 +394,38 @@ def add_example(row_id: int, answer: str, df: pd.DataFrame) -> None:
 
 
 def header(
-    v: Variant, totals: compare.VariantTotals, list_rows: int, stale: bool, packing: str | None = None
+    v: Variant,
+    totals: compare.VariantTotals,
+    list_rows: int,
+    *,
+    stale: bool,
+    elsewhere: bool,
+    chosen: bool,
+    packing: str | None = None,
 ) -> None:
     st.markdown(f"**{labels.md_escape(v.label)}**")
     st.caption(labels.md_escape(v.settings_text()))
+    if chosen:
+        st.caption(":material/check_circle: The run's prompt")
     if stale:
-        st.warning(
-            f"The prompt changed since these answers: press Try ({TRY_SHORTCUT}).", icon=":material/history:"
-        )
-    for line in workbench_view.totals_lines(totals, compare.project_cost(totals, list_rows), list_rows):
-        st.caption(line)
-    if packing:
-        st.caption(labels.md_escape(packing))
-    a, b = st.columns(2)
-    a.button(
+        st.caption(f":material/history: The prompt changed since these answers: press Try ({TRY_SHORTCUT}).")
+    if elsewhere:
+        st.caption(":material/swap_vert: Tried on other rows: try every variant on these rows (above).")
+    else:
+        for line in workbench_view.totals_lines(totals, compare.project_cost(totals, list_rows), list_rows):
+            st.caption(line)
+        if packing:
+            st.caption(labels.md_escape(packing))
+    st.button(
         "Use this",
         key=f"btn_use_{v.key}",
         on_click=use_variant,
         args=(v.key,),
-        help="Make this variant the run's prompt.",
+        icon=":material/check:",
+        help="Make this variant the run's prompt and its model settings the run's.",
+        disabled=chosen,
     )
-    b.button("Remove", key=f"btn_rm_{v.key}", on_click=remove_variant, args=(v.key,))
+    st.button("Remove", key=f"btn_rm_{v.key}", on_click=remove_variant, args=(v.key,), type="tertiary")
 
 
 def cell(
@@ -400,7 +436,8 @@ def cell(
     elif c.status == "failed":
         st.text("(no answer)")
     st.caption(labels.md_escape(workbench_view.cell_caption(c)))
-    for problem in workbench_view.cell_problems(c, spec_checks, row):
+    problems = workbench_view.cell_problems(c, spec_checks, row)
+    for problem in problems:
         st.caption(":warning: " + labels.md_escape(problem))
     if not c.text or not record_hash:
         return
@@ -419,7 +456,11 @@ def cell(
         placeholder="Why?",
         label_visibility="collapsed",
     )
-    if rating.vote > 0:
+    if rating.vote > 0 and problems:
+        st.caption(
+            "An answer that breaks the prompt's checks would teach them to the model: not offered as an example."
+        )
+    elif rating.vote > 0:
         st.button(
             "Add as example",
             key=f"btn_ex_{v.key}_{c.row_id}",
@@ -442,7 +483,7 @@ def matrix(df: pd.DataFrame, row_ids: list[int], draft_fp: str | None) -> None:
     a, b = st.columns([2, 3], vertical_alignment="center")
     _shared.bind(
         a.toggle,
-        "Only rows where answers differ",
+        "Only differing rows",
         "workbench.only_differing",
         key="wb_only_diff",
         disabled=len(shown) < 2,
@@ -457,8 +498,10 @@ def matrix(df: pd.DataFrame, row_ids: list[int], draft_fp: str | None) -> None:
                 v,
                 all_totals[v.key],
                 len(df),
-                w.workbench.stale(v, draft_fp),
-                packing_note(v, shown, answers, all_totals),
+                stale=w.workbench.stale(v, draft_fp),
+                elsewhere=w.workbench.needs_try(v),
+                chosen=w.workbench.chosen == v.key,
+                packing=packing_note(v, shown, answers, all_totals),
             )
     id_cols = live_table.id_columns([str(c) for c in df.columns], w.settings.id_columns)
     checks = {v.key: v.draft.checks for v in shown}
@@ -540,8 +583,7 @@ def workbench(df: pd.DataFrame, fits: bool) -> None:
     w = _shared.ws()
     current = draft_variant(w)
     draft_fp = tries.fingerprint_of(df, current, context(w), row_ids) if fits else None
-    a, b = st.columns([1, 1], vertical_alignment="center")
-    clicked = a.button(
+    clicked = st.button(
         "Try on these rows",
         key="btn_try",
         type="primary",
@@ -549,18 +591,19 @@ def workbench(df: pd.DataFrame, fits: bool) -> None:
         disabled=conn.endpoint is None or not fits or not row_ids,
         help="Send the prompt as it stands for the sample rows; earlier answers stay beside the new ones.",
     )
-    with b:
-        add_variant_form(df, conn, row_ids)
     _shared.sending_caption(conn)
     if not fits:
         st.caption("Fit the prompt to the file's columns first (above).")
     if clicked:
         try_draft(df, conn, row_ids, draft_fp)
+    add_variant_form(df, conn, row_ids)
     w = _shared.ws()
-    if any(v.run_id and v.row_ids != row_ids for v in w.workbench.variants) and conn.endpoint is not None:
-        st.info("The sample changed: the columns were tried on other rows.")
+    elsewhere = [v for v in w.workbench.variants if v.run_id and w.workbench.needs_try(v)]
+    if elsewhere and conn.endpoint is not None:
+        st.info(f"{len(elsewhere)} column(s) were tried on other rows than this sample.")
         if st.button("Try every variant on these rows", key="btn_try_all"):
             try_missing(df, conn, row_ids)
             st.rerun()
+    show_message()
     flash_ok()
     matrix(df, row_ids, draft_fp)

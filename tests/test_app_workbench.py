@@ -90,12 +90,12 @@ def test_try_edit_try_again_shows_both_answers_side_by_side_and_marks_stale(keye
     assert all("Job Title" not in str(r) for r in first)
     # An edit marks the answers stale until tried again.
     at.text_area(key="p_system").set_value(w.draft.system + "\n- Mention the company by name.").run()
-    assert "The prompt changed since these answers" in " ".join(str(x.value) for x in at.warning)
+    assert "The prompt changed since these answers" in texts(at)
     at.button(key="btn_try").click().run()
     w = saved(at, data_dir)
     assert [v.label for v in w.workbench.variants] == ["Try 1", "Try 2"]
     assert len(keyed.ledger()) == 10
-    assert not any("The prompt changed since" in str(x.value) for x in at.warning)
+    assert "The prompt changed since" not in texts(at)
     # Trying again without a change sends nothing.
     at.button(key="btn_try").click().run()
     assert len(keyed.ledger()) == 10
@@ -195,3 +195,77 @@ def test_a_variant_identical_to_a_column_sends_nothing(keyed, data_dir, prompts_
     assert any("sends exactly what Try 1 sends" in str(x.value) for x in at.warning)
     assert len(keyed.ledger()) == sent
     assert len(saved(at, data_dir).workbench.variants) == 1
+
+
+def test_a_new_sample_keeps_the_columns_until_every_variant_is_tried_on_it(keyed, data_dir, prompts_dir):
+    at = fitted(new_app())
+    at.button(key="btn_try").click().run()
+    at.expander  # the Sample box
+    at.radio(key="wb_how").set_value("ids").run()
+    at.text_input(key="wb_ids").set_value("2, 6").run()
+    at.button(key="btn_wb_sample").click().run()
+    w = saved(at, data_dir)
+    assert w.workbench.row_ids == [2, 6] and [v.label for v in w.workbench.variants] == ["Try 1"]
+    assert "Tried on other rows" in texts(at)
+    sent = len(keyed.ledger())
+    at.button(key="btn_try_all").click().run()
+    assert len(keyed.ledger()) == sent + 1, "row 2 was answered in the first sample: only row 6 is sent"
+    w = saved(at, data_dir)
+    assert w.workbench.variants[0].row_ids == [2, 6] and "Tried on other rows" not in texts(at)
+
+
+@pytest.mark.parametrize(
+    ("ids", "message"), [("999", "Row 999 is not in this file"), ("abc", "'abc' is not a row number")]
+)
+def test_a_bad_sample_is_said_in_the_sample_box(keyed, data_dir, prompts_dir, ids, message):
+    at = fitted(new_app())
+    at.radio(key="wb_how").set_value("ids").run()
+    at.text_input(key="wb_ids").set_value(ids).run()
+    at.button(key="btn_wb_sample").click().run()
+    box = next(e for e in at.expander if e.label.startswith("Sample:"))
+    assert any(message in w.value for w in box.warning)
+    assert saved(at, data_dir).workbench.row_ids == [1, 2, 3, 4, 5], "the sample stays as it was"
+
+
+def test_a_column_changed_in_the_fit_table_is_used(keyed, data_dir, prompts_dir):
+    at = choose_prompt(upload(new_app(), "hubspot.csv", CRM_CSV))
+    editor = next(d for d in at.data_editor if "Placeholder" in d.value.columns)
+    row = list(editor.value["Placeholder"]).index("Industry")
+    at.session_state[editor.key] = {
+        "edited_rows": {row: {"Column in this file": "Email"}},
+        "added_rows": [],
+        "deleted_rows": [],
+    }
+    at.button(key="btn_fit_use").click().run()
+    mapping = saved(at, data_dir).mapping
+    assert mapping.get("Industry") == "Email" and mapping.get("Company") == "Company Name"
+
+
+def test_use_this_marks_the_column_and_the_run_follows_the_prompt(keyed, data_dir, prompts_dir):
+    at = fitted(new_app())
+    at.button(key="btn_try").click().run()
+    at.radio(key="wb_add_kind").set_value("Another model").run()
+    at.text_input(key="wb_add_model").set_value("gpt-4.1-mini").run()
+    at.button(key="btn_wb_add").click().run()
+    other = saved(at, data_dir).workbench.variants[1]
+    at.button(key=f"btn_use_{other.key}").click().run()
+    w = saved(at, data_dir)
+    assert w.workbench.chosen == other.key and w.effective_model() == "gpt-4.1-mini"
+    assert w.origin("temperature") == "from the prompt 'Icebreaker'", "not 'set by you'"
+    assert "The run's prompt" in texts(at)
+    assert "The prompt changed since" not in texts(at), "the draft is the chosen column's prompt"
+
+
+def test_with_four_columns_a_try_takes_the_newest_trys_place(keyed, data_dir, prompts_dir):
+    at = fitted(new_app())
+    at.button(key="btn_try").click().run()
+    for model in ("gpt-4.1-mini", "gpt-4.1-nano", "gpt-4o"):
+        at.radio(key="wb_add_kind").set_value("Another model").run()
+        at.text_input(key="wb_add_model").set_value(model).run()
+        at.button(key="btn_wb_add").click().run()
+    assert len(saved(at, data_dir).workbench.variants) == 4
+    at.text_area(key="p_system").set_value("Shorter rules.").run()
+    at.button(key="btn_try").click().run()
+    labels = [v.label for v in saved(at, data_dir).workbench.variants]
+    assert len(labels) == 4 and "Try 2" in labels and "Try 1" not in labels
+    assert "Try 1 made room for Try 2" in " ".join(w.value for w in at.warning)

@@ -36,7 +36,9 @@ def bench_of(*kinds: state.Kind) -> Workbench:
         (("try", "try", "try"), "try", False, None),  # room for a fourth
         (("try", "try", "try", "try"), "try", False, "try 0"),  # the oldest earlier try goes
         (("version", "try", "model", "try"), "model", False, "try 1"),
-        (("version", "model", "model", "try"), "try", True, None),  # only the newest try: nothing to drop
+        (("version", "model", "model", "try"), "try", False, "try 3"),  # a new try takes the newest's place
+        (("version", "model", "model", "try"), "model", True, None),  # ...but another variant does not
+        (("version", "model", "model", "version"), "try", True, None),
         (("version", "model", "model", "version"), "model", True, None),
     ],
 )
@@ -79,14 +81,37 @@ def test_only_the_newest_try_goes_stale_when_the_draft_changes(which, draft_fp, 
     assert wb.stale(target, draft_fp) is stale
 
 
-def test_a_new_sample_asks_every_column_to_be_tried_again():
-    wb = bench_of("try", "model")
+def test_a_new_sample_keeps_the_columns_marked_as_tried_on_other_rows():
+    wb = Workbench()
     wb.set_sample({"how": "first", "n": 2}, [1, 2])
-    assert all(v.run_id is None for v in wb.variants)
-    for v in wb.variants:
-        v.run_id = "again"
-    wb.set_sample({"how": "first", "n": 2}, [1, 2])  # the same rows: nothing to redo
-    assert all(v.run_id == "again" for v in wb.variants)
+    for v in (variant("try", "Try 1", 1.0, "a"), variant("model", "m", 2.0, "b")):
+        v.row_ids = [1, 2]
+        wb.add(v)
+    assert not any(wb.needs_try(v) for v in wb.variants)
+    wb.set_sample({"how": "ids", "ids": "3,4"}, [3, 4])
+    assert [v.label for v in wb.variants] == ["Try 1", "m"], "nothing is hidden or dropped"
+    assert all(wb.needs_try(v) and v.run_id for v in wb.variants)
+    assert not wb.stale(wb.variants[0], "changed"), "answers on other rows are not stale, just elsewhere"
+    assert wb.same_as("a") is None, "a column on other rows answers nothing here"
+
+
+def test_the_chosen_column_is_kept_and_the_draft_equal_to_a_column_is_not_stale():
+    wb = Workbench()
+    old, new, model = (
+        variant("try", "Try 1", 1.0, "a"),
+        variant("try", "Try 2", 2.0, "b"),
+        variant("model", "m", 3.0, "c"),
+    )
+    for v in (old, new, model):
+        wb.add(v)
+    wb.chosen = model.key
+    assert not wb.stale(new, "c"), "the draft is the chosen column's prompt: nothing is stale"
+    assert wb.stale(new, "d")
+    wb.add(variant("version", "v1", 4.0, "e"))
+    reason = wb.add(variant("model", "m2", 5.0, "f"))
+    assert reason is None and model.key in [v.key for v in wb.variants], "the chosen column is never dropped"
+    wb.remove(model.key)
+    assert wb.chosen is None
 
 
 @pytest.mark.parametrize(

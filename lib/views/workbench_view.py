@@ -14,7 +14,7 @@ SEND_EMPTY = "(send empty)"  # the mapping table's choice for a field this file 
 def cell_caption(cell: Cell) -> str:
     """'212 in · 31 out · $0.000041 · 0.8 s', or why there is no answer."""
     if cell.status == "pending":
-        return "not tried yet"
+        return "no answer yet"
     if cell.status == "skipped":
         return cell.error or "skipped"
     parts = [f"{cell.prompt_tokens:,} in", f"{cell.completion_tokens:,} out"]

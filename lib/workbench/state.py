@@ -73,6 +73,7 @@ class Workbench:
     only_differing: bool = False
     diff_pair: list[str] = field(default_factory=list)  # two variant keys for the word-level difference
     tries: int = 0  # how many times the draft was tried (numbers the "Try N" labels)
+    chosen: str | None = None  # the variant "Use this" made the run's prompt
 
     # --- columns -------------------------------------------------------------------------------------
 
@@ -85,15 +86,20 @@ class Workbench:
 
     def make_room(self, for_kind: Kind) -> str | None:
         """Free a column for a new variant: the oldest try that is not the newest one goes (its run stays
-        in History). Returns why there is no room, or None."""
+        in History); a new try may take the newest try's place when nothing else can go. Returns why there
+        is no room, or None."""
         if len(self.variants) < MAX_VARIANTS:
             return None
         latest = self.latest_try()
         earlier = sorted(
-            (v for v in self.variants if v.kind == "try" and v is not latest), key=lambda v: v.tried_at
+            (v for v in self.variants if v.kind == "try" and v is not latest and v.key != self.chosen),
+            key=lambda v: v.tried_at,
         )
         if earlier:
             self.remove(earlier[0].key)
+            return None
+        if for_kind == "try" and latest is not None and latest.key != self.chosen:
+            self.remove(latest.key)
             return None
         what = "try again" if for_kind == "try" else "add another"
         return f"At most {MAX_VARIANTS} variants sit side by side: remove one to {what}."
@@ -111,6 +117,8 @@ class Workbench:
 
     def remove(self, key: str) -> None:
         self.variants = [v for v in self.variants if v.key != key]
+        if self.chosen == key:
+            self.chosen = None
         self._fix_pair()
 
     def _fix_pair(self) -> None:
@@ -125,26 +133,34 @@ class Workbench:
         self.diff_pair = pair[:2]
 
     def stale(self, variant: Variant, draft_fingerprint: str | None) -> bool:
-        """True for the newest try when the draft has changed since it was tried."""
+        """True for the newest try when the draft has changed since it was tried (and is not another
+        column's prompt either, as after "Use this"), on the rows of the current sample."""
         latest = self.latest_try()
         return (
             variant.kind == "try"
             and latest is not None
             and variant.key == latest.key
             and draft_fingerprint is not None
-            and variant.fingerprint != draft_fingerprint
+            and not self.needs_try(variant)
+            and all(v.fingerprint != draft_fingerprint for v in self.variants if not self.needs_try(v))
+        )
+
+    def needs_try(self, variant: Variant) -> bool:
+        """A column not (yet) answered on the current sample's rows."""
+        return not variant.run_id or variant.row_ids != self.row_ids
+
+    def same_as(self, fingerprint_: str | None) -> Variant | None:
+        """The column, tried on the current rows, whose requests are exactly these."""
+        if not fingerprint_:
+            return None
+        return next(
+            (v for v in self.variants if not self.needs_try(v) and v.fingerprint == fingerprint_), None
         )
 
     def set_sample(self, sample: Mapping[str, Any], row_ids: Sequence[int]) -> None:
-        """A new fixed sample: columns tried on other rows no longer compare fairly and their runs are kept
-        in History only."""
+        """A new fixed sample. The columns stay, marked as tried on other rows until tried again."""
         self.sample = dict(sample)
-        new = [int(r) for r in row_ids]
-        if new != self.row_ids:
-            self.row_ids = new
-            for v in self.variants:
-                v.run_id = None  # to be tried again on the new rows
-                v.fingerprint = ""
+        self.row_ids = [int(r) for r in row_ids]
 
     # --- ratings -------------------------------------------------------------------------------------
 
@@ -182,6 +198,7 @@ class Workbench:
             only_differing=bool(data.get("only_differing")),
             diff_pair=[str(k) for k in data.get("diff_pair") or []],
             tries=int(data.get("tries") or 0),
+            chosen=data.get("chosen"),
         )
 
 
