@@ -200,7 +200,6 @@ def test_a_variant_identical_to_a_column_sends_nothing(keyed, data_dir, prompts_
 def test_a_new_sample_keeps_the_columns_until_every_variant_is_tried_on_it(keyed, data_dir, prompts_dir):
     at = fitted(new_app())
     at.button(key="btn_try").click().run()
-    at.expander  # the Sample box
     at.radio(key="wb_how").set_value("ids").run()
     at.text_input(key="wb_ids").set_value("2, 6").run()
     at.button(key="btn_wb_sample").click().run()
