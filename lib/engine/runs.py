@@ -509,7 +509,7 @@ def _with_repeated_openers(
     out = {}
     for row_id, finding in found.items():
         row = rows[row_id]
-        if finding.flag in row.flags:
+        if finding.flag in row.flags or checks.accepted_flag(finding.flag) in row.flags:
             continue
         error = finding.message if not row.error else f"{row.error} {finding.message}"
         out[row_id] = replace(row, flags=(*row.flags, finding.flag), error=error)
