@@ -72,16 +72,24 @@ def counts_text(counts: Mapping[str, int]) -> str:
     return " · ".join(f"{label(check)}: {n:,}" for check, n in counts.items() if n)
 
 
+def _flag_cells(frame: pd.DataFrame) -> pd.Series:
+    return frame["enrich_flags"] if "enrich_flags" in frame.columns else pd.Series([], dtype=object)
+
+
+def waiting(frame: pd.DataFrame) -> int:
+    """Rows flagged by a quality check and not accepted: the queue's length."""
+    return int(_flag_cells(frame).map(is_quality_flagged).sum())
+
+
 def summary_text(frame: pd.DataFrame) -> str:
     """'14 rows need review (too long: 12 · banned phrase: 3) · 2 accepted', or that none do."""
-    flags = frame["enrich_flags"] if "enrich_flags" in frame.columns else pd.Series([], dtype=object)
-    waiting = int(flags.map(is_quality_flagged).sum())
-    accepted = int(flags.map(is_accepted).sum())
+    waiting_rows = waiting(frame)
+    accepted = int(_flag_cells(frame).map(is_accepted).sum())
     kept = f" · {accepted:,} accepted" if accepted else ""
-    if not waiting:
+    if not waiting_rows:
         return f"No answer needs review{kept}."
-    row_word = "row needs" if waiting == 1 else "rows need"
-    return f"{waiting:,} {row_word} review ({counts_text(counts(frame))}){kept}"
+    row_word = "row needs" if waiting_rows == 1 else "rows need"
+    return f"{waiting_rows:,} {row_word} review ({counts_text(counts(frame))}){kept}"
 
 
 def queue(frame: pd.DataFrame, outputs: Sequence[str], ids: Sequence[str] = ()) -> pd.DataFrame:
