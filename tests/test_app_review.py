@@ -9,8 +9,8 @@ import time
 import pytest
 
 from lib import engine
-from lib.engine import regenerate, runs
 from lib.cost.pricing import Usage, cost, price_for
+from lib.engine import regenerate, runs
 from lib.prompts.checks import Checks
 from lib.sim import replies
 from lib.store import Store
