@@ -60,14 +60,19 @@ def attempt_progress(run_id: str) -> bool:
         return False
 
     def draw() -> None:
-        snap = job.snapshot()
         if not job.active:
             st.rerun()
-        st.progress(snap.progress, text=f"Asking flagged rows again: {run_status.progress_text(snap)}")
-        st.caption(run_status.spend_text(snap))
+        attempt_lines(job)
 
     st.fragment(draw, run_every="1s")()
     return True
+
+
+def attempt_lines(job) -> None:
+    """A regenerate attempt's progress and spend (inside a panel that redraws itself already)."""
+    snap = job.snapshot()
+    st.progress(snap.progress, text=f"Asking flagged rows again: {run_status.progress_text(snap)}")
+    st.caption(run_status.spend_text(snap))
 
 
 def spent_text(run_id: str) -> str:

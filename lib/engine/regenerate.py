@@ -131,20 +131,36 @@ def spent(store: Store, run_id: str) -> float:
     )
 
 
+def review_rows(
+    store: Store,
+    run_id: str,
+    rows: Sequence[RowRecord] | None = None,
+    *,
+    meta: dict | None = None,
+    inputs: dict | None = None,
+    edits: dict | None = None,
+) -> list[RowRecord]:
+    """The rows as the review queue sees them: regenerated answers laid over, edited answers checked
+    again, the list-level checks applied, accepted rows no longer flagged. The live panel passes its
+    job's rows, plan and edits; otherwise everything comes from the store."""
+    now = reviewed(
+        {r.row_id: r for r in current_rows(store, run_id, rows)},
+        meta if meta is not None else store.run(run_id).meta,
+        inputs if inputs is not None else dict(store.inputs(run_id)),
+        edits if edits is not None else store.edits(run_id),
+        store.accepted(run_id),
+    )
+    return list(now.values())
+
+
 def askable(store: Store, run_id: str, rows: Sequence[RowRecord] | None = None) -> list[int]:
     """Rows the app may ask again: flagged, not accepted, and not edited by the user (a new answer would
     hide behind the edit; an edit that still breaks a rule is edited again, or accepted)."""
     meta = store.run(run_id).meta
     edits = store.edits(run_id)
     shown = set((meta.get("output_columns") or {}).values())
-    now = reviewed(
-        {r.row_id: r for r in current_rows(store, run_id, rows)},
-        meta,
-        dict(store.inputs(run_id)),
-        edits,
-        store.accepted(run_id),
-    )
-    return [r.row_id for r in flagged(list(now.values())) if not shown & set(edits.get(r.row_id, {}))]
+    now = review_rows(store, run_id, rows, meta=meta, edits=edits)
+    return [r.row_id for r in flagged(now) if not shown & set(edits.get(r.row_id, {}))]
 
 
 def start_again(
