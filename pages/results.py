@@ -121,7 +121,12 @@ def review_section(run_id: str, frame, edits: dict, outputs: list[str], conn: _s
         st.success("No answer waits for review.")
         accepted_section(run_id, frame, ids)
         return
-    st.dataframe(waiting, key="review_queue", height=320 if len(waiting) > 8 else "auto")
+    st.dataframe(
+        waiting,
+        key="review_queue",
+        height=320 if len(waiting) > 8 else "auto",
+        column_config={"_index": st.column_config.NumberColumn("row", pinned=True, width="small")},
+    )
     options = [int(i) for i in waiting.index]
     row_id = st.selectbox(
         "Review a row", options, key="review_row", format_func=lambda i: review.row_label(frame, i, ids)

@@ -362,7 +362,7 @@ def start_run(df, spec, options: runs.RunOptions, w: Workspace, conn: _shared.Co
 
 
 def controls(job: Job, snap: engine.Snapshot, conn: _shared.Connection) -> None:
-    a, b, c, _ = st.columns([1, 1, 1, 3])
+    a, b, c, d = st.columns([1, 1, 1, 3])
     if snap.status == "running" and a.button("Pause", key="btn_pause"):
         job.pause()
         st.rerun()
@@ -391,7 +391,7 @@ def controls(job: Job, snap: engine.Snapshot, conn: _shared.Connection) -> None:
         _shared.continue_run(job.id, conn, retry_failed=True)
         st.rerun()
     askable = _review.askable(job.id) if snap.status == "finished" and _review.blocked(job.id) is None else []
-    if askable and b.button(
+    if askable and d.button(
         f"Regenerate flagged rows ({len(askable):,})",
         key="btn_regenerate_run",
         disabled=conn.endpoint is None,
