@@ -481,6 +481,7 @@ def panel(run_id: str, status_at_draw: str, asking_at_draw: bool = False) -> Non
     job = engine.get_job(run_id)
     if job is None:
         return
+    sync_edits(run_id)  # before the snapshot: an edit that fixes a row moves it out of the flagged rows now
     snap = job.snapshot()
     going = regenerate.running_attempt(_shared.store(), run_id)
     asking = going is not None
@@ -498,7 +499,6 @@ def panel(run_id: str, status_at_draw: str, asking_at_draw: bool = False) -> Non
         st.text(snap.message)
     if going is not None:
         _review.attempt_lines(going)
-    sync_edits(run_id)
     table = job_table(job)
     review_table(job, table, snap)
     live_queue(run_id, table.frame)

@@ -14,6 +14,7 @@ from lib.engine import regenerate, runs
 from lib.prompts.checks import Checks
 from lib.sim import replies
 from lib.store import Store
+from lib.views import review
 from tests.apptest_helpers import (
     all_text,
     choose_prompt,
@@ -163,3 +164,50 @@ def test_accept_edit_and_regenerate_rows_from_the_queue(keyed):
     at.button(key="btn_unaccept").click().run()
     assert queue_rows(at) == [1]
     assert store().accepted(run_id) == frozenset()
+
+
+def test_the_live_table_puts_flagged_rows_first_and_keeps_edits_on_their_row(keyed):
+    keyed.configure(p_defect=0.5, defects=["banned_phrase"])
+    at = choose_prompt(upload(new_app()))
+    edit_workspace(
+        at, lambda w: setattr(w, "draft", dataclasses.replace(w.draft, checks=Checks(banned=BANNED)))
+    )
+    goto(at, "run")
+    at.button(key="btn_start").click().run()
+    run_id = workspace(at).run_id
+    assert wait_for_run(at) == "finished"
+    frame = runs.stored_results(store(), run_id)
+    flagged = [int(i) for i, f in frame["enrich_flags"].items() if f]
+    assert 0 < len(flagged) < 4, "the seed gives some flagged rows and some clean ones"
+    grid = at.data_editor[0].value
+    order = [int(i) for i in grid.index]
+    assert order == flagged + [i for i in (1, 2, 3, 4) if i not in flagged]
+    assert "Flagged rows come first; edits stay with their row." in shown(at)
+    assert f"{len(flagged)} row" in shown(at) and "(banned phrase: " in shown(at)
+
+    # An edit at the grid's first position lands on the first flagged row, not on row 1.
+    key = review.editor_key(run_id, order, [1, 2, 3, 4])
+    at.session_state[key] = {
+        "edited_rows": {0: {"icebreaker": "Fixed by hand."}},
+        "added_rows": [],
+        "deleted_rows": [],
+    }
+    at.run()
+    assert store().edits(run_id) == {flagged[0]: {"icebreaker": "Fixed by hand."}}
+    assert [int(i) for i in at.data_editor[0].value.index][: len(flagged) - 1] == flagged[1:]  # checked again
+
+    # Accept from the panel; then Regenerate flagged rows (N) asks the rest again, live.
+    if len(flagged) > 2:
+        at.button(key=f"btn_live_accept_{flagged[1]}").click().run()
+        assert store().accepted(run_id) == {flagged[1]}
+    left = [i for i in flagged[1:] if i not in store().accepted(run_id)]
+    before = len(keyed.ledger())
+    keyed.configure(defects=[])
+    at.button(key="btn_regenerate_run").click().run()
+    assert not at.exception, at.exception
+    wait_for_attempt(run_id)
+    at.run()
+    assert len(keyed.ledger()) == before + len(left)
+    frame = runs.stored_results(store(), run_id)
+    assert not any(review.is_quality_flagged(f) for f in frame["enrich_flags"])
+    assert not [b for b in at.button if b.key == "btn_regenerate_run"]  # nothing left to ask
