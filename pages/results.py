@@ -137,7 +137,7 @@ def review_section(run_id: str, frame, edits: dict, outputs: list[str], conn: _s
     st.caption("Why it is flagged")
     st.text(row.get("enrich_error") or "")  # plain text: the reason quotes the answer
     for column in outputs:
-        st.caption(column)
+        st.caption(labels.md_escape(column))
         st.text(row.get(column) or "")
     earlier = regenerate.earlier_answers(_shared.store(), run_id, row_id)
     if earlier:
@@ -164,7 +164,9 @@ def review_section(run_id: str, frame, edits: dict, outputs: list[str], conn: _s
         b.caption("You edited this answer: edit it again, or accept it.")
     with st.form(f"review_edit_{run_id}_{row_id}"):
         typed = {
-            c: st.text_area(f"Edit {c}", value=row.get(c) or "", key=f"review_text_{row_id}_{c}")
+            c: st.text_area(
+                f"Edit {labels.md_escape(c)}", value=row.get(c) or "", key=f"review_text_{row_id}_{c}"
+            )
             for c in outputs
         }
         if st.form_submit_button("Save edit"):

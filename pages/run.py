@@ -503,10 +503,9 @@ def panel(run_id: str, status_at_draw: str, asking_at_draw: bool = False) -> Non
     review_table(job, table, snap)
     live_queue(run_id, table.frame)
     natural = [int(i) for i in table.index]
-    order = review.live_order(table.frame)
+    order, shown = review.live_view(table.frame)
     key = review.editor_key(run_id, order, natural)
     st.session_state["live_editor_view"] = (run_id, key, order)
-    shown = table.frame if order == natural else table.frame.loc[order]
     outputs = list(table.names.values())
     grid_order, config = _shared.grid_layout(shown, outputs)
     st.data_editor(

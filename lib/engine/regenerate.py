@@ -78,6 +78,7 @@ def regenerate_plan(
         meta={
             **plan.meta,
             "kind": "regenerate",
+            "mode": "live",  # asked again live, also for a batch run's rows
             "regenerates": plan.run_id,
             "attempt": attempt,
             "rows": len(items),

@@ -6,6 +6,7 @@ which only knows request bodies and row ids. Both the Streamlit pages and the co
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 import time
@@ -282,7 +283,12 @@ def quality_text(spec: PromptSpec, text: str | None) -> str | None:
 
 
 def spec_of(meta: Mapping) -> PromptSpec:
-    return library.parse_spec(meta["prompt_yaml"], source=f"run of {meta.get('prompt_name', 'a prompt')}")
+    return _parsed_spec(meta["prompt_yaml"], f"run of {meta.get('prompt_name', 'a prompt')}")
+
+
+@functools.lru_cache(maxsize=64)  # the live panel asks twice a second; a PromptSpec is frozen
+def _parsed_spec(text: str, source: str) -> PromptSpec:
+    return library.parse_spec(text, source=source)
 
 
 def move_run(store: Store, run_id: str, base_url: str | None) -> None:
@@ -444,19 +450,24 @@ def reviewed(
     """
     spec = spec_of(meta)
     names: Mapping[str, str] = meta.get("output_columns") or {c: c for c in spec.output_columns}
+    first = spec.output_columns[0]
+    structured = templates.is_structured(spec)
+    edits = edits or {}
     out = dict(rows)
     answers = {}
-    for row_id, row in rows.items():
+    for row_id, row in rows.items():  # the live panel runs this twice a second: kept lean
         if row.status != "succeeded":
             continue
-        cells = {c: v for c, v in (edits or {}).get(row_id, {}).items()}
-        edited = {column: cells[shown] for column, shown in names.items() if shown in cells}
+        cells = edits.get(row_id)
+        edited = {column: cells[shown] for column, shown in names.items() if shown in cells} if cells else {}
         if edited:
             out[row_id] = row = _rechecked(spec, row, (inputs or {}).get(row_id, {}), edited)
-        first = spec.output_columns[0]
-        text = edited.get(first) if first in edited else quality_text(spec, row.text)
-        if text is not None:
-            answers[row_id] = text
+        if first in edited:
+            answers[row_id] = edited[first]
+        elif row.text is not None:
+            text = quality_text(spec, row.text) if structured else row.text
+            if text is not None:
+                answers[row_id] = text
     out.update(_with_repeated_openers(spec, out, answers))
     for row_id in accepted:
         row = out.get(row_id)
@@ -520,6 +531,8 @@ def laid_over(rows: Sequence[RowRecord], attempts: Sequence[Sequence[RowRecord]]
     """Each row's latest answer, a regenerated one where an attempt succeeded, carrying what every attempt
     of it was billed (so the cost column still sums to what the server billed); earlier answers stay in
     their own runs in the store, for review."""
+    if not any(attempts):
+        return list(rows)
     by_id = {r.row_id: r for r in rows}
     for attempt in attempts:
         for new in attempt:

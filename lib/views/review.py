@@ -10,6 +10,7 @@ import hashlib
 from collections import Counter
 from collections.abc import Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 
 from lib.prompts.checks import ACCEPTED, QUALITY
@@ -53,8 +54,14 @@ def flagged_first(frame: pd.DataFrame, flags_column: str = "enrich_flags") -> pd
     """The results with quality-flagged rows first, each group in its original order."""
     if flags_column not in frame.columns or frame.empty:
         return frame
-    flagged = frame[flags_column].map(is_quality_flagged)
+    flagged = _flagged_mask(frame[flags_column])
     return pd.concat([frame[flagged], frame[~flagged]])
+
+
+def _flagged_mask(flags: pd.Series) -> pd.Series:
+    """is_quality_flagged over a column, vectorised (the live panel asks twice a second); an accepted
+    flag reads 'accepted:…', so 'quality:' is found only where a check still flags the row."""
+    return flags.fillna("").astype(str).str.contains(QUALITY, regex=False)
 
 
 def counts(frame: pd.DataFrame, flags_column: str = "enrich_flags") -> dict[str, int]:
@@ -78,7 +85,7 @@ def _flag_cells(frame: pd.DataFrame) -> pd.Series:
 
 def waiting(frame: pd.DataFrame) -> int:
     """Rows flagged by a quality check and not accepted: the queue's length."""
-    return int(_flag_cells(frame).map(is_quality_flagged).sum())
+    return int(_flagged_mask(_flag_cells(frame)).sum())
 
 
 def summary_text(frame: pd.DataFrame) -> str:
@@ -121,7 +128,20 @@ def row_label(frame: pd.DataFrame, row_id: int, ids: Sequence[str] = ()) -> str:
 
 def live_order(frame: pd.DataFrame, flags_column: str = "enrich_flags") -> list[int]:
     """The live table's row order: flagged, not accepted rows first, each group in the run's order."""
-    return [int(i) for i in flagged_first(frame, flags_column).index]
+    return live_view(frame, flags_column)[0]
+
+
+def live_view(frame: pd.DataFrame, flags_column: str = "enrich_flags") -> tuple[list[int], pd.DataFrame]:
+    """(row order, the frame in that order): the frame itself when nothing is flagged. By position
+    (`take`), which costs a third of a reindex by label on a 50,000-row grid."""
+    if flags_column not in frame.columns or frame.empty:
+        return [int(i) for i in frame.index], frame
+    flagged = _flagged_mask(frame[flags_column]).to_numpy()
+    if not flagged.any():
+        return [int(i) for i in frame.index], frame
+    positions = np.concatenate([np.flatnonzero(flagged), np.flatnonzero(~flagged)])
+    shown = frame.take(positions)
+    return [int(i) for i in shown.index], shown
 
 
 def editor_key(run_id: str, order: Sequence[int], natural: Sequence[int]) -> str:
