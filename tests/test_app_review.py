@@ -32,8 +32,23 @@ pytestmark = pytest.mark.usefixtures("app_env")
 BANNED = (replies.DEFECT_PHRASE, "amazing")
 
 
+_OPEN: dict[str, Store] = {}
+
+
+@pytest.fixture(autouse=True)
+def _close_stores():
+    """One Store per test's data dir, closed after it (each open Store holds three file descriptors)."""
+    yield
+    while _OPEN:
+        _OPEN.popitem()[1].close()
+
+
 def store() -> Store:
-    return Store(os.environ["LEAD_STUDIO_DATA_DIR"])
+    """The app's store, as another process would open it (the page's own Store is not shared)."""
+    path = os.environ["LEAD_STUDIO_DATA_DIR"]
+    if path not in _OPEN:
+        _OPEN[path] = Store(path)
+    return _OPEN[path]
 
 
 def run_flagged_list(sim):

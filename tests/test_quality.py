@@ -226,6 +226,8 @@ def test_cli_regenerate_twice_leaves_few_flagged_rows_and_bills_every_attempt(si
     assert result["succeeded"] == 60
     rows = read_output(out)
     assert sum(bool(r["enrich_flags"]) for r in rows) == left
+    exported = sum(float(r["enrich_cost_usd"] or 0) for r in rows)  # every attempt on its row
+    assert exported == pytest.approx(ledger_cost(sim), rel=1e-6)
 
 
 def test_regenerate_asks_with_the_broken_rule_and_keeps_the_earlier_answer(sim, data_dir):

@@ -58,6 +58,7 @@ def test_acceptances_survive_a_reopen_and_can_be_taken_back(data_dir):
     assert store.accepted("r1") == {2}
     store.delete_run("r1")
     assert store.accepted("r1") == frozenset() and store.accepted("r2") == {1}
+    store.close()
 
 
 def test_regenerations_are_found_by_the_run_they_ask_again(data_dir):
@@ -69,6 +70,7 @@ def test_regenerations_are_found_by_the_run_they_ask_again(data_dir):
     make_run(store, "again-2", {"kind": "regenerate", "regenerates": "parent", "attempt": 2})
     assert store.regenerations("parent") == ["again-1", "again-2"]
     assert store.regenerations("again-1") == []
+    store.close()
 
 
 # ----------------------------------------------------------------------------------------- reviewed rows

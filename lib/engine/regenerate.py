@@ -90,12 +90,9 @@ def regenerate_plan(
 
 
 def latest(rows: Sequence[RowRecord], newer: Sequence[RowRecord]) -> list[RowRecord]:
-    """Each row's latest answer: a regenerated one where it succeeded, else the one before."""
-    by_id = {r.row_id: r for r in rows}
-    for row in newer:
-        if row.status == "succeeded":
-            by_id[row.row_id] = row
-    return list(by_id.values())
+    """Each row's latest answer: a regenerated one where it succeeded, else the one before; either way
+    carrying what both attempts were billed (runs.laid_over), so an export's cost column sums to the bill."""
+    return laid_over(rows, [newer])
 
 
 class RegenerateError(ValueError):
@@ -188,6 +185,7 @@ def start_again(
     again = regenerate_plan(plan, rows, len(attempts(store, run_id)) + 1, endpoint.base_url, only=wanted)
     if again is None:
         raise RegenerateError("No flagged row to ask again.")
+    again = dataclasses.replace(again, meta={**again.meta, "base_url": endpoint.base_url})
     from lib.engine.resume import stored_settings  # resume imports the engine: here, not at the top
 
     settings = stored_settings(store, run_id)
