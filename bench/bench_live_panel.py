@@ -14,6 +14,7 @@ total as a share of the 500 ms interval. The browser's own rendering is not incl
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
 import time
@@ -120,7 +121,8 @@ def main() -> None:
         f"| **total** | **{medians['total']:.1f}** (p90 {p90:.1f}) |",
         "",
         f"Total = **{100 * medians['total'] / INTERVAL_MS:.0f}%** of the 500 ms refresh interval. The first draw of",
-        f"the grid (all {args.rows:,} inputs) takes {first_ms:.0f} ms once per run.",
+        f"the grid (all {args.rows:,} inputs) takes {first_ms:.0f} ms once per run. Load average during the",
+        f"run: {os.getloadavg()[0]:.1f} (a shared 2-core machine).",
         "",
     ]
     print("\n".join(lines))
