@@ -169,3 +169,15 @@ def test_review_queue_during_a_live_run(app, sim, tab, tmp_path):
     expect(tab.get_by_role("button", name=f"Regenerate flagged rows ({waiting - 1})")).to_be_visible()
     expect(tab.get_by_text("Why it is flagged")).to_be_visible()
     screenshot(tab, "review-results-queue.png")
+
+    # Regenerate the rest from the queue: one billed request per flagged row, and fewer rows left.
+    billed = len(sim.ledger())
+    tab.get_by_role("button", name=f"Regenerate flagged rows ({waiting - 1})").click()
+    wait_for(lambda: len(sim.ledger()) == billed + waiting - 1, 60, "each flagged row asked once more")
+    left = wait_for(
+        lambda: (s := summary(tab)) and s[0] < waiting - 1 and s, 30, "fewer rows waiting after regenerate"
+    )
+    assert left[2] == 2  # the accepted rows were not asked again
+    flags = stored_flags(app, run_id)
+    assert left[0] == sum(review.is_quality_flagged(f) for f in flags.values())
+    screenshot(tab, "review-results-regenerated.png")
