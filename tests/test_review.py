@@ -245,3 +245,65 @@ def test_the_live_table_puts_flagged_rows_first_under_a_key_per_order(flags, ord
     assert key == review.editor_key("run1", list(order), [1, 2, 3])  # the same order, the same key
     edits = live_table.merge_editor_edits({}, {0: {"line": "typed"}}, order, ["line"])
     assert edits == {order[0]: {"line": "typed"}}  # position 0 of the order drawn, not of the run
+
+
+# ------------------------------------------------------------------- asking again from the app, budgeted
+
+
+def flagged_run(sim, data_dir):
+    """Eight rows over the simulator, every answer using a banned phrase; the run in the store."""
+    from lib.sim import replies
+    from tests.test_quality import live_run, quality_plan
+
+    sim.configure(p_defect=1.0, defects=["banned_phrase"])
+    plan = quality_plan(sim, 8)
+    job = live_run(sim, plan, data_dir, "sk-test-review")
+    job.store.close()
+    sim.configure(defects=[])  # asked again, the simulator answers cleanly
+    assert replies.DEFECT_PHRASE in job.rows()[0].text
+    return plan
+
+
+@pytest.mark.parametrize(
+    ("budget", "asked"),
+    [
+        (None, 6),  # rows 2 and 5: accepted and edited, left as they are
+        ("spent", None),  # nothing left of the budget: refused, nothing sent
+        ("spent+", 6),  # what is left is the attempt's budget
+    ],
+)
+def test_start_again_asks_flagged_rows_under_what_is_left_of_the_budget(sim, data_dir, budget, asked):
+    from lib.engine import regenerate
+    from lib.engine.client import Endpoint
+    from tests.test_quality import ledger_cost
+
+    plan = flagged_run(sim, data_dir)
+    store = Store(data_dir)
+    store.accept(plan.run_id, [2])
+    store.save_edits(plan.run_id, {5: {"output": "An edit that names no company."}})
+    spent = regenerate.spent(store, plan.run_id)
+    assert spent == pytest.approx(ledger_cost(sim), rel=1e-9) and spent > 0
+    limit = {None: None, "spent": spent, "spent+": spent + 0.01}[budget]
+    record = store.run(plan.run_id)
+    store.set_run_status(plan.run_id, record.status, None, run_settings={"workers": 4, "budget_usd": limit})
+    assert regenerate.askable(store, plan.run_id) == [1, 3, 4, 6, 7, 8]
+    endpoint = Endpoint(api_key="sk-test-review", base_url=sim.url)
+    billed = len(sim.ledger())
+    if asked is None:
+        with pytest.raises(regenerate.RegenerateError, match="budget"):
+            regenerate.start_again(store, plan.run_id, endpoint)
+        assert len(sim.ledger()) == billed
+        store.close()
+        return
+    job = regenerate.start_again(store, plan.run_id, endpoint)
+    assert regenerate.start_again(store, plan.run_id, endpoint) is job  # a second click: the same attempt
+    assert job.wait(30)
+    assert len(sim.ledger()) == billed + asked
+    assert job.snapshot().budget_usd == (None if limit is None else pytest.approx(limit - spent))
+    frame = runs.stored_results(store, plan.run_id)
+    waiting = {int(i) for i, f in frame["enrich_flags"].items() if review.is_quality_flagged(f)}
+    assert waiting == {5}  # the edit breaks must-mention; the asked rows are clean; row 2 is accepted
+    assert frame["enrich_cost_usd"].sum() == pytest.approx(ledger_cost(sim), rel=1e-9)
+    assert regenerate.spent(store, plan.run_id) == pytest.approx(ledger_cost(sim), rel=1e-9)
+    assert [len(regenerate.earlier_answers(store, plan.run_id, i)) for i in (1, 2)] == [1, 0]
+    store.close()
