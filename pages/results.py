@@ -115,6 +115,21 @@ def review_section(run_id: str, frame, edits: dict, outputs: list[str], conn: _s
     ):
         _review.ask_again(run_id, conn, askable)
         st.rerun()
+    if askable:
+        a, b = st.columns([2, 1], vertical_alignment="bottom")
+        picked = a.multiselect(
+            "Or pick flagged rows to ask again",
+            askable,
+            key="review_pick",
+            format_func=lambda i: review.row_label(frame, i, ids),
+        )
+        if b.button(
+            f"Regenerate picked rows ({len(picked):,})",
+            key="btn_regenerate_picked",
+            disabled=not picked or conn.endpoint is None,
+        ):
+            _review.ask_again(run_id, conn, picked)
+            st.rerun()
     if blocked:
         st.caption(blocked)
     if waiting.empty:

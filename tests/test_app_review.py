@@ -119,6 +119,17 @@ def test_review_queue_lists_flagged_rows_with_counts_and_reasons(keyed):
     assert all(replies.DEFECT_PHRASE in reason for reason in queue["reason"])
     assert at.selectbox(key="review_row").value == 1
 
+    # Regenerate the picked rows only: two requests, two rows out of the queue.
+    keyed.configure(p_defect=1.0, defects=[])
+    before = len(keyed.ledger())
+    at.multiselect(key="review_pick").set_value([2, 4]).run()
+    at.button(key="btn_regenerate_picked").click().run()
+    wait_for_attempt(run_id)
+    at.run()
+    assert not at.exception, at.exception
+    assert len(keyed.ledger()) == before + 2
+    assert queue_rows(at) == [1, 3]
+
 
 def test_accept_edit_and_regenerate_rows_from_the_queue(keyed):
     at, run_id = run_flagged_list(keyed)
