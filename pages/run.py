@@ -503,7 +503,14 @@ def panel(run_id: str, status_at_draw: str, asking_at_draw: bool = False) -> Non
     review_table(job, table, snap)
     live_queue(run_id, table.frame)
     natural = [int(i) for i in table.index]
-    order, shown = review.live_view(table.frame)
+    first = _shared.bind(
+        st.toggle,
+        "Flagged rows first",
+        "settings.flagged_first",
+        key="r_flagged_first",
+        help="Off: the table keeps the list's order while answers arrive, so rows do not move as you edit.",
+    )
+    order, shown = review.live_view(table.frame) if first else (natural, table.frame)
     key = review.editor_key(run_id, order, natural)
     st.session_state["live_editor_view"] = (run_id, key, order)
     outputs = list(table.names.values())
