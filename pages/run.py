@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 
 import streamlit as st
 
@@ -510,7 +511,16 @@ def panel(run_id: str, status_at_draw: str, asking_at_draw: bool = False) -> Non
         key="r_flagged_first",
         help="Off: the table keeps the list's order while answers arrive, so rows do not move as you edit.",
     )
-    order, shown = review.live_view(table.frame) if first else (natural, table.frame)
+    if first:
+        edits = job.edits()
+        stamp = (_shared.store().accepted(run_id), sorted((k, sorted(v.items())) for k, v in edits.items()))
+        sorter = st.session_state.get("live_order")
+        if sorter is None or st.session_state.get("live_order_id") != run_id:
+            sorter = review.LiveOrder()
+            st.session_state.update(live_order=sorter, live_order_id=run_id)
+        order, shown = sorter.view(table.frame, live=job.active, stamp=stamp, now=time.monotonic())
+    else:
+        order, shown = natural, table.frame
     key = review.editor_key(run_id, order, natural)
     st.session_state["live_editor_view"] = (run_id, key, order)
     outputs = list(table.names.values())

@@ -307,3 +307,21 @@ def test_start_again_asks_flagged_rows_under_what_is_left_of_the_budget(sim, dat
     assert regenerate.spent(store, plan.run_id) == pytest.approx(ledger_cost(sim), rel=1e-9)
     assert [len(regenerate.earlier_answers(store, plan.run_id, i)) for i in (1, 2)] == [1, 0]
     store.close()
+
+
+@pytest.mark.parametrize(
+    ("live", "stamp", "after_s", "order"),
+    [
+        (True, "same", 1.0, [1, 2, 3]),  # a run going: a new flag waits for the next refresh
+        (True, "same", 10.0, [2, 1, 3]),  # ... which comes every 10 s
+        (True, "accepted one", 1.0, [2, 1, 3]),  # the user's own change shows at once
+        (False, "same", 0.0, [2, 1, 3]),  # a run that stopped: every draw
+    ],
+)
+def test_the_live_order_is_kept_a_while_so_the_grid_is_not_remounted_each_redraw(live, stamp, after_s, order):
+    sorter = review.LiveOrder(every_s=10.0)
+    assert sorter.view(frame_of(["", "", ""]), live=True, stamp="same", now=100.0)[0] == [1, 2, 3]
+    later = frame_of(["", "quality:too_long", ""])
+    got, shown = sorter.view(later, live=live, stamp=stamp, now=100.0 + after_s)
+    assert got == order and [int(i) for i in shown.index] == order
+    assert list(shown["enrich_flags"]) == [later.loc[i, "enrich_flags"] for i in order]  # today's cells

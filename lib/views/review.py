@@ -24,6 +24,7 @@ CHECK_LABELS = {
 }
 REVIEW_VIEW = "Needs review"
 LIVE_QUEUE_ROWS = 5  # the live panel lists this many flagged rows with an Accept button; Results has all
+REORDER_EVERY_S = 10.0  # while a run goes, the live table's flagged-first order is refreshed this often
 
 
 def _flags(cell: object) -> list[str]:
@@ -132,16 +133,53 @@ def live_order(frame: pd.DataFrame, flags_column: str = "enrich_flags") -> list[
 
 
 def live_view(frame: pd.DataFrame, flags_column: str = "enrich_flags") -> tuple[list[int], pd.DataFrame]:
-    """(row order, the frame in that order): the frame itself when nothing is flagged. By position
-    (`take`), which costs a third of a reindex by label on a 50,000-row grid."""
-    if flags_column not in frame.columns or frame.empty:
+    """(row order, the frame in that order): the frame itself when nothing is flagged."""
+    positions = _flagged_first_positions(frame, flags_column)
+    if positions is None:
         return [int(i) for i in frame.index], frame
-    flagged = _flagged_mask(frame[flags_column]).to_numpy()
-    if not flagged.any():
-        return [int(i) for i in frame.index], frame
-    positions = np.concatenate([np.flatnonzero(flagged), np.flatnonzero(~flagged)])
     shown = frame.take(positions)
     return [int(i) for i in shown.index], shown
+
+
+def _flagged_first_positions(frame: pd.DataFrame, flags_column: str = "enrich_flags") -> np.ndarray | None:
+    """Row positions, flagged rows first (None: nothing flagged, the run's order). By position (`take`),
+    which costs a third of a reindex by label on a 50,000-row grid."""
+    if flags_column not in frame.columns or frame.empty:
+        return None
+    flagged = _flagged_mask(frame[flags_column]).to_numpy()
+    if not flagged.any():
+        return None
+    return np.concatenate([np.flatnonzero(flagged), np.flatnonzero(~flagged)])
+
+
+class LiveOrder:
+    """The live table's row order, kept for `every_s` while a run goes.
+
+    Each new order gets a new editor key, and a new key remounts the grid (its scroll position, a cell
+    being typed in): re-sorting on every redraw of a long run would remount it twice a second. So while
+    the run goes the order is refreshed every `every_s` seconds, at once after the user's own change (an
+    accept, an edit: `stamp` changes), and on every draw once the run has stopped.
+    """
+
+    def __init__(self, every_s: float = REORDER_EVERY_S) -> None:
+        self.every_s = every_s
+        self._positions: np.ndarray | None = None
+        self._rows = -1
+        self._at = float("-inf")
+        self._stamp: object = None
+
+    def view(
+        self, frame: pd.DataFrame, *, live: bool, stamp: object, now: float
+    ) -> tuple[list[int], pd.DataFrame]:
+        """(row order, the frame in it) for this redraw."""
+        due = not live or stamp != self._stamp or now - self._at >= self.every_s or len(frame) != self._rows
+        if due:
+            self._positions = _flagged_first_positions(frame)
+            self._rows, self._at, self._stamp = len(frame), now, stamp
+        if self._positions is None:
+            return [int(i) for i in frame.index], frame
+        shown = frame.take(self._positions)
+        return [int(i) for i in shown.index], shown
 
 
 def editor_key(run_id: str, order: Sequence[int], natural: Sequence[int]) -> str:
