@@ -458,12 +458,16 @@ def review_table(job: Job, table: live_table.LiveTable, snap: engine.Snapshot) -
         table.build(rows, job.edits(), version)  # type: ignore[arg-type]
 
 
+def live_counts(frame) -> None:
+    """Counts per check as answers arrive: one line above the grid, which stays near the progress bar."""
+    if review.counts(frame) or review.summary_text(frame).endswith("accepted."):
+        st.caption(labels.md_escape(review.summary_text(frame)))
+
+
 def live_queue(run_id: str, frame) -> None:
-    """Counts per check as answers arrive, and the first flagged rows, each with an Accept button."""
-    counts = review.counts(frame)
-    if not counts:
+    """The first flagged rows (below the grid), each with its reason and an Accept button."""
+    if not review.counts(frame):
         return
-    st.caption(labels.md_escape(review.summary_text(frame)))
     ids = live_table.id_columns([str(c) for c in frame.columns], _shared.ws().settings.id_columns)
     waiting = review.queue(frame, [], ids)
     for row_id, row in waiting.head(review.LIVE_QUEUE_ROWS).iterrows():
@@ -502,15 +506,9 @@ def panel(run_id: str, status_at_draw: str, asking_at_draw: bool = False) -> Non
         _review.attempt_lines(going)
     table = job_table(job)
     review_table(job, table, snap)
-    live_queue(run_id, table.frame)
+    live_counts(table.frame)
     natural = [int(i) for i in table.index]
-    first = _shared.bind(
-        st.toggle,
-        "Flagged rows first",
-        "settings.flagged_first",
-        key="r_flagged_first",
-        help="Off: the table keeps the list's order while answers arrive, so rows do not move as you edit.",
-    )
+    first = _shared.ws().settings.flagged_first
     if first:
         edits = job.edits()
         stamp = (_shared.store().accepted(run_id), sorted((k, sorted(v.items())) for k, v in edits.items()))
@@ -535,8 +533,17 @@ def panel(run_id: str, status_at_draw: str, asking_at_draw: bool = False) -> Non
         args=(run_id, key, order),
         height=420 if len(shown) > 12 else "auto",
     )
+    a, b = st.columns([1, 3], vertical_alignment="center")
+    _shared.bind(
+        a.toggle,
+        "Flagged rows first",
+        "settings.flagged_first",
+        key="r_flagged_first",
+        help="Off: the table keeps the list's order while answers arrive, so rows do not move as you edit.",
+    )
     if order != natural:
-        st.caption("Flagged rows come first; edits stay with their row.")
+        b.caption("Flagged rows come first; edits stay with their row.")
+    live_queue(run_id, table.frame)
     if getattr(job, "mode", "live") == "batch":
         batch_lines(job)
     if any(cost or tokens for _, cost, tokens in snap.cost_series):  # nothing spent: no empty chart
