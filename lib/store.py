@@ -72,6 +72,12 @@ CREATE TABLE IF NOT EXISTS edits (
     value TEXT NOT NULL,
     PRIMARY KEY (run_id, row_id, column_name)
 );
+CREATE TABLE IF NOT EXISTS accepted (
+    run_id TEXT NOT NULL,
+    row_id INTEGER NOT NULL,
+    accepted_at REAL NOT NULL,
+    PRIMARY KEY (run_id, row_id)
+);
 CREATE TABLE IF NOT EXISTS workspaces (
     id TEXT PRIMARY KEY,
     created_at REAL NOT NULL,
@@ -288,7 +294,10 @@ class Store:
 
     def delete_run(self, run_id: str) -> None:
         self._write(
-            [(f"DELETE FROM {table} WHERE run_id = ?", (run_id,)) for table in ("edits", "rows", "runs")]
+            [
+                (f"DELETE FROM {table} WHERE run_id = ?", (run_id,))
+                for table in ("edits", "accepted", "rows", "runs")
+            ]
         )
 
     # --- rows -------------------------------------------------------------------------------------
@@ -385,6 +394,31 @@ class Store:
         ):
             out.setdefault(row_id, {})[column] = value
         return out
+
+    # --- review -----------------------------------------------------------------------------------
+
+    def accept(self, run_id: str, row_ids: Iterable[int], accepted: bool = True) -> None:
+        """A reviewer read these flagged answers and keeps them as they are (or takes that back)."""
+        now = time.time()
+        if accepted:
+            sql = "INSERT OR IGNORE INTO accepted VALUES (?, ?, ?)"
+            statements = [(sql, (run_id, int(r), now)) for r in row_ids]
+        else:
+            sql = "DELETE FROM accepted WHERE run_id = ? AND row_id = ?"
+            statements = [(sql, (run_id, int(r))) for r in row_ids]
+        self._write(statements)
+
+    def accepted(self, run_id: str) -> frozenset[int]:
+        """The rows of a run whose flagged answers a reviewer accepted."""
+        return frozenset(r[0] for r in self._read("SELECT row_id FROM accepted WHERE run_id = ?", (run_id,)))
+
+    def regenerations(self, run_id: str) -> list[str]:
+        """The ids of the regenerate runs that asked this run's flagged rows again, oldest first."""
+        rows = self._read(
+            "SELECT run_id FROM runs WHERE json_extract(meta_json, '$.regenerates') = ? ORDER BY created_at",
+            (run_id,),
+        )
+        return [r[0] for r in rows]
 
     # --- websites read (lib.web) -------------------------------------------------------------------
 

@@ -84,6 +84,7 @@ class Settings:
     flex_fallback: bool = False  # continue at the standard price if flex capacity stays unavailable
     flex_patience_s: float = 600.0
     csv_for: Literal["spreadsheet", "crm"] = "spreadsheet"  # the CSV export: guarded, or exact for a CRM
+    flagged_first: bool = True  # the live table puts the rows a quality check flagged first
 
 
 @dataclass

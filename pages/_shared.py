@@ -479,7 +479,7 @@ def results_of(run_id: str) -> tuple[pd.DataFrame, dict, dict[int, dict[str, str
     job = engine.get_job(run_id)
     if job is not None:
         edits = job.edits()
-        frame = runs.results_frame(job.plan.inputs, job.rows(), job.plan.meta, edits)
+        frame = runs.reviewed_results(store(), run_id, job.plan.inputs, job.rows(), job.plan.meta, edits)
         return frame, dict(job.plan.meta), edits
     s = store()
     return runs.stored_results(s, run_id), s.run(run_id).meta, s.edits(run_id)

@@ -7,15 +7,16 @@ import logging
 import streamlit as st
 
 from lib import engine, export
-from lib.engine import runs
+from lib.engine import regenerate, runs
 from lib.export import ExportError
 from lib.store import StoreError
-from lib.views import export_choice, labels, live_table
+from lib.views import export_choice, labels, live_table, review
 from lib.workspace import LeadSource
-from pages import _shared
+from pages import _review, _shared
 
 log = logging.getLogger(__name__)
 FORMATS = (("csv", "Download CSV"), ("xlsx", "Download XLSX"), ("json", "Download JSON"))
+VIEWS = (review.REVIEW_VIEW, *live_table.FILTERS)
 
 
 def chosen_run() -> str | None:
@@ -98,6 +99,112 @@ def retry_section(run_id: str, frame, conn: _shared.Connection) -> None:
         _shared.sending_caption(conn)
 
 
+def review_section(run_id: str, frame, edits: dict, outputs: list[str], conn: _shared.Connection) -> None:
+    """The queue: flagged, not accepted rows with their reasons; accept, edit or ask again per row."""
+    ids = live_table.id_columns([str(c) for c in frame.columns], _shared.ws().settings.id_columns)
+    waiting = review.queue(frame, outputs, ids)
+    blocked = _review.blocked(run_id)
+    askable = _review.askable(run_id) if blocked is None else []
+    if askable and st.button(
+        f"Regenerate flagged rows ({len(askable):,})",
+        key="btn_regenerate_all",
+        disabled=conn.endpoint is None,
+        help="Asks each flagged row again, with a turn that says which rule its answer broke. Billed, "
+        "and kept under the run's budget; the earlier answers stay for review. Accepted and edited rows "
+        "are left as they are.",
+    ):
+        _review.ask_again(run_id, conn, askable)
+        st.rerun()
+    if askable:
+        a, b = st.columns([2, 1], vertical_alignment="bottom")
+        picked = a.multiselect(
+            "Or pick flagged rows to ask again",
+            askable,
+            key="review_pick",
+            format_func=lambda i: review.row_label(frame, i, ids),
+        )
+        if b.button(
+            f"Regenerate picked rows ({len(picked):,})",
+            key="btn_regenerate_picked",
+            disabled=not picked or conn.endpoint is None,
+        ):
+            _review.ask_again(run_id, conn, picked)
+            st.rerun()
+    if blocked:
+        st.caption(blocked)
+    if waiting.empty:
+        st.success("No answer waits for review.")
+        accepted_section(run_id, frame, ids)
+        return
+    st.dataframe(
+        waiting,
+        key="review_queue",
+        height=320 if len(waiting) > 8 else "auto",
+        column_config={"_index": st.column_config.NumberColumn("row", pinned=True, width="small")},
+    )
+    options = [int(i) for i in waiting.index]
+    row_id = st.selectbox(
+        "Review a row", options, key="review_row", format_func=lambda i: review.row_label(frame, i, ids)
+    )
+    if row_id is None or row_id not in frame.index:
+        return
+    row = frame.loc[row_id]
+    st.caption("Why it is flagged")
+    st.text(row.get("enrich_error") or "")  # plain text: the reason quotes the answer
+    for column in outputs:
+        st.caption(labels.md_escape(column))
+        st.text(row.get(column) or "")
+    earlier = regenerate.earlier_answers(_shared.store(), run_id, row_id)
+    if earlier:
+        with st.expander(f"Earlier answers ({len(earlier)})"):
+            for text in earlier:
+                st.text(text)
+    edited = bool(set(edits.get(row_id, {})) & set(outputs))
+    a, b = st.columns(2)
+    a.button(
+        "Accept as it is",
+        key=f"btn_accept_{row_id}",
+        on_click=_review.accept,
+        args=(run_id, [row_id]),
+        help="The answer stays as it is and is no longer flagged; the export's flags say 'accepted:…'.",
+    )
+    if b.button(
+        "Regenerate this row",
+        key=f"btn_regenerate_{row_id}",
+        disabled=conn.endpoint is None or blocked is not None or edited,
+    ):
+        _review.ask_again(run_id, conn, [row_id])
+        st.rerun()
+    if edited:
+        b.caption("You edited this answer: edit it again, or accept it.")
+    with st.form(f"review_edit_{run_id}_{row_id}"):
+        typed = {
+            c: st.text_area(
+                f"Edit {labels.md_escape(c)}", value=row.get(c) or "", key=f"review_text_{row_id}_{c}"
+            )
+            for c in outputs
+        }
+        if st.form_submit_button("Save edit"):
+            merged = {k: dict(v) for k, v in edits.items()}
+            for column, value in typed.items():
+                if value != (row.get(column) or ""):
+                    merged.setdefault(row_id, {})[column] = value
+            _shared.save_edits(run_id, merged)  # checked again at once: a fixed answer leaves the queue
+            st.rerun()
+    accepted_section(run_id, frame, ids)
+
+
+def accepted_section(run_id: str, frame, ids: list[str]) -> None:
+    kept = [int(i) for i, cell in frame["enrich_flags"].items() if review.is_accepted(cell)]
+    if not kept:
+        return
+    with st.expander(f"Accepted rows ({len(kept):,})"):
+        back = st.multiselect(
+            "Rows", kept, key="review_unaccept", format_func=lambda i: review.row_label(frame, i, ids)
+        )
+        st.button("Flag them again", key="btn_unaccept", on_click=_review.accept, args=(run_id, back, False))
+
+
 def chain(frame, meta: dict) -> None:
     if st.button("Run another prompt on this table", key="btn_chain"):
         data = live_table.chain_csv(frame)
@@ -142,7 +249,26 @@ def main() -> None:
     if job is not None and job.active:
         st.info("This run is still going; the table shows what has arrived so far.")
         _shared.page_link("run", "Watch it on the Run page", ":material/play_arrow:")
-    which = st.segmented_control("Show", live_table.FILTERS, key="res_filter", default="All rows")
+    _review.shown_error()
+    _review.attempt_progress(run_id)
+    st.caption(labels.md_escape(review.summary_text(frame)))
+    spent = _review.spent_text(run_id)
+    if spent:
+        st.caption(spent)
+    waiting = review.waiting(frame)
+    which = st.segmented_control(
+        "Show",
+        VIEWS,
+        key="res_filter",
+        default="All rows",
+        format_func=lambda v: f"{v} ({waiting:,})" if v == review.REVIEW_VIEW else v,
+    )
+    if which == review.REVIEW_VIEW:
+        review_section(run_id, frame, edits, output_columns, conn)
+        retry_section(run_id, frame, conn)
+        chain(frame, meta)
+        exports(frame, meta, run_id)
+        return
     shown = live_table.filter_results(frame, which or "All rows")
     st.caption(
         f"{len(shown):,} of {len(frame):,} rows · {sum(len(v) for v in edits.values())} edited cell(s)"

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 
 import streamlit as st
 
 from lib import batch, charts, engine
 from lib.cost import pricing, quote
 from lib.cost.pricing import PRICES_READ_ON
-from lib.engine import Job, RunSettings, runs
+from lib.engine import Job, RunSettings, regenerate, runs
 from lib.prompts import templates
 from lib.prompts.models import model_info
 from lib.store import StoreError
-from lib.views import history, labels, live_table, prompt_draft, run_status
+from lib.views import history, labels, live_table, prompt_draft, review, run_status
 from lib.workspace import Workspace
-from pages import _shared
+from pages import _review, _shared
 
 # --- a run this server no longer runs ----------------------------------------------------------------
 
@@ -302,7 +303,7 @@ def start_run(df, spec, options: runs.RunOptions, w: Workspace, conn: _shared.Co
 
 
 def controls(job: Job, snap: engine.Snapshot, conn: _shared.Connection) -> None:
-    a, b, c, _ = st.columns([1, 1, 1, 3])
+    a, b, c, d = st.columns([1, 1, 1, 3])
     if snap.status == "running" and a.button("Pause", key="btn_pause"):
         job.pause()
         st.rerun()
@@ -330,6 +331,16 @@ def controls(job: Job, snap: engine.Snapshot, conn: _shared.Connection) -> None:
     ):
         _shared.continue_run(job.id, conn, retry_failed=True)
         st.rerun()
+    askable = _review.askable(job.id) if snap.status == "finished" and _review.blocked(job.id) is None else []
+    if askable and d.button(
+        f"Regenerate flagged rows ({len(askable):,})",
+        key="btn_regenerate_run",
+        disabled=conn.endpoint is None,
+        help="Sent live: each flagged row is asked again with a turn that says which rule it broke, billed "
+        "and under what is left of the budget. Accepted and edited rows are left as they are.",
+    ):
+        _review.ask_again(job.id, conn)
+        st.rerun()
     if not job.active:
         _shared.sending_caption(conn)
 
@@ -344,27 +355,82 @@ def job_table(job: Job) -> live_table.LiveTable:
     return table
 
 
-def sync_edits(run_id: str) -> None:
-    """Copy the editor's edits onto the job (on_change, and before each render for seeded state)."""
+def sync_edits(run_id: str, key: str | None = None, order: list[int] | None = None) -> None:
+    """Copy the editor's edits onto the job (on_change, and before each render for seeded state).
+
+    The editor keeps edits by row position in the order it was drawn in (flagged rows first), so the
+    positions are read against that order; the key names that order (review.editor_key)."""
     job = engine.get_job(run_id)
-    state = st.session_state.get(f"editor_{run_id}")
-    if job is None or not state:
+    if job is None:
         return
     table = job_table(job)
-    merged = live_table.merge_editor_edits(
-        job.edits(), state.get("edited_rows", {}), list(table.index), table.names.values()
+    views: list[tuple[str, list[int] | None]] = [(key, order)] if key is not None else []
+    if key is None:  # before a render: the order last drawn, and the run's own order under the plain key
+        drawn = st.session_state.get("live_editor_view")
+        if drawn and drawn[0] == run_id:
+            views.append((drawn[1], drawn[2]))
+        views.append((f"editor_{run_id}", None))
+    for view_key, view_order in dict(views).items():
+        state = st.session_state.get(view_key)
+        if not state:
+            continue
+        merged = live_table.merge_editor_edits(
+            job.edits(), state.get("edited_rows", {}), view_order or list(table.index), table.names.values()
+        )
+        if merged != job.edits():
+            job.set_edits(merged)
+
+
+def review_table(job: Job, table: live_table.LiveTable, snap: engine.Snapshot) -> None:
+    """The table's rows as the review queue sees them (accepted, regenerated, edits checked again)."""
+    store = _shared.store()
+    going = regenerate.running_attempt(store, job.id)
+    version = (
+        snap.version,
+        store.accepted(job.id),
+        len(regenerate.attempts(store, job.id)),
+        going.snapshot().version if going is not None else None,
     )
-    if merged != job.edits():
-        job.set_edits(merged)
+    if table.version != version:
+        rows = regenerate.review_rows(
+            store, job.id, job.rows(), meta=job.plan.meta, inputs=job.plan.inputs, edits=job.edits()
+        )
+        table.build(rows, job.edits(), version)  # type: ignore[arg-type]
 
 
-def panel(run_id: str, status_at_draw: str) -> None:
+def live_counts(frame) -> None:
+    """Counts per check as answers arrive: one line above the grid, which stays near the progress bar."""
+    if review.counts(frame) or review.summary_text(frame).endswith("accepted."):
+        st.caption(labels.md_escape(review.summary_text(frame)))
+
+
+def live_queue(run_id: str, frame) -> None:
+    """The first flagged rows (below the grid), each with its reason and an Accept button."""
+    if not review.counts(frame):
+        return
+    ids = live_table.id_columns([str(c) for c in frame.columns], _shared.ws().settings.id_columns)
+    waiting = review.queue(frame, [], ids)
+    for row_id, row in waiting.head(review.LIVE_QUEUE_ROWS).iterrows():
+        a, b = st.columns([8, 1], vertical_alignment="center")
+        a.text(f"Row {row_id} · {row['checks']}: {row['reason']}")  # plain text: the reason quotes the answer
+        b.button("Accept", key=f"btn_live_accept_{row_id}", on_click=_review.accept, args=(run_id, [row_id]))
+    more = len(waiting) - review.LIVE_QUEUE_ROWS
+    if more > 0:
+        st.caption(
+            f"… and {more:,} more: the review queue on Results lists them all, to accept, edit or ask again."
+        )
+
+
+def panel(run_id: str, status_at_draw: str, asking_at_draw: bool = False) -> None:
     """The live part: redrawn every 500 ms while the run is active. Thin, because fragments are."""
     job = engine.get_job(run_id)
     if job is None:
         return
+    sync_edits(run_id)  # before the snapshot: an edit that fixes a row moves it out of the flagged rows now
     snap = job.snapshot()
-    if snap.status != status_at_draw:
+    going = regenerate.running_attempt(_shared.store(), run_id)
+    asking = going is not None
+    if snap.status != status_at_draw or asking != asking_at_draw:
         st.rerun()  # started, paused or ended: redraw the whole page so buttons and the timer follow
     st.progress(snap.progress, text=run_status.progress_text(snap))
     st.caption(run_status.spend_text(snap))
@@ -376,22 +442,48 @@ def panel(run_id: str, status_at_draw: str) -> None:
             st.caption(line)
     if snap.message:
         st.text(snap.message)
-    sync_edits(run_id)
+    if going is not None:
+        _review.attempt_lines(going)
     table = job_table(job)
-    if table.version != snap.version:
-        table.build(job.rows(), job.edits(), snap.version)
+    review_table(job, table, snap)
+    live_counts(table.frame)
+    natural = [int(i) for i in table.index]
+    first = _shared.ws().settings.flagged_first
+    if first:
+        edits = job.edits()
+        stamp = (_shared.store().accepted(run_id), sorted((k, sorted(v.items())) for k, v in edits.items()))
+        sorter = st.session_state.get("live_order")
+        if sorter is None or st.session_state.get("live_order_id") != run_id:
+            sorter = review.LiveOrder()
+            st.session_state.update(live_order=sorter, live_order_id=run_id)
+        order, shown = sorter.view(table.frame, live=job.active, stamp=stamp, now=time.monotonic())
+    else:
+        order, shown = natural, table.frame
+    key = review.editor_key(run_id, order, natural)
+    st.session_state["live_editor_view"] = (run_id, key, order)
     outputs = list(table.names.values())
-    order, config = _shared.grid_layout(table.frame, outputs)
+    grid_order, config = _shared.grid_layout(shown, outputs)
     st.data_editor(
-        table.frame,
-        key=f"editor_{run_id}",
+        shown,
+        key=key,
         disabled=[*table.inputs.columns, *runs.STATUS_COLUMNS],
-        column_order=order,
+        column_order=grid_order,
         column_config=config,
         on_change=sync_edits,
-        args=(run_id,),
-        height=420 if len(table.frame) > 12 else "auto",
+        args=(run_id, key, order),
+        height=420 if len(shown) > 12 else "auto",
     )
+    a, b = st.columns([1, 3], vertical_alignment="center")
+    _shared.bind(
+        a.toggle,
+        "Flagged rows first",
+        "settings.flagged_first",
+        key="r_flagged_first",
+        help="Off: the table keeps the list's order while answers arrive, so rows do not move as you edit.",
+    )
+    if order != natural:
+        b.caption("Flagged rows come first; edits stay with their row.")
+    live_queue(run_id, table.frame)
     if getattr(job, "mode", "live") == "batch":
         batch_lines(job)
     if any(cost or tokens for _, cost, tokens in snap.cost_series):  # nothing spent: no empty chart
@@ -424,12 +516,19 @@ def attached_section(conn: _shared.Connection) -> None:
         f"{file} · model {labels.md_escape(meta.get('model'))} · status: {snap.status} · run id {job.id}"
     )
     _shared.simulated_note(meta)
+    _review.shown_error()
     controls(job, snap, conn)
     live = job.active
     if not live and ss.get("pending_run_id") == job.id:
         ss.pop("pending_run_id")  # this start intent is over; the next Start makes a new run
-    st.fragment(panel, run_every="500ms" if live else None)(job.id, snap.status)
-    if not live and st.button("Open results", key="btn_open_results"):
+    asking = regenerate.running_attempt(_shared.store(), job.id) is not None
+    st.fragment(panel, run_every="500ms" if live or asking else None)(job.id, snap.status, asking)
+    a, b, _ = st.columns([1, 1, 2])
+    if not live and a.button("Open results", key="btn_open_results"):
+        _shared.attach(job.id, results=True)
+        _shared.go("results")
+    if b.button("Open the review queue", key="btn_open_review", help="Every flagged row, on Results."):
+        ss["res_filter"] = review.REVIEW_VIEW
         _shared.attach(job.id, results=True)
         _shared.go("results")
     st.divider()

@@ -157,8 +157,11 @@ def test_journey_sample_run_reload_second_tab_edit_and_exports(app, api, ctx, ta
     wait_done_at_least(tab, 15)
     screenshot(tab, "browser-run-midway.png")
 
-    # Edit an answer in the live table; it survives the next live refreshes.
+    # Edit an answer in the live table; it survives the next live refreshes. The table is put in the
+    # list's order first (flagged rows would come first otherwise, and move as answers arrive).
+    tab.get_by_text("Flagged rows first").click()
     grid = tab.get_by_test_id("stDataFrame").first
+    expect(grid_cell(grid, 0, 0)).to_have_text(str(ids[0]))
     edit_cell(tab, grid, answer_col, 2, answers[ids[2]], EDIT)
     edited = grid_cell(grid, answer_col, 2)
     expect(edited).to_have_text(EDIT)

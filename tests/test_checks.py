@@ -234,9 +234,10 @@ def test_structured_answers_are_checked_per_field(answer: str, expected: list[tu
 
 COUNTS_TEXT = [
     ({}, ""),
-    ({"too_long": 3}, "3 too long"),
-    ({"banned_phrase": 1, "too_long": 1200}, "1 banned phrase · 1,200 too long"),
-    ({"placeholder": 0, "new_check": 2}, "2 new check"),
+    ({"too_long": 3}, "too long: 3"),
+    ({"too_long": 1200, "banned_phrase": 1}, "too long: 1,200 · banned phrase: 1"),
+    ({"placeholder": 0, "new_check": 2}, "new check: 2"),
+    ({"placeholder": 1}, "left-over placeholder: 1"),
 ]
 
 

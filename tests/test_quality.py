@@ -226,6 +226,8 @@ def test_cli_regenerate_twice_leaves_few_flagged_rows_and_bills_every_attempt(si
     assert result["succeeded"] == 60
     rows = read_output(out)
     assert sum(bool(r["enrich_flags"]) for r in rows) == left
+    exported = sum(float(r["enrich_cost_usd"] or 0) for r in rows)  # every attempt on its row
+    assert exported == pytest.approx(ledger_cost(sim), rel=1e-6)
 
 
 def test_regenerate_asks_with_the_broken_rule_and_keeps_the_earlier_answer(sim, data_dir):
@@ -245,8 +247,12 @@ def test_regenerate_asks_with_the_broken_rule_and_keeps_the_earlier_answer(sim, 
     second = live_run(sim, again, data_dir, "sk-test-regen")
     rows = latest(job.rows(), second.rows())
     assert quality_counts(with_list_checks(rows, plan.meta)) == {}
-    earlier = stored_results(Store(data_dir), plan.run_id)  # the first answers stay, for review
-    assert all(replies.DEFECT_PHRASE in text for text in earlier[plan.meta["output_columns"]["output"]])
+    earlier = Store(data_dir).rows(plan.run_id)  # the first answers stay in their run, for review
+    assert all(replies.DEFECT_PHRASE in r.text for r in earlier)
+    shown = stored_results(Store(data_dir), plan.run_id)  # the results show the regenerated ones
+    assert not any(replies.DEFECT_PHRASE in t for t in shown[plan.meta["output_columns"]["output"]])
+    assert set(shown["enrich_flags"]) == {""}
+    assert shown["enrich_cost_usd"].sum() == pytest.approx(ledger_cost(sim), rel=1e-6)  # both attempts
     assert regenerate_plan(plan, rows, 2, sim.url) is None  # nothing flagged: nothing to ask
 
 

@@ -1,16 +1,28 @@
 """Regenerate: ask again, for the rows a quality check flagged only, with a turn that states the broken rule.
 
 Each attempt is a run of its own (kind "regenerate", journalled, billed and budgeted like any run), so the
-earlier answers stay in the store for review; the results take each row's latest answer and its flags.
+earlier answers stay in the store for review; the results take each row's latest answer and its flags
+(runs.laid_over), with every attempt's cost. The command line's --regenerate and the app's Regenerate
+buttons (`start_again`) build the same requests.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+from collections.abc import Collection, Sequence
 
 from lib.engine import RunPlan, WorkItem, request_hash
-from lib.engine.runs import _prompt_tokens, stable_run_id, with_list_checks
-from lib.store import RowRecord
+from lib.engine import job as engine
+from lib.engine.client import Endpoint
+from lib.engine.runs import (
+    _prompt_tokens,
+    laid_over,
+    resume_plan,
+    reviewed,
+    stable_run_id,
+    with_list_checks,
+)
+from lib.store import RowRecord, Store
 
 FOLLOW_UP = (
     "Your answer above breaks the prompt's rules: {problems} Write the answer again, following every rule "
@@ -29,14 +41,18 @@ def follow_up(row: RowRecord) -> str:
 
 
 def regenerate_plan(
-    plan: RunPlan, rows: Sequence[RowRecord], attempt: int, base_url: str | None
+    plan: RunPlan,
+    rows: Sequence[RowRecord],
+    attempt: int,
+    base_url: str | None,
+    only: Collection[int] | None = None,
 ) -> RunPlan | None:
-    """A run that asks each flagged row again (None: nothing is flagged).
+    """A run that asks each flagged row (of `only`, when given) again (None: nothing is flagged).
 
-    `rows` are the latest answers with the list-level checks applied; the new request is the row's
-    original conversation, the flagged answer, and the follow-up turn.
+    `rows` are the latest answers of the whole list (the list-level checks are applied to them); the new
+    request is the row's original conversation, the flagged answer, and the follow-up turn.
     """
-    todo = flagged(with_list_checks(rows, plan.meta))
+    todo = [r for r in flagged(with_list_checks(rows, plan.meta)) if only is None or r.row_id in only]
     if not todo:
         return None
     originals = {item.row_id: item for item in plan.items}
@@ -62,6 +78,7 @@ def regenerate_plan(
         meta={
             **plan.meta,
             "kind": "regenerate",
+            "mode": "live",  # asked again live, also for a batch run's rows
             "regenerates": plan.run_id,
             "attempt": attempt,
             "rows": len(items),
@@ -73,9 +90,122 @@ def regenerate_plan(
 
 
 def latest(rows: Sequence[RowRecord], newer: Sequence[RowRecord]) -> list[RowRecord]:
-    """Each row's latest answer: a regenerated one where it succeeded, else the one before."""
-    by_id = {r.row_id: r for r in rows}
-    for row in newer:
-        if row.status == "succeeded":
-            by_id[row.row_id] = row
-    return list(by_id.values())
+    """Each row's latest answer: a regenerated one where it succeeded, else the one before; either way
+    carrying what both attempts were billed (runs.laid_over), so an export's cost column sums to the bill."""
+    return laid_over(rows, [newer])
+
+
+class RegenerateError(ValueError):
+    """Why the app cannot ask again now, in words for the user."""
+
+
+def attempts(store: Store, run_id: str) -> list[str]:
+    """The run's regenerate runs, oldest first."""
+    return store.regenerations(run_id)
+
+
+def running_attempt(store: Store, run_id: str) -> engine.Job | None:
+    """The regenerate run of this run still going in this process, if any."""
+    for attempt_id in attempts(store, run_id):
+        job = engine.get_job(attempt_id)
+        if job is not None and job.active:
+            return job
+    return None
+
+
+def current_rows(store: Store, run_id: str, rows: Sequence[RowRecord] | None = None) -> list[RowRecord]:
+    """The run's rows (the live job's, when given) with the regenerated answers laid over."""
+    base = store.rows(run_id) if rows is None else rows
+    return laid_over(base, [store.rows(a) for a in attempts(store, run_id)])
+
+
+def spent(store: Store, run_id: str) -> float:
+    """What the run and its regenerate attempts were billed (answers reused from the cache cost nothing)."""
+    return sum(
+        r.cost_usd or 0.0
+        for rid in (run_id, *attempts(store, run_id))
+        for r in store.rows(rid)
+        if not r.from_cache
+    )
+
+
+def review_rows(
+    store: Store,
+    run_id: str,
+    rows: Sequence[RowRecord] | None = None,
+    *,
+    meta: dict | None = None,
+    inputs: dict | None = None,
+    edits: dict | None = None,
+) -> list[RowRecord]:
+    """The rows as the review queue sees them: regenerated answers laid over, edited answers checked
+    again, the list-level checks applied, accepted rows no longer flagged. The live panel passes its
+    job's rows, plan and edits; otherwise everything comes from the store."""
+    now = reviewed(
+        {r.row_id: r for r in current_rows(store, run_id, rows)},
+        meta if meta is not None else store.run(run_id).meta,
+        inputs if inputs is not None else dict(store.inputs(run_id)),
+        edits if edits is not None else store.edits(run_id),
+        store.accepted(run_id),
+    )
+    return list(now.values())
+
+
+def askable(store: Store, run_id: str, rows: Sequence[RowRecord] | None = None) -> list[int]:
+    """Rows the app may ask again: flagged, not accepted, and not edited by the user (a new answer would
+    hide behind the edit; an edit that still breaks a rule is edited again, or accepted)."""
+    meta = store.run(run_id).meta
+    edits = store.edits(run_id)
+    shown = set((meta.get("output_columns") or {}).values())
+    now = review_rows(store, run_id, rows, meta=meta, edits=edits)
+    return [r.row_id for r in flagged(now) if not shown & set(edits.get(r.row_id, {}))]
+
+
+def start_again(
+    store: Store, run_id: str, endpoint: Endpoint, row_ids: Collection[int] | None = None
+) -> engine.Job:
+    """Ask the run's flagged rows (all, or `row_ids`) again, live, through `endpoint`; returns at once.
+
+    The attempt is billed and journalled as a run of its own, under what is left of the run's budget;
+    a second click while an attempt goes on returns that attempt.
+    """
+    going = running_attempt(store, run_id)
+    if going is not None:
+        return going
+    job = engine.get_job(run_id)
+    if job is not None and job.active:
+        raise RegenerateError("The run is still going: ask rows again once it has finished or is paused.")
+    wanted = set(askable(store, run_id))
+    if row_ids is not None:
+        wanted &= set(row_ids)
+    if not wanted:
+        raise RegenerateError("No flagged row to ask again (accepted and edited rows are left as they are).")
+    plan = resume_plan(store, run_id)
+    rows = current_rows(store, run_id)
+    again = regenerate_plan(plan, rows, len(attempts(store, run_id)) + 1, endpoint.base_url, only=wanted)
+    if again is None:
+        raise RegenerateError("No flagged row to ask again.")
+    again = dataclasses.replace(again, meta={**again.meta, "base_url": endpoint.base_url})
+    from lib.engine.resume import stored_settings  # resume imports the engine: here, not at the top
+
+    settings = stored_settings(store, run_id)
+    budget = job.snapshot().budget_usd if isinstance(job, engine.Job) else settings.budget_usd
+    if budget is not None:
+        left = budget - spent(store, run_id)
+        if left <= 0:
+            raise RegenerateError(
+                f"The run's budget (${budget:,.2f}) is spent: raise it (Resume on the Run page) to ask again."
+            )
+        settings = dataclasses.replace(settings, budget_usd=left)
+    return engine.start(again, endpoint=endpoint, settings=settings, store=store)
+
+
+def earlier_answers(store: Store, run_id: str, row_id: int) -> list[str]:
+    """A row's answers before its latest one, oldest first: the run's own, then each attempt's but the last."""
+    texts = []
+    for rid in (run_id, *attempts(store, run_id)):
+        texts += [r.text for r in store.rows(rid) if r.row_id == row_id and r.text is not None]
+    latest_text = next((r.text for r in current_rows(store, run_id) if r.row_id == row_id), None)
+    if texts and texts[-1] == latest_text:
+        texts.pop()
+    return texts

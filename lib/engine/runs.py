@@ -6,17 +6,18 @@ which only knows request bodies and row ids. Both the Streamlit pages and the co
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import astuple, dataclass, replace
 from typing import Literal
 
 import pandas as pd
 
 from lib.cost import tokens
-from lib.cost.pricing import REQUEST_TIERS, Price, price_for, tier_prices
+from lib.cost.pricing import REQUEST_TIERS, Price, Usage, price_for, tier_prices
 from lib.cost.quote import UNCAPPED_OUTPUT_GUESS
 from lib.engine import RunPlan, WorkItem, request_hash
 from lib.engine.job import QualityCheck
@@ -284,7 +285,12 @@ def quality_text(spec: PromptSpec, text: str | None) -> str | None:
 
 
 def spec_of(meta: Mapping) -> PromptSpec:
-    return library.parse_spec(meta["prompt_yaml"], source=f"run of {meta.get('prompt_name', 'a prompt')}")
+    return _parsed_spec(meta["prompt_yaml"], f"run of {meta.get('prompt_name', 'a prompt')}")
+
+
+@functools.lru_cache(maxsize=64)  # the live panel asks twice a second; a PromptSpec is frozen
+def _parsed_spec(text: str, source: str) -> PromptSpec:
+    return library.parse_spec(text, source=source)
 
 
 def move_run(store: Store, run_id: str, base_url: str | None) -> None:
@@ -346,12 +352,14 @@ def results_frame(
     rows: Sequence[RowRecord],
     meta: Mapping,
     edits: Mapping[int, Mapping[str, str]] | None = None,
+    accepted: Collection[int] = (),
 ) -> pd.DataFrame:
     """Input columns in their original order and text, the output column(s), then the status columns.
 
     A status column whose name the input already uses (an exported file enriched again) gets a
     " (2)" suffix instead of overwriting the input. User edits ({row_id: {column: value}}) are applied
-    last, so an export carries them. A row that reused another row's answer (a duplicate lead, or an answer
+    last, so an export carries them, and an edited answer is checked again (`reviewed`); a row a reviewer
+    accepted carries `accepted:<check>` instead of its `quality:<check>` flags. A row that reused another row's answer (a duplicate lead, or an answer
     an earlier run paid for) carries 0 tokens and $0 and the flag `reused`: the cost column sums to the run's
     total, and the first row of a duplicate group carries what was paid.
     """
@@ -359,8 +367,7 @@ def results_frame(
     names: dict[str, str] = meta.get("output_columns") or {c: c for c in spec.output_columns}
     columns: list[str] = list(meta.get("columns") or [])
     status = status_column_names([*columns, *names.values()])
-    by_id = {r.row_id: r for r in rows}
-    by_id.update(_with_repeated_openers(spec, by_id))
+    by_id = reviewed({r.row_id: r for r in rows}, meta, inputs, edits, accepted)
     paid = _paid_by_first_row(rows)
     records = []
     for row_id, cells in inputs.items():
@@ -422,9 +429,7 @@ def _paid_by_first_row(rows: Sequence[RowRecord]) -> dict:
 
 def with_list_checks(rows: Sequence[RowRecord], meta: Mapping) -> list[RowRecord]:
     """The rows with the checks over the whole list applied (repeated openers): what the results show."""
-    by_id = {r.row_id: r for r in rows}
-    by_id.update(_with_repeated_openers(spec_of(meta), by_id))
-    return list(by_id.values())
+    return list(reviewed({r.row_id: r for r in rows}, meta).values())
 
 
 def quality_counts(rows: Sequence[RowRecord]) -> dict[str, int]:
@@ -432,22 +437,134 @@ def quality_counts(rows: Sequence[RowRecord]) -> dict[str, int]:
     return checks.count_flags([r.flags for r in rows if r.status == "succeeded"])
 
 
-def _with_repeated_openers(spec: PromptSpec, rows: Mapping[int, RowRecord]) -> dict[int, RowRecord]:
+def reviewed(
+    rows: Mapping[int, RowRecord],
+    meta: Mapping,
+    inputs: Mapping[int, Mapping[str, str]] | None = None,
+    edits: Mapping[int, Mapping[str, str]] | None = None,
+    accepted: Collection[int] = (),
+) -> dict[int, RowRecord]:
+    """The rows as a reviewer sees them: edited answers checked again, the list-level checks applied (over
+    the answers as edited), and accepted rows' `quality:<check>` flags turned into `accepted:<check>`.
+
+    An edit is checked again rather than counted as reviewed: what is exported is the edited text, and a
+    quick fix can still leave "[Company Name]" in; an answer kept on purpose is what Accept is for.
+    """
+    spec = spec_of(meta)
+    names: Mapping[str, str] = meta.get("output_columns") or {c: c for c in spec.output_columns}
+    first = spec.output_columns[0]
+    structured = templates.is_structured(spec)
+    edits = edits or {}
+    out = dict(rows)
+    answers = {}
+    for row_id, row in rows.items():  # the live panel runs this twice a second: kept lean
+        if row.status != "succeeded":
+            continue
+        cells = edits.get(row_id)
+        edited = {column: cells[shown] for column, shown in names.items() if shown in cells} if cells else {}
+        if edited:
+            out[row_id] = row = _rechecked(spec, row, (inputs or {}).get(row_id, {}), edited)
+        if first in edited:
+            answers[row_id] = edited[first]
+        elif row.text is not None:
+            text = quality_text(spec, row.text) if structured else row.text
+            if text is not None:
+                answers[row_id] = text
+    out.update(_with_repeated_openers(spec, out, answers))
+    for row_id in accepted:
+        row = out.get(row_id)
+        if row is not None and any(f.startswith(checks.QUALITY) for f in row.flags):
+            out[row_id] = replace(row, flags=tuple(checks.accepted_flag(f) for f in row.flags))
+    return out
+
+
+def _answer_findings(
+    spec: PromptSpec, values: Mapping[str, str], row: Mapping[str, str]
+) -> list[checks.Finding]:
+    """Each output column's checks, as the engine ran them (a plain answer's messages name no column)."""
+    if not templates.is_structured(spec):
+        return checks.check_answer(spec.checks, next(iter(values.values()), ""), row)
+    found: list[checks.Finding] = []
+    for column in spec.output_columns:
+        if column in values:
+            found += checks.check_answer(spec.checks, values[column], row, where=column)
+    return found
+
+
+def _rechecked(
+    spec: PromptSpec, row: RowRecord, cells: Mapping[str, str], edited: Mapping[str, str]
+) -> RowRecord:
+    """A succeeded row whose answer the user edited, with the per-answer checks run on the edited text."""
+    parsed = templates.parse_output(spec, row.text) if row.text is not None else None
+    before: dict[str, str] = {}
+    if parsed is not None and "invalid_output" not in row.flags:
+        before = dict(parsed.values) if templates.is_structured(spec) else {spec.output_columns[0]: row.text}
+    error = row.error or ""
+    for finding in _answer_findings(spec, before, cells) if before else []:
+        error = error.replace(finding.message, "")  # the sentences about the text the answer no longer has
+    now = _answer_findings(spec, {**before, **edited}, cells)
+    kept = [f for f in row.flags if not f.startswith(checks.QUALITY)]
+    error = " ".join([*error.split(), *(f.message for f in now)])
+    return replace(row, flags=tuple(dict.fromkeys([*kept, *(f.flag for f in now)])), error=error or None)
+
+
+def _with_repeated_openers(
+    spec: PromptSpec, rows: Mapping[int, RowRecord], answers: Mapping[int, str] | None = None
+) -> dict[int, RowRecord]:
     """Succeeded rows whose answer opens like too many others, flagged (a check of the whole list)."""
-    answers = {
-        row_id: text
-        for row_id, row in rows.items()
-        if row.status == "succeeded" and (text := quality_text(spec, row.text)) is not None
-    }
+    if answers is None:
+        answers = {
+            row_id: text
+            for row_id, row in rows.items()
+            if row.status == "succeeded" and (text := quality_text(spec, row.text)) is not None
+        }
     found = checks.repeated_openers(answers, spec.checks.max_opener_share)
     out = {}
     for row_id, finding in found.items():
         row = rows[row_id]
-        if finding.flag in row.flags:
+        if finding.flag in row.flags or checks.accepted_flag(finding.flag) in row.flags:
             continue
         error = finding.message if not row.error else f"{row.error} {finding.message}"
         out[row_id] = replace(row, flags=(*row.flags, finding.flag), error=error)
     return out
+
+
+def laid_over(rows: Sequence[RowRecord], attempts: Sequence[Sequence[RowRecord]]) -> list[RowRecord]:
+    """Each row's latest answer, a regenerated one where an attempt succeeded, carrying what every attempt
+    of it was billed (so the cost column still sums to what the server billed); earlier answers stay in
+    their own runs in the store, for review."""
+    if not any(attempts):
+        return list(rows)
+    by_id = {r.row_id: r for r in rows}
+    for attempt in attempts:
+        for new in attempt:
+            old = by_id.get(new.row_id)
+            if old is None or new.status == "pending":
+                continue
+            paid = [r for r in (old, new) if not r.from_cache]
+            usage = sum((r.usage for r in paid), Usage())
+            costs = [r.cost_usd for r in paid if r.cost_usd is not None]
+            billed = {
+                "usage": usage,
+                "cost_usd": sum(costs) if costs else (None if paid else old.cost_usd),
+                "attempts": old.attempts + new.attempts,
+                "from_cache": not paid,
+            }
+            by_id[new.row_id] = replace(new if new.status == "succeeded" else old, **billed)
+    return list(by_id.values())
+
+
+def reviewed_results(
+    store: Store,
+    run_id: str,
+    inputs: Mapping[int, Mapping[str, str]],
+    rows: Sequence[RowRecord],
+    meta: Mapping,
+    edits: Mapping[int, Mapping[str, str]] | None = None,
+) -> pd.DataFrame:
+    """A run's results with its regenerated answers laid over and its reviewer's acceptances applied."""
+    attempts = [store.rows(r) for r in store.regenerations(run_id)]
+    return results_frame(inputs, laid_over(rows, attempts), meta, edits, store.accepted(run_id))
 
 
 def _outputs(spec: PromptSpec, row: RowRecord, names: Mapping[str, str]) -> dict[str, str]:
@@ -460,4 +577,5 @@ def _outputs(spec: PromptSpec, row: RowRecord, names: Mapping[str, str]) -> dict
 def stored_results(store: Store, run_id: str) -> pd.DataFrame:
     """A run's results table straight from the store, with the user's edits."""
     record = store.run(run_id)
-    return results_frame(dict(store.inputs(run_id)), store.rows(run_id), record.meta, store.edits(run_id))
+    inputs = dict(store.inputs(run_id))
+    return reviewed_results(store, run_id, inputs, store.rows(run_id), record.meta, store.edits(run_id))

@@ -8,6 +8,7 @@ too many words or characters, banned phrases, a column's value not mentioned. Ov
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections import Counter
@@ -20,6 +21,10 @@ BANNED = "quality:banned_phrase"
 MISSING_MENTION = "quality:missing_mention"
 REPEATED_OPENER = "quality:repeated_opener"
 FLAGS = (PLACEHOLDER, TOO_LONG, BANNED, MISSING_MENTION, REPEATED_OPENER)
+QUALITY = "quality:"
+# A flag a reviewer accepted: "accepted:too_long" says which rule the kept answer breaks, and no longer
+# counts as flagged anywhere (counts, the review queue, regenerate), since nothing reads it as "quality:".
+ACCEPTED = "accepted:"
 
 OPENER_WORDS = 3
 DEFAULT_OPENER_SHARE = 0.25  # a quarter of the list opening alike reads as a mail merge
@@ -311,6 +316,12 @@ def check_answer(
 # --------------------------------------------------------------------------------------------- over a list
 
 
+def accepted_flag(flag: str) -> str:
+    """'quality:too_long' -> 'accepted:too_long'; any other flag as it is."""
+    return ACCEPTED + flag.removeprefix(QUALITY) if flag.startswith(QUALITY) else flag
+
+
+@functools.lru_cache(maxsize=65_536)  # the live panel asks again for the same answers twice a second
 def opener(text: str, words: int = OPENER_WORDS) -> str | None:
     """An answer's first words, folded and without punctuation; None when it is shorter than that."""
     found = re.sub(r"[^\w\s']", " ", _fold(text)).split()

@@ -12,6 +12,7 @@ import pandas as pd
 
 from lib.engine import runs
 from lib.prompts import templates
+from lib.prompts.checks import ACCEPTED
 from lib.store import RowRecord
 
 TEXT = "string"  # pandas dtype of every text column shown in a grid: fixed, so editors keep their edits
@@ -190,8 +191,9 @@ def filter_results(frame: pd.DataFrame, which: str) -> pd.DataFrame:
     flags = frame["enrich_flags"].fillna("").astype(str)
     if which == "Truncated":
         return frame[flags.str.contains("truncated")]
-    if which == "Flagged":
-        return frame[(flags != "") | (frame["enrich_status"] == "failed")]
+    if which == "Flagged":  # a flag a reviewer accepted ("accepted:too_long") no longer counts
+        flagged = flags.map(lambda c: any(f and not f.startswith(ACCEPTED) for f in c.split(",")))
+        return frame[flagged | (frame["enrich_status"] == "failed")]
     return frame
 
 
