@@ -10,7 +10,7 @@ from lib import engine, export
 from lib.engine import regenerate, runs
 from lib.export import ExportError
 from lib.store import StoreError
-from lib.views import export_choice, labels, live_table, review
+from lib.views import export_choice, history, labels, live_table, review
 from lib.workspace import LeadSource
 from pages import _review, _shared
 
@@ -241,9 +241,7 @@ def main() -> None:
     output_columns = list((meta.get("output_columns") or {}).values())
     sync_edits(run_id, [int(i) for i in frame.index], output_columns)
     frame, meta, edits = _shared.results_of(run_id)
-    st.caption(
-        f"{meta.get('prompt_name', '?')} v{meta.get('prompt_version', '?')} · {meta.get('model')} · run {run_id}"
-    )
+    st.caption(labels.md_escape(f"{history.prompt_label(meta)} · {meta.get('model')} · run {run_id}"))
     _shared.simulated_note(meta)
     job = engine.get_job(run_id)
     if job is not None and job.active:

@@ -53,7 +53,14 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
         "Company Headcount",
     ),
     "Industry": ("Sector", "Vertical", "Company Industry"),
-    "City": ("Town", "Location", "Geography", "Company City", "Billing City", "Mailing City"),  # Sales Navigator: Geography; Salesforce: Billing/Mailing City
+    "City": (
+        "Town",
+        "Location",
+        "Geography",
+        "Company City",
+        "Billing City",
+        "Mailing City",
+    ),  # Sales Navigator: Geography; Salesforce: Billing/Mailing City
     "Country": ("Country/Region", "Company Country", "Nation"),
     "Website": (
         "Website URL",  # HubSpot
