@@ -9,6 +9,7 @@ last few commits.
 
 from __future__ import annotations
 
+import errno
 import json
 import sqlite3
 import threading
@@ -164,7 +165,15 @@ class RunRecord:
 def _why(exc: sqlite3.Error | OSError) -> str:
     """SQLite's and the OS's words for a failing disk ("unable to open database file", "[Errno 30]
     Read-only file system") in plain words."""
-    text = str(exc).lower()
+    if isinstance(exc, OSError) and exc.errno is not None:
+        # By the error number, not the message: the message carries the path, which may say "full".
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return "the disk is full"
+        if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+            return "the folder is not writable"
+        text = (exc.strerror or "").lower()
+    else:
+        text = str(exc).lower()
     if "full" in text or "no space" in text:
         return "the disk is full"
     if "readonly" in text or "read-only" in text or "permission" in text or "unable to open" in text:

@@ -456,11 +456,11 @@ def cell(
         placeholder="Why?",
         label_visibility="collapsed",
     )
-    if rating.vote > 0 and problems:
-        st.caption(
-            "An answer that breaks the prompt's checks would teach them to the model: not offered as an example."
-        )
-    elif rating.vote > 0:
+    if rating.vote > 0:
+        if problems:
+            st.caption(
+                "As an example it would teach the model what the checks above flag: edit it once added."
+            )
         st.button(
             "Add as example",
             key=f"btn_ex_{v.key}_{c.row_id}",

@@ -279,10 +279,22 @@ def show_quote(spec: templates.PromptSpec, df) -> None:
 def save(spec: templates.PromptSpec | None) -> None:
     w = _shared.ws()
     st.subheader("Save")
-    a, b = st.columns(2)
     loaded = w.prompt_source
     can_version = bool(loaded) and spec is not None and loaded == spec.name
-    if a.button("Save as a new prompt", key="btn_save_new", disabled=spec is None):
+    if st.button("Save as a new version", key="btn_save_version", disabled=not can_version, type="primary"):
+        try:
+            saved = library().save_version(spec, w.draft.version or 1)
+        except PromptLibraryError as exc:
+            st.error(labels.md_escape(exc))
+        else:
+            _shared.update(lambda w: setattr(w.draft, "version", saved.version))
+            st.session_state["p_saved"] = (
+                f"Saved {saved.name} version {saved.version}; version {saved.version - 1} is kept."
+            )
+            st.rerun()  # the versions list at the top now has the new one
+    if not can_version:
+        st.caption("A new version can only be saved for a prompt opened from the library, under its name.")
+    if st.button("Save as a new prompt", key="btn_save_new", disabled=spec is None):
         try:
             path = library().save_new(spec)
         except PromptLibraryError as exc:
@@ -290,16 +302,9 @@ def save(spec: templates.PromptSpec | None) -> None:
         else:
             _shared.update(lambda w: setattr(w, "prompt_source", spec.name))
             st.success(f"Saved as {path.name}.")
-    if b.button("Save as a new version", key="btn_save_version", disabled=not can_version):
-        try:
-            saved = library().save_version(spec, w.draft.version or 1)
-        except PromptLibraryError as exc:
-            st.error(labels.md_escape(exc))
-        else:
-            _shared.update(lambda w: setattr(w.draft, "version", saved.version))
-            st.success(f"Saved {saved.name} version {saved.version}; version {saved.version - 1} is kept.")
-    if not can_version:
-        st.caption("A new version can only be saved for a prompt opened from the library, under its name.")
+    message = st.session_state.pop("p_saved", None)
+    if message:
+        st.success(labels.md_escape(message))
 
 
 def open_version(name: str, version: int) -> None:
@@ -317,6 +322,9 @@ def open_version(name: str, version: int) -> None:
         w.draft = draft
 
     _shared.update(change)
+    st.session_state["p_version_msg"] = (
+        f"Version {version} is in the editor. Save it as a new version to make it the newest; nothing is lost."
+    )
 
 
 def restore(name: str, version: int) -> None:
@@ -327,13 +335,16 @@ def restore(name: str, version: int) -> None:
         st.session_state["flash"] = str(exc)
         return
     _shared.update(lambda w: w.choose_prompt(restored.name, Draft.of(restored)))
-    st.session_state["flash_ok"] = (
+    st.session_state["p_version_msg"] = (
         f"Version {version} is back as version {restored.version}; every version is still kept."
     )
 
 
 def versions_section(lib: PromptLibrary) -> None:
     """Every saved version of the opened prompt: a difference with the newest, open or restore one."""
+    message = st.session_state.pop("p_version_msg", None)
+    if message:
+        st.success(labels.md_escape(message), icon=":material/history:")
     w = _shared.ws()
     name = w.prompt_source
     if not name:

@@ -122,7 +122,7 @@ def test_fit_try_compare_like_choose_run_and_reload(app, sim, tab, tmp_path):
     screenshot(tab, "workbench-two-tries.png")
 
     # Only rows that differ, and the word-level difference between the tries.
-    tab.get_by_test_id("stCheckbox").filter(has_text="Only rows where answers differ").click()
+    tab.get_by_test_id("stCheckbox").filter(has_text="Only differing rows").click()
     tab.get_by_test_id("stExpander").filter(has_text="Word-level difference").locator("summary").click()
     expect(
         tab.get_by_test_id("stText").filter(has_text=re.compile(r"\[-.+-\]|\{\+.+\+\}")).first

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import sqlite3
 
 import pytest
 
@@ -94,3 +96,22 @@ def test_disk_full_is_a_clear_error_and_keeps_earlier_rows(data_dir):
             store.record("run1", RowRecord(2, status="succeeded", text="x" * 100_000 + str(i)))
     store._db.execute("PRAGMA max_page_count = 1073741823")
     assert Store(data_dir).rows("run1")[0].text == "kept"
+
+
+@pytest.mark.parametrize(
+    ("exc", "why"),
+    [
+        (
+            OSError(errno.EROFS, "Read-only file system", "/data/full-year/results"),
+            "the folder is not writable",
+        ),
+        (OSError(errno.EACCES, "Permission denied", "/tmp/bt-full/x"), "the folder is not writable"),
+        (OSError(errno.ENOSPC, "No space left on device", "/srv/leads"), "the disk is full"),
+        (sqlite3.OperationalError("database or disk is full"), "the disk is full"),
+        (sqlite3.OperationalError("attempt to write a readonly database"), "the folder is not writable"),
+    ],
+)
+def test_a_failing_disk_is_named_by_what_failed_not_by_words_in_its_path(exc, why):
+    from lib.store import _why
+
+    assert _why(exc) == why
