@@ -8,6 +8,7 @@ table (`glide-cell-COL-ROW`, column 0 is the row_id index).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import os
@@ -19,7 +20,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import openpyxl
@@ -135,6 +136,31 @@ class AppServer:
 
 
 # --- waiting ----------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def running_app(tmp_path: Path, env: Mapping[str, str]) -> Iterator[AppServer]:
+    """The app on its own data dir under `tmp_path`, with `env` (the key and endpoint), stopped after."""
+    data = tmp_path / "data"
+    data.mkdir()
+    server = AppServer(data, tmp_path / "streamlit.log", env)
+    server.start()
+    print(f"streamlit log: {server.log_path}")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@contextlib.contextmanager
+def browser_tab(browser, viewport: Mapping[str, int], **context_options) -> Iterator[Page]:
+    """A fresh browser context (its own cookies and session) and one page in it, closed after."""
+    context = browser.new_context(viewport=dict(viewport), **context_options)
+    context.set_default_timeout(20_000)
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
 
 
 def wait_for(predicate: Callable[[], object], timeout: float, what: str, every: float = 0.1):

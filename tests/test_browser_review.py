@@ -17,11 +17,13 @@ from lib.views import review
 from tests.browser_helpers import (
     TEST_KEY,
     AppServer,
+    browser_tab,
     csv_file,
     grid_cell,
     prepare_run,
     run_caption,
     run_status,
+    running_app,
     screenshot,
     wait_finished,
     wait_for,
@@ -48,23 +50,14 @@ def sim(chromium):
 @pytest.fixture
 def app(tmp_path, sim):
     sim.reset(SIM_CONFIG)
-    data = tmp_path / "data"
-    data.mkdir()
-    server = AppServer(
-        data, tmp_path / "streamlit.log", {"OPENAI_API_KEY": TEST_KEY, "OPENAI_BASE_URL": sim.url}
-    )
-    server.start()
-    print(f"streamlit log: {server.log_path}")
-    yield server
-    server.stop()
+    with running_app(tmp_path, {"OPENAI_API_KEY": TEST_KEY, "OPENAI_BASE_URL": sim.url}) as server:
+        yield server
 
 
 @pytest.fixture
 def tab(chromium):
-    context = chromium.new_context(viewport=VIEWPORT)
-    context.set_default_timeout(20_000)
-    yield context.new_page()
-    context.close()
+    with browser_tab(chromium, VIEWPORT) as page:
+        yield page
 
 
 def summary(page: Page) -> tuple[int, dict[str, int], int] | None:
@@ -174,10 +167,13 @@ def test_review_queue_during_a_live_run(app, sim, tab, tmp_path):
     billed = len(sim.ledger())
     tab.get_by_role("button", name=f"Regenerate flagged rows ({waiting - 1})").click()
     wait_for(lambda: len(sim.ledger()) == billed + waiting - 1, 60, "each flagged row asked once more")
-    left = wait_for(
-        lambda: (s := summary(tab)) and s[0] < waiting - 1 and s, 30, "fewer rows waiting after regenerate"
-    )
+
+    def settled():
+        """The page's count once it says what is stored (the answers of the attempt land one by one)."""
+        s = summary(tab)
+        stored = sum(review.is_quality_flagged(f) for f in stored_flags(app, run_id).values())
+        return s if s and s[0] < waiting - 1 and s[0] == stored else None
+
+    left = wait_for(settled, 30, "fewer rows waiting after regenerate, as stored")
     assert left[2] == 2  # the accepted rows were not asked again
-    flags = stored_flags(app, run_id)
-    assert left[0] == sum(review.is_quality_flagged(f) for f in flags.values())
     screenshot(tab, "review-results-regenerated.png")

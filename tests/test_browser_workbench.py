@@ -20,10 +20,12 @@ from lib.workspace import Workspaces
 from tests.browser_helpers import (
     TEST_KEY,
     AppServer,
+    browser_tab,
     csv_file,
     goto_page,
     run_caption,
     run_status,
+    running_app,
     screenshot,
     upload,
     wait_done_at_least,
@@ -48,22 +50,14 @@ def sim(chromium):
 @pytest.fixture
 def app(tmp_path, sim):
     sim.reset(SIM_CONFIG)
-    data = tmp_path / "data"
-    data.mkdir()
-    server = AppServer(
-        data, tmp_path / "streamlit.log", {"OPENAI_API_KEY": TEST_KEY, "OPENAI_BASE_URL": sim.url}
-    )
-    server.start()
-    yield server
-    server.stop()
+    with running_app(tmp_path, {"OPENAI_API_KEY": TEST_KEY, "OPENAI_BASE_URL": sim.url}) as server:
+        yield server
 
 
 @pytest.fixture
 def tab(chromium):
-    context = chromium.new_context(viewport={"width": 1400, "height": 1000})
-    context.set_default_timeout(20_000)
-    yield context.new_page()
-    context.close()
+    with browser_tab(chromium, {"width": 1400, "height": 1000}) as page:
+        yield page
 
 
 def saved_workspace(app: AppServer, page: Page):

@@ -22,12 +22,14 @@ from lib.workspace import Workspaces
 from tests.browser_helpers import (
     TEST_KEY,
     AppServer,
+    browser_tab,
     choose_prompt,
     csv_file,
     goto_page,
     prepare_run,
     run_caption,
     run_status,
+    running_app,
     screenshot,
     upload,
     wait_done_at_least,
@@ -59,23 +61,14 @@ def app(tmp_path, servers):
     a, b = servers
     a.reset(SIM_CONFIG)
     b.reset(SIM_CONFIG)
-    data = tmp_path / "data"
-    data.mkdir()
-    server = AppServer(
-        data, tmp_path / "streamlit.log", {"OPENAI_API_KEY": TEST_KEY, "OPENAI_BASE_URL": a.url}
-    )
-    server.start()
-    print(f"streamlit log: {server.log_path}")
-    yield server
-    server.stop()
+    with running_app(tmp_path, {"OPENAI_API_KEY": TEST_KEY, "OPENAI_BASE_URL": a.url}) as server:
+        yield server
 
 
 @pytest.fixture
 def tab(chromium):
-    context = chromium.new_context(viewport=VIEWPORT, accept_downloads=True)
-    context.set_default_timeout(20_000)
-    yield context.new_page()
-    context.close()
+    with browser_tab(chromium, VIEWPORT, accept_downloads=True) as page:
+        yield page
 
 
 def ws_id(page: Page) -> str:
