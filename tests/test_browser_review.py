@@ -124,7 +124,7 @@ def test_review_queue_during_a_live_run(app, sim, tab, tmp_path):
     )
     row_line.get_by_role("button", name="Accept").click()
     wait_for(lambda: (s := summary(tab)) and s[2] == 1, 10, "one row accepted")
-    wait_for(lambda: accepted not in queue_ids(tab), 10, "the accepted row gone from the queue")
+    wait_for(lambda: (q := queue_ids(tab)) and accepted not in q, 10, "the accepted row gone from the queue")
     assert run_status(tab) == "running"
     screenshot(tab, "review-live-accepted.png")
 
@@ -139,7 +139,7 @@ def test_review_queue_during_a_live_run(app, sim, tab, tmp_path):
     assert sum(counts.values()) >= waiting > 0
 
     # Accept another once it has finished: the count drops by one.
-    second = queue_ids(tab)[0]
+    second = wait_for(lambda: queue_ids(tab), 10, "the queue after the run (the page redraws as it ends)")[0]
     tab.get_by_test_id("stHorizontalBlock").filter(
         has=tab.get_by_test_id("stText").filter(has_text=re.compile(rf"^Row {second} · "))
     ).get_by_role("button", name="Accept").click()
@@ -150,7 +150,8 @@ def test_review_queue_during_a_live_run(app, sim, tab, tmp_path):
     expect(run_caption(tab)).to_contain_text("status: finished")
     after = wait_for(lambda: summary(tab), 20, "the review line after a reload")
     assert after[0] == waiting - 1 and after[2] == 2
-    assert accepted not in queue_ids(tab) and second not in queue_ids(tab)
+    listed = wait_for(lambda: queue_ids(tab), 10, "the queue after the reload")
+    assert accepted not in listed and second not in listed
     expect(tab.get_by_test_id("stDataFrame").first).to_be_visible()
     expect(tab.get_by_role("button", name="Open the review queue")).to_be_visible()
     screenshot(tab, "review-after-reload.png")
