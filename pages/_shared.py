@@ -191,11 +191,21 @@ def bind(
     return widget(label, key=key, on_change=_write_back, args=(key, path, convert), **kwargs)
 
 
-def flash() -> None:
-    """A message from a callback (callbacks run before the page, so they leave it here)."""
-    message = st.session_state.pop("flash", None)
-    if message:
-        st.warning(labels.md_escape(message))
+def say(text: str, place: str = "flash", *, ok: bool = False) -> None:
+    """Leave a message for the next draw of `place` (callbacks and actions that rerun cannot draw it)."""
+    st.session_state[place] = (text, ok)
+
+
+def flash(place: str = "flash") -> None:
+    """The message left for `place`, drawn where the page calls this (the app calls it at the top)."""
+    message = st.session_state.pop(place, None)
+    if not message:
+        return
+    text, ok = message if isinstance(message, tuple) else (message, False)
+    if ok:
+        st.success(labels.md_escape(text), icon=":material/check:")
+    else:
+        st.warning(labels.md_escape(text), icon=":material/info:")
 
 
 def page_link(page: str, label: str, icon: str) -> None:
@@ -371,24 +381,26 @@ def saved_version(name: str | None, version: int | None):
         return None
 
 
-def prompt_identity(w: Workspace | None = None) -> dict:
-    """What a run records of its prompt: name, version, edited since saved and a hash; and the mapping."""
+def prompt_identity(w: Workspace | None = None, draft=None) -> dict:
+    """What a run records of its prompt (the workspace's draft, or `draft`, as a workbench column holds
+    it): name, version, edited since saved and a hash; and the workspace's column mapping."""
     from lib.prompts import identity
 
     w = w or ws()
-    if w.draft is None:
+    draft = draft or w.draft
+    if draft is None:
         return {}
     try:
-        spec = w.draft.spec()
+        spec = draft.spec()
     except ValueError:
         return {}
-    found = identity.identity(spec, saved_version(w.prompt_source, w.draft.version))
+    found = identity.identity(spec, saved_version(w.prompt_source, draft.version))
     if w.mapping:
         found["prompt_mapping"] = dict(w.mapping)
     return found
 
 
-def run_meta(conn: Connection, **extra) -> dict:
+def run_meta(conn: Connection, draft=None, **extra) -> dict:
     """The run's meta: the file, whether it is the demo, how the file was read, the exact prompt."""
     lead, _ = lead_file()
     w = ws()
@@ -396,7 +408,7 @@ def run_meta(conn: Connection, **extra) -> dict:
         "input_encoding": lead.encoding if lead is not None else None,
         "input_encoding_chosen": bool(w.lead and w.lead.encoding),
     }
-    return {"input_name": lead_name(), "demo": conn.demo, **encoding, **prompt_identity(w), **extra}
+    return {"input_name": lead_name(), "demo": conn.demo, **encoding, **prompt_identity(w, draft), **extra}
 
 
 def run_settings(w: Workspace, workers: int | None = None) -> engine.RunSettings:

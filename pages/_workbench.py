@@ -72,18 +72,12 @@ def rows_of(run_id: str | None) -> list:
 
 # --- messages where the eye is ------------------------------------------------------------------------
 
-MSG = "wb_msg"  # a message from a callback or an action, shown under the Try button after the rerun
-SAMPLE_MSG = "wb_sample_msg"  # a sample that could not be chosen, shown in the Sample box
+MSG = "wb_msg"  # messages of a try or a variant, drawn under the Try button
+SAMPLE_MSG = "wb_sample_msg"  # a sample that could not be chosen, drawn in the Sample box
 
 
-def say(text: str, key: str = MSG) -> None:
-    st.session_state[key] = text
-
-
-def show_message(key: str = MSG) -> None:
-    text = st.session_state.pop(key, None)
-    if text:
-        st.warning(labels.md_escape(text), icon=":material/info:")
+def say(text: str, place: str = MSG, *, ok: bool = False) -> None:
+    _shared.say(text, place, ok=ok)
 
 
 # --- the sample ----------------------------------------------------------------------------------------
@@ -113,7 +107,7 @@ def sample_chooser(df: pd.DataFrame) -> list[int]:
         title += f" ({found} row{'s' if found != 1 else ''})"
     ss = st.session_state
     with st.expander(title, expanded=bool(ss.get(SAMPLE_MSG))):
-        show_message(SAMPLE_MSG)
+        _shared.flash(SAMPLE_MSG)
         ss.setdefault("wb_how", choice.how)
         how = st.radio("Which rows", list(HOW), format_func=HOW.get, horizontal=True, key="wb_how")
         a, b = st.columns(2)
@@ -180,16 +174,8 @@ def run_variant(
 
     `keep(variant)` saves the column as soon as its run has started, before the answers are in: a reload
     or a page change during the try finds the column, and its answers fill in from the store."""
-    from lib.prompts import identity
-
     ctx = context(w)
-    meta = _shared.run_meta(
-        conn,
-        sample=True,
-        variant=variant.label,
-        prompt_mapping=dict(w.mapping) or None,
-        **identity_meta(variant.draft, w, identity),
-    )
+    meta = _shared.run_meta(conn, variant.draft, sample=True, variant=variant.label)
     try:
         plan = tries.plan_variant(df, variant, ctx, row_ids, base_url=conn.endpoint.base_url, meta=meta)
     except (runs.PlanError, ValueError) as exc:
@@ -210,16 +196,6 @@ def run_variant(
     return job.id
 
 
-def identity_meta(draft: Draft, w: Workspace, identity) -> dict:
-    """The exact prompt a run used: version, and whether it was edited since it was saved (with a hash)."""
-    saved = _shared.saved_version(w.prompt_source, draft.version)
-    try:
-        spec = draft.spec()
-    except ValueError:
-        return {}
-    return identity.identity(spec, saved)
-
-
 def put(variant: Variant, *, as_try: bool = False) -> None:
     """Save a column into the workspace: replace the one with its key, or add it (a try is numbered)."""
 
@@ -231,12 +207,12 @@ def put(variant: Variant, *, as_try: bool = False) -> None:
         if as_try:
             w.workbench.tries += 1
             variant.label = state.try_label(w.workbench.tries)
-        replaced = w.workbench.latest_try()
+        replaced, _ = w.workbench.room_for(variant.kind)
         reason = w.workbench.add(variant)
         if reason:
             say(reason)
             return
-        if as_try and replaced is not None and w.workbench.find(replaced.key) is None:
+        if replaced is not None:
             say(f"{replaced.label} made room for {variant.label} (its answers stay in History).")
         if as_try and variant.run_id:
             w.sample_run_id = variant.run_id  # the Run page's quote uses these answer lengths
@@ -250,8 +226,7 @@ def try_draft(df, conn: _shared.Connection, row_ids: list[int], draft_fp: str | 
     if same is not None:
         say(f"Nothing changed since {same.label}: its answers are the ones for this prompt.")
         return
-    probe = copy.deepcopy(w.workbench)
-    reason = probe.make_room("try")
+    _, reason = w.workbench.room_for("try")
     if reason:
         say(reason)
         return
@@ -274,8 +249,7 @@ def add_variant(df, conn: _shared.Connection, row_ids: list[int], variant: Varia
     if same is not None:  # the same requests: nothing to send and nothing new to see
         say(f"This variant sends exactly what {same.label} sends: its answers are the ones beside.")
         return
-    probe = copy.deepcopy(w.workbench)
-    reason = probe.add(copy.deepcopy(variant))
+    _, reason = w.workbench.room_for(variant.kind)
     if reason:
         say(reason)
         return
@@ -353,7 +327,7 @@ def use_variant(key: str) -> None:
             w.sample_run_id = v.run_id
 
     _shared.update(change)
-    st.session_state["flash_ok"] = "This variant is now the run's prompt. The Run page sends it."
+    say("This variant is now the run's prompt. The Run page sends it.", ok=True)
 
 
 def remove_variant(key: str) -> None:
@@ -377,16 +351,17 @@ def add_example(row_id: int, answer: str, df: pd.DataFrame) -> None:
     try:
         spec = tries.variant_spec(w.draft or Draft(), context(w))
     except ValueError as exc:
-        st.session_state["flash"] = str(exc)
+        say(str(exc))
         return
     cells = {str(k): "" if v is None else str(v) for k, v in df.loc[row_id].to_dict().items()}
     example = state.example_from(spec, cells, answer)
     if w.draft is not None and example in [tuple(e) for e in w.draft.examples]:
-        st.session_state["flash"] = "That answer is already an example."
+        say("That answer is already an example.")
         return
     _shared.update(lambda w: w.draft.examples.append(example))
-    st.session_state["flash_ok"] = (
-        f"Row {row_id}'s answer is now example {len(w.draft.examples) + 1}: try again to see what it changes."
+    say(
+        f"Row {row_id}'s answer is now example {len(w.draft.examples) + 1}: try again to see what it changes.",
+        ok=True,
     )
 
 
@@ -569,12 +544,6 @@ def set_pair() -> None:
     _shared.update(lambda w: setattr(w.workbench, "diff_pair", [k for k in pair if k]))
 
 
-def flash_ok() -> None:
-    message = st.session_state.pop("flash_ok", None)
-    if message:
-        st.success(labels.md_escape(message), icon=":material/check:")
-
-
 def workbench(df: pd.DataFrame, fits: bool) -> None:
     """The right half of the Prompt page."""
     st.subheader("Try it")
@@ -604,6 +573,5 @@ def workbench(df: pd.DataFrame, fits: bool) -> None:
         if st.button("Try every variant on these rows", key="btn_try_all"):
             try_missing(df, conn, row_ids)
             st.rerun()
-    show_message()
-    flash_ok()
+    _shared.flash(MSG)
     matrix(df, row_ids, draft_fp)

@@ -15,6 +15,7 @@ from lib.workspace import replace_fields
 from pages import _fit, _shared, _workbench
 
 BLANK = "(blank prompt)"
+VERSION_MSG = "p_version_msg"  # what opening or restoring a version did, drawn above the versions
 
 
 def library() -> PromptLibrary:
@@ -288,8 +289,10 @@ def save(spec: templates.PromptSpec | None) -> None:
             st.error(labels.md_escape(exc))
         else:
             _shared.update(lambda w: setattr(w.draft, "version", saved.version))
-            st.session_state["p_saved"] = (
-                f"Saved {saved.name} version {saved.version}; version {saved.version - 1} is kept."
+            _shared.say(
+                f"Saved {saved.name} version {saved.version}; version {saved.version - 1} is kept.",
+                "p_saved",
+                ok=True,
             )
             st.rerun()  # the versions list at the top now has the new one
     if not can_version:
@@ -302,9 +305,7 @@ def save(spec: templates.PromptSpec | None) -> None:
         else:
             _shared.update(lambda w: setattr(w, "prompt_source", spec.name))
             st.success(f"Saved as {path.name}.")
-    message = st.session_state.pop("p_saved", None)
-    if message:
-        st.success(labels.md_escape(message))
+    _shared.flash("p_saved")
 
 
 def open_version(name: str, version: int) -> None:
@@ -322,8 +323,10 @@ def open_version(name: str, version: int) -> None:
         w.draft = draft
 
     _shared.update(change)
-    st.session_state["p_version_msg"] = (
-        f"Version {version} is in the editor. Save it as a new version to make it the newest; nothing is lost."
+    _shared.say(
+        f"Version {version} is in the editor. Save it as a new version to make it the newest; nothing is lost.",
+        VERSION_MSG,
+        ok=True,
     )
 
 
@@ -335,16 +338,16 @@ def restore(name: str, version: int) -> None:
         st.session_state["flash"] = str(exc)
         return
     _shared.update(lambda w: w.choose_prompt(restored.name, Draft.of(restored)))
-    st.session_state["p_version_msg"] = (
-        f"Version {version} is back as version {restored.version}; every version is still kept."
+    _shared.say(
+        f"Version {version} is back as version {restored.version}; every version is still kept.",
+        VERSION_MSG,
+        ok=True,
     )
 
 
 def versions_section(lib: PromptLibrary) -> None:
     """Every saved version of the opened prompt: a difference with the newest, open or restore one."""
-    message = st.session_state.pop("p_version_msg", None)
-    if message:
-        st.success(labels.md_escape(message), icon=":material/history:")
+    _shared.flash(VERSION_MSG)
     w = _shared.ws()
     name = w.prompt_source
     if not name:

@@ -10,7 +10,7 @@ import streamlit as st
 from lib import batch, charts, engine
 from lib.cost import pricing, quote
 from lib.cost.pricing import PRICES_READ_ON
-from lib.engine import Job, RunSettings, regenerate, runs
+from lib.engine import Job, regenerate, runs
 from lib.prompts import templates
 from lib.prompts.models import model_info
 from lib.store import StoreError
@@ -199,14 +199,6 @@ def current_options(spec, w: Workspace, **extra) -> runs.RunOptions:
     )
 
 
-def current_settings(w: Workspace, workers: int | None = None) -> RunSettings:
-    return _shared.run_settings(w, workers)
-
-
-def run_meta(conn: _shared.Connection, **extra) -> dict:
-    return _shared.run_meta(conn, **extra)
-
-
 # --- the sample ----------------------------------------------------------------------------------------
 
 
@@ -282,8 +274,8 @@ def start_run(df, spec, options: runs.RunOptions, w: Workspace, conn: _shared.Co
     # One run id per start intent: a double click re-sends the same id and the engine returns its job.
     run_id = ss.setdefault("pending_run_id", runs.new_run_id())
     try:
-        settings = current_settings(w)
-        meta = run_meta(conn, run_settings=dataclasses.asdict(settings))
+        settings = _shared.run_settings(w)
+        meta = _shared.run_meta(conn, run_settings=dataclasses.asdict(settings))
         plan = runs.plan_run(df, spec, options, base_url=conn.endpoint.base_url, run_id=run_id, meta=meta)
         if w.settings.batch:
             job = batch.start(

@@ -84,25 +84,31 @@ class Workbench:
         tries = [v for v in self.variants if v.kind == "try"]
         return max(tries, key=lambda v: v.tried_at) if tries else None
 
-    def make_room(self, for_kind: Kind) -> str | None:
-        """Free a column for a new variant: the oldest try that is not the newest one goes (its run stays
-        in History); a new try may take the newest try's place when nothing else can go. Returns why there
-        is no room, or None."""
+    def room_for(self, for_kind: Kind) -> tuple[Variant | None, str | None]:
+        """(the column a new variant of this kind would replace, or None; why there is no room, or None).
+
+        The oldest try that is not the newest goes first (its run stays in History); a new try may take the
+        newest try's place when nothing else can go; the chosen column never goes."""
         if len(self.variants) < MAX_VARIANTS:
-            return None
+            return None, None
         latest = self.latest_try()
         earlier = sorted(
             (v for v in self.variants if v.kind == "try" and v is not latest and v.key != self.chosen),
             key=lambda v: v.tried_at,
         )
         if earlier:
-            self.remove(earlier[0].key)
-            return None
+            return earlier[0], None
         if for_kind == "try" and latest is not None and latest.key != self.chosen:
-            self.remove(latest.key)
-            return None
+            return latest, None
         what = "try again" if for_kind == "try" else "add another"
-        return f"At most {MAX_VARIANTS} variants sit side by side: remove one to {what}."
+        return None, f"At most {MAX_VARIANTS} variants sit side by side: remove one to {what}."
+
+    def make_room(self, for_kind: Kind) -> str | None:
+        """Free a column for a new variant (see room_for); returns why there is no room, or None."""
+        victim, reason = self.room_for(for_kind)
+        if victim is not None:
+            self.remove(victim.key)
+        return reason
 
     def add(self, variant: Variant) -> str | None:
         """Add a column; returns why it could not be added, or None."""
