@@ -211,6 +211,7 @@ def main() -> None:
         st.divider()
     sidebar()
     _shared.flash()
+    st.session_state[_shared.ROUTED] = True  # this page runs under the router (see through_the_app)
     page.run()
 
 

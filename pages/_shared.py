@@ -43,14 +43,21 @@ _WS_CACHE = "_ws_loaded"  # this run's copy of the workspace (the store holds th
 # --- routing ------------------------------------------------------------------------------------------
 
 
+ROUTED = "_routed_by_app"  # set by app.py just before it runs the page: this run went through the router
+
+
 def through_the_app() -> None:
     """Make sure this page runs under app.py's router, not alone.
 
     Streamlit decides once per process, on its first session, that an app with a pages/ folder is an
     old-style multipage app, and then runs a page file alone for a URL like /run, skipping app.py (its
     sidebar, its navigation, the workspace in the URL) until some session calls st.navigation. After a
-    server restart the first visitor's reload would meet exactly that. Switch it off and run again."""
-    if PagesManager.uses_pages_directory:
+    server restart the first visitor's reload would meet exactly that. Switch it off and run again.
+
+    Whether this run came through app.py is asked of this session, not read from Streamlit's flag: after a
+    restart two sessions arrive at once (a tab reconnecting, a page opened), and the one that switched the
+    flag off first left the other running its page alone, without the sidebar."""
+    if not st.session_state.pop(ROUTED, False):
         PagesManager.uses_pages_directory = False
         st.rerun()
 
