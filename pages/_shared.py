@@ -190,11 +190,20 @@ def bind(
     key: str,
     value: Any = None,
     convert: Callable[[Any], Any] | None = None,
+    steady: bool = False,
     **kwargs,
 ):
     """Draw `widget` (st.text_input, col.number_input…) as a view of the workspace field `path`
-    ('settings.workers', 'draft.template'); `value` overrides what is shown (a derived value)."""
-    st.session_state[key] = _get(ws(), path) if value is None else value
+    ('settings.workers', 'draft.template'); `value` overrides what is shown (a derived value).
+
+    `steady`: for a widget in a fragment that redraws on a timer, set its value only when it is not on
+    screen yet. Setting it on every redraw could land between a click and the rerun the click asks for,
+    so the switch showed the click while the workspace kept the old value."""
+    shown = _get(ws(), path) if value is None else value
+    if steady:
+        st.session_state.setdefault(key, shown)
+    else:
+        st.session_state[key] = shown
     return widget(label, key=key, on_change=_write_back, args=(key, path, convert), **kwargs)
 
 

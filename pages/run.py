@@ -471,6 +471,7 @@ def panel(run_id: str, status_at_draw: str, asking_at_draw: bool = False) -> Non
         "Flagged rows first",
         "settings.flagged_first",
         key="r_flagged_first",
+        steady=True,
         help="Off: the table keeps the list's order while answers arrive, so rows do not move as you edit.",
     )
     if order != natural:
