@@ -5,12 +5,15 @@ VENV := .venv
 GATEWAY_VENV := .venv-gateway
 PY := $(VENV)/bin/python
 PORT ?= 8501
+# Every venv gets this pip before anything else: the pip a Python bundles varies by machine (3.11.7 ships 23.2.1,
+# which refuses the hash-pinned gateway file's unpinned extras), so set-up must not depend on it.
+PIP_VERSION := 26.3
 
 .PHONY: run test lint bench demo-server clean chromium gateway
 
 $(VENV)/.runtime: requirements.txt
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet pip==$(PIP_VERSION)
 	$(PY) -m pip install --quiet -r requirements.txt
 	touch $@
 
@@ -21,6 +24,7 @@ $(VENV)/.dev: requirements-dev.txt requirements.txt $(VENV)/.runtime
 # The LiteLLM proxy for the gateway tests, in its own venv: its pins of openai/httpx/pydantic stay out of .venv.
 $(GATEWAY_VENV)/.installed: requirements-gateway.txt
 	$(PYTHON) -m venv $(GATEWAY_VENV)
+	$(GATEWAY_VENV)/bin/python -m pip install --quiet pip==$(PIP_VERSION)
 	$(GATEWAY_VENV)/bin/python -m pip install --quiet --require-hashes -r requirements-gateway.txt
 	touch $@
 
