@@ -248,38 +248,23 @@ class Workspaces:
 
     def save(self, ws: Workspace) -> None:
         ws.updated_at = time.time()
-        self.store._write(
-            [
-                (
-                    "INSERT INTO workspaces (id, created_at, updated_at, data_json) VALUES (?, ?, ?, ?) "
-                    "ON CONFLICT(id) DO UPDATE SET updated_at = excluded.updated_at, data_json = excluded.data_json",
-                    (ws.id, ws.created_at, ws.updated_at, ws.to_json()),
-                )
-            ]
-        )
+        self.store.save_workspace(ws.id, ws.created_at, ws.updated_at, ws.to_json())
 
     def load(self, ws_id: str | None) -> Workspace | None:
         if not ID_PATTERN.match(ws_id or ""):
             return None
-        rows = self.store._read("SELECT data_json FROM workspaces WHERE id = ?", (ws_id,))
-        return Workspace.from_json(rows[0][0]) if rows else None
+        data = self.store.workspace_json(ws_id or "")
+        return Workspace.from_json(data) if data is not None else None
 
     def recent(self, limit: int = MAX_RECENT) -> list[Workspace]:
-        rows = self.store._read("SELECT data_json FROM workspaces ORDER BY updated_at DESC LIMIT ?", (limit,))
-        return [Workspace.from_json(r[0]) for r in rows]
+        return [Workspace.from_json(data) for data in self.store.recent_workspaces_json(limit)]
 
     def delete(self, ws_id: str) -> None:
         """Forget a workspace. Its runs stay in History; an upload no other workspace uses is deleted."""
         ws = self.load(ws_id)
-        self.store._write([("DELETE FROM workspaces WHERE id = ?", (ws_id,))])
-        if ws is not None and ws.lead is not None:
-            rows = self.store._read("SELECT data_json FROM workspaces")
-            still_used = any(
-                (w.lead is not None and w.lead.digest == ws.lead.digest)
-                for w in (Workspace.from_json(r[0]) for r in rows)
-            )
-            if not still_used:
-                (self.uploads / ws.lead.digest).unlink(missing_ok=True)
+        self.store.delete_workspace(ws_id)
+        if ws is not None and ws.lead is not None and not self.store.upload_in_use(ws.lead.digest):
+            (self.uploads / ws.lead.digest).unlink(missing_ok=True)
 
     # --- uploaded files -----------------------------------------------------------------------------
 

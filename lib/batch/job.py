@@ -123,7 +123,7 @@ class BatchJob:
         self.store = store
         self.settings = settings or BatchSettings()
         self.client = client or make_client(endpoint, timeout_s=self.settings.timeout_s, connections=4)
-        self.journal = BatchJournal(store.path)
+        self.journal = BatchJournal(store)
         self._hook = hook
         self._items: dict[int, WorkItem] = {item.row_id: item for item in plan.items}
         self._model = str(plan.meta.get("model") or "")
@@ -855,5 +855,5 @@ def resume(
 
 
 def is_batch_run(store: Store, run_id: str) -> bool:
-    """Whether a stored run was sent (at least partly) as batches."""
-    return BatchJournal(store.path).has_batches(run_id)
+    """Whether a stored run was sent (at least partly) as batches: one lookup on the store's connection."""
+    return store.has_batches(run_id)

@@ -296,9 +296,8 @@ def _parsed_spec(text: str, source: str) -> PromptSpec:
 def move_run(store: Store, run_id: str, base_url: str | None) -> None:
     """Send the rest of a run to another endpoint (the user fixed it): its meta says where it goes, so a
     plan rebuilt from it hashes (and caches) new answers under that endpoint."""
-    record = store.run(run_id)
-    if base_url != record.meta.get("base_url"):
-        store.set_run_status(run_id, record.status, record.message, base_url=base_url)
+    if base_url != store.run(run_id).meta.get("base_url"):
+        store.update_run_meta(run_id, base_url=base_url)  # the status as it is, whoever set it last
 
 
 def resume_plan(store: Store, run_id: str, *, price: Price | None = None) -> RunPlan:
