@@ -280,7 +280,7 @@ def _file_summary(leads) -> dict:
 def _options(args: argparse.Namespace, spec):
     from lib.cost.pricing import Price, price_for
     from lib.engine.runs import RunOptions
-    from lib.prompts.models import DEFAULT_MODEL
+    from lib.models import DEFAULT_MODEL
 
     price = None
     if args.price_as is not None:

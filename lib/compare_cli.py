@@ -112,8 +112,8 @@ def wanted_variants(steps: Sequence[tuple[str, object, str]]) -> list[_Wanted]:
 
 def _variants(wanted: Sequence[_Wanted]):
     from lib.engine.runs import RunOptions
+    from lib.models import DEFAULT_MODEL
     from lib.prompts.library import PromptLibrary, PromptLibraryError
-    from lib.prompts.models import DEFAULT_MODEL
     from lib.prompts.templates import PromptSpec
     from lib.workbench.variants import Variant
 

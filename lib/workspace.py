@@ -22,8 +22,8 @@ import time
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
+from lib.models import DEFAULT_MODEL, retirement
 from lib.prompts.draft import Draft
-from lib.prompts.models import DEFAULT_MODEL
 from lib.store import Store, StoreError
 from lib.workbench.state import Workbench, draft_from_dict
 
@@ -57,8 +57,8 @@ class Connection:
 
 @dataclass
 class Settings:
-    """Run settings. `max_tokens`, `temperature` and `model` follow the prompt's defaults until the user
-    sets them (`*_set` says so), so a value is never forced over what the user typed."""
+    """Run settings. `max_tokens`, `temperature`, `reasoning_effort` and `model` follow the prompt's defaults
+    until the user sets them (`*_set` says so), so a value is never forced over what the user typed."""
 
     model: str = DEFAULT_MODEL
     model_set: bool = False
@@ -66,6 +66,8 @@ class Settings:
     max_tokens_set: bool = False
     temperature: float | None = None
     temperature_set: bool = False
+    reasoning_effort: str | None = None  # None: the prompt's, else the catalog's default (lib.models)
+    reasoning_effort_set: bool = False
     workers: int = 16
     rpm: int | None = None
     tpm: int | None = None
@@ -80,7 +82,7 @@ class Settings:
     id_columns: list[str] | None = None  # identifying columns shown before the answer (None: suggested)
     sample_n: int = 5
     sample_how: Literal["first", "random"] = "first"
-    service_tier: Literal["default", "flex", "priority", "auto"] = "default"
+    service_tier: Literal["default", "flex", "priority", "fast", "auto"] = "default"
     flex_fallback: bool = False  # continue at the standard price if flex capacity stays unavailable
     flex_patience_s: float = 600.0
     csv_for: Literal["spreadsheet", "crm"] = "spreadsheet"  # the CSV export: guarded, or exact for a CRM
@@ -129,7 +131,14 @@ class Workspace:
         s = self.settings
         return s.temperature if s.temperature_set or self.draft is None else self.draft.temperature
 
-    def origin(self, name: Literal["max_tokens", "temperature", "model"]) -> str:
+    def effective_effort(self) -> str | None:
+        """The reasoning effort wished for (None: the model's cheapest, see lib.models.effort_for)."""
+        s = self.settings
+        if s.reasoning_effort_set or self.draft is None:
+            return s.reasoning_effort
+        return self.draft.reasoning_effort
+
+    def origin(self, name: Literal["max_tokens", "temperature", "model", "reasoning_effort"]) -> str:
         """Where a run setting's value comes from, in words: 'you' or 'the prompt <name>'."""
         if getattr(self.settings, f"{name}_set") or self.draft is None:
             return "set by you"
@@ -154,6 +163,18 @@ class Workspace:
         if draft.model and not self.settings.model_set:
             self.settings.model = draft.model
         self.sample_run_id = None
+
+    def follow_current_default(self) -> str | None:
+        """A model the user never chose that is shut down or shutting down (an earlier release's default)
+        moves to today's default model; returns what to tell the user, or None when nothing changed."""
+        s = self.settings
+        if s.model_set or (self.draft is not None and self.draft.model == s.model):
+            return None
+        status = retirement(s.model)
+        if status.state == "current" or s.model == DEFAULT_MODEL:
+            return None
+        old, s.model = s.model, DEFAULT_MODEL
+        return f"{status.words()} This list now uses {DEFAULT_MODEL}, the current default; pick {old} in the sidebar to keep it."
 
     def set_lead(self, lead: LeadSource) -> None:
         if self.lead != lead:

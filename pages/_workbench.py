@@ -13,7 +13,7 @@ import streamlit as st
 
 from lib import engine
 from lib.engine import runs
-from lib.prompts import models
+from lib import models
 from lib.prompts.draft import Draft
 from lib.store import StoreError
 from lib.views import labels, live_table, prompt_draft, workbench_view

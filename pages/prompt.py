@@ -9,7 +9,7 @@ from lib.cost.pricing import PRICES_READ_ON
 from lib.prompts import templates
 from lib.prompts.draft import Draft
 from lib.prompts.library import PromptLibrary, PromptLibraryError
-from lib.prompts.models import model_info
+from lib.models import model_info
 from lib.views import labels, prompt_draft
 from lib.workspace import replace_fields
 from pages import _fit, _shared, _workbench

@@ -12,7 +12,7 @@ from lib.cost import pricing, quote
 from lib.cost.pricing import PRICES_READ_ON
 from lib.engine import Job, regenerate, runs
 from lib.prompts import templates
-from lib.prompts.models import model_info
+from lib.models import model_info
 from lib.store import StoreError
 from lib.views import history, labels, live_table, prompt_draft, review, run_status
 from lib.workspace import Workspace
@@ -156,6 +156,7 @@ TIER_NAMES = {
     "default": "Standard",
     "flex": "Flex (half price, slower; retried when capacity is short)",
     "priority": "Priority (faster, dearer)",
+    "fast": "Fast (gpt-6 models: about twice the price, quicker answers)",
     "auto": "Auto (the project's default tier)",
 }
 

@@ -25,6 +25,16 @@ def data_dir(tmp_path: Path) -> Path:
     return path
 
 
+# The day the tests live on: the simulator's shutdowns and the client's retirement guard both read it, so no
+# test depends on the calendar (a model that shuts down next month must not fail the suite next month).
+TEST_TODAY = "2026-12-05"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _fixed_today():
+    os.environ["LEAD_STUDIO_TODAY"] = TEST_TODAY  # inherited by the app and CLI processes tests start
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _tiktoken_cache(tmp_path_factory):
     """Each session seeds its own tiktoken cache from the shipped files, proving the offline path."""

@@ -180,13 +180,20 @@ def test_the_database_is_offline_and_dated(monkeypatch):
     ("usage", "expected"),
     [
         # gpt-6-luna: input 0.10, cache read 0.01, cache write 0.125, output 0.50 per 1M
-        (pricing.Usage(1_000_000, 0), 0.10),
-        (pricing.Usage(1_000_000, 0, cache_write_tokens=1_000_000), 0.125),
+        (pricing.Usage(100_000, 0), 0.010),
+        (pricing.Usage(100_000, 0, cache_write_tokens=100_000), 0.0125),
         (
-            pricing.Usage(2_000_000, 0, cached_tokens=1_000_000, cache_write_tokens=500_000),
-            0.01 + 0.0625 + 0.05,
+            pricing.Usage(200_000, 0, cached_tokens=100_000, cache_write_tokens=50_000),
+            0.001 + 0.00625 + 0.005,
         ),
         (pricing.Usage(0, 1_000_000), 0.50),
+        # a prompt over 272K tokens: the whole request at 2x input and cache prices, 1.5x output
+        (pricing.Usage(272_000, 1_000), 0.0272 + 0.0005),
+        (pricing.Usage(272_001, 1_000), 272_001 * 0.20 / 1e6 + 1_000 * 0.75 / 1e6),
+        (
+            pricing.Usage(300_000, 0, cached_tokens=100_000, cache_write_tokens=100_000),
+            100_000 * (0.20 + 0.02 + 0.25) / 1e6,
+        ),
     ],
 )
 def test_cache_writes_are_billed_at_their_own_price(usage, expected):

@@ -49,6 +49,8 @@ from lib.batch.journal import BatchJournal, Chunk
 from lib.cost.pricing import cost
 from lib.engine import RowError, RunPlan, RunSettings, Snapshot, WorkItem, errors
 from lib.engine.client import Endpoint, make_client
+from lib.models import listing as model_listing
+from lib.models import shapes
 from lib.store import CachedResponse, RowRecord, Store, StoreError
 
 T = TypeVar("T")
@@ -125,8 +127,15 @@ class BatchJob:
         self.client = client or make_client(endpoint, timeout_s=self.settings.timeout_s, connections=4)
         self.journal = BatchJournal(store)
         self._hook = hook
-        self._items: dict[int, WorkItem] = {item.row_id: item for item in plan.items}
         self._model = str(plan.meta.get("model") or "")
+        # Batch lines go in the shape live requests taught this endpoint (lib.models.shapes): a batch line
+        # refused for a parameter would fail every line of the file.
+        try:
+            known = store.shape_fixes(model_listing.endpoint_key(endpoint.base_url), self._model)
+        except StoreError:
+            known = None
+        self._fixes = shapes.Fixes.from_json(known)
+        self._items: dict[int, WorkItem] = {item.row_id: self._shaped(item) for item in plan.items}
         self._lock = threading.RLock()
         self._wake = threading.Event()
         self._done_event = threading.Event()
@@ -151,6 +160,12 @@ class BatchJob:
         self._recent_errors: deque[RowError] = deque(maxlen=RECENT_ERRORS)
 
     # --- lifecycle --------------------------------------------------------------------------------
+
+    def _shaped(self, item: WorkItem) -> WorkItem:
+        body = shapes.apply(
+            item.body, self._fixes, wanted_effort=self.plan.meta.get("reasoning_effort_wanted")
+        )
+        return item if body == item.body else replace(item, body=body)
 
     def start(self) -> BatchJob:
         """Journal the run (or load it) and start the background thread; returns at once."""

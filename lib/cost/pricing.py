@@ -26,8 +26,8 @@ from typing import Any
 
 BATCH_DISCOUNT = 0.5  # the Batch API bills half of both input and output
 FLEX_DISCOUNT = 0.5  # flex bills at batch rates (OpenAI's flex processing guide)
-TIERS = ("default", "flex", "priority")  # what a response's `service_tier` can say served it
-REQUEST_TIERS = ("default", "flex", "priority", "auto")  # what a run may ask for
+TIERS = ("default", "flex", "priority", "fast")  # what a response's `service_tier` can say served it
+REQUEST_TIERS = ("default", "flex", "priority", "fast", "auto")  # what a run may ask for
 PRICES_FILE_ENV = "LEAD_STUDIO_PRICES"
 _PROVIDER = "openai"
 
@@ -38,11 +38,36 @@ class Price:
     cached_input: float  # USD per 1M cached prompt tokens (cache reads)
     output: float  # USD per 1M completion tokens (reasoning tokens included)
     cache_write: float | None = None  # USD per 1M prompt tokens written to the cache; None: billed as input
+    # Long prompts: a request whose prompt has more than `long_above` tokens is billed, whole, at the input
+    # prices times `long_input` and the output price times `long_output` (gpt-6: over 272K, 2x and 1.5x).
+    long_above: int | None = None
+    long_input: float = 1.0
+    long_output: float = 1.0
 
     def scaled(self, factor: float) -> Price:
         """This price times `factor` (flex and batch from a standard override)."""
         write = self.cache_write * factor if self.cache_write is not None else None
-        return Price(self.input * factor, self.cached_input * factor, self.output * factor, write)
+        return Price(
+            self.input * factor,
+            self.cached_input * factor,
+            self.output * factor,
+            write,
+            self.long_above,
+            self.long_input,
+            self.long_output,
+        )
+
+    def for_prompt(self, prompt_tokens: int) -> Price:
+        """The price a request with this many prompt tokens is billed at (the long-prompt rates past the line)."""
+        if self.long_above is None or prompt_tokens <= self.long_above:
+            return self
+        write = self.cache_write * self.long_input if self.cache_write is not None else None
+        return Price(
+            self.input * self.long_input,
+            self.cached_input * self.long_input,
+            self.output * self.long_output,
+            write,
+        )
 
 
 @dataclass(frozen=True)
@@ -132,12 +157,26 @@ def _db_price(model: str, tier: str) -> Price | None:
         return None
     cached = _number(getattr(prices, "cache_read_mtok", None))
     write = _number(getattr(prices, "cache_write_mtok", None))
-    return Price(inp, inp if cached is None else cached, out, write)
+    above, long_in, long_out = _long_prompt(prices.input_mtok, prices.output_mtok)
+    return Price(inp, inp if cached is None else cached, out, write, above, long_in, long_out)
+
+
+def _long_prompt(inp: Any, out: Any) -> tuple[int | None, float, float]:
+    """(threshold, input factor, output factor) of a price tiered by prompt length, or (None, 1, 1)."""
+    tiers_in, tiers_out = getattr(inp, "tiers", None), getattr(out, "tiers", None)
+    if not tiers_in:
+        return None, 1.0, 1.0
+    first = tiers_in[0]
+    base_in = float(inp.base) or 1.0
+    factor_out = 1.0
+    if tiers_out and float(out.base):
+        factor_out = float(tiers_out[0].price) / float(out.base)
+    return int(first.start), float(first.price) / base_in, factor_out
 
 
 @cache
 def data_date() -> str:
-    """The newest date a price in the database takes effect: how current the shipped prices are."""
+    """The newest date (not after today) a price in the database takes effect: how current the prices are."""
     _, provider = _provider()
     dates: list[dt.date] = []
     for info in provider.models:
@@ -149,6 +188,8 @@ def data_date() -> str:
             dates += [
                 p.constraint.start_date for p in info.prices if getattr(p.constraint, "start_date", None)
             ]
+    today = dt.datetime.now(dt.UTC).date()
+    dates = [d for d in dates if d <= today]
     return max(dates).isoformat() if dates else "unknown"
 
 
@@ -343,6 +384,7 @@ def cost(usage: Usage, price: Price | None, *, batch: bool = False) -> float | N
     """
     if price is None:
         return None
+    price = price.for_prompt(usage.prompt_tokens)
     written = usage.cache_write_tokens
     uncached = max(usage.prompt_tokens - usage.cached_tokens - written, 0)
     write_price = price.cache_write if price.cache_write is not None else price.input

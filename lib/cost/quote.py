@@ -27,8 +27,8 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
+from lib import models
 from lib.cost import pricing, tokens
-from lib.prompts import models
 
 LOW_OUTPUT_FRACTION = 0.25
 CACHE_MIN_TOKENS = 1024  # OpenAI caches a prompt prefix from this length, in steps of CACHE_STEP

@@ -34,6 +34,8 @@ from lib.engine import errors
 from lib.engine.client import DEFAULT_BASE_URL, Endpoint, make_client
 from lib.engine.governor import Governor, governor_for
 from lib.engine.packs import PackingMixin, PackItem
+from lib.models import ListedModel, retirement, shapes
+from lib.models import listing as model_listing
 from lib.store import CachedResponse, RowRecord, Store, StoreError
 
 STATUSES = ("pending", "running", "paused", "cancelled", "finished", "failed")
@@ -184,6 +186,8 @@ class Snapshot:
     tier_cost: Mapping[str, float] = field(default_factory=dict)
     service_tier: str = "default"  # the tier requests go at now (flex may have fallen back to default)
     capacity_refusals: int = 0  # flex "Resource Unavailable" answers (not billed)
+    # What the server corrected in the request shape (lib.models.shapes), in words, once each.
+    adjustments: tuple[str, ...] = ()
 
     @property
     def done(self) -> int:
@@ -259,6 +263,13 @@ def judge_answer(
     if finish == "length":
         flags.append("truncated")
         error = "The answer hit the max tokens limit and is cut short."
+        if usage.reasoning_tokens:
+            flags.append("reasoning_cut")
+            error = (
+                f"Cut short by hidden reasoning: the model spent {usage.reasoning_tokens} of its "
+                f"{usage.completion_tokens} output tokens thinking before it answered. Raise max tokens "
+                "or lower the reasoning effort (none needs no thinking tokens)."
+            )
     if check_output is not None and text is not None:
         problem = check_output(text)
         if problem:
@@ -301,6 +312,8 @@ class Job(PackingMixin):
             endpoint, timeout_s=settings.timeout_s, connections=max(settings.workers, 8)
         )
         self._items = {item.row_id: item for item in plan.items}
+        self._shapers: dict[str, shapes.Shaper] = {}
+        self._adjustments: list[str] = []
         self._lock = threading.RLock()
         self._halt = threading.Event()
         self._queue: deque[WorkItem] = deque()
@@ -386,6 +399,17 @@ class Job(PackingMixin):
     def start(self) -> Job:
         """Journal the run (or load it) and begin sending; returns at once."""
         self._open()
+        retired = self._retired_model()
+        if retired:  # nothing is sent: every row stays pending for a run on a current model
+            with self._lock:
+                self._set_status("failed", retired)
+                self._ended_at = time.monotonic()
+            try:
+                self.store.set_run_status(self.id, "failed", retired, **self._totals.as_meta())
+            except StoreError:
+                pass
+            self._done_event.set()
+            return self
         pending_ids = {r for r, row in self._rows.items() if row.status == "pending" and r in self._items}
         packed: set[int] = set()
         for pack in self.plan.packs:  # a pack goes whole only if none of its rows was answered before
@@ -396,6 +420,60 @@ class Job(PackingMixin):
         self._queue.extend(self._items[r] for r in sorted(pending_ids - packed))
         self._launch()
         return self
+
+    def _model(self) -> str:
+        model = self.plan.meta.get("model")
+        if not model and self.plan.items:
+            model = self.plan.items[0].body.get("model")
+        return str(model or "")
+
+    def _retired_model(self) -> str | None:
+        """Why this run's model cannot run (shut down, by the endpoint's kept model list or the catalog)."""
+        model = self._model()
+        if not model:
+            return None
+        try:
+            kept = self.store.models_listing(
+                model_listing.endpoint_key(self.endpoint.base_url), model_listing.KEEP_S
+            )
+        except StoreError:
+            kept = None
+        listing = [ListedModel.from_json(m) for m in kept] if kept is not None else None
+        status = retirement(model, listing=listing)
+        if not status.retired:
+            return None
+        return (
+            f"Stopped before sending anything: {status.words()} Choose another model and start again; "
+            "every row is still pending."
+        )
+
+    def _shaper(self, model: str) -> shapes.Shaper:
+        """The request shape for `model` at this run's endpoint: what servers taught, applied and learnt."""
+        with self._lock:
+            shaper = self._shapers.get(model)
+            if shaper is not None:
+                return shaper
+            key = model_listing.endpoint_key(self.endpoint.base_url)
+            try:
+                known = shapes.Fixes.from_json(self.store.shape_fixes(key, model))
+            except StoreError:
+                known = shapes.Fixes()
+            store = self.store
+
+            def save(fixes: shapes.Fixes, note: str | None) -> None:
+                store.save_shape_fixes(key, model, fixes.to_json(), note)
+
+            shaper = shapes.Shaper(
+                known, wanted_effort=self.plan.meta.get("reasoning_effort_wanted"), save=save
+            )
+            self._shapers[model] = shaper
+            return shaper
+
+    def _adjusted(self, note: str) -> None:
+        with self._lock:
+            if note not in self._adjustments:
+                self._adjustments.append(note)
+            self._version += 1
 
     def _launch(self) -> None:
         """Start a phase of work: worker threads plus a supervisor that settles the status when they stop."""
@@ -454,7 +532,8 @@ class Job(PackingMixin):
             self._append_point(force=True)
             self._ended_at = time.monotonic()
         try:
-            self.store.set_run_status(self.id, self.status, self.message, **self._totals.as_meta())
+            extra = {"adjusted": list(self._adjustments)} if self._adjustments else {}
+            self.store.set_run_status(self.id, self.status, self.message, **self._totals.as_meta(), **extra)
         except StoreError:
             pass  # the status is a summary; rows themselves are what must not be lost
         self._done_event.set()
@@ -502,6 +581,7 @@ class Job(PackingMixin):
             if self.status in ACTIVE and any(t.is_alive() for t in self._threads):
                 raise RuntimeError("Pause the run before changing its connection.")
             self.endpoint = endpoint
+            self._shapers = {}  # another endpoint: its own shapes
             self.governor = governor_for(endpoint.fingerprint)
             self.governor.set_ceilings(self.settings.rpm, self.settings.tpm)
             self.client = make_client(
@@ -650,6 +730,7 @@ class Job(PackingMixin):
                 tier_cost={k: v for k, v in t.tier_cost.items() if t.tier_rows.get(k)},
                 service_tier=self._tier,
                 capacity_refusals=self._capacity_refusals,
+                adjustments=tuple(self._adjustments),
             )
 
     def _stall(self, now: float) -> dict:
@@ -731,11 +812,7 @@ class Job(PackingMixin):
         try:
             worst = self._reserve_budget(item)
             try:
-                if not self.governor.acquire(item.prompt_tokens + item.max_output_tokens, self._halt):
-                    raise _Halt
-                with self._lock:
-                    self._requests_sent += 1
-                outcome = self._send(item)
+                outcome = self._send_shaped(item)
                 self._handle(item, outcome)
             finally:
                 # Only now is the real cost counted: releasing the worst case earlier lets another
@@ -743,6 +820,35 @@ class Job(PackingMixin):
                 self._release_budget(worst)
         finally:
             self._release_hash(item)
+
+    def _send_shaped(self, item: WorkItem | PackItem) -> _Outcome:
+        """A governor slot and one send; a 400 that taught the model's request shape is sent again at once,
+        corrected (not an attempt: a refused request is not billed). While no request in this shape has
+        succeeded yet, requests go one at a time, so a refused parameter is refused once, not once a row."""
+        shaper = self._shaper(str(item.body.get("model", "")))
+        turn = shaper.turn(self._halt)
+        if turn is None:
+            raise _Halt
+        try:
+            for _ in range(shapes.MAX_FIXES_PER_REQUEST):
+                if not self.governor.acquire(item.prompt_tokens + item.max_output_tokens, self._halt):
+                    raise _Halt
+                with self._lock:
+                    self._requests_sent += 1
+                outcome = self._send(item, shaper)
+                if outcome.kind != "reshaped":
+                    break
+            else:
+                outcome = _Outcome(
+                    "fatal",
+                    message=f"The server kept refusing this model's parameters: {'; '.join(self._adjustments)}",
+                )
+            if outcome.kind == "ok":
+                shaper.confirm()
+            return outcome
+        finally:
+            if turn:
+                shaper.done()
 
     def _handle(self, item: WorkItem, outcome: _Outcome) -> None:
         if outcome.kind == "capacity":
@@ -1005,10 +1111,12 @@ class Job(PackingMixin):
             with self._lock:
                 self._reserved -= worst
 
-    def _send(self, item: WorkItem) -> _Outcome:
+    def _send(self, item: WorkItem | PackItem, shaper: shapes.Shaper) -> _Outcome:
         timeout = self._timeout(item.row_id)
         tier = self._tier
-        body = item.body if tier == "default" else {**item.body, "service_tier": tier}
+        body = shaper.apply(item.body)
+        if tier != "default":
+            body["service_tier"] = tier
         sent_at = time.monotonic()
         try:
             # The SDK's documented raw call for a body we built ourselves: its auth, base URL, HTTP stack and
@@ -1022,6 +1130,13 @@ class Job(PackingMixin):
         except openai.APIStatusError as exc:
             headers = exc.response.headers if exc.response is not None else None
             self.governor.observe(headers)
+            if exc.status_code in (400, 422):
+                code, _, param, said = errors.error_fields(exc.body, getattr(exc, "message", "") or "")
+                note = shaper.learn(exc.status_code, code, param, said, body)
+                if note:
+                    self.governor.succeeded()  # the key works: only the request's shape was wrong
+                    self._adjusted(note)
+                    return _Outcome("reshaped", message=note)
             kind, message = errors.classify_status(
                 exc, model=item.body.get("model", ""), secrets=(self.endpoint.api_key,)
             )
@@ -1159,7 +1274,7 @@ class Job(PackingMixin):
 
 @dataclass
 class _Outcome:
-    kind: str  # ok | rate_limit | capacity | quota | fatal | row | transient
+    kind: str  # ok | rate_limit | capacity | quota | fatal | row | transient | reshaped
     text: str | None = None
     refusal: str | None = None
     finish: str | None = None

@@ -58,11 +58,7 @@ class PackingMixin:
         try:
             worst = self._reserve_budget(pack)
             try:
-                if not self.governor.acquire(pack.prompt_tokens + pack.max_output_tokens, self._halt):
-                    raise _Halt
-                with self._lock:
-                    self._requests_sent += 1
-                outcome = self._send(pack)
+                outcome = self._send_shaped(pack)
                 self._handle_pack(pack, outcome)
             finally:
                 self._release_budget(worst)

@@ -16,6 +16,7 @@ from typing import Literal
 
 import pandas as pd
 
+from lib import models
 from lib.cost import tokens
 from lib.cost.pricing import REQUEST_TIERS, Price, Usage, price_for, tier_prices
 from lib.cost.quote import UNCAPPED_OUTPUT_GUESS
@@ -48,6 +49,8 @@ class RunOptions:
     model: str
     max_tokens: int | None = None
     temperature: float | None = None
+    # The reasoning effort wished for (lib.models): None takes the prompt's, else the model's cheapest.
+    reasoning_effort: str | None = None
     empty: EmptyPolicy = "send"  # rows with an empty placeholder cell: send them anyway, or skip them
     limit: int | None = None  # only the first N rows (a sample)
     row_ids: Sequence[int] | None = None  # only these rows (a random sample, a retry)
@@ -118,6 +121,7 @@ def plan_run(
     skipped: dict[int, str] = {}
     inputs: dict[int, dict[str, str]] = {}
     max_out = options.max_tokens or spec.max_tokens or UNCAPPED_OUTPUT_GUESS
+    effort = options.reasoning_effort or spec.reasoning_effort
     records = frame.to_dict(orient="index")
     bodies: dict[int, dict] = {}
     for row_id, row in records.items():
@@ -129,7 +133,12 @@ def plan_run(
             skipped[row_id] = "Skipped: empty " + ", ".join(f"'{m}'" for m in missing)
             continue
         bodies[row_id] = templates.build_request(
-            spec, cells, model=options.model, max_tokens=options.max_tokens, temperature=options.temperature
+            spec,
+            cells,
+            model=options.model,
+            max_tokens=options.max_tokens,
+            temperature=options.temperature,
+            effort=effort,
         )
         if cache_key:
             bodies[row_id]["prompt_cache_key"] = cache_key
@@ -151,6 +160,10 @@ def plan_run(
         "model": options.model,
         "max_tokens": options.max_tokens,
         "temperature": options.temperature,
+        # What was wished and what the catalog sends (None for a model that does not reason); a server
+        # may still correct it (lib.models.shapes), which the run's "adjusted" notes say.
+        "reasoning_effort_wanted": effort,
+        "reasoning_effort": models.effort_for(options.model, effort),
         "columns": columns,
         "output_columns": names,
         "rows": len(inputs),
@@ -205,6 +218,7 @@ def build_packs(
             max_tokens=max_out,
             temperature=options.temperature,
             extra=extra,
+            effort=members[0].body.get("reasoning_effort"),  # packed at the rows' own effort
         )
         packs.append(
             PackItem(

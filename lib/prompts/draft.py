@@ -28,6 +28,7 @@ class Draft:
     model: str | None = None
     temperature: float | None = None
     max_tokens: int | None = None
+    reasoning_effort: str | None = None
     field_cap: int = templates.FIELD_CAP
     version: int = 1
     rows_per_request: int | None = None  # opt-in packing (lib.prompts.packing)
@@ -48,6 +49,7 @@ class Draft:
             model=spec.model,
             temperature=spec.temperature,
             max_tokens=spec.max_tokens,
+            reasoning_effort=spec.reasoning_effort,
             field_cap=spec.field_cap,
             version=spec.version,
             rows_per_request=spec.rows_per_request,
@@ -74,6 +76,7 @@ class Draft:
             model=(self.model or "").strip() or None,
             temperature=self.temperature,
             max_tokens=self.max_tokens,
+            reasoning_effort=self.reasoning_effort,
             field_cap=self.field_cap,
             rows_per_request=self.rows_per_request,
             checks=self.checks,

@@ -1,6 +1,6 @@
 """The prompt library: one human-readable YAML file per prompt in prompts/, written atomically.
 
-A file holds, in this order: name, description, version, model, temperature, max_tokens, field_cap,
+A file holds, in this order: name, description, version, model, reasoning_effort, temperature, max_tokens, field_cap,
 rows_per_request (optional: several rows per request, lib.prompts.packing),
 output_columns (plain prompts) or json_schema (structured ones), system, examples (a list of
 {user, assistant}), template, optional_fields (placeholders a file may lack: sent empty), checks, tags.
@@ -32,6 +32,7 @@ from typing import Any
 
 import yaml
 
+from lib.models import effort_ladder
 from lib.prompts import checks as quality
 from lib.prompts import templates
 from lib.prompts.templates import FIELD_CAP, Example, PromptSpec, parse_output
@@ -49,6 +50,7 @@ _FIELDS = (
     "description",
     "version",
     "model",
+    "reasoning_effort",
     "temperature",
     "max_tokens",
     "field_cap",
@@ -96,7 +98,7 @@ _Dumper.add_representer(str, _represent_str)
 def dump_spec(spec: PromptSpec) -> str:
     """The YAML text of a prompt file."""
     data: dict[str, Any] = {"name": spec.name, "description": spec.description, "version": spec.version}
-    for key in ("model", "temperature", "max_tokens"):
+    for key in ("model", "reasoning_effort", "temperature", "max_tokens"):
         if getattr(spec, key) is not None:
             data[key] = getattr(spec, key)
     data["field_cap"] = spec.field_cap
@@ -216,6 +218,7 @@ def parse_spec(text: str, *, source: str = "") -> PromptSpec:
             output_columns=columns,
             json_schema=schema,
             model=_text(data, "model", source) or None,
+            reasoning_effort=_effort(data, source),
             temperature=_number(data, "temperature", source, whole=False, low=0, high=2),
             max_tokens=_number(data, "max_tokens", source, whole=True, low=1, high=1_000_000),
             tags=_text_list(data, "tags", source),
@@ -233,6 +236,17 @@ def parse_spec(text: str, *, source: str = "") -> PromptSpec:
     _check_example_answers(spec, source)
     _check_optional_fields(spec, source)
     return spec
+
+
+def _effort(data: dict, source: str) -> str | None:
+    """reasoning_effort: one of the words OpenAI uses (lib.models.effort_ladder), or absent."""
+    value = data.get("reasoning_effort")
+    if value is None or value == "auto":
+        return None
+    ladder = effort_ladder()
+    if str(value) not in ladder:
+        raise _fail(source, "reasoning_effort", f"must be one of {', '.join(ladder)} (got {value!r})")
+    return str(value)
 
 
 def _check_optional_fields(spec: PromptSpec, source: str) -> None:

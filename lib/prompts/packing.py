@@ -19,7 +19,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from lib.prompts import models, templates
+from lib import models
+from lib.prompts import templates
 from lib.prompts.templates import PromptSpec
 
 SCHEMA_NAME = "packed_answers"
@@ -82,6 +83,7 @@ def pack_request(
     max_tokens: int,
     temperature: float | None,
     extra: Mapping[str, Any] | None = None,
+    effort: str | None = None,
 ) -> dict:
     """One request for these rows' single-row bodies (row id, body from `templates.build_request`)."""
     problem = can_pack(spec, model)
@@ -95,7 +97,7 @@ def pack_request(
         for row_id, body in bodies
     )
     cap = len(bodies) * (max_tokens + PER_ITEM_OVERHEAD_TOKENS) + 16
-    body = models.request_params(model, max_tokens=cap, temperature=temperature)
+    body = models.request_params(model, max_tokens=cap, temperature=temperature, effort=effort)
     body["messages"] = [system, *first[1:-1], {"role": "user", "content": items}]
     body["response_format"] = {
         "type": "json_schema",

@@ -43,7 +43,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from lib.prompts import models
+from lib import models
 from lib.prompts.checks import Checks
 
 FIELD_CAP = 2_000  # characters per cell; website-content prompts raise it with the spec's field_cap
@@ -86,6 +86,9 @@ class PromptSpec:
     model: str | None = None
     temperature: float | None = None
     max_tokens: int | None = None
+    # Hidden thinking for reasoning models (lib.models): none | minimal | low | medium | high | xhigh | max;
+    # None: the catalog's default (none where the model takes it).
+    reasoning_effort: str | None = None
     tags: tuple[str, ...] = ()
     field_cap: int = FIELD_CAP
     rows_per_request: int | None = None  # opt-in packing (lib.prompts.packing): rows sent in one request
@@ -412,7 +415,7 @@ def render_messages(
     prompt on a model without JSON-schema support carries its schema in the system message instead.
     """
     cap = spec.field_cap if field_cap is None else field_cap
-    model = model or spec.model or models.DEFAULT_MODEL
+    model = model or spec.model or models.default_model()
     messages = [{"role": "system", "content": _system_text(spec, row, cap, model)}]
     for example in spec.examples:
         messages.append({"role": "user", "content": example.user})
@@ -433,9 +436,10 @@ def build_request(
     model: str,
     max_tokens: int | None,
     temperature: float | None,
+    effort: str | None = None,
 ) -> dict:
-    """The full chat.completions body for one row, spelt for `model`'s family."""
-    body = models.request_params(model, max_tokens=max_tokens, temperature=temperature)
+    """The full chat.completions body for one row, spelt for `model`'s family (see lib.models)."""
+    body = models.request_params(model, max_tokens=max_tokens, temperature=temperature, effort=effort)
     body["messages"] = render_messages(spec, row, model=model)
     if _uses_json_schema(spec, model):
         body["response_format"] = {

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from lib import models
 from lib.cost import pricing
-from lib.prompts import library, models
+from lib.prompts import library
 
 SIMULATED_NOTE = "Simulated answers from the built-in local server (offline demo), not from a real model."
 

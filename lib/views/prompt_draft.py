@@ -7,9 +7,10 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from lib import models
 from lib.cost import pricing, quote
 from lib.engine import runs
-from lib.prompts import models, templates
+from lib.prompts import templates
 from lib.prompts.templates import PromptSpec
 from lib.views.labels import money
 
@@ -51,6 +52,7 @@ def quote_table(
                 model=options.model,
                 max_tokens=options.max_tokens,
                 temperature=options.temperature,
+                effort=options.reasoning_effort,
             )
         )
     max_tokens = options.max_tokens or spec.max_tokens
