@@ -56,6 +56,10 @@ class Quote:
     prefix_tokens: int = 0  # the static prefix every request shares (system, few-shot turns)
     cached_tokens: int = 0  # prompt tokens expected to be read from the cache (0 under CACHE_MIN_TOKENS)
     cost_no_cache_low: float | None = None  # the low end without any cache hit: what caching saves
+    # Of the output, hidden reasoning (billed as output): from the sample's real usage; 0 without a sample
+    # or for a model that does not reason.
+    reasoning_tokens_low: int = 0
+    reasoning_tokens_high: int = 0
 
 
 def _schema_text(body: dict, seen: dict[tuple[int, str], str]) -> str:
@@ -134,6 +138,7 @@ def quote(
     *,
     max_tokens: int | None,
     sample_output_tokens: Sequence[int] = (),
+    sample_reasoning_tokens: Sequence[int] = (),
     price: pricing.Price | None | object = _UNSET,
 ) -> Quote:
     """What running these request bodies (from `templates.build_request`) will cost, as a range."""
@@ -146,6 +151,9 @@ def quote(
     distinct = sorted(first_of.values())
     input_tokens = sum(counts.tokens[i] for i in distinct)
     low, high, basis = output_range(len(distinct), max_tokens, list(sample_output_tokens))
+    share = sum(sample_reasoning_tokens) / sum(sample_output_tokens) if sum(sample_output_tokens) else 0.0
+    if share:
+        basis += f"; {share:.0%} of the sample's output was hidden reasoning, billed as output"
     window = models.model_info(model).context_window
     reserve = max_tokens or 0
     over = [i for i, n in enumerate(counts.tokens) if n + reserve > window]
@@ -170,6 +178,8 @@ def quote(
         prefix_tokens=prefix,
         cached_tokens=cached,
         cost_no_cache_low=pricing.cost(usage(input_tokens, low), price),  # type: ignore[arg-type]
+        reasoning_tokens_low=math.ceil(share * low),
+        reasoning_tokens_high=math.ceil(share * high),
     )
 
 

@@ -39,6 +39,7 @@ def quote_table(
     spec: PromptSpec,
     options: runs.RunOptions,
     sample_output_tokens: Sequence[int] = (),
+    sample_reasoning_tokens: Sequence[int] = (),
 ) -> quote.Quote:
     """Tokens and cost for every row that would be sent (rows skipped for empty cells excluded)."""
     bodies = []
@@ -52,7 +53,7 @@ def quote_table(
                 model=options.model,
                 max_tokens=options.max_tokens,
                 temperature=options.temperature,
-                effort=options.reasoning_effort,
+                effort=options.reasoning_effort or spec.reasoning_effort,
             )
         )
     max_tokens = options.max_tokens or spec.max_tokens
@@ -61,6 +62,7 @@ def quote_table(
         options.model,
         max_tokens=max_tokens,
         sample_output_tokens=sample_output_tokens,
+        sample_reasoning_tokens=sample_reasoning_tokens,
         price=options.price or pricing.price_for(options.model),
     )
 

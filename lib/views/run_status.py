@@ -129,7 +129,13 @@ def resume_text(statuses: Sequence[str], settings) -> str:
     return f"{parts[0]} · resumes with {', '.join(how)}."
 
 
-TIER_LABELS = {"default": "standard", "flex": "flex", "priority": "priority", "fast": "fast", "batch": "batch"}
+TIER_LABELS = {
+    "default": "standard",
+    "flex": "flex",
+    "priority": "priority",
+    "fast": "fast",
+    "batch": "batch",
+}
 
 
 def tier_text(snap) -> str | None:
