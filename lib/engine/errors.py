@@ -165,24 +165,43 @@ def classify_status(
     if status == 429:
         return "rate_limit", f"Rate limited by the API (429): the run slows down and retries.{said}"
     if said_kind == "model" and status in (400, 404, 422):
-        return (
-            "fatal",
-            f"The model '{model}' does not exist or this key cannot use it. Pick another model.{said}",
-        )
+        return "fatal", _no_model(model, said)
     if status == 403:
         return "fatal", f"This key is not allowed to do this (403).{said}"
     if status == 404:
         if "model" in detail.lower():
-            return (
-                "fatal",
-                f"The model '{model}' does not exist or this key cannot use it. Pick another model.{said}",
-            )
+            return "fatal", _no_model(model, said)
         return "fatal", f"The API address answered 'not found' (404). Check the base URL.{said}"
     if status in (400, 422) and (code in SETTING_CODES or param in SETTING_PARAMS):
         return "fatal", f"The model rejected a setting{f' ({param})' if param else ''}.{said}"
     if status in (408, 409) or status >= 500:
         return "transient", f"The API had a temporary problem ({status}).{said}"
     return "row", f"The API refused this row ({status}).{said}"
+
+
+def _no_model(model: str, said: str) -> str:
+    """A model the endpoint does not serve: shut down (with OpenAI's suggested replacement) or unknown."""
+    from lib.models import retirement
+
+    status = retirement(model)
+    if status.date is not None and status.retired:
+        why = f"The model '{model}' was shut down on {status.date.day} {status.date.strftime('%b %Y')}."
+        pick = (
+            f" OpenAI suggests {status.replacement}: pick it"
+            if status.replacement
+            else " Pick a current model"
+        )
+        return f"{why}{pick} and start again; the rows not done stay pending.{said}"
+    if status.date is not None:
+        return (
+            f"The model '{model}' does not answer any more (OpenAI lists its shutdown on {status.date.isoformat()})."
+            f" {'OpenAI suggests ' + status.replacement + '. ' if status.replacement else ''}"
+            f"Pick a current model and start again; the rows not done stay pending.{said}"
+        )
+    return (
+        f"The model '{model}' does not exist or this key cannot use it. Pick another model; the rows not done "
+        f"stay pending.{said}"
+    )
 
 
 def connection_kind(exc: BaseException) -> str:
