@@ -588,17 +588,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     while not job.wait(timeout=0.25):
         progress.draw(job.snapshot())
     if args.retry_failed and job.snapshot().failed and not interrupted:
-        if args.mode == "batch":
-            job.resend_live(settings)  # what the batch could not answer (expired, per-line errors) goes live
-        else:
-            job.retry_failed()
+        from lib.engine.resume import continue_run  # a batch's failed rows (expired, per-line errors) go live
+
+        job = continue_run(store, plan.run_id, endpoint, retry_failed=True, settings=settings)
         while not job.wait(timeout=0.25):
             progress.draw(job.snapshot())
     snap = job.snapshot()
     progress.draw(snap, final=True)
     rows, attempts, regen_stopped = job.rows(), [], None
     if args.regenerate and not interrupted and snap.status == "finished":
-        rows, attempts, regen_stopped = _regenerate(args, plan, rows, snap, endpoint, store, progress)
+        rows, attempts, regen_stopped = _regenerate(
+            args, plan, rows, snap, endpoint, store, progress, settings
+        )
     frame = results_frame(plan.inputs, rows, plan.meta, job.edits())
     quality = quality_counts(with_list_checks(rows, plan.meta))
     try:
@@ -614,6 +615,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         "prompt_tokens": snap.prompt_tokens + sum(a.prompt_tokens for a in attempts),
         "completion_tokens": snap.completion_tokens + sum(a.completion_tokens for a in attempts),
         "cost_usd": round(snap.cost_usd + sum(a.cost_usd for a in attempts), 8) if snap.cost_known else None,
+        # Of which an estimate: requests that may have been billed though no answer said so (dropped, timed out).
+        "estimated_usd": round(snap.estimated_usd + sum(a.estimated_usd for a in attempts), 8),
         "requests_sent": snap.requests_sent + sum(a.requests_sent for a in attempts),
         "cache_hits": snap.cache_hits + sum(a.cache_hits for a in attempts),
         "service_tiers": dict(snap.tier_rows),
@@ -657,42 +660,23 @@ def cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK if ok else EXIT_STOPPED
 
 
-def _regenerate(args: argparse.Namespace, plan, rows, snap, endpoint, store, progress):
-    """Ask flagged rows again, up to --regenerate times, live, under what is left of the budget."""
-    from lib import engine
-    from lib.engine.regenerate import latest, regenerate_plan
+def _regenerate(args: argparse.Namespace, plan, rows, snap, endpoint, store, progress, settings):
+    """Ask flagged rows again, up to --regenerate times, live, with the run's settings and what is left of
+    its budget (lib.engine.regenerate.Rounds); Ctrl-C cancels the attempt going and ends the rounds."""
+    from lib.engine import regenerate
 
-    attempts, stopped = [], None
-    spent = snap.cost_usd
-    for attempt in range(1, args.regenerate + 1):
-        again = regenerate_plan(plan, rows, attempt, endpoint.base_url)
-        if again is None:
-            break
-        budget = None if args.budget is None else args.budget - spent
-        if budget is not None and budget <= 0:
-            stopped = "The budget is spent: no more rows are asked again."
-            break
-        settings = engine.RunSettings(
-            workers=args.workers,
-            rpm=args.rpm,
-            tpm=args.tpm,
-            budget_usd=budget,
-            timeout_s=args.timeout,
-            give_up_after_s=args.give_up_after,
-        )
-        job = engine.start(again, endpoint=endpoint, settings=settings, store=store)
+    rounds = regenerate.Rounds(store, plan.run_id, endpoint, times=args.regenerate, settings=settings)
+    attempts = []
+    for job in rounds:
+        _handle_interrupts(job)
         while not job.wait(timeout=0.25):
             progress.draw(job.snapshot())
-        done = job.snapshot()
-        attempts.append(done)
-        spent += done.cost_usd
-        rows = latest(rows, job.rows())
-        if done.status != "finished":
-            stopped = f"Regenerate attempt {attempt} stopped: {done.message}"
-            break
-    if stopped:
-        print(stopped, file=sys.stderr)
-    return rows, attempts, stopped
+        attempts.append(job.snapshot())
+    if rounds.jobs:
+        rows = regenerate.current_rows(store, plan.run_id, rows)
+    if rounds.stopped:
+        print(rounds.stopped, file=sys.stderr)
+    return rows, attempts, rounds.stopped
 
 
 def _start_batch(args: argparse.Namespace, plan, endpoint, store):
@@ -730,7 +714,7 @@ def _handle_interrupts(job) -> list[bool]:
         if seen:
             raise KeyboardInterrupt
         seen.append(True)
-        if getattr(job, "mode", "live") == "batch":
+        if job.kind == "batch":
             # The batches go on at OpenAI and are paid for anyway: stop watching, do not cancel them.
             print(
                 "\nStopping: the batches go on at OpenAI; run the same command again to collect them.",

@@ -314,9 +314,7 @@ def controls(job: Job, snap: engine.Snapshot, conn: _shared.Connection) -> None:
     if snap.status in ("running", "paused") and b.button("Cancel", key="btn_cancel"):
         job.cancel()
         st.rerun()
-    retry_label = (
-        "Re-send failed rows live" if getattr(job, "mode", "live") == "batch" else "Retry failed rows"
-    )
+    retry_label = "Re-send failed rows live" if job.kind == "batch" else "Retry failed rows"
     if (
         snap.status == "finished"
         and snap.failed
@@ -478,7 +476,7 @@ def panel(run_id: str, status_at_draw: str, asking_at_draw: bool = False) -> Non
     if order != natural:
         b.caption("Flagged rows come first; edits stay with their row.")
     live_queue(run_id, table.frame)
-    if getattr(job, "mode", "live") == "batch":
+    if job.kind == "batch":
         batch_lines(job)
     if any(cost or tokens for _, cost, tokens in snap.cost_series):  # nothing spent: no empty chart
         st.plotly_chart(

@@ -20,7 +20,9 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-GATEWAY_BIN = ROOT / ".venv-gateway" / "bin" / "litellm"
+# The proxy's venv (`make gateway`); LEAD_STUDIO_GATEWAY_VENV points at another checkout's (a git worktree).
+GATEWAY_VENV = Path(os.environ.get("LEAD_STUDIO_GATEWAY_VENV") or ROOT / ".venv-gateway")
+GATEWAY_BIN = GATEWAY_VENV / "bin" / "litellm"
 MASTER_KEY = "sk-gateway-master-0123456789"
 UPSTREAM_KEY = "sk-upstream-9876543210"
 MOCK_REPLY = "Hello from the gateway's mock."
@@ -37,7 +39,7 @@ class Gateway:
 
 def gateway_version() -> str | None:
     """The litellm release in .venv-gateway, or None when that venv is missing."""
-    meta = list((ROOT / ".venv-gateway" / "lib").glob("python*/site-packages/litellm-*.dist-info"))
+    meta = list((GATEWAY_VENV / "lib").glob("python*/site-packages/litellm-*.dist-info"))
     return meta[0].name.removeprefix("litellm-").removesuffix(".dist-info") if meta else None
 
 

@@ -9,7 +9,8 @@ from types import SimpleNamespace
 import pytest
 
 from lib import engine
-from lib.engine.job import public_url, refusal_of
+from lib.engine.settings import public_url
+from lib.engine.transports.chat import refusal_of
 from lib.views.run_status import stall_text
 from tests.engine_helpers import leads, run, wait_until
 

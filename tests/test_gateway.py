@@ -20,6 +20,7 @@ from lib import engine
 from lib.engine import errors
 from lib.engine.client import Endpoint, make_client
 from lib.engine.governor import Governor, retry_after_seconds
+from lib.engine.resume import continue_run
 from lib.sim import SimConfig, SimServer
 from lib.store import Store
 from lib.views.run_status import stall_text
@@ -47,13 +48,13 @@ def run_job(
     base_url, df, data_dir, *, key=MASTER_KEY, model="gpt-4o-mini", timeout=60.0, wait=True, **settings
 ):
     p = plan(df, base_url, model=model)
-    job = engine.Job(
+    job = engine.start(  # registered, so the one way to continue (lib.engine.resume) finds it
         p,
         endpoint=Endpoint(api_key=key, base_url=base_url),
         settings=engine.RunSettings(**{"workers": 4, "timeout_s": 10, **settings}),
         store=Store(data_dir),
         governor=Governor(),
-    ).start()
+    )
     if wait:
         assert job.wait(timeout), f"run did not stop within {timeout}s: {job.snapshot()}"
     return job
@@ -105,7 +106,7 @@ def test_resumed_with_the_right_key_the_same_run_finishes(gateway, data_dir):
     """The fix is the connection, not the rows: resume through the connection shown now, nothing is lost."""
     job = run_job(gateway.url, leads(12), data_dir, key="sk-a-virtual-key-0000", model="mock-ok")
     assert (job.snapshot().status, job.snapshot().pending) == ("failed", 12)
-    job.resume(endpoint=Endpoint(api_key=MASTER_KEY, base_url=gateway.url))
+    assert continue_run(job.store, job.id, Endpoint(api_key=MASTER_KEY, base_url=gateway.url)) is job
     assert job.wait(30)
     snap = job.snapshot()
     assert (snap.status, snap.succeeded, snap.failed) == ("finished", 12, 0)
@@ -216,10 +217,12 @@ def test_a_dead_endpoint_run_resumes_on_the_fixed_url(sim_server, data_dir):
     sim_server.reset(SimConfig())
     job = run_job(_closed_port_url(), leads(20), data_dir, key="sk-test-dead", workers=4)
     assert (job.snapshot().status, job.snapshot().pending) == ("failed", 20)
-    job.resume(endpoint=Endpoint(api_key="sk-test-dead", base_url=sim_server.url))
+    fixed = Endpoint(api_key="sk-test-dead", base_url=sim_server.url)
+    assert continue_run(job.store, job.id, fixed) is job
     assert job.wait(30)
     assert (job.snapshot().status, job.snapshot().succeeded) == ("finished", 20)
-    assert job.retry_failed(endpoint=Endpoint(api_key="sk-test-dead", base_url=sim_server.url)) == 0
+    assert continue_run(job.store, job.id, fixed, retry_failed=True) is job  # nothing failed: nothing sent
+    assert job.wait(5) and job.snapshot().status == "finished"
 
 
 def test_the_cli_exits_3_on_a_closed_port(tmp_path):

@@ -295,8 +295,10 @@ def test_start_again_asks_flagged_rows_under_what_is_left_of_the_budget(sim, dat
         assert len(sim.ledger()) == billed
         store.close()
         return
+    sim.configure(hold=True)  # the attempt stays in flight until the second click has been made
     job = regenerate.start_again(store, plan.run_id, endpoint)
     assert regenerate.start_again(store, plan.run_id, endpoint) is job  # a second click: the same attempt
+    sim.configure(hold=False)
     assert job.wait(30)
     assert len(sim.ledger()) == billed + asked
     assert job.snapshot().budget_usd == (None if limit is None else pytest.approx(limit - spent))

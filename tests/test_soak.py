@@ -62,4 +62,6 @@ def test_20000_rows_under_faults_lose_nothing_and_bill_exactly_what_was_reported
         reported.completion_tokens,
         reported.cached_tokens,
     )
-    assert snap.cost_usd == pytest.approx(cost(reported, p.price), rel=1e-9)
+    # Dropped connections were not billed here; each kept its worst case as a labelled estimate.
+    assert snap.cost_usd - snap.estimated_usd == pytest.approx(cost(reported, p.price), rel=1e-9)
+    assert snap.estimated_usd > 0

@@ -14,8 +14,9 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from lib.cost.pricing import Price, Usage
-from lib.engine import WorkItem, judge_answer
-from lib.engine.job import QualityCheck, refusal_of
+from lib.engine.judge import QualityCheck, cacheable, judge_answer
+from lib.engine.transports.chat import refusal_of
+from lib.engine.unit import WorkItem
 from lib.store import CachedResponse, RowRecord
 
 ENDPOINT = "/v1/chat/completions"
@@ -129,9 +130,8 @@ def row_outcome(
         check_output,
         check_quality,
     )
-    cacheable = row.status == "succeeded" and "invalid_output" not in row.flags
     cache = CachedResponse(item.request_hash, body.get("id"), row.text, row.finish_reason, usage)
-    return row, cache if cacheable else None
+    return row, cache if cacheable(row) else None
 
 
 def answered(

@@ -1,8 +1,8 @@
 """Batch mode: a run sent through OpenAI's Batch API at half the price, journalled step by step, polled in the background.
 
-A BatchJob looks like an engine.Job to the front ends (snapshot(), rows(), pause/resume/cancel, wait(),
-retry_failed(), edits), so the run page's live panel and the command line's progress work unchanged.
-Its one background thread:
+A BatchJob is a job of the job core (lib.jobs: statuses, pause/resume/cancel, wait, the tally, the registry)
+with the engine's Snapshot, so the run page's live panel and the command line's progress work unchanged.
+Each phase has one worker thread, which:
 
 1. answers rows from the paid-response cache, splits the rest into chunks (BatchLimits) and journals
    them (lib.batch.journal) before anything leaves the machine;
@@ -13,8 +13,9 @@ Its one background thread:
    error files into the store's rows by custom_id (`row-<id>`, any order) in one transaction.
 
 A restart builds a new BatchJob on the same run and store: it picks up the journal where it stopped.
-Rows the batch could not answer (per-line errors, expiry) become failed rows with reasons;
-`resend_live()` sends them through the live engine in one call.
+Rows the batch could not answer (per-line errors, expiry) become failed rows with reasons; they go again
+live through lib.engine.resume.continue_run (retry_failed), with the run's settings and the connection
+shown now (`continue_batch`, `resend_live`).
 
 One piece past 600 lines on purpose: the background thread's steps (prepare, upload, create, poll,
 merge) share one journal and one lock, and each step's crash-recovery check must sit beside the step.
@@ -33,7 +34,6 @@ from typing import TypeVar
 
 import openai
 
-from lib import engine
 from lib.batch.files import (
     ENDPOINT,
     BatchLimits,
@@ -47,8 +47,12 @@ from lib.batch.files import (
 )
 from lib.batch.journal import BatchJournal, Chunk
 from lib.cost.pricing import cost
-from lib.engine import RowError, RunPlan, RunSettings, Snapshot, WorkItem, errors
+from lib.engine import errors
 from lib.engine.client import Endpoint, make_client
+from lib.engine.job import Job as LiveJob
+from lib.engine.settings import RowError, RunPlan, RunSettings, Snapshot
+from lib.engine.unit import WorkItem
+from lib.jobs import Job, Status, Tally, register
 from lib.models import listing as model_listing
 from lib.models import shapes
 from lib.store import CachedResponse, RowRecord, Store, StoreError
@@ -104,10 +108,10 @@ class _Stop(Exception):
         self.message = message
 
 
-class BatchJob:
+class BatchJob(Job):
     """One run in batch mode. Thread-safe; its thread never touches any UI."""
 
-    mode = "batch"
+    kind = "batch"
 
     def __init__(
         self,
@@ -119,7 +123,7 @@ class BatchJob:
         client: openai.OpenAI | None = None,
         hook: Hook | None = None,
     ):
-        self.id = plan.run_id
+        super().__init__(plan.run_id)
         self.plan = plan
         self.endpoint = endpoint
         self.store = store
@@ -136,24 +140,14 @@ class BatchJob:
             known = None
         self._fixes = shapes.Fixes.from_json(known)
         self._items: dict[int, WorkItem] = {item.row_id: self._shaped(item) for item in plan.items}
-        self._lock = threading.RLock()
         self._wake = threading.Event()
-        self._done_event = threading.Event()
-        self._done_event.set()
-        self._thread: threading.Thread | None = None
         self._rows: dict[int, RowRecord] = {}
         self._edits: dict[int, dict[str, str]] = {}
         self._chunks: list[Chunk] = []
-        self._pause_requested = False
-        self._cancel_requested = False
         self._cancels_sent: set[str] = set()
-        self._live: engine.Job | None = None
-        self.status = "pending"
-        self.message: str | None = None
-        self._version = 0
-        self._tally = _Tally()
+        self._live: LiveJob | None = None
+        self.tally = Tally()
         self._started = time.monotonic()
-        self._ended_at: float | None = None
         self._cache_hits = 0
         self._retries = 0
         self._series: list[tuple[float, float, int]] = [(0.0, 0.0, 0)]
@@ -199,22 +193,52 @@ class BatchJob:
             if skipped:
                 self.store.record_many(self.id, skipped)
         self._chunks = self.journal.chunks(self.id)
-        self._tally.recount(self._rows.values())
+        self.tally.recount(self._rows.values())
 
-    def _launch(self) -> None:
+    def open_idle(self) -> BatchJob:
+        """Load the run without polling (its failed rows are about to go again live): it stands finished."""
+        self._open()
         with self._lock:
-            if self._thread is not None and self._thread.is_alive():
-                return
-            self._pause_requested = False
-            self._ended_at = None
-            self._done_event.clear()
-            self._set_status("running", None)
-            self._thread = threading.Thread(target=self._drive, name=f"batch-{self.id[:8]}", daemon=True)
+            self._change(Status.FINISHED, None)
+            self._ended_at = time.monotonic()
+        return self
+
+    # the job core's hooks: one worker (the drive) per phase
+
+    def _has_work(self) -> bool:
+        return True  # the drive itself finds out: chunks to prepare, batches to poll or to merge
+
+    def _work(self) -> None:
+        self._drive()
+
+    def _phase_starting(self) -> None:
         try:
             self.store.set_run_status(self.id, "running", None)
         except StoreError:
             pass
-        self._thread.start()
+
+    def _settled(self) -> None:
+        with self._lock:
+            status, message, totals = self.status, self.message, self.tally.as_meta()
+        try:
+            self.store.set_run_status(self.id, status, message, **totals)
+        except StoreError:
+            pass
+
+    def _halted(self) -> None:
+        self._wake.set()
+
+    def _before_relaunch(self) -> bool:
+        with self._lock:
+            if self._live is not None:  # a finished live re-send: its rows are in the store
+                self._live = None
+                self._rows = {r.row_id: r for r in self.store.rows(self.id)}
+                self.tally.recount(self._rows.values())
+            self._cancels_sent.clear()
+        return True
+
+    def _busy(self) -> bool:
+        return any(t.is_alive() for t in self._threads)
 
     def pause(self, message: str | None = None) -> None:
         """Stop polling (the batches go on at OpenAI); resume() collects them later."""
@@ -222,13 +246,7 @@ class BatchJob:
         if live is not None:
             live.pause(message)
             return
-        with self._lock:
-            if self.status == "running" and not self._cancel_requested:
-                self._pause_requested = True
-                self._set_status(
-                    "paused", message or "Paused: the batches go on at OpenAI; resume to collect them."
-                )
-                self._wake.set()
+        super().pause(message or "Paused: the batches go on at OpenAI; resume to collect them.")
 
     def resume(self, *, budget_usd: float | None = None) -> None:
         """Poll again (after a pause or an error), or send the rows a cancel left pending. Returns at once."""
@@ -236,22 +254,15 @@ class BatchJob:
         if live is not None:
             live.resume(budget_usd=budget_usd)
             return
-        with self._lock:
-            if self._live is not None:  # a finished live re-send: its rows are in the store
-                self._live = None
-                self._rows = {r.row_id: r for r in self.store.rows(self.id)}
-                self._tally.recount(self._rows.values())
-            if self.status not in ("paused", "cancelled", "failed"):
-                return
-            self._cancel_requested = False
-            self._cancels_sent.clear()
-        threading.Thread(target=self._relaunch, daemon=True).start()
+        super().resume()
 
-    def _relaunch(self) -> None:
-        thread = self._thread
-        if thread is not None:
-            thread.join()
-        self._launch()
+    def go_on(self, *, endpoint: Endpoint | None = None, budget_usd: float | None = None) -> None:
+        """Resume through `endpoint` (the connection shown now) when it changed; lib.engine.resume calls it."""
+        with self._lock:
+            if endpoint is not None and endpoint != self.endpoint and not self._busy():
+                self.endpoint = endpoint
+                self.client = make_client(endpoint, timeout_s=self.settings.timeout_s, connections=4)
+        self.resume(budget_usd=budget_usd)
 
     def cancel(self) -> None:
         """Cancel the open batches at OpenAI; answers they already produced are still collected and kept."""
@@ -260,46 +271,35 @@ class BatchJob:
             live.cancel()
             return
         with self._lock:
-            if self.status not in ("running", "paused", "pending"):
+            if self.status not in (Status.RUNNING, Status.PAUSED, Status.PENDING):
                 return
-            self._cancel_requested = True
-            self._set_status(
-                "cancelled", "Cancelling the batches at OpenAI; answers already made are still collected."
+            self._change(
+                Status.CANCELLED,
+                "Cancelling the batches at OpenAI; answers already made are still collected.",
             )
             self._wake.set()
-            alive = self._thread is not None and self._thread.is_alive()
+            alive = self._busy()
         if not alive:  # paused: a thread has to ask OpenAI to cancel and collect what was done
-            self._launch_cancel()
-
-    def _launch_cancel(self) -> None:
-        with self._lock:
-            self._done_event.clear()
-            self._thread = threading.Thread(target=self._drive, name=f"batch-{self.id[:8]}", daemon=True)
-        self._thread.start()
+            self._launch(keep_status=True)
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the background thread (or the live re-send) has stopped. True if it has."""
         live = self._live
         if live is not None:
             deadline = None if timeout is None else time.monotonic() + timeout
-            if not self._done_event.wait(timeout):
+            if not self._done.wait(timeout):
                 return False
             return live.wait(None if deadline is None else max(0.0, deadline - time.monotonic()))
-        return self._done_event.wait(timeout)
+        return self._done.wait(timeout)
 
     @property
     def active(self) -> bool:
         live = self._live
         if live is not None:
             return live.active
-        return self.status in engine.ACTIVE or not self._done_event.is_set()
+        return super().active
 
-    def _set_status(self, status: str, message: str | None) -> None:
-        self.status = status
-        self.message = message
-        self._version += 1
-
-    def _live_job(self) -> engine.Job | None:
+    def _live_job(self) -> LiveJob | None:
         live = self._live
         return live if live is not None and live.active else None
 
@@ -307,42 +307,32 @@ class BatchJob:
 
     def _drive(self) -> None:
         try:
-            if not self._cancel_requested:
+            if self.status is not Status.CANCELLED:
                 self._submit_all()
             self._poll_until_done()
             with self._lock:
-                if self._cancel_requested:
-                    pending = self._tally.pending
-                    self._set_status(
-                        "cancelled",
+                if self.status is Status.CANCELLED:
+                    pending = self.tally.pending
+                    self._change(
+                        Status.CANCELLED,
                         f"Cancelled. {pending:,} rows were not run and stay pending: resume to send them."
                         if pending
                         else "Cancelled after every row was answered.",
                     )
-                elif self.status == "running":
-                    self._set_status("finished", None)
+                # running: the job core settles it as finished
         except _Halt:
             pass
         except _Stop as stop:
             with self._lock:
-                self._set_status(stop.status, stop.message)
+                self._change(stop.status, stop.message)  # never over a cancel
         except StoreError as exc:
             with self._lock:
-                self._set_status("paused", str(exc))
+                self._change(Status.PAUSED, str(exc))
         except Exception as exc:  # a bug or a crash hook: stop, keep the journal as it is
             with self._lock:
-                self._set_status(
-                    "failed", f"Batch mode stopped: {exc!r}. Resume to pick up where it stopped."
+                self._change(
+                    Status.FAILED, f"Batch mode stopped: {exc!r}. Resume to pick up where it stopped."
                 )
-        finally:
-            with self._lock:
-                self._ended_at = time.monotonic()
-                self._version += 1
-            try:
-                self.store.set_run_status(self.id, self.status, self.message, **self._tally.as_meta())
-            except StoreError:
-                pass
-            self._done_event.set()
 
     def _step(self, name: str, index: int) -> None:
         """A named point between two journalled steps (tests raise here to simulate a crash)."""
@@ -354,7 +344,7 @@ class BatchJob:
         for chunk in list(self._chunks):
             if chunk.step in ("prepared", "uploading", "uploaded", "creating"):
                 self._check_halt()
-                if self._cancel_requested:
+                if self.status is Status.CANCELLED:
                     return  # chunks not yet sent stay prepared: a resume sends them
                 self._submit(chunk)
 
@@ -480,7 +470,7 @@ class BatchJob:
             open_chunks = [c for c in self._chunks if c.batch_id and not c.merged]
             if not open_chunks:
                 return
-            if self._cancel_requested:
+            if self.status is Status.CANCELLED:
                 self._send_cancels(open_chunks)
             for chunk in open_chunks:
                 self._check_halt()
@@ -599,7 +589,7 @@ class BatchJob:
         self._check_halt()
 
     def _check_halt(self) -> None:
-        if self._pause_requested and not self._cancel_requested:
+        if self._halt.is_set() and self.status is not Status.CANCELLED:
             raise _Halt
 
     def _reload_chunks(self, index: int | None = None) -> Chunk | None:
@@ -613,13 +603,12 @@ class BatchJob:
         """Count merged rows (the store already has them)."""
         with self._lock:
             for row in rows:
-                self._tally.remove(self._rows[row.row_id])
+                self.tally.replace(self._rows[row.row_id], row)
                 self._rows[row.row_id] = row
-                self._tally.add(row)
                 new_error = not self._recent_errors or self._recent_errors[-1].message != row.error
                 if row.status == "failed" and row.error and new_error:
                     self._recent_errors.append(RowError(row.row_id, row.error, time.time()))
-            t = self._tally
+            t = self.tally
             point = (
                 round(time.monotonic() - self._started, 3),
                 t.cost,
@@ -687,12 +676,12 @@ class BatchJob:
         if live is not None:
             return live.snapshot()
         with self._lock:
-            t = self._tally
+            t = self.tally
             chunks = self._chunks
             sent = sum(len(c.row_ids) for c in chunks if c.batch_id)
             open_rows = sum(len(c.row_ids) for c in chunks if c.batch_id and not c.merged)
             message = self.message
-            if self.status == "running" and chunks:
+            if self.status is Status.RUNNING and chunks:
                 message = _progress_message(chunks)
             return Snapshot(
                 run_id=self.id,
@@ -727,22 +716,27 @@ class BatchJob:
     # --- live re-send -----------------------------------------------------------------------------
 
     def retry_failed(self, *, only_retryable: bool = False) -> int:
-        """The run page's "Retry failed rows": re-send them live. Returns how many."""
-        job = self.resend_live(only_retryable=only_retryable)
+        """Send the failed rows again live, with the run's settings (lib.engine.resume.continue_run is the
+        one way: it also takes the connection shown now). Returns how many."""
+        from lib.engine.resume import run_settings
+
+        job = self.resend_live(run_settings(self.store, self.id), only_retryable=only_retryable)
         return 0 if job is None else len(job.plan.items)
 
     def resend_live(
         self,
         settings: RunSettings | None = None,
         *,
+        endpoint: Endpoint | None = None,
         only_retryable: bool = False,
         row_ids: Sequence[int] | None = None,
-    ) -> engine.Job | None:
-        """Send failed rows (expired, per-line errors...) through the live engine on the same run, at once.
+    ) -> LiveJob | None:
+        """Send failed rows (expired, per-line errors...) through the live engine on the same run, at once,
+        with `settings` (the run's) through `endpoint` (the connection shown now; else the batch's).
 
         Returns the live Job (this BatchJob then shows its snapshot and rows), or None if nothing failed.
         """
-        if self._live_job() is not None or (self._thread is not None and self._thread.is_alive()):
+        if self._live_job() is not None or self._busy():
             raise RuntimeError("The run is still busy; wait for it before re-sending rows live.")
         wanted = set(row_ids) if row_ids is not None else None
         rows = self.store.rows(self.id)
@@ -757,60 +751,16 @@ class BatchJob:
         if not ids:
             return None
         self.store.reset_rows(self.id, ids)
-        subset = replace(self.plan, items=tuple(self._items[i] for i in ids))
-        job = engine.Job(subset, endpoint=self.endpoint, settings=settings or RunSettings(), store=self.store)
+        endpoint = endpoint or self.endpoint
+        items = tuple(self._items[i] for i in ids)
+        if endpoint.base_url != self.endpoint.base_url:  # answers are cached under where they came from
+            items = tuple(i.at(endpoint.base_url) for i in items)
+        subset = replace(self.plan, items=items, packs=())
+        job = LiveJob(subset, endpoint=endpoint, settings=settings or RunSettings(), store=self.store)
         with self._lock:
             self._live = job
             self._version += 1
         return job.start()
-
-
-class _Tally:
-    """Counters over row records (answers reused from the cache cost nothing here, as in the engine)."""
-
-    def __init__(self) -> None:
-        self.succeeded = self.failed = self.skipped = self.pending = self.flagged = 0
-        self.prompt_tokens = self.completion_tokens = self.cached_tokens = self.reasoning_tokens = 0
-        self.cost = 0.0
-
-    def _apply(self, row: RowRecord, sign: int) -> None:
-        if row.status == "succeeded":
-            self.succeeded += sign
-            self.flagged += sign if row.flags else 0
-        elif row.status == "failed":
-            self.failed += sign
-        elif row.status == "skipped":
-            self.skipped += sign
-        else:
-            self.pending += sign
-        if not row.from_cache:
-            self.prompt_tokens += sign * row.usage.prompt_tokens
-            self.completion_tokens += sign * row.usage.completion_tokens
-            self.cached_tokens += sign * row.usage.cached_tokens
-            self.reasoning_tokens += sign * row.usage.reasoning_tokens
-            self.cost += sign * (row.cost_usd or 0.0)
-
-    def add(self, row: RowRecord) -> None:
-        self._apply(row, 1)
-
-    def remove(self, row: RowRecord) -> None:
-        self._apply(row, -1)
-
-    def recount(self, rows) -> None:
-        self.__init__()
-        for row in rows:
-            self.add(row)
-
-    def as_meta(self) -> dict:
-        return {
-            "succeeded": self.succeeded,
-            "failed": self.failed,
-            "skipped": self.skipped,
-            "pending": self.pending,
-            "prompt_tokens": self.prompt_tokens,
-            "completion_tokens": self.completion_tokens,
-            "cost_usd": self.cost,
-        }
 
 
 def _filename(run_id: str, index: int, sha256: str) -> str:
@@ -854,7 +804,7 @@ def start(
     hook: Hook | None = None,
 ) -> BatchJob:
     """Start (or pick up) a run in batch mode and return its BatchJob at once; an active job of the run is returned."""
-    job, created = engine.register(  # a page re-attaches to a batch run like to a live one
+    job, created = register(  # a page re-attaches to a batch run like to a live one
         plan.run_id, lambda: BatchJob(plan, endpoint=endpoint, store=store, settings=settings, hook=hook)
     )
     return job.start() if created else job  # type: ignore[return-value]
@@ -872,3 +822,35 @@ def resume(
 def is_batch_run(store: Store, run_id: str) -> bool:
     """Whether a stored run was sent (at least partly) as batches: one lookup on the store's connection."""
     return store.has_batches(run_id)
+
+
+def continue_batch(
+    store: Store,
+    run_id: str,
+    endpoint: Endpoint,
+    *,
+    job: Job | None = None,
+    retry_failed: bool = False,
+    only_retryable: bool = False,
+    live_settings: RunSettings | None = None,
+    settings: BatchSettings | None = None,
+) -> BatchJob:
+    """A batch run going on (lib.engine.resume.continue_run): its batches collected, or its failed rows sent
+    again live with `live_settings` (the run's) through `endpoint` (the connection shown now)."""
+    from lib.engine.runs import resume_plan
+
+    if not isinstance(job, BatchJob):
+        if not retry_failed:
+            return resume(store, run_id, endpoint=endpoint, settings=settings)
+        made, created = register(
+            run_id,
+            lambda: BatchJob(resume_plan(store, run_id), endpoint=endpoint, store=store, settings=settings),
+        )
+        if not isinstance(made, BatchJob):
+            return made  # type: ignore[return-value]
+        job = made.open_idle() if created else made
+    if retry_failed:
+        job.resend_live(live_settings, endpoint=endpoint, only_retryable=only_retryable)
+    else:
+        job.go_on(endpoint=endpoint)
+    return job

@@ -18,6 +18,8 @@ from collections.abc import Iterable
 
 import openai
 
+from lib.engine.outcome import OutcomeKind
+
 BILLING_CODES = frozenset(
     {
         "insufficient_quota",
@@ -131,7 +133,7 @@ def text_kind(code: str, etype: str, message: str) -> str | None:
 
 def classify_status(
     exc: openai.APIStatusError, *, model: str, secrets: Iterable[str] = ()
-) -> tuple[str, str]:
+) -> tuple[OutcomeKind, str]:
     """(kind, message) for an HTTP error response; `secrets` (the key in use) never appear in the message.
 
     By what the server says first, then by its status: a gateway (LiteLLM) turns OpenAI's
@@ -143,40 +145,43 @@ def classify_status(
     detail = _server_message(exc, tuple(secrets))
     said = f" The server said: {detail}" if detail else ""
     if status == 429 and is_capacity(code, etype, detail):
-        return "capacity", "Flex processing had no capacity (429 Resource Unavailable, not billed): retrying."
+        return (
+            OutcomeKind.CAPACITY,
+            "Flex processing had no capacity (429 Resource Unavailable, not billed): retrying.",
+        )
     said_kind = text_kind(code, etype, detail) if code != "rate_limit_exceeded" else None
     if code in BILLING_CODES or etype in BILLING_CODES or said_kind == "quota" or status == 402:
-        return "quota", (
+        return OutcomeKind.QUOTA, (
             "Your account is out of credit or over its spend limit (insufficient_quota). "
             "Add credit or raise the limit (OpenAI: the dashboard's Billing page), then resume: "
             f"nothing has been lost.{said}"
         )
     if status == 401 or (said_kind == "auth" and status in (400, 403)):
-        return "fatal", (
+        return OutcomeKind.FATAL, (
             f"The API key was rejected ({status}). Check the key (sidebar, .env or OPENAI_API_KEY); "
             f"the run stopped so nothing more is sent with it.{said}"
         )
     if said_kind == "context" and status in (400, 413, 422):
-        return "row", (
+        return OutcomeKind.ROW, (
             f"This row's prompt is too long for {model}. Shorten its long fields or lower the field cap.{said}"
         )
     if said_kind == "filter" and status in (400, 403, 422):
-        return "row", f"The server's content filter refused this row ({status}).{said}"
+        return OutcomeKind.ROW, f"The server's content filter refused this row ({status}).{said}"
     if status == 429:
-        return "rate_limit", f"Rate limited by the API (429): the run slows down and retries.{said}"
+        return OutcomeKind.RATE_LIMIT, f"Rate limited by the API (429): the run slows down and retries.{said}"
     if said_kind == "model" and status in (400, 404, 422):
-        return "fatal", _no_model(model, said)
+        return OutcomeKind.FATAL, _no_model(model, said)
     if status == 403:
-        return "fatal", f"This key is not allowed to do this (403).{said}"
+        return OutcomeKind.FATAL, f"This key is not allowed to do this (403).{said}"
     if status == 404:
         if "model" in detail.lower():
-            return "fatal", _no_model(model, said)
-        return "fatal", f"The API address answered 'not found' (404). Check the base URL.{said}"
+            return OutcomeKind.FATAL, _no_model(model, said)
+        return OutcomeKind.FATAL, f"The API address answered 'not found' (404). Check the base URL.{said}"
     if status in (400, 422) and (code in SETTING_CODES or param in SETTING_PARAMS):
-        return "fatal", f"The model rejected a setting{f' ({param})' if param else ''}.{said}"
+        return OutcomeKind.FATAL, f"The model rejected a setting{f' ({param})' if param else ''}.{said}"
     if status in (408, 409) or status >= 500:
-        return "transient", f"The API had a temporary problem ({status}).{said}"
-    return "row", f"The API refused this row ({status}).{said}"
+        return OutcomeKind.TRANSIENT, f"The API had a temporary problem ({status}).{said}"
+    return OutcomeKind.ROW, f"The API refused this row ({status}).{said}"
 
 
 def _no_model(model: str, said: str) -> str:

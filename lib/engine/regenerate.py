@@ -2,18 +2,19 @@
 
 Each attempt is a run of its own (kind "regenerate", journalled, billed and budgeted like any run), so the
 earlier answers stay in the store for review; the results take each row's latest answer and its flags
-(runs.laid_over), with every attempt's cost. The command line's --regenerate and the app's Regenerate
-buttons (`start_again`) build the same requests.
+(runs.laid_over), with every attempt's cost. The app's Regenerate buttons call `start_again`, the command
+line's --regenerate `Rounds` (start_again again and again): one way, carrying the run's service tier,
+ceilings and what is left of its budget. A cancelled attempt ends the rounds.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
 
-from lib.engine import RunPlan, WorkItem, request_hash
-from lib.engine import job as engine
 from lib.engine.client import Endpoint
+from lib.engine.job import Job, start
+from lib.engine.resume import run_settings
 from lib.engine.runs import (
     _prompt_tokens,
     laid_over,
@@ -22,6 +23,9 @@ from lib.engine.runs import (
     stable_run_id,
     with_list_checks,
 )
+from lib.engine.settings import RunPlan, RunSettings
+from lib.engine.unit import WorkItem, request_hash
+from lib.jobs import Status, get_job
 from lib.store import RowRecord, Store
 
 FOLLOW_UP = (
@@ -104,11 +108,11 @@ def attempts(store: Store, run_id: str) -> list[str]:
     return store.regenerations(run_id)
 
 
-def running_attempt(store: Store, run_id: str) -> engine.Job | None:
+def running_attempt(store: Store, run_id: str) -> Job | None:
     """The regenerate run of this run still going in this process, if any."""
     for attempt_id in attempts(store, run_id):
-        job = engine.get_job(attempt_id)
-        if job is not None and job.active:
+        job = get_job(attempt_id)
+        if isinstance(job, Job) and job.active:
             return job
     return None
 
@@ -120,13 +124,13 @@ def current_rows(store: Store, run_id: str, rows: Sequence[RowRecord] | None = N
 
 
 def spent(store: Store, run_id: str) -> float:
-    """What the run and its regenerate attempts were billed (answers reused from the cache cost nothing)."""
-    return sum(
-        r.cost_usd or 0.0
-        for rid in (run_id, *attempts(store, run_id))
-        for r in store.rows(rid)
-        if not r.from_cache
-    )
+    """What the run and its regenerate attempts may have been billed: the answers (reused ones cost nothing)
+    and the estimate kept for requests whose outcome is unknown."""
+    total = 0.0
+    for rid in (run_id, *attempts(store, run_id)):
+        total += sum(r.cost_usd or 0.0 for r in store.rows(rid) if not r.from_cache)
+        total += float(store.run(rid).meta.get("estimated_usd") or 0.0)
+    return total
 
 
 def review_rows(
@@ -162,17 +166,23 @@ def askable(store: Store, run_id: str, rows: Sequence[RowRecord] | None = None) 
 
 
 def start_again(
-    store: Store, run_id: str, endpoint: Endpoint, row_ids: Collection[int] | None = None
-) -> engine.Job:
+    store: Store,
+    run_id: str,
+    endpoint: Endpoint,
+    row_ids: Collection[int] | None = None,
+    *,
+    settings: RunSettings | None = None,
+) -> Job:
     """Ask the run's flagged rows (all, or `row_ids`) again, live, through `endpoint`; returns at once.
 
-    The attempt is billed and journalled as a run of its own, under what is left of the run's budget;
+    The attempt goes with the run's settings (service tier, ceilings; `settings` instead when given: the
+    command line's flags) and what is left of the run's budget, billed and journalled as a run of its own;
     a second click while an attempt goes on returns that attempt.
     """
     going = running_attempt(store, run_id)
     if going is not None:
         return going
-    job = engine.get_job(run_id)
+    job = get_job(run_id)
     if job is not None and job.active:
         raise RegenerateError("The run is still going: ask rows again once it has finished or is paused.")
     wanted = set(askable(store, run_id))
@@ -186,18 +196,51 @@ def start_again(
     if again is None:
         raise RegenerateError("No flagged row to ask again.")
     again = dataclasses.replace(again, meta={**again.meta, "base_url": endpoint.base_url})
-    from lib.engine.resume import stored_settings  # resume imports the engine: here, not at the top
-
-    settings = stored_settings(store, run_id)
-    budget = job.snapshot().budget_usd if isinstance(job, engine.Job) else settings.budget_usd
-    if budget is not None:
-        left = budget - spent(store, run_id)
+    chosen = run_settings(store, run_id, settings=settings)
+    if chosen.budget_usd is not None:
+        left = chosen.budget_usd - spent(store, run_id)
         if left <= 0:
             raise RegenerateError(
-                f"The run's budget (${budget:,.2f}) is spent: raise it (Resume on the Run page) to ask again."
+                f"The run's budget (${chosen.budget_usd:,.2f}) is spent: raise it to ask rows again."
             )
-        settings = dataclasses.replace(settings, budget_usd=left)
-    return engine.start(again, endpoint=endpoint, settings=settings, store=store)
+        chosen = dataclasses.replace(chosen, budget_usd=left)
+    return start(again, endpoint=endpoint, settings=chosen, store=store)
+
+
+class Rounds:
+    """Ask flagged rows again up to `times` times, one attempt after another (the command line's
+    --regenerate). Iterate to get each attempt's job as it starts; wait for it (cancel it to stop: the rounds
+    end with it). `stopped` then says why they ended early, or is None."""
+
+    def __init__(
+        self,
+        store: Store,
+        run_id: str,
+        endpoint: Endpoint,
+        *,
+        times: int,
+        settings: RunSettings | None = None,
+    ) -> None:
+        self.store, self.run_id, self.endpoint = store, run_id, endpoint
+        self.times = times
+        self.settings = settings
+        self.jobs: list[Job] = []
+        self.stopped: str | None = None
+
+    def __iter__(self) -> Iterator[Job]:
+        for attempt in range(1, self.times + 1):
+            try:
+                job = start_again(self.store, self.run_id, self.endpoint, settings=self.settings)
+            except RegenerateError as exc:
+                if "budget" in str(exc):
+                    self.stopped = "The budget is spent: no more rows are asked again."
+                return  # nothing (more) flagged
+            self.jobs.append(job)
+            yield job
+            job.wait()
+            if job.status is not Status.FINISHED:
+                self.stopped = f"Regenerate attempt {attempt} stopped: {job.message}"
+                return
 
 
 def earlier_answers(store: Store, run_id: str, row_id: int) -> list[str]:

@@ -21,8 +21,8 @@ from lib.cost import tokens
 from lib.cost.pricing import REQUEST_TIERS, Price, Usage, price_for, tier_prices
 from lib.cost.quote import UNCAPPED_OUTPUT_GUESS
 from lib.engine import RunPlan, WorkItem, request_hash
-from lib.engine.job import QualityCheck
-from lib.engine.packs import PackItem
+from lib.engine.judge import QualityCheck
+from lib.engine.unit import PackItem
 from lib.prompts import checks, identity, library, packing, templates
 from lib.prompts.templates import PromptSpec
 from lib.store import RowRecord, Store

@@ -71,6 +71,9 @@ class SimConfig:
     quota_after: int | None = None  # per key: after N answers, every request gets insufficient_quota
     fail_401_after: int | None = None  # per key: after N answers, every request gets 401
     hang_seconds: float = 3600.0
+    # A dropped connection (p_drop) comes after the answer was made: the server bills it though the client
+    # never reads it, as a real API bills an answer cut off on the way back (ledger kind "drop").
+    drops_billed: bool = False
     context_window: int | None = None  # overrides every model's context window
     invalid_keys: tuple[str, ...] = ("sk-invalid",)  # prefixes of keys refused with 401
     models: tuple[str, ...] = DEFAULT_MODELS
@@ -536,7 +539,12 @@ class SimApp:
             return self._server_error(ctx, 503 if fault == "503" else 500, delay)
         if fault == "drop":
             self._by_kind["drop"] += 1
-            return Reply(action="drop", delay=delay)
+            if not self.config.drops_billed:
+                return Reply(action="drop", delay=delay)
+            state.answered += 1
+            reply = self._answer(ctx, body, prompt, max_out, marks, delay, malformed=False, dropped=True)
+            reply.action = "drop"  # billed when due, then the connection closes unanswered
+            return reply
         if fault == "hang":
             self._by_kind["hang"] += 1
             return Reply(action="hang", hang_seconds=self.config.hang_seconds)
@@ -765,6 +773,7 @@ class SimApp:
         *,
         malformed: bool,
         batch: bool = False,
+        dropped: bool = False,
     ) -> Reply:
         model, messages = body["model"], body["messages"]
         info = model_info(model)
@@ -831,8 +840,9 @@ class SimApp:
             content_type = "application/json"
         if malformed:
             payload = payload[: len(payload) // 2]  # cut mid-JSON: the client gets a complete, invalid body
-        kind = "malformed" if malformed else "ok"
-        self._by_kind[kind] += 1
+        kind = "drop" if dropped else "malformed" if malformed else "ok"
+        if not dropped:  # counted as a drop already
+            self._by_kind[kind] += 1
         record = {
             "ts": None,
             "request_id": ctx.request_id,

@@ -1,8 +1,8 @@
 """Read the website of every row in background threads: a job the page and the command line both drive.
 
-Like the engine's Job: statuses, counters, pause/resume/cancel and an immutable snapshot(); workers
-never touch any UI, and a site that cannot be read is a row result with an error, never an exception
-that ends the run. Rows naming the same address share one reading. A site read before (and not older
+A job of the job core (lib.jobs): its statuses, phases, pause/resume/cancel and tally are the core's; this
+module is its work (reading sites) and its snapshot. Workers never touch any UI, and a site that cannot be
+read is a row result with an error, never an exception that ends the run. Rows naming the same address share one reading. A site read before (and not older
 than the settings' max age) comes from the store, so running the same list again reads nothing;
 failures that may pass (timeouts, server errors) are not kept, so the next run tries them again.
 """
@@ -10,18 +10,18 @@ failures that may pass (timeouts, server errors) are not kept, so the next run t
 from __future__ import annotations
 
 import hashlib
-import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from urllib.parse import urlsplit
 
+from lib.jobs import Job, Status, Tally
 from lib.store import Store, StoreError, WebPage
 from lib.web.fetch import Fetcher, FetchSettings, SiteText
 from lib.web.safety import AddressPolicy, BadAddress, Cancelled, candidate_urls
 
-STATUSES = ("pending", "running", "paused", "cancelled", "finished")
+STATUSES = tuple(s for s in Status if s is not Status.FAILED)  # a reading never fails as a whole
 RATE_WINDOW_S = 10.0
 TAKE_SCAN = 64  # how far down the queue a worker looks for a site nobody is reading
 CACHE_VERSION = "1"  # bump when extraction changes what a page's text is
@@ -106,8 +106,10 @@ class _Site:
     row_ids: list[int] = field(default_factory=list)
 
 
-class WebJob:
+class WebJob(Job):
     """Reads the website of each row. Thread-safe; `snapshot()` is what a UI polls."""
+
+    kind = "web"
 
     def __init__(
         self,
@@ -119,33 +121,24 @@ class WebJob:
         on_connect: Callable[[str, int], None] | None = None,
         job_id: str | None = None,
     ):
-        self.id = job_id or job_id_for(cells, settings)
+        super().__init__(job_id or job_id_for(cells, settings))
         self.settings = settings
         self.store = store
         policy = AddressPolicy.allowing(settings.allow_hosts, resolver)
         self.fetcher = Fetcher(
             settings.fetch, policy, max_connections=max(2 * settings.workers, 8), on_connect=on_connect
         )
-        self._lock = threading.RLock()
-        self._halt = threading.Event()
-        self._done_event = threading.Event()
         self._rows: dict[int, WebRow] = {}
         self._queue: deque[_Site] = deque()
         self._sites: dict[str, _Site] = {}
         self._busy: dict[str, int] = {}  # origin -> workers reading it now
-        self._threads: list[threading.Thread] = []
         self._in_flight = 0
         self._cache_hits = 0
         self._sites_done = 0
         self._completions: deque[float] = deque(maxlen=4096)
         self._errors: deque[WebError] = deque(maxlen=20)
-        self._version = 0
-        self._phase = 0
-        self._active_s = 0.0
-        self._phase_started: float | None = None
-        self._ended_at: float | None = None  # for the engine's job registry, which expires finished jobs
-        self.status = "pending"
-        self.message: str | None = None
+        self.tally = Tally()
+        self._warning: str | None = None  # said until the job ends, and after (texts not kept...)
         self._plan(cells)
 
     def _plan(self, cells: Mapping[int, str]) -> None:
@@ -154,13 +147,16 @@ class WebJob:
             row = WebRow(row_id, cell)
             if not cell.strip():
                 self._rows[row_id] = replace(row, status="skipped", error="No website address in this row.")
+                self.tally.count_status("skipped", 1)
                 continue
             try:
                 first = candidate_urls(cell)[0]
             except BadAddress as exc:
                 self._rows[row_id] = replace(row, status="failed", error=str(exc))
+                self.tally.count_status("failed", 1)
                 continue
             self._rows[row_id] = row
+            self.tally.count_status("pending", 1)
             key = cache_key(first, self.settings.fetch)
             site = self._sites.get(key)
             if site is None:
@@ -168,98 +164,35 @@ class WebJob:
                 self._queue.append(site)
             site.row_ids.append(row_id)
 
-    # --- lifecycle --------------------------------------------------------------------------------
+    # --- the job core's hooks -----------------------------------------------------------------------
 
     def start(self) -> WebJob:
         """Begin reading; returns at once."""
         self._launch()
         return self
 
-    def _launch(self) -> None:
-        with self._lock:
-            self._phase += 1
-            phase = self._phase
-            self._halt.clear()
-            self._done_event.clear()
-            if not self._queue:
-                self._set_status("finished", None)
-                self._ended_at = time.monotonic()
-                self._done_event.set()
-                return
-            self._set_status("running", None)
-            self._phase_started = time.monotonic()
-            count = max(1, min(self.settings.workers, len(self._queue)))
-            workers = [
-                threading.Thread(target=self._worker, name=f"{self.id[:12]}-w{i}", daemon=True)
-                for i in range(count)
-            ]
-            self._threads = workers
-        for t in workers:
-            t.start()
-        threading.Thread(target=self._supervise, args=(workers, phase), daemon=True).start()
+    def _has_work(self) -> bool:
+        return bool(self._queue)
 
-    def _supervise(self, workers: list[threading.Thread], phase: int) -> None:
-        for t in workers:
-            t.join()
-        with self._lock:
-            if phase != self._phase:
-                return  # resumed meanwhile: the newer phase settles the status
-            if self._phase_started is not None:
-                self._active_s += time.monotonic() - self._phase_started
-                self._phase_started = None
-            if self.status == "running":
-                self._set_status("finished" if not self._queue else "paused", None)
-            self._ended_at = time.monotonic()
-        self._done_event.set()
+    def _worker_count(self) -> int:
+        return min(self.settings.workers, len(self._queue))
 
-    def _set_status(self, status: str, message: str | None) -> None:
-        assert status in STATUSES
-        self.status = status
-        self.message = message
-        self._version += 1
+    def _settle(self) -> tuple[Status, str | None]:
+        return (Status.PAUSED if self._queue else Status.FINISHED), self._warning
 
-    def pause(self) -> None:
-        """Take no new sites; the ones being read finish and are recorded."""
-        with self._lock:
-            if self.status == "running":
-                self._set_status("paused", "Paused.")
-                self._halt.set()
+    def _before_relaunch(self) -> bool:
+        self.fetcher.stop.clear()
+        return True
 
-    def resume(self) -> None:
-        """Continue a paused or cancelled job. Returns at once."""
-        with self._lock:
-            if self.status not in ("paused", "cancelled"):
-                return
-            old = list(self._threads)
-            self._phase += 1
-            self._set_status("running", None)
-            self._done_event.clear()
-
-        def relaunch() -> None:
-            for t in old:
-                t.join()
-            self.fetcher.stop.clear()
-            self._launch()
-
-        threading.Thread(target=relaunch, daemon=True).start()
+    def _cancel_message(self) -> str:
+        return "Cancelled: rows not read yet have no website text."
 
     def cancel(self) -> None:
         """Stop now: sites being read are dropped (nothing is paid for here), sites not read stay pending."""
+        super().cancel()
         with self._lock:
-            if self.status in ("running", "paused", "pending"):
-                self._set_status("cancelled", "Cancelled: rows not read yet have no website text.")
-                self._halt.set()
+            if self.status is Status.CANCELLED:
                 self.fetcher.stop.set()  # sites on the wire are dropped within a quarter second
-                if not any(t.is_alive() for t in self._threads):
-                    self._done_event.set()
-
-    def wait(self, timeout: float | None = None) -> bool:
-        """Block until the workers have stopped. True if they have."""
-        return self._done_event.wait(timeout)
-
-    @property
-    def active(self) -> bool:
-        return self.status in ("pending", "running") or not self._done_event.is_set()
 
     def close(self) -> None:
         self.fetcher.close()
@@ -272,11 +205,9 @@ class WebJob:
 
     def snapshot(self) -> WebSnapshot:
         with self._lock:
-            counts = {"pending": 0, "succeeded": 0, "failed": 0, "skipped": 0}
-            for row in self._rows.values():
-                counts[row.status] += 1
+            t = self.tally
             now = time.monotonic()
-            elapsed = self._active_s + (now - self._phase_started if self._phase_started else 0.0)
+            elapsed = self.elapsed(now)
             recent = [c for c in self._completions if now - c <= RATE_WINDOW_S]
             window = min(RATE_WINDOW_S, elapsed)
             rate = len(recent) / window if window > 0.5 else 0.0
@@ -284,12 +215,12 @@ class WebJob:
             return WebSnapshot(
                 job_id=self.id,
                 status=self.status,
-                message=self.message,
+                message=_with_warning(self.message, self._warning),
                 total=len(self._rows),
-                succeeded=counts["succeeded"],
-                failed=counts["failed"],
-                skipped=counts["skipped"],
-                pending=counts["pending"],
+                succeeded=t.succeeded,
+                failed=t.failed,
+                skipped=t.skipped,
+                pending=t.pending,
                 sites=len(self._sites),
                 sites_done=self._sites_done,
                 in_flight=self._in_flight,
@@ -298,7 +229,7 @@ class WebJob:
                 bytes_read=self.fetcher.bytes_read,
                 elapsed_s=elapsed,
                 sites_per_s=rate,
-                eta_s=left / rate if rate > 0 and self.status == "running" else None,
+                eta_s=left / rate if rate > 0 and self.status is Status.RUNNING else None,
                 recent_errors=tuple(self._errors),
                 version=self._version,
             )
@@ -321,7 +252,7 @@ class WebJob:
             self._in_flight += 1
             return site
 
-    def _worker(self) -> None:
+    def _work(self) -> None:
         while True:
             site = self._take()
             if site is None:
@@ -358,7 +289,8 @@ class WebJob:
                 )
             except StoreError as exc:
                 with self._lock:
-                    self.message = f"Website texts are not being kept for the next run: {exc}"
+                    self._warning = f"Website texts are not being kept for the next run: {exc}"
+                    self._version += 1
         return result, False
 
     def _finish(self, site: _Site, result: SiteText, cached: bool) -> None:
@@ -368,7 +300,10 @@ class WebJob:
             self._sites_done += 1
             self._cache_hits += int(cached)
             self._completions.append(time.monotonic())
+            status = "failed" if result.error else "succeeded"
             for row_id in site.row_ids:
+                self.tally.count_status(self._rows[row_id].status, -1)
+                self.tally.count_status(status, 1)
                 self._rows[row_id] = replace(
                     self._rows[row_id],
                     status="failed" if result.error else "succeeded",
@@ -380,6 +315,12 @@ class WebJob:
                 if result.error:
                     self._errors.append(WebError(row_id, site.url, result.error))
             self._version += 1
+
+
+def _with_warning(message: str | None, warning: str | None) -> str | None:
+    if not warning or (message and warning in message):
+        return message
+    return f"{message} {warning}" if message else warning
 
 
 def stored_rows(cells: Mapping[int, str], settings: WebSettings, store: Store) -> list[WebRow]:
@@ -424,7 +365,7 @@ def start(
 
     Jobs are kept in the engine's registry, so a refreshed page re-attaches by id.
     """
-    from lib.engine.job import register
+    from lib.jobs import register
 
     job_id = job_id_for(cells, settings)
     job, created = register(
