@@ -286,3 +286,41 @@ def test_history_names_regenerate_attempts(meta, kind):
 
     record = RunRecord("r", 1_700_000_000.0, 1_700_000_000.0, "finished", None, {"prompt_name": "p", **meta})
     assert list(history_frame([record])["kind"]) == [kind]
+
+
+@pytest.mark.parametrize("rows_per_request", [1, 5], ids=["one-row-per-request", "packed-5"])
+def test_packed_answers_are_checked_like_any_other(sim, data_dir, rows_per_request):
+    """max_words=2 breaks every answer: 10 of 10 flagged, one row per request or packed (before: 0 packed)."""
+    spec = PromptSpec(name="quality", template=TEMPLATE, checks=Checks(max_words=2))
+    options = RunOptions(model="gpt-4o-mini", max_tokens=400, rows_per_request=rows_per_request)
+    plan = plan_run(leads(10, company=lambda i: f"Acme{i} Freight"), spec, options, base_url=sim.url)
+    assert len(plan.packs) == (2 if rows_per_request == 5 else 0)
+    job = live_run(sim, plan, data_dir, f"sk-test-quality-packed-{rows_per_request}")
+    rows = job.rows()
+    assert job.snapshot().succeeded == 10 and job.snapshot().flagged == 10
+    assert all(checks.TOO_LONG in r.flags for r in rows)
+    assert all(("packed" in r.flags) == (rows_per_request > 1) for r in rows)
+    assert quality_counts(rows) == {checks.TOO_LONG.removeprefix("quality:"): 10}
+
+
+def test_cli_regenerate_asks_again_at_the_runs_service_tier(sim, tmp_path):
+    """The command line's --regenerate is lib's (regenerate.Rounds): the attempt goes at the run's tier and
+    ceilings (before, its own copy sent it at the default tier)."""
+    from lib.store import Store
+
+    sim.configure(p_defect=1.0, defects=["banned_phrase"])
+    path = tmp_path / "leads.csv"
+    path.write_bytes(apollo_csv(6))
+    data = tmp_path / "data"
+    proc = cli("run", str(path), "--output", str(tmp_path / "out.csv"), "--template", CLI_TEMPLATE, "--model",
+               "gpt-5-mini", "--max-tokens", "400", "--workers", "2", "--service-tier", "flex", "--rpm", "900",
+               "--regenerate", "1", *CLI_CHECKS, "--data-dir", str(data), sim_url=sim.url, cwd=tmp_path)  # fmt: skip
+    result = summary(proc)
+    assert result["regenerated"] == [6], proc.stderr
+    store = Store(data)
+    (attempt,) = [r for r in store.runs() if r.meta.get("kind") == "regenerate"]
+    assert {r.service_tier for r in store.rows(attempt.run_id)} == {"flex"}
+    assert (
+        attempt.meta["run_settings"]["service_tier"] == "flex" and attempt.meta["run_settings"]["rpm"] == 900
+    )
+    assert all(e["service_tier"] == "flex" for e in sim.ledger())

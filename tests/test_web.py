@@ -18,7 +18,7 @@ import time
 import pandas as pd
 import pytest
 
-from lib.store import Store
+from lib.store import Store, StoreError
 from lib.web import NOT_READ, FetchSettings, WebJob, WebSettings, website_columns
 from lib.web.extract import about_link, cap, decode, extract
 from lib.web.fetch import Fetcher
@@ -515,6 +515,21 @@ def test_a_rerun_reads_nothing_again_and_failures_that_may_pass_are_retried(site
     settings = WebSettings(fetch=FAST, allow_hosts=LOCAL, max_age_s=0.0)
     run_job({1: sites.home.url}, settings=settings, store=Store(data_dir))
     assert len(sites.home.requests) > after["home"]
+
+
+class StoreWithoutRoomForPages(Store):
+    """A store whose website cache cannot be written (a full disk), everything else as usual."""
+
+    def save_web_page(self, page) -> None:
+        raise StoreError("Can't save results: the disk is full. Free space or fix the folder, then resume.")
+
+
+def test_texts_not_kept_is_still_said_once_the_reading_has_finished(sites, data_dir):
+    """The warning came while reading and was wiped by the finish (before), so nobody saw it."""
+    job, rows = run_job({1: sites.home.url, 2: sites.home.url}, store=StoreWithoutRoomForPages(data_dir))
+    snap = job.snapshot()
+    assert (snap.status, snap.succeeded) == ("finished", 2) and rows[1].text  # the reading itself worked
+    assert "not being kept for the next run" in snap.message and "the disk is full" in snap.message
 
 
 def test_after_a_restart_the_columns_come_back_from_the_store_without_reading(sites, data_dir):

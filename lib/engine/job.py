@@ -132,7 +132,7 @@ class Job(BaseJob):
                     (row_id, item.request_hash if item else None, item.body if item else None, cells, status)
                 )
             meta = dict(self.plan.meta)
-            meta.setdefault("run_settings", dataclasses.asdict(self.settings))  # a continue reads them back
+            meta["run_settings"] = dataclasses.asdict(self.settings)  # a continue reads them back
             self.store.create_run(self.id, meta, rows)
             for row_id in self.plan.inputs:
                 item = self._items.get(row_id)
