@@ -185,3 +185,16 @@ def test_price_label_says_what_a_name_is_priced_as(model, aliases, label):
     from lib.views.labels import price_label
 
     assert price_label(model, aliases) == label
+
+
+def test_the_spend_line_says_how_much_of_the_cost_is_an_estimate():
+    from dataclasses import replace
+
+    from lib.engine import Snapshot
+    from lib.views.run_status import spend_text
+
+    snap = Snapshot("r", "paused", None, 10, 5, 0, 0, 5, 0, 0, 100, 20, 0, 0, 0.012, True, 0.05, 6, 0, 1, 0,
+                    3.0, 1.0, None, (), (), 1)  # fmt: skip
+    assert "estimated" not in spend_text(snap)
+    line = spend_text(replace(snap, estimated_usd=0.004))
+    assert line.startswith("Spent $0.0120 of $0.0500 budget (up to $0.0040 of it estimated")

@@ -28,6 +28,10 @@ def spend_text(snap) -> str:
     if snap.cost_known:
         cost = money(snap.cost_usd)
         budget = f" of {money(snap.budget_usd)} budget" if snap.budget_usd is not None else ""
+        if snap.estimated_usd:  # requests cut off after sending: maybe billed, counted at their worst case
+            budget += (
+                f" (up to {money(snap.estimated_usd)} of it estimated: answers lost on the way may be billed)"
+            )
     else:
         cost, budget = "an unknown amount (unpriced model)", ""
     tokens = snap.prompt_tokens + snap.completion_tokens
