@@ -30,9 +30,10 @@ from tests.browser_helpers import (
     upload,
     wait_done_at_least,
 )
+from tests.conftest import SIM_TODAY
 from tests.leadfiles import hubspot_rows
 
-SIM_CONFIG = SimConfig(latency_ms=150, seed=3, prompt_sensitive=True)
+SIM_CONFIG = SimConfig(today=SIM_TODAY, latency_ms=150, seed=3, prompt_sensitive=True)
 ROWS = 1500  # 2 workers at 150 ms: the run lasts well past the reload
 RULE = "- Mention the company by name."
 

@@ -40,6 +40,7 @@ from lib.leads import read_leads
 from lib.prompts.library import PromptLibrary
 from lib.sim import SimConfig, SimProcess, expected_reply
 from lib.store import Store
+from tests.conftest import SIM_TODAY
 from tests.engine_helpers import leads, plan, run, wait_until
 from tests.leadfiles import apollo_csv
 
@@ -122,7 +123,9 @@ def test_repeated_kill_9_at_random_moments_then_resume_loses_nothing_and_repays_
     out = tmp_path / "out.csv"
     args = [sys.executable, "-m", "lib", "run", str(source), "--output", str(out), "--prompt", "icebreaker",
             "--workers", str(KILL_WORKERS), "--quiet"]  # fmt: skip
-    config = SimConfig(latency_ms=60, latency_dist="lognormal", latency_p99_ms=250, seed=KILL_SEED)
+    config = SimConfig(
+        today=SIM_TODAY, latency_ms=60, latency_dist="lognormal", latency_p99_ms=250, seed=KILL_SEED
+    )
     with SimProcess(config) as server:
         env = cli_env("sk-test-kill-random", server.url)
         at_kill = []
