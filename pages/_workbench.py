@@ -11,9 +11,8 @@ import copy
 import pandas as pd
 import streamlit as st
 
-from lib import engine
+from lib import engine, models
 from lib.engine import runs
-from lib import models
 from lib.prompts.draft import Draft
 from lib.store import StoreError
 from lib.views import labels, live_table, prompt_draft, workbench_view

@@ -6,10 +6,10 @@ from __future__ import annotations
 import streamlit as st
 
 from lib.cost.pricing import PRICES_READ_ON
+from lib.models import model_info
 from lib.prompts import templates
 from lib.prompts.draft import Draft
 from lib.prompts.library import PromptLibrary, PromptLibraryError
-from lib.models import model_info
 from lib.views import labels, prompt_draft
 from lib.workspace import replace_fields
 from pages import _fit, _shared, _workbench

@@ -11,8 +11,8 @@ from lib import batch, charts, engine
 from lib.cost import pricing, quote
 from lib.cost.pricing import PRICES_READ_ON
 from lib.engine import Job, regenerate, runs
-from lib.prompts import templates
 from lib.models import model_info
+from lib.prompts import templates
 from lib.store import StoreError
 from lib.views import history, labels, live_table, prompt_draft, review, run_status
 from lib.workspace import Workspace
