@@ -262,19 +262,22 @@ def main(args: argparse.Namespace) -> int:
             cost_live_usd=round(saving.live_cost_usd, 8) if saving.live_cost_usd is not None else None,
             saved_usd=round(saving.saved_usd, 8) if saving.saved_usd is not None else None,
         )
-    stopped = snap.status != "finished" or snap.pending > 0 or interrupts.stopped
-    reason = _reason(snap, stopped, again if interrupts.stopped else None)
+    # Ctrl-C after the list was done but while flagged rows were being asked again stops that, too.
+    regenerate_cut = bool(args.regenerate) and interrupts.stopped and snap.status == "finished"
+    stopped = snap.status != "finished" or snap.pending > 0 or regenerate_cut
+    reason = _reason(snap, stopped, again.stopped if regenerate_cut else None)
     if reason:
         summary["reason"] = reason
-        print(reason, file=sys.stderr)
+        if reason != again.stopped:  # that line is on stderr already
+            print(reason, file=sys.stderr)
     print(json.dumps(summary, ensure_ascii=False))
     return rows_exit(stopped=stopped, succeeded=snap.succeeded, failed=snap.failed)
 
 
-def _reason(snap, stopped: bool, interrupted_regenerate: Regenerated | None) -> str | None:
+def _reason(snap, stopped: bool, regenerate_cut: str | None) -> str | None:
     """Why the run did not end with every row answered, in one line (None when it did)."""
-    if stopped and snap.status == "finished" and interrupted_regenerate is not None:
-        return interrupted_regenerate.stopped or "Stopped (Ctrl-C) while asking flagged rows again."
+    if stopped and snap.status == "finished" and not snap.pending:
+        return regenerate_cut or "Stopped (Ctrl-C) before every flagged row was asked again."
     if stopped:
         return snap.message or "Stopped before every row was sent."
     if snap.failed and not snap.succeeded:  # every row sent failed: not a finished list, whatever the status
