@@ -7,6 +7,7 @@ Issue 22: a negative --budget was taken as a paused run (exit 3); a run with som
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -19,11 +20,13 @@ from pathlib import Path
 import pytest
 
 from lib.cli.exits import EXIT_BAD_INPUT, EXIT_OK, EXIT_SOME_FAILED, EXIT_STOPPED, rows_exit
+from lib.cli.progress import Frame, Progress
 from lib.store import Store
 from tests.engine_helpers import wait_until
 from tests.test_cli import ROOT, cli, read_output, summary
 
 TEMPLATE = "Write a short opener for {{ First Name }} at {{ Company }}."
+MODEL = ["--model", "gpt-4o-mini"]  # named, so these tests do not hang on which model is the default
 RUN = ["run", "MISSING", "--output", "o.csv", "--template", TEMPLATE]
 CHECK = ["check", "MISSING", "--template", TEMPLATE]
 FETCH = ["fetch", "MISSING", "--url-column", "Website", "--output", "o.csv"]
@@ -136,7 +139,7 @@ def _leads(tmp_path: Path, refused: set[int], n: int = 6) -> Path:
 )
 def test_run_exit_code_says_whether_rows_failed(sim, tmp_path, refused, code, reason):
     source = _leads(tmp_path, refused)
-    proc = cli("run", str(source), "--output", str(tmp_path / "out.csv"), "--template", TEMPLATE, "--quiet",
+    proc = cli("run", str(source), "--output", str(tmp_path / "out.csv"), "--template", TEMPLATE, *MODEL, "--quiet",
                "--data-dir", str(tmp_path / "data"), sim_url=sim.url, cwd=tmp_path)  # fmt: skip
     assert proc.returncode == code, proc.stderr
     result = summary(proc)
@@ -152,7 +155,7 @@ def test_run_exit_code_says_whether_rows_failed(sim, tmp_path, refused, code, re
 
 def test_compare_exits_4_when_a_variant_has_some_failed_rows(sim, tmp_path):
     source = _leads(tmp_path, {2})
-    proc = cli("compare", str(source), "--template", TEMPLATE, "--rows", "3", "--quiet",
+    proc = cli("compare", str(source), "--template", TEMPLATE, *MODEL, "--rows", "3", "--quiet",
                "--data-dir", str(tmp_path / "data"), sim_url=sim.url, cwd=tmp_path)  # fmt: skip
     assert proc.returncode == EXIT_SOME_FAILED, proc.stderr
     result = summary(proc)
@@ -168,7 +171,7 @@ REGENERATE = ["--check-max-words", "2", "--regenerate", "1", "--quiet"]  # every
 
 def test_regenerate_carries_the_service_tier_and_the_ceilings(sim, tmp_path):
     source = _leads(tmp_path, set())
-    proc = cli("run", str(source), "--output", str(tmp_path / "out.csv"), "--template", TEMPLATE, *REGENERATE,
+    proc = cli("run", str(source), "--output", str(tmp_path / "out.csv"), "--template", TEMPLATE, *MODEL, *REGENERATE,
                "--service-tier", "priority", "--workers", "3", "--rpm", "600", "--data-dir", str(tmp_path / "d"),
                sim_url=sim.url, cwd=tmp_path)  # fmt: skip
     assert proc.returncode == EXIT_OK, proc.stderr
@@ -188,7 +191,7 @@ def test_ctrl_c_stops_regenerate_records_the_answers_in_flight_and_exits_3(sim, 
     source = _leads(tmp_path, set())
     data = tmp_path / "data"
     sim.configure(hold=FOLLOW_UP)  # the run's answers come; the attempt's wait for the gate
-    args = ["run", str(source), "--output", str(tmp_path / "out.csv"), "--template", TEMPLATE, *REGENERATE,
+    args = ["run", str(source), "--output", str(tmp_path / "out.csv"), "--template", TEMPLATE, *MODEL, *REGENERATE,
             "--workers", "2", "--data-dir", str(data)]  # fmt: skip
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
     env.update(OPENAI_API_KEY="sk-test-regen-int", OPENAI_BASE_URL=sim.url, PYTHONPATH=str(ROOT))
@@ -229,3 +232,78 @@ def test_ctrl_c_stops_regenerate_records_the_answers_in_flight_and_exits_3(sim, 
     # And once more: the run has had its one attempt, so nothing is sent.
     assert summary(cli(*args, sim_url=sim.url, cwd=tmp_path))["requests_sent"] == 0
     assert len(sim.ledger()) == 12
+
+
+# --- the parts every command shares -------------------------------------------------------------------------
+
+
+def test_every_module_in_lib_cli_commands_is_a_command_in_help_order():
+    from lib.cli import command_modules, parser
+
+    assert [m.__name__.rsplit(".", 1)[1] for m in command_modules()] == ["run", "check", "fetch", "compare"]
+    assert (
+        parser().parse_args(["check", "x.csv", "--template", "Hi"]).handler.__module__
+        == "lib.cli.commands.check"
+    )
+
+
+def test_the_batch_request_limit_is_the_batch_apis():
+    from lib.batch.files import MAX_REQUESTS
+    from lib.cli.commands.run import BATCH_MAX_REQUESTS
+
+    assert BATCH_MAX_REQUESTS == MAX_REQUESTS
+
+
+class _Stream(io.StringIO):
+    def __init__(self, tty: bool) -> None:
+        super().__init__()
+        self.tty = tty
+
+    def isatty(self) -> bool:
+        return self.tty
+
+
+@pytest.mark.parametrize(
+    ("frame", "line"),
+    [
+        (
+            Frame(done=7, total=28, failed=1, status="running", rate=2.5, cost="$0.0123", eta_s=75.0),
+            "[#######.....................] 7/28 rows (1 failed) $0.0123 2.5 rows/s ETA 1m15s [running]",
+        ),
+        (
+            Frame(
+                done=3,
+                total=3,
+                failed=0,
+                status="finished",
+                unit="sites/s",
+                notes=("2 sites from the store",),
+            ),
+            "[############################] 3/3 rows (0 failed) 0.0 sites/s · 2 sites from the store [finished]",
+        ),
+        (
+            Frame(done=0, total=0, failed=0, status="finished", label="regenerate 1", cost="cost unknown"),
+            "regenerate 1 [############################] 0/0 rows (0 failed) cost unknown 0.0 rows/s [finished]",
+        ),
+    ],
+)
+def test_a_progress_frame_is_one_line(frame, line):
+    assert frame.line() == line
+
+
+@pytest.mark.parametrize(
+    ("quiet", "tty", "written"),
+    [
+        (True, True, ""),  # --quiet: nothing
+        (False, False, "{line}\n{line}\n"),  # a log: the first line, then only the final one (every 5 s)
+        (False, True, "\r{padded}\r{padded}\n"),  # a terminal: redrawn in place, the last line kept
+    ],
+)
+def test_progress_draws_on_its_stream_only(quiet, tty, written):
+    frame = Frame(done=1, total=2, failed=0, status="running")
+    stream = _Stream(tty)
+    progress = Progress(quiet, stream=stream)
+    progress.draw(frame)
+    progress.draw(frame)  # too soon after the first: skipped
+    progress.draw(frame, final=True)
+    assert stream.getvalue() == written.format(line=frame.line(), padded=frame.line().ljust(110))
