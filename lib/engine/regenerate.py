@@ -2,8 +2,8 @@
 
 Each attempt is a run of its own (kind "regenerate", journalled, billed and budgeted like any run), so the
 earlier answers stay in the store for review; the results take each row's latest answer and its flags
-(runs.laid_over), with every attempt's cost. The command line's --regenerate and the app's Regenerate
-buttons (`start_again`) build the same requests.
+(runs.laid_over), with every attempt's cost. The app's Regenerate buttons and the command line's
+--regenerate both start each attempt with `start_again`.
 """
 
 from __future__ import annotations
@@ -99,6 +99,10 @@ class RegenerateError(ValueError):
     """Why the app cannot ask again now, in words for the user."""
 
 
+class BudgetSpent(RegenerateError):
+    """Nothing is left of the run's budget for another attempt."""
+
+
 def attempts(store: Store, run_id: str) -> list[str]:
     """The run's regenerate runs, oldest first."""
     return store.regenerations(run_id)
@@ -162,12 +166,18 @@ def askable(store: Store, run_id: str, rows: Sequence[RowRecord] | None = None) 
 
 
 def start_again(
-    store: Store, run_id: str, endpoint: Endpoint, row_ids: Collection[int] | None = None
+    store: Store,
+    run_id: str,
+    endpoint: Endpoint,
+    row_ids: Collection[int] | None = None,
+    *,
+    settings: engine.RunSettings | None = None,
 ) -> engine.Job:
     """Ask the run's flagged rows (all, or `row_ids`) again, live, through `endpoint`; returns at once.
 
-    The attempt is billed and journalled as a run of its own, under what is left of the run's budget;
-    a second click while an attempt goes on returns that attempt.
+    The attempt is billed and journalled as a run of its own, under what is left of the run's budget,
+    with `settings` (default: those of the run's job in this process, else those it was started with:
+    tier, ceilings, workers, timeout); a second click while an attempt goes on returns that attempt.
     """
     going = running_attempt(store, run_id)
     if going is not None:
@@ -185,18 +195,25 @@ def start_again(
     again = regenerate_plan(plan, rows, len(attempts(store, run_id)) + 1, endpoint.base_url, only=wanted)
     if again is None:
         raise RegenerateError("No flagged row to ask again.")
-    again = dataclasses.replace(again, meta={**again.meta, "base_url": endpoint.base_url})
     from lib.engine.resume import stored_settings  # resume imports the engine: here, not at the top
 
-    settings = stored_settings(store, run_id)
-    budget = job.snapshot().budget_usd if isinstance(job, engine.Job) else settings.budget_usd
+    if settings is not None:
+        budget = settings.budget_usd
+    elif isinstance(job, engine.Job):
+        settings, budget = job.settings, job.snapshot().budget_usd  # a budget raised on Resume included
+    else:
+        settings = stored_settings(store, run_id)
+        budget = settings.budget_usd
     if budget is not None:
         left = budget - spent(store, run_id)
         if left <= 0:
-            raise RegenerateError(
+            raise BudgetSpent(
                 f"The run's budget (${budget:,.2f}) is spent: raise it (Resume on the Run page) to ask again."
             )
         settings = dataclasses.replace(settings, budget_usd=left)
+    # The attempt's own settings go with it, so resuming an interrupted attempt asks as it was asked.
+    meta = {**again.meta, "base_url": endpoint.base_url, "run_settings": dataclasses.asdict(settings)}
+    again = dataclasses.replace(again, meta=meta)
     return engine.start(again, endpoint=endpoint, settings=settings, store=store)
 
 

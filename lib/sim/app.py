@@ -8,6 +8,7 @@ One piece past 600 lines on purpose: every endpoint's behaviour reads and change
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
 import hashlib
@@ -104,6 +105,10 @@ class SimConfig:
     # Answers that follow the prompt as well as the row (system message, examples, temperature), so a
     # changed rule changes the answers: the app's demo server, where a workbench compares prompt variants.
     prompt_sensitive: bool = False
+    # A test's gate: answers to requests whose last user message contains this text are held, unsent and
+    # unbilled, until it is set back to "" (stats' held_now counts them), so a run can be caught mid-way
+    # without a race with the clock.
+    hold: str = ""
 
     def __post_init__(self) -> None:
         self.invalid_keys = tuple(self.invalid_keys)
@@ -331,6 +336,7 @@ class SimApp:
         self._by_status: Counter[str] = Counter()
         self._by_kind: Counter[str] = Counter()
         self._in_flight = 0
+        self._gate = asyncio.Event()
 
     def ledger(self) -> list[dict]:
         return list(self._ledger)
@@ -346,6 +352,7 @@ class SimApp:
             "billed": len(self._ledger),
             "in_flight": self._in_flight,
             "hanging_now": sum(1 for p in self.registry if p.hanging),
+            "held_now": sum(1 for p in self.registry if p.held),
             "open_connections": len(self.registry),
         }
 
@@ -353,6 +360,9 @@ class SimApp:
         """Apply a partial config update; limit changes start every key's buckets afresh."""
         old = self.config
         self.config = old.updated(changes)
+        if old.hold and not self.config.hold:  # the gate opens: every held answer goes on its way
+            self._gate.set()
+            self._gate = asyncio.Event()
         if (old.rpm, old.tpm, old.burst_seconds) != (
             self.config.rpm,
             self.config.tpm,
@@ -368,7 +378,7 @@ class SimApp:
         if config is not None:
             self.config = config
         for proto in list(self.registry):
-            if proto.hanging:
+            if proto.hanging or proto.held:
                 proto.abort()
         self._clear_state()
 
@@ -608,7 +618,10 @@ class SimApp:
             self._by_kind["hang"] += 1
             return Reply(action="hang", hang_seconds=self.config.hang_seconds)
         state.answered += 1
-        return self._answer(ctx, body, prompt, max_out, marks, delay, malformed=fault == "malformed")
+        reply = self._answer(ctx, body, prompt, max_out, marks, delay, malformed=fault == "malformed")
+        if self.config.hold and self.config.hold in replies.last_user_text(body["messages"]):
+            reply.gate = self._gate
+        return reply
 
     def _parse_chat(self, ctx: _Ctx) -> dict:
         try:
