@@ -11,6 +11,7 @@ The file's bytes are kept once per content under `<data dir>/uploads/`, named by
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -295,6 +296,7 @@ class Workspaces:
         path = self.uploads / digest
         if path.exists() and path.stat().st_size == len(data):
             return digest
+        tmp: str | None = None
         try:
             self.uploads.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=self.uploads, prefix=".upload-")
@@ -304,6 +306,9 @@ class Workspaces:
                 os.fsync(f.fileno())
             os.replace(tmp, path)
         except OSError as exc:
+            if tmp is not None:  # a half-written copy would only take the space a full disk lacks
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
             raise StoreError(
                 f"The uploaded file could not be kept in {self.uploads}: {exc.strerror}"
             ) from exc

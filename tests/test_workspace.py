@@ -3,8 +3,11 @@ only until the user sets them; uploads are kept once per content."""
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import subprocess
 import sys
+from collections.abc import Iterator
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -12,7 +15,7 @@ from hypothesis import strategies as st
 
 from lib.prompts.draft import Draft
 from lib.prompts.library import PromptLibrary
-from lib.store import Store
+from lib.store import Store, StoreError
 from lib.workspace import Connection, LeadSource, Settings, Websites, Workspace, Workspaces
 
 text = st.text(max_size=40)
@@ -172,6 +175,38 @@ def test_uploads_are_kept_once_and_deleted_with_their_last_workspace(data_dir):
         assert spaces.file_bytes(digest) is None
         assert spaces.load(two.id) is None
         assert spaces.file_bytes("../studio.sqlite3") is None
+    finally:
+        store.close()
+
+
+@contextlib.contextmanager
+def _full_uploads(spaces: Workspaces, data: bytes) -> Iterator[None]:
+    """The uploads folder on a real 64 KiB filesystem: the copy cannot be written whole."""
+    from tests.test_guarantees import small_disk
+
+    with small_disk(spaces.uploads, "64k"):
+        yield
+
+
+@contextlib.contextmanager
+def _name_taken(spaces: Workspaces, data: bytes) -> Iterator[None]:
+    """The file's final name is taken by a folder: the copy is written, but cannot be put in place."""
+    blocked = spaces.uploads / hashlib.sha256(data).hexdigest()
+    blocked.mkdir(parents=True)
+    (blocked / "x").write_text("x")
+    yield
+
+
+@pytest.mark.parametrize("failing", [_full_uploads, _name_taken], ids=["disk-full", "name-taken"])
+def test_a_failed_upload_write_leaves_no_temporary_file(data_dir, failing):
+    data = b"First Name\r\n" + b"Ann\r\n" * 40_000  # 240 KB
+    store = Store(data_dir)
+    spaces = Workspaces(store)
+    try:
+        with failing(spaces, data):
+            with pytest.raises(StoreError, match="The uploaded file could not be kept in"):
+                spaces.put_file(data)
+            assert [p.name for p in spaces.uploads.iterdir() if p.name.startswith(".upload-")] == []
     finally:
         store.close()
 
