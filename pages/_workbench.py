@@ -11,16 +11,15 @@ import copy
 import pandas as pd
 import streamlit as st
 
-from lib import engine
-from lib.engine import runs
 from lib import models
+from lib.engine import runs
+from lib.engine.client import Connection
 from lib.prompts.draft import Draft
-from lib.store import StoreError
-from lib.views import labels, live_table, prompt_draft, workbench_view
+from lib.views import labels, live_table, prompt_draft, run_data, workbench_view
 from lib.workbench import compare, sample, state, tries
 from lib.workbench.state import Variant
 from lib.workspace import Workspace
-from pages import _shared
+from pages import _connection, _draft, _jobs, _state
 
 TRY_TIMEOUT_S = 90.0
 TRY_SHORTCUT = "Ctrl+Enter"
@@ -40,7 +39,7 @@ def context(w: Workspace) -> tries.RunContext:
         mapping=dict(w.mapping),
         empty=w.settings.empty,
         service_tier=w.settings.service_tier,
-        price=_shared.custom_price(w.effective_model()),
+        price=_draft.custom_price(w.effective_model()),
     )
 
 
@@ -61,13 +60,7 @@ def draft_variant(w: Workspace, draft: Draft | None = None) -> Variant:
 
 
 def rows_of(run_id: str | None) -> list:
-    if not run_id:
-        return []
-    job = engine.get_job(run_id)
-    try:
-        return list(job.rows() if job is not None else _shared.store().rows(run_id))
-    except (KeyError, StoreError):
-        return []
+    return run_data.rows_of(_state.store(), run_id)
 
 
 # --- messages where the eye is ------------------------------------------------------------------------
@@ -77,7 +70,7 @@ SAMPLE_MSG = "wb_sample_msg"  # a sample that could not be chosen, drawn in the 
 
 
 def say(text: str, place: str = MSG, *, ok: bool = False) -> None:
-    _shared.say(text, place, ok=ok)
+    _state.say(text, place, ok=ok)
 
 
 # --- the sample ----------------------------------------------------------------------------------------
@@ -92,7 +85,7 @@ def choice_of(w: Workspace) -> sample.SampleChoice:
 
 def sample_chooser(df: pd.DataFrame) -> list[int]:
     """Which rows every variant is tried on; kept fixed until the user picks others."""
-    w = _shared.ws()
+    w = _state.ws()
     choice = choice_of(w)
     if not w.workbench.row_ids:  # first visit: the first rows, so "Try" works at once
         try:
@@ -100,14 +93,14 @@ def sample_chooser(df: pd.DataFrame) -> list[int]:
         except sample.SampleError:
             ids = []
         if ids:
-            w = _shared.update(lambda w: w.workbench.set_sample(vars(choice), ids))
+            w = _state.update(lambda w: w.workbench.set_sample(vars(choice), ids))
     found = len(w.workbench.row_ids)
     title = f"Sample: {sample.describe(choice)}"
     if choice.how in ("filter", "ids") or found != choice.n:
         title += f" ({found} row{'s' if found != 1 else ''})"
     ss = st.session_state
     with st.expander(title, expanded=bool(ss.get(SAMPLE_MSG))):
-        _shared.flash(SAMPLE_MSG)
+        _state.flash(SAMPLE_MSG)
         ss.setdefault("wb_how", choice.how)
         how = st.radio("Which rows", list(HOW), format_func=HOW.get, horizontal=True, key="wb_how")
         a, b = st.columns(2)
@@ -141,7 +134,7 @@ def sample_chooser(df: pd.DataFrame) -> list[int]:
             "Every variant is tried on the same rows, so the comparison is fair. Answers already paid for "
             "are reused: the same request costs nothing the second time."
         )
-    return list(_shared.ws().workbench.row_ids)
+    return list(_state.ws().workbench.row_ids)
 
 
 def set_sample(df: pd.DataFrame) -> None:
@@ -161,30 +154,28 @@ def set_sample(df: pd.DataFrame) -> None:
     except sample.SampleError as exc:
         say(str(exc), SAMPLE_MSG)
         return
-    _shared.update(lambda w: w.workbench.set_sample(vars(choice), ids))
+    _state.update(lambda w: w.workbench.set_sample(vars(choice), ids))
 
 
 # --- trying ----------------------------------------------------------------------------------------------
 
 
-def run_variant(
-    df, variant: Variant, w: Workspace, conn: _shared.Connection, row_ids: list[int], keep
-) -> str | None:
+def run_variant(df, variant: Variant, w: Workspace, conn: Connection, row_ids: list[int], keep) -> str | None:
     """Send one variant over the sample (answers already paid are reused); returns its run id.
 
     `keep(variant)` saves the column as soon as its run has started, before the answers are in: a reload
     or a page change during the try finds the column, and its answers fill in from the store."""
     ctx = context(w)
-    meta = _shared.run_meta(conn, variant.draft, sample=True, variant=variant.label)
+    meta = _draft.run_meta(conn, variant.draft, sample=True, variant=variant.label)
     try:
         plan = tries.plan_variant(df, variant, ctx, row_ids, base_url=conn.endpoint.base_url, meta=meta)
     except (runs.PlanError, ValueError) as exc:
         say(str(exc))
         return None
     fp = tries.fingerprint_of(df, variant, ctx, row_ids) or ""
-    settings = _shared.run_settings(w, workers=min(len(row_ids), 16))
+    settings = w.run_settings(workers=min(len(row_ids), 16))
     with st.spinner(f"{variant.label}: sending {len(plan.items)} row(s)…"):
-        job = _shared.start_job(plan, conn, settings)
+        job = _jobs.start_job(plan, conn, settings)
         state.stamp(variant, job.id, fp, row_ids)
         keep(variant)
         done = job.wait(TRY_TIMEOUT_S)
@@ -217,11 +208,11 @@ def put(variant: Variant, *, as_try: bool = False) -> None:
         if as_try and variant.run_id:
             w.sample_run_id = variant.run_id  # the Run page's quote uses these answer lengths
 
-    _shared.update(change)
+    _state.update(change)
 
 
-def try_draft(df, conn: _shared.Connection, row_ids: list[int], draft_fp: str | None) -> None:
-    w = _shared.ws()
+def try_draft(df, conn: Connection, row_ids: list[int], draft_fp: str | None) -> None:
+    w = _state.ws()
     same = w.workbench.same_as(draft_fp)
     if same is not None:
         say(f"Nothing changed since {same.label}: its answers are the ones for this prompt.")
@@ -235,16 +226,16 @@ def try_draft(df, conn: _shared.Connection, row_ids: list[int], draft_fp: str | 
     run_variant(df, variant, w, conn, row_ids, keep=lambda v: put(v, as_try=True))
 
 
-def try_missing(df, conn: _shared.Connection, row_ids: list[int]) -> None:
+def try_missing(df, conn: Connection, row_ids: list[int]) -> None:
     """Answer every column not yet tried on the current sample (after the sample changed)."""
-    w = _shared.ws()
+    w = _state.ws()
     for variant in [v for v in w.workbench.variants if w.workbench.needs_try(v)]:
         if run_variant(df, variant, w, conn, row_ids, keep=put) is None:
             break
 
 
-def add_variant(df, conn: _shared.Connection, row_ids: list[int], variant: Variant) -> None:
-    w = _shared.ws()
+def add_variant(df, conn: Connection, row_ids: list[int], variant: Variant) -> None:
+    w = _state.ws()
     same = w.workbench.same_as(tries.fingerprint_of(df, variant, context(w), row_ids))
     if same is not None:  # the same requests: nothing to send and nothing new to see
         say(f"This variant sends exactly what {same.label} sends: its answers are the ones beside.")
@@ -256,12 +247,12 @@ def add_variant(df, conn: _shared.Connection, row_ids: list[int], variant: Varia
     run_variant(df, variant, w, conn, row_ids, keep=put)
 
 
-def add_variant_form(df, conn: _shared.Connection, row_ids: list[int]) -> None:
+def add_variant_form(df, conn: Connection, row_ids: list[int]) -> None:
     """Another column: a saved version, or the draft on another model, temperature or packing."""
-    w = _shared.ws()
+    w = _state.ws()
     with st.expander("Add a variant to compare", icon=":material/add:"):
         kinds = ["Another model", "Another temperature", "Several rows per request"]
-        versions = _shared.prompt_versions(w.prompt_source)
+        versions = _draft.prompt_versions(w.prompt_source)
         if versions:
             kinds.insert(0, "A saved version")
         kind = st.radio("What to compare", kinds, key="wb_add_kind", horizontal=True)
@@ -271,7 +262,7 @@ def add_variant_form(df, conn: _shared.Connection, row_ids: list[int]) -> None:
             chosen = st.selectbox(
                 "Version", [v.version for v in versions], key="wb_add_version", format_func=lambda n: f"v{n}"
             )
-            spec = _shared.saved_version(w.prompt_source, chosen)
+            spec = _draft.saved_version(w.prompt_source, chosen)
             if spec is not None:
                 base = state.new_variant(
                     "version",
@@ -326,28 +317,28 @@ def use_variant(key: str) -> None:
         if v.run_id:
             w.sample_run_id = v.run_id
 
-    _shared.update(change)
+    _state.update(change)
     say("This variant is now the run's prompt. The Run page sends it.", ok=True)
 
 
 def remove_variant(key: str) -> None:
-    _shared.update(lambda w: w.workbench.remove(key))
+    _state.update(lambda w: w.workbench.remove(key))
 
 
 def rate(request_hash: str, key: str) -> None:
     value = st.session_state.get(key)
     vote = 0 if value is None else (1 if value == 1 else -1)
-    _shared.update(lambda w: w.workbench.rate(request_hash, vote=vote))
+    _state.update(lambda w: w.workbench.rate(request_hash, vote=vote))
 
 
 def note(request_hash: str, key: str) -> None:
     text = st.session_state.get(key) or ""
-    _shared.update(lambda w: w.workbench.rate(request_hash, note=text))
+    _state.update(lambda w: w.workbench.rate(request_hash, note=text))
 
 
 def add_example(row_id: int, answer: str, df: pd.DataFrame) -> None:
     """A liked answer becomes a few-shot example of the draft: its row's message, then the answer."""
-    w = _shared.ws()
+    w = _state.ws()
     try:
         spec = tries.variant_spec(w.draft or Draft(), context(w))
     except ValueError as exc:
@@ -358,7 +349,7 @@ def add_example(row_id: int, answer: str, df: pd.DataFrame) -> None:
     if w.draft is not None and example in [tuple(e) for e in w.draft.examples]:
         say("That answer is already an example.")
         return
-    _shared.update(lambda w: w.draft.examples.append(example))
+    _state.update(lambda w: w.draft.examples.append(example))
     say(
         f"Row {row_id}'s answer is now example {len(w.draft.examples) + 1}: try again to see what it changes.",
         ok=True,
@@ -416,7 +407,7 @@ def cell(
         st.caption(":warning: " + labels.md_escape(problem))
     if not c.text or not record_hash:
         return
-    w = _shared.ws()
+    w = _state.ws()
     rating = w.workbench.rating(record_hash)
     key = f"fb_{v.key}_{c.row_id}"
     st.session_state[key] = None if rating.vote == 0 else (1 if rating.vote > 0 else 0)
@@ -446,7 +437,7 @@ def cell(
 
 
 def matrix(df: pd.DataFrame, row_ids: list[int], draft_fp: str | None) -> None:
-    w = _shared.ws()
+    w = _state.ws()
     shown = [v for v in w.workbench.variants if v.run_id]
     if not shown:
         st.caption(f"Press Try ({TRY_SHORTCUT}) to answer these rows with the prompt as it stands.")
@@ -456,7 +447,7 @@ def matrix(df: pd.DataFrame, row_ids: list[int], draft_fp: str | None) -> None:
     m = compare.build_matrix(row_ids, answers)
     differing = compare.differing_rows(m)
     a, b = st.columns([2, 3], vertical_alignment="center")
-    _shared.bind(
+    _state.bind(
         a.toggle,
         "Only differing rows",
         "workbench.only_differing",
@@ -517,7 +508,7 @@ def packing_note(v: Variant, shown: list[Variant], answers: dict, all_totals: di
 def word_diff(m: compare.Matrix, shown: list[Variant], ids: list[int]) -> None:
     if len(shown) < 2:
         return
-    w = _shared.ws()
+    w = _state.ws()
     with st.expander("Word-level difference between two variants", icon=":material/difference:"):
         keys = [v.key for v in shown]
         names = {v.key: v.label for v in shown}
@@ -541,15 +532,15 @@ def word_diff(m: compare.Matrix, shown: list[Variant], ids: list[int]) -> None:
 def set_pair() -> None:
     ss = st.session_state
     pair = [ss.get("wb_diff_a"), ss.get("wb_diff_b")]
-    _shared.update(lambda w: setattr(w.workbench, "diff_pair", [k for k in pair if k]))
+    _state.update(lambda w: setattr(w.workbench, "diff_pair", [k for k in pair if k]))
 
 
 def workbench(df: pd.DataFrame, fits: bool) -> None:
     """The right half of the Prompt page."""
     st.subheader("Try it")
-    conn = _shared.connection()
+    conn = _connection.connection()
     row_ids = sample_chooser(df)
-    w = _shared.ws()
+    w = _state.ws()
     current = draft_variant(w)
     draft_fp = tries.fingerprint_of(df, current, context(w), row_ids) if fits else None
     clicked = st.button(
@@ -560,18 +551,18 @@ def workbench(df: pd.DataFrame, fits: bool) -> None:
         disabled=conn.endpoint is None or not fits or not row_ids,
         help="Send the prompt as it stands for the sample rows; earlier answers stay beside the new ones.",
     )
-    _shared.sending_caption(conn)
+    _connection.sending_caption(conn)
     if not fits:
         st.caption("Fit the prompt to the file's columns first (above).")
     if clicked:
         try_draft(df, conn, row_ids, draft_fp)
     add_variant_form(df, conn, row_ids)
-    w = _shared.ws()
+    w = _state.ws()
     elsewhere = [v for v in w.workbench.variants if v.run_id and w.workbench.needs_try(v)]
     if elsewhere and conn.endpoint is not None:
         st.info(f"{len(elsewhere)} column(s) were tried on other rows than this sample.")
         if st.button("Try every variant on these rows", key="btn_try_all"):
             try_missing(df, conn, row_ids)
             st.rerun()
-    _shared.flash(MSG)
+    _state.flash(MSG)
     matrix(df, row_ids, draft_fp)

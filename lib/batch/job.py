@@ -71,6 +71,12 @@ class BatchSettings:
     timeout_s: float = 300.0  # per Files/Batches call: an upload can be 200 MB
     max_call_attempts: int = 6  # transient failures of one call before the job pauses (resume retries)
 
+    @classmethod
+    def polling(cls, demo: bool) -> BatchSettings:
+        """Every few seconds against the offline demo (its batches end in seconds), every 30 s at most
+        against a real API."""
+        return cls(poll_interval_s=2.0 if demo else 30.0)
+
 
 @dataclass(frozen=True)
 class ChunkProgress:
