@@ -95,6 +95,9 @@ class SimConfig:
     # Answers that follow the prompt as well as the row (system message, examples, temperature), so a
     # changed rule changes the answers: the app's demo server, where a workbench compares prompt variants.
     prompt_sensitive: bool = False
+    # A gate for tests: while set, chat answers are held (not sent, not billed); configure(hold=False)
+    # lets them go, each after its latency. A test that needs a run in progress holds the server.
+    hold: bool = False
 
     def __post_init__(self) -> None:
         self.invalid_keys = tuple(self.invalid_keys)
@@ -250,6 +253,7 @@ class SimApp:
         self._generation = getattr(self, "_generation", 0) + 1
         self.batch_api = SimBatches(self)  # files and batches; a reset forgets them and stops their timers
         self._ledger: list[dict] = []
+        self._held: list[tuple[HttpProtocol, Callable[[], None]]] = []  # answers behind the gate (hold)
         self._keys: dict[str, KeyState] = {}
         self._hashes: dict[str, str] = {}
         self._seen: dict[bytes, int] = {}
@@ -271,6 +275,7 @@ class SimApp:
             "billed": len(self._ledger),
             "in_flight": self._in_flight,
             "hanging_now": sum(1 for p in self.registry if p.hanging),
+            "held_now": len(self._held),
             "open_connections": len(self.registry),
         }
 
@@ -278,6 +283,10 @@ class SimApp:
         """Apply a partial config update; limit changes start every key's buckets afresh."""
         old = self.config
         self.config = old.updated(changes)
+        if old.hold and not self.config.hold:
+            held, self._held = self._held, []
+            for _, let_go in held:
+                let_go()
         if (old.rpm, old.tpm, old.burst_seconds) != (
             self.config.rpm,
             self.config.tpm,
@@ -295,6 +304,8 @@ class SimApp:
         for proto in list(self.registry):
             if proto.hanging:
                 proto.abort()
+        for proto, _ in self._held:
+            proto.abort()
         self._clear_state()
 
     def _admin_reset(self, request: Request) -> dict:
@@ -530,7 +541,16 @@ class SimApp:
             self._by_kind["hang"] += 1
             return Reply(action="hang", hang_seconds=self.config.hang_seconds)
         state.answered += 1
-        return self._answer(ctx, body, prompt, max_out, marks, delay, malformed=fault == "malformed")
+        reply = self._answer(ctx, body, prompt, max_out, marks, delay, malformed=fault == "malformed")
+        if self.config.hold:
+            reply.gate = self._hold
+        return reply
+
+    def _hold(self, proto: HttpProtocol, let_go: Callable[[], None]) -> None:
+        if self.config.hold:
+            self._held.append((proto, let_go))
+        else:  # released between the answer's making and its gate
+            let_go()
 
     def _parse_chat(self, ctx: _Ctx) -> dict:
         try:

@@ -52,6 +52,9 @@ class Reply:
     action: str = "send"  # "send", "drop" (close without answering) or "hang" (never answer)
     hang_seconds: float = 0.0
     on_due: Callable[[], None] | None = None  # runs when the reply is due, even if the client has gone
+    # Holds the reply back: called with the connection and a function that lets the reply go (the test's
+    # gate: SimConfig.hold). The latency starts once it is let go.
+    gate: Callable[[HttpProtocol, Callable[[], None]], None] | None = None
 
 
 Handler = Callable[[Request], Reply]
@@ -125,10 +128,18 @@ class HttpProtocol(asyncio.Protocol):
                     500,
                     b'{"error":{"message":"simulator bug","type":"server_error","param":null,"code":null}}',
                 )
-            if reply.delay > 0:
-                self._timer = asyncio.get_running_loop().call_later(reply.delay, self._due, reply, True)
+            if reply.gate is not None:
+                reply.gate(self, lambda reply=reply: self._go(reply, later=True))
             else:
-                self._due(reply, False)
+                self._go(reply, later=False)
+
+    def _go(self, reply: Reply, *, later: bool) -> None:
+        """Answer after the reply's latency; `later`: on the loop's next turn even without one (let go by a
+        gate, outside this connection's own reading)."""
+        if reply.delay > 0 or later:
+            self._timer = asyncio.get_running_loop().call_later(reply.delay, self._due, reply, True)
+        else:
+            self._due(reply, False)
 
     def _due(self, reply: Reply, from_timer: bool) -> None:
         self._timer = None
