@@ -77,6 +77,30 @@ def wait_for_run(at: AppTest, timeout: float = 30.0) -> str:
     raise AssertionError(f"the run did not end within {timeout} s (status {run_status(at)})")
 
 
+def running_tries(at: AppTest) -> list[str]:
+    """Labels of the workbench columns whose sample run is still going (AppTest shares the registry)."""
+    from lib import engine
+
+    ws = workspace(at)
+    jobs = {v.label: engine.get_job(v.run_id) for v in ws.workbench.variants if v.run_id} if ws else {}
+    return [label for label, job in jobs.items() if job is not None and job.active]
+
+
+def wait_for_tries(at: AppTest, timeout: float = 30.0) -> AppTest:
+    """Try returns at once and the page polls the run, but run_every never fires under AppTest: wait
+    until every column's run has ended, then rerun so the page draws the answers."""
+    if not running_tries(at):
+        return at  # nothing was started: the page as drawn (with any message) is the answer
+    deadline = time.monotonic() + timeout
+    while running_tries(at):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the tries did not end within {timeout} s: {running_tries(at)}")
+        time.sleep(0.05)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
 def all_text(at: AppTest) -> str:
     """Every element's protobuf, as text: labels, values, captions, tables' bytes."""
     out: list[str] = []

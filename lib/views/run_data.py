@@ -4,6 +4,7 @@ its results table with edits, the answer lengths of a sample; and what a run rec
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import pandas as pd
 
@@ -22,6 +23,37 @@ def rows_of(store: Store, run_id: str | None) -> list[RowRecord]:
         return list(job.rows() if job is not None else store.rows(run_id))
     except (KeyError, StoreError):
         return []
+
+
+@dataclass(frozen=True)
+class RunState:
+    """Where a run stands: its status and message, and whether a job of this process works on it now."""
+
+    status: str
+    message: str | None
+    active: bool
+    pending: int  # rows not answered yet
+
+    @property
+    def interrupted(self) -> bool:
+        """The store says it was running, but nothing here runs it: the server restarted meanwhile."""
+        return not self.active and self.status in ("pending", "running")
+
+
+def run_state(store: Store, run_id: str | None) -> RunState | None:
+    """The run's state from its job here, else from the store; None for a run that is neither."""
+    if not run_id:
+        return None
+    job = engine.get_job(run_id)
+    if job is not None:
+        snap = job.snapshot()
+        return RunState(snap.status, snap.message, job.active, snap.pending)
+    try:
+        record = store.run(run_id)
+        pending = sum(r.status == "pending" for r in store.rows(run_id))
+    except (KeyError, StoreError):
+        return None
+    return RunState(record.status, record.message, False, pending)
 
 
 def sample_tokens(store: Store, run_id: str | None) -> tuple[int, ...]:
