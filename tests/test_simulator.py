@@ -716,3 +716,54 @@ def test_sim_process_round_trip_and_ledger_file(tmp_path):
     assert server.proc.returncode == 0 and pid
     [line] = ledger_path.read_text().splitlines()
     assert json.loads(line)["prompt_tokens"] == reply.usage.prompt_tokens and "sk-proc" not in line
+
+
+# ----- the gate: a test that needs requests in flight holds the server -----------------------------------------
+
+
+def _ask_in_threads(sim, n: int, key: str = "sk-test-gate") -> list[concurrent.futures.Future]:
+    client = client_for(sim, key=key, timeout=30)
+    pool = concurrent.futures.ThreadPoolExecutor(n)
+    futures = [
+        pool.submit(client.chat.completions.create, model="gpt-4o-mini", messages=msgs(f"Lead {i}"))
+        for i in range(n)
+    ]
+    pool.shutdown(wait=False)
+    return futures
+
+
+def wait_for(predicate, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+@pytest.mark.parametrize("server", ["in-process", "subprocess"])
+def test_held_answers_wait_unbilled_until_the_gate_opens(sim, server):
+    target = sim if server == "in-process" else SimProcess(SimConfig()).start()
+    try:
+        target.configure(hold=True)
+        futures = _ask_in_threads(target, 3)
+        assert wait_for(lambda: target.stats()["held_now"] == 3)
+        assert not any(f.done() for f in futures) and target.ledger() == []
+        target.configure(hold=False)
+        answers = [f.result(timeout=10) for f in futures]
+        assert all(a.choices[0].message.content for a in answers)
+        assert len(target.ledger()) == 3 and target.stats()["held_now"] == 0
+    finally:
+        if target is not sim:
+            target.stop()
+
+
+def test_a_reset_drops_held_answers_unbilled(sim):
+    sim.configure(hold=True)
+    futures = _ask_in_threads(sim, 2)
+    assert wait_for(lambda: sim.stats()["held_now"] == 2)
+    sim.reset()
+    for f in futures:
+        with pytest.raises(openai.APIConnectionError):
+            f.result(timeout=10)
+    assert sim.ledger() == [] and sim.stats()["held_now"] == 0

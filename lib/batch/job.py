@@ -48,7 +48,7 @@ from lib.batch.files import (
 from lib.batch.journal import BatchJournal, Chunk
 from lib.cost.pricing import cost
 from lib.engine import RowError, RunPlan, RunSettings, Snapshot, WorkItem, errors
-from lib.engine.client import Endpoint, make_client
+from lib.engine.client import Endpoint, make_client, release_client
 from lib.models import listing as model_listing
 from lib.models import shapes
 from lib.store import CachedResponse, RowRecord, Store, StoreError
@@ -70,6 +70,12 @@ class BatchSettings:
     limits: BatchLimits = field(default_factory=BatchLimits)
     timeout_s: float = 300.0  # per Files/Batches call: an upload can be 200 MB
     max_call_attempts: int = 6  # transient failures of one call before the job pauses (resume retries)
+
+    @classmethod
+    def polling(cls, demo: bool) -> BatchSettings:
+        """Every few seconds against the offline demo (its batches end in seconds), every 30 s at most
+        against a real API."""
+        return cls(poll_interval_s=2.0 if demo else 30.0)
 
 
 @dataclass(frozen=True)
@@ -124,6 +130,7 @@ class BatchJob:
         self.endpoint = endpoint
         self.store = store
         self.settings = settings or BatchSettings()
+        self._own_client = client is None  # from make_client: released by close()
         self.client = client or make_client(endpoint, timeout_s=self.settings.timeout_s, connections=4)
         self.journal = BatchJournal(store)
         self._hook = hook
@@ -205,6 +212,9 @@ class BatchJob:
         with self._lock:
             if self._thread is not None and self._thread.is_alive():
                 return
+            if not self._own_client and self.client.is_closed():  # closed by close(): resumed after all
+                self.client = make_client(self.endpoint, timeout_s=self.settings.timeout_s, connections=4)
+                self._own_client = True
             self._pause_requested = False
             self._ended_at = None
             self._done_event.clear()
@@ -293,6 +303,18 @@ class BatchJob:
         if live is not None:
             return live.active
         return self.status in engine.ACTIVE or not self._done_event.is_set()
+
+    def close(self) -> None:
+        """Give back the shared HTTP client, and the live re-send's (the registry does this when it forgets
+        the run). Only once nothing is running; a later resume takes a client again."""
+        with self._lock:
+            if self.active:
+                return
+            if self._live is not None:
+                self._live.close()
+            if self._own_client:
+                self._own_client = False
+                release_client(self.client)
 
     def _set_status(self, status: str, message: str | None) -> None:
         self.status = status

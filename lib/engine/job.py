@@ -31,7 +31,7 @@ import openai
 
 from lib.cost.pricing import TIERS, Price, Usage, caching_saved, cost, format_usd
 from lib.engine import errors
-from lib.engine.client import DEFAULT_BASE_URL, Endpoint, make_client
+from lib.engine.client import DEFAULT_BASE_URL, Endpoint, make_client, release_client
 from lib.engine.governor import Governor, governor_for
 from lib.engine.packs import PackingMixin, PackItem
 from lib.models import ListedModel, retirement, shapes
@@ -308,6 +308,7 @@ class Job(PackingMixin):
         self.store = store
         self.governor = governor or governor_for(endpoint.fingerprint)
         self.governor.set_ceilings(settings.rpm, settings.tpm)
+        self._own_client = client is None  # from make_client: released by close()
         self.client = client or make_client(
             endpoint, timeout_s=settings.timeout_s, connections=max(settings.workers, 8)
         )
@@ -482,6 +483,13 @@ class Job(PackingMixin):
             phase = self._phase
             self._halt.clear()
             self._done_event.clear()
+            if not self._own_client and self.client.is_closed():  # closed by close(): resumed after all
+                self.client = make_client(
+                    self.endpoint,
+                    timeout_s=self.settings.timeout_s,
+                    connections=max(self.settings.workers, 8),
+                )
+                self._own_client = True
             if not self._queue and not self._delayed and not self._unsaved:
                 self._set_status("finished", None)
                 self._ended_at = time.monotonic()
@@ -584,9 +592,13 @@ class Job(PackingMixin):
             self._shapers = {}  # another endpoint: its own shapes
             self.governor = governor_for(endpoint.fingerprint)
             self.governor.set_ceilings(self.settings.rpm, self.settings.tpm)
+            old, owned = self.client, self._own_client
             self.client = make_client(
                 endpoint, timeout_s=self.settings.timeout_s, connections=max(self.settings.workers, 8)
             )
+            self._own_client = True
+        if owned:
+            release_client(old)  # nothing is in flight on it: the workers have stopped
 
     def resume(self, *, budget_usd: float | None = None, endpoint: Endpoint | None = None) -> None:
         """Continue a paused, cancelled or stopped run (optionally with a higher budget, or through another
@@ -666,6 +678,15 @@ class Job(PackingMixin):
     @property
     def active(self) -> bool:
         return self.status in ACTIVE or not self._done_event.is_set()
+
+    def close(self) -> None:
+        """Give back the shared HTTP client (the registry does this when it forgets the job). Only once
+        the workers have stopped; a later resume takes a client again."""
+        with self._lock:  # held while releasing, so a resume cannot start on the client being closed
+            if self.active or not self._own_client:
+                return
+            self._own_client = False
+            release_client(self.client)
 
     # --- edits ------------------------------------------------------------------------------------
 
@@ -1391,7 +1412,9 @@ def register(run_id: str, make: Callable[[], Job]) -> tuple[Job, bool]:
         if existing is not None and existing.active:
             return existing, False
         job = _jobs[run_id] = make()
-        return job, True
+    if existing is not None:
+        _close(existing)  # replaced by a new job for the same run (continued on another connection)
+    return job, True
 
 
 def get_job(run_id: str) -> Job | None:
@@ -1400,12 +1423,22 @@ def get_job(run_id: str) -> Job | None:
 
 
 def forget_finished(older_than_s: float = 3600.0) -> None:
-    """Drop jobs that ended over an hour ago from the registry (their results stay in the store).
+    """Drop jobs that ended over an hour ago from the registry (their results stay in the store), and
+    close them: their HTTP clients, and with them a key typed in the app, go too.
 
     The registry is shared by every browser session of the server: without this it grows forever.
     """
+    dropped = []
     with _jobs_lock:
         for run_id, job in list(_jobs.items()):
             ended = job._ended_at
             if not job.active and ended is not None and time.monotonic() - ended > older_than_s:
-                del _jobs[run_id]
+                dropped.append(_jobs.pop(run_id))
+    for job in dropped:
+        _close(job)
+
+
+def _close(job) -> None:
+    close = getattr(job, "close", None)  # live, batch and web jobs all have one
+    if close is not None:
+        close()

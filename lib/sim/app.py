@@ -105,10 +105,10 @@ class SimConfig:
     # Answers that follow the prompt as well as the row (system message, examples, temperature), so a
     # changed rule changes the answers: the app's demo server, where a workbench compares prompt variants.
     prompt_sensitive: bool = False
-    # A test's gate: answers to requests whose last user message contains this text are held, unsent and
-    # unbilled, until it is set back to "" (stats' held_now counts them), so a run can be caught mid-way
-    # without a race with the clock.
-    hold: str = ""
+    # A test's gate: answers are held, unsent and unbilled, until it is set back to "" / False (stats'
+    # held_now counts them), so a run can be caught mid-way without a race with the clock. True holds every
+    # chat answer; a text holds those whose last user message contains it.
+    hold: str | bool = ""
 
     def __post_init__(self) -> None:
         self.invalid_keys = tuple(self.invalid_keys)
@@ -619,7 +619,10 @@ class SimApp:
             return Reply(action="hang", hang_seconds=self.config.hang_seconds)
         state.answered += 1
         reply = self._answer(ctx, body, prompt, max_out, marks, delay, malformed=fault == "malformed")
-        if self.config.hold and self.config.hold in replies.last_user_text(body["messages"]):
+        hold = self.config.hold
+        if hold is True or (
+            isinstance(hold, str) and hold and hold in replies.last_user_text(body["messages"])
+        ):
             reply.gate = self._gate
         return reply
 

@@ -136,7 +136,15 @@ class HttpProtocol(asyncio.Protocol):
             elif reply.delay > 0:
                 self._timer = asyncio.get_running_loop().call_later(reply.delay, self._due, reply, True)
             else:
-                self._due(reply, False)
+                self._go(reply, later=False)
+
+    def _go(self, reply: Reply, *, later: bool) -> None:
+        """Answer after the reply's latency; `later`: on the loop's next turn even without one (let go by a
+        gate, outside this connection's own reading)."""
+        if reply.delay > 0 or later:
+            self._timer = asyncio.get_running_loop().call_later(reply.delay, self._due, reply, True)
+        else:
+            self._due(reply, False)
 
     async def _after_gate(self, reply: Reply) -> None:
         await reply.gate.wait()

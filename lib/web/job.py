@@ -184,10 +184,12 @@ class WebJob:
             if not self._queue:
                 self._set_status("finished", None)
                 self._ended_at = time.monotonic()
+                self.fetcher.close()
                 self._done_event.set()
                 return
             self._set_status("running", None)
             self._phase_started = time.monotonic()
+            self.fetcher.reopen()  # closed when the last phase ended
             count = max(1, min(self.settings.workers, len(self._queue)))
             workers = [
                 threading.Thread(target=self._worker, name=f"{self.id[:12]}-w{i}", daemon=True)
@@ -210,6 +212,9 @@ class WebJob:
             if self.status == "running":
                 self._set_status("finished" if not self._queue else "paused", None)
             self._ended_at = time.monotonic()
+            # Every worker has stopped: no request is on the wire. Closed here, not by the caller, because
+            # the app never knows when a job it started ends (a resume opens a fresh client).
+            self.fetcher.close()
         self._done_event.set()
 
     def _set_status(self, status: str, message: str | None) -> None:
@@ -251,6 +256,7 @@ class WebJob:
                 self._halt.set()
                 self.fetcher.stop.set()  # sites on the wire are dropped within a quarter second
                 if not any(t.is_alive() for t in self._threads):
+                    self.fetcher.close()
                     self._done_event.set()
 
     def wait(self, timeout: float | None = None) -> bool:
@@ -262,6 +268,7 @@ class WebJob:
         return self.status in ("pending", "running") or not self._done_event.is_set()
 
     def close(self) -> None:
+        """Close the HTTP client now (it is also closed whenever the workers stop)."""
         self.fetcher.close()
 
     # --- reading ----------------------------------------------------------------------------------
