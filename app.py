@@ -11,29 +11,29 @@ import streamlit as st
 
 from lib.cost.pricing import PRICES_READ_ON, price_for
 from lib.engine.client import load_dotenv_once
-from lib.views import labels
-from pages import _shared
+from lib.views import connection_text, labels
+from pages import _connection, _state
 
 
 def remember_key() -> None:
     """on_change of the key box: the typed key lives in this session only (never stored or logged)."""
-    st.session_state[_shared.TYPED_KEY] = (st.session_state.get("api_key_input") or "").strip()
+    st.session_state[_connection.TYPED_KEY] = (st.session_state.get("api_key_input") or "").strip()
 
 
 def forget_key() -> None:
-    st.session_state.pop(_shared.TYPED_KEY, None)
+    st.session_state.pop(_connection.TYPED_KEY, None)
     st.session_state["api_key_input"] = ""
 
 
 def set_demo() -> None:
     value = bool(st.session_state.get("demo_mode"))
-    _shared.update(lambda w: setattr(w.connection, "demo", value))
+    _state.update(lambda w: setattr(w.connection, "demo", value))
 
 
 def connection_box() -> None:
-    w = _shared.ws()
+    w = _state.ws()
     st.subheader("Connection")
-    st.session_state["demo_mode"] = _shared.demo_mode(w)
+    st.session_state["demo_mode"] = _connection.demo_mode(w)
     st.toggle(
         "Offline demo (simulated answers)",
         key="demo_mode",
@@ -51,7 +51,7 @@ def connection_box() -> None:
             placeholder="sk-… (kept in this browser session only)",
             help="Used for this browser session only: never saved, logged or put in the address bar.",
         )
-        _shared.bind(
+        _state.bind(
             st.text_input,
             "API endpoint (base URL)",
             "connection.base_url",
@@ -61,16 +61,16 @@ def connection_box() -> None:
             help="Leave empty for OpenAI (or the OPENAI_BASE_URL of .env). Azure, Ollama, vLLM, LiteLLM: "
             "their OpenAI-compatible URL.",
         )
-        if st.session_state.get(_shared.TYPED_KEY):
+        if st.session_state.get(_connection.TYPED_KEY):
             st.button("Forget the typed key", key="btn_forget_key", on_click=forget_key)
-    st.caption(_shared.key_status(_shared.connection()))
+    st.caption(connection_text.key_status(_connection.connection()))
 
 
 def model_box() -> None:
-    w = _shared.ws()
+    w = _state.ws()
     st.subheader("Model")
     model = w.effective_model()
-    _shared.bind(
+    _state.bind(
         st.selectbox,
         "Model",
         "settings.model",
@@ -88,7 +88,7 @@ def model_box() -> None:
     if price_for(model) is None and not w.settings.price_aliases.get(model):
         st.caption("Give this model a price (USD per 1M tokens) to see costs and use a budget:")
         a, b = st.columns(2)
-        _shared.bind(
+        _state.bind(
             a.number_input,
             "Input",
             "settings.price_input",
@@ -97,7 +97,7 @@ def model_box() -> None:
             step=0.05,
             format="%.3f",
         )
-        _shared.bind(
+        _state.bind(
             b.number_input,
             "Output",
             "settings.price_output",
@@ -114,13 +114,13 @@ NOT_ALIASED = "(not a known model)"
 def price_as_box(model: str) -> None:
     """A deployment or proxy name (gpt-4o-mini-json) is unpriced until the user says what it really is."""
     key = "price_as"
-    current = _shared.ws().settings.price_aliases.get(model)
+    current = _state.ws().settings.price_aliases.get(model)
     options = [NOT_ALIASED, *labels.price_as_choices()]
     st.session_state[key] = current if current in options else NOT_ALIASED
 
     def changed() -> None:
         chosen = st.session_state[key]
-        _shared.update(lambda w: w.set_price_alias(model, None if chosen == NOT_ALIASED else chosen))
+        _state.update(lambda w: w.set_price_alias(model, None if chosen == NOT_ALIASED else chosen))
 
     st.selectbox(
         "Price it as",
@@ -133,8 +133,8 @@ def price_as_box(model: str) -> None:
 
 
 def workspace_box() -> None:
-    current = _shared.ws()
-    recent = [w for w in _shared.workspaces().recent(12)]
+    current = _state.ws()
+    recent = [w for w in _state.workspaces().recent(12)]
     with st.expander("Workspaces", icon=":material/folder_open:"):
         st.caption(
             "Everything you set up is saved as you go, in this workspace. Its address (this page's URL) "
@@ -146,7 +146,7 @@ def workspace_box() -> None:
             st.button(
                 w.title(),
                 key=f"btn_ws_{w.id}",
-                on_click=_shared.switch_to,
+                on_click=_state.switch_to,
                 args=(w.id,),
                 help=f"Last changed {labels.when(w.updated_at)}",
             )
@@ -169,12 +169,12 @@ def workspace_box() -> None:
 
 
 def new_workspace() -> None:
-    fresh = _shared.workspaces().create()
-    _shared.switch_to(fresh.id)
+    fresh = _state.workspaces().create()
+    _state.switch_to(fresh.id)
 
 
 def delete_workspace(ws_id: str) -> None:
-    _shared.workspaces().delete(ws_id)
+    _state.workspaces().delete(ws_id)
     new_workspace()
     st.session_state["flash"] = (
         "The workspace was deleted; this is a new, empty one. Its runs are still in History."
@@ -191,27 +191,27 @@ def sidebar() -> None:
 def main() -> None:
     st.set_page_config(page_title="Lead Enrichment Studio", page_icon=":material/table_chart:", layout="wide")
     load_dotenv_once()
-    _shared.open_workspace()
+    _state.open_workspace()
     pages = [
-        st.Page(_shared.PAGES["data"], title="Data", icon=":material/upload_file:", default=True),
-        st.Page(_shared.PAGES["prompt"], title="Prompt", icon=":material/edit_note:"),
-        st.Page(_shared.PAGES["run"], title="Run", icon=":material/play_arrow:"),
-        st.Page(_shared.PAGES["results"], title="Results", icon=":material/table_view:"),
-        st.Page(_shared.PAGES["history"], title="History", icon=":material/history:"),
+        st.Page(_state.PAGES["data"], title="Data", icon=":material/upload_file:", default=True),
+        st.Page(_state.PAGES["prompt"], title="Prompt", icon=":material/edit_note:"),
+        st.Page(_state.PAGES["run"], title="Run", icon=":material/play_arrow:"),
+        st.Page(_state.PAGES["results"], title="Results", icon=":material/table_view:"),
+        st.Page(_state.PAGES["history"], title="History", icon=":material/history:"),
     ]
     # The navigation is drawn by the app, as links that carry the workspace id: Streamlit's own menu
     # drops the query string on some page changes, and with it the workspace.
     page = st.navigation(pages, position="hidden")
-    _shared.keep_in_url()
+    _state.keep_in_url()
     with st.sidebar:
         for p in pages:
             st.page_link(
-                p, label=p.title, icon=p.icon, query_params={_shared.WS_PARAM: st.session_state["ws_id"]}
+                p, label=p.title, icon=p.icon, query_params={_state.WS_PARAM: st.session_state["ws_id"]}
             )
         st.divider()
     sidebar()
-    _shared.flash()
-    st.session_state[_shared.ROUTED] = True  # this page runs under the router (see through_the_app)
+    _state.flash()
+    st.session_state[_state.ROUTED] = True  # this page runs under the router (see through_the_app)
     page.run()
 
 

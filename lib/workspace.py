@@ -5,12 +5,13 @@ the attached run. The app keeps only its id in the URL (`?ws=…`) and in sessio
 a reload, a second tab and a server restart all bring back exactly what was there. Widgets are views of
 it: a page sets each widget's value from the workspace before drawing and writes back in `on_change`.
 
-What it never holds: the API key. A typed key lives in one browser session only (see pages/_shared.py).
+What it never holds: the API key. A typed key lives in one browser session only (see pages/_connection.py).
 The file's bytes are kept once per content under `<data dir>/uploads/`, named by their SHA-256.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -22,6 +23,8 @@ import time
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
+from lib.cost.pricing import Price, price_for
+from lib.engine.settings import RunSettings
 from lib.models import DEFAULT_MODEL, retirement
 from lib.prompts.draft import Draft
 from lib.store import Store, StoreError
@@ -143,6 +146,50 @@ class Workspace:
         if getattr(self.settings, f"{name}_set") or self.draft is None:
             return "set by you"
         return f"from the prompt {self.draft.name!r}"
+
+    def get_path(self, path: str) -> Any:
+        """A field by its dotted path ('settings.workers', 'draft.template'); None past a missing part."""
+        obj: Any = self
+        for part in path.split("."):
+            obj = getattr(obj, part) if obj is not None else None
+        return obj
+
+    def set_path(self, path: str, value: Any) -> None:
+        """Set a field by its dotted path as the user typed it: a setting records that the user chose it,
+        a draft field makes a draft when there is none."""
+        part, _, name = path.rpartition(".")
+        if part == "settings":
+            self.set_setting(name, value)
+        elif part == "draft":
+            self.set_draft_field(name, value)
+        else:
+            setattr(self.get_path(part) if part else self, name, value)
+
+    def custom_price(self, model: str) -> Price | None:
+        """The price the user gave a model the price table does not know: priced as a known model, or typed
+        in (USD per 1M tokens). None for a known model, or when none was given."""
+        if price_for(model) is not None:
+            return None
+        s = self.settings
+        if s.price_aliases.get(model):
+            return price_for(model, aliases=s.price_aliases)
+        if not s.price_input and not s.price_output:
+            return None
+        return Price(float(s.price_input or 0), float(s.price_input or 0), float(s.price_output or 0))
+
+    def run_settings(self, workers: int | None = None) -> RunSettings:
+        """The engine's settings from the workspace's (`workers` overrides, as a sample run does)."""
+        s = self.settings
+        return RunSettings(
+            workers=int(workers or s.workers),
+            rpm=s.rpm,
+            tpm=s.tpm,
+            budget_usd=s.budget_usd,
+            give_up_after_s=s.give_up_after_s,
+            service_tier=s.service_tier,
+            flex_fallback=s.flex_fallback,
+            flex_patience_s=s.flex_patience_s,
+        )
 
     def results_run(self) -> str | None:
         return self.results_run_id or self.run_id
@@ -295,6 +342,7 @@ class Workspaces:
         path = self.uploads / digest
         if path.exists() and path.stat().st_size == len(data):
             return digest
+        tmp: str | None = None
         try:
             self.uploads.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=self.uploads, prefix=".upload-")
@@ -304,6 +352,9 @@ class Workspaces:
                 os.fsync(f.fileno())
             os.replace(tmp, path)
         except OSError as exc:
+            if tmp is not None:  # a half-written copy would only take the space a full disk lacks
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
             raise StoreError(
                 f"The uploaded file could not be kept in {self.uploads}: {exc.strerror}"
             ) from exc

@@ -15,7 +15,7 @@ from lib.views import labels
 from lib.views.workbench_view import SEND_EMPTY
 from lib.workbench.tries import with_choices
 from lib.workspace import Workspace
-from pages import _shared
+from pages import _state
 
 STATUS_ICON = {
     "matches": "✓",
@@ -86,7 +86,7 @@ def _save(chosen: dict[str, str]) -> None:
         w.mapping = new
 
     if chosen:
-        _shared.update(change)
+        _state.update(change)
 
 
 FIT_OPEN = "fit_open"  # "Change the columns" was pressed: show the table although the prompt fits
@@ -98,7 +98,7 @@ def reopen() -> None:
 
 def fit_section(spec: PromptSpec, columns: list[str]) -> bool:
     """The mapping table when a placeholder is not a column of this file; True when the prompt fits."""
-    w = _shared.ws()
+    w = _state.ws()
     fit = mapping.fit(with_choices(spec, w.mapping), columns, w.mapping)
     chose_empty = {p for p, c in w.mapping.items() if c == ""}
     open_rows = [

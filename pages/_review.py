@@ -6,15 +6,16 @@ import streamlit as st
 
 from lib import engine
 from lib.engine import regenerate
+from lib.engine.client import Connection
 from lib.store import StoreError
 from lib.views import labels, run_status
-from pages import _shared
+from pages import _state
 
 
 def accept(run_id: str, row_ids: list[int], accepted: bool = True) -> None:
     """Keep these flagged answers as they are (or take it back); kept in the store, so a reload keeps it."""
     try:
-        _shared.store().accept(run_id, row_ids, accepted)
+        _state.store().accept(run_id, row_ids, accepted)
     except StoreError as exc:
         st.session_state["review_error"] = str(exc)
 
@@ -26,21 +27,21 @@ def shown_error() -> None:
         st.error(labels.md_escape(message))
 
 
-def ask_again(run_id: str, conn: _shared.Connection, row_ids: list[int] | None = None) -> None:
+def ask_again(run_id: str, conn: Connection, row_ids: list[int] | None = None) -> None:
     """Start a regenerate attempt over the connection the sidebar shows (the typed key stays in the
     session; the engine holds it only in its client)."""
     if conn.endpoint is None:
         st.session_state["review_error"] = "Asking again needs a key or the offline demo (sidebar)."
         return
     try:
-        regenerate.start_again(_shared.store(), run_id, conn.endpoint, row_ids)
+        regenerate.start_again(_state.store(), run_id, conn.endpoint, row_ids)
     except (regenerate.RegenerateError, StoreError) as exc:
         st.session_state["review_error"] = str(exc)
 
 
 def askable(run_id: str) -> list[int]:
     job = engine.get_job(run_id)
-    return regenerate.askable(_shared.store(), run_id, job.rows() if job is not None else None)
+    return regenerate.askable(_state.store(), run_id, job.rows() if job is not None else None)
 
 
 def blocked(run_id: str) -> str | None:
@@ -48,14 +49,14 @@ def blocked(run_id: str) -> str | None:
     job = engine.get_job(run_id)
     if job is not None and job.active:
         return "Asking again is possible once the run has finished or is paused."
-    if regenerate.running_attempt(_shared.store(), run_id) is not None:
+    if regenerate.running_attempt(_state.store(), run_id) is not None:
         return "Rows are being asked again now."
     return None
 
 
 def attempt_progress(run_id: str) -> bool:
     """The regenerate attempt going now, redrawn each second; the whole page redraws when it ends."""
-    job = regenerate.running_attempt(_shared.store(), run_id)
+    job = regenerate.running_attempt(_state.store(), run_id)
     if job is None:
         return False
 
@@ -77,7 +78,7 @@ def attempt_lines(job) -> None:
 
 def spent_text(run_id: str) -> str:
     """'Asked again 2 times · the run and its attempts cost $0.0123' (empty when never asked again)."""
-    store = _shared.store()
+    store = _state.store()
     n = len(regenerate.attempts(store, run_id))
     if not n:
         return ""

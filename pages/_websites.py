@@ -2,97 +2,36 @@
 
 The job runs in background threads (lib/web) and is found again by its id, kept in the workspace; the
 live panel polls its snapshot. The columns it adds (`website_text`, `website_error`) are part of the
-workspace's table from then on (`table()`), so prompts can use `{{ website_text }}`. After a server
-restart the columns come back from the store, where every reading is kept.
+workspace's table from then on (pages/_leads.py), so prompts can use `{{ website_text }}`. After a
+server restart the columns come back from the store, where every reading is kept. The choices it
+offers are lib/web/step.py.
 """
 
 from __future__ import annotations
-
-import os
-import re
 
 import pandas as pd
 import streamlit as st
 
 from lib import engine, web
 from lib.views import web_status
-from pages import _shared
-
-ALLOW_ENV = "LEAD_STUDIO_ALLOW_HOSTS"  # the app's default list of intranet hosts that may be read
-_ADDRESS_NAMES = re.compile(r"web ?site|url|domain|homepage|site", re.I)
-
-
-def guess_column(columns: list[str]) -> str | None:
-    """The column most likely to hold websites: 'Website', 'Website URL', 'Company Domain'…"""
-    named = [c for c in columns if _ADDRESS_NAMES.search(c) and "linkedin" not in c.lower()]
-    return named[0] if named else None
-
-
-def default_hosts() -> str:
-    return os.environ.get(ALLOW_ENV, "")
-
-
-def settings_of(w) -> web.WebSettings:
-    s = w.websites
-    return web.WebSettings(
-        workers=8,
-        fetch=web.FetchSettings(about_page=s.about_page),
-        allow_hosts=web_status.parse_hosts(default_hosts() + "\n" + s.allow_hosts),
-    )
-
-
-def cells_of(df: pd.DataFrame, column: str) -> dict[int, str]:
-    return {int(i): str(v) for i, v in df[column].items()}
-
-
-def state(w) -> tuple:
-    """What the website columns of the table depend on now (for caches keyed by the table)."""
-    job = job_of(w)
-    return (w.websites.job_id, w.websites.url_column, job.snapshot().version if job is not None else None)
-
-
-def job_of(w) -> web.WebJob | None:
-    job_id = w.websites.job_id
-    job = engine.get_job(job_id) if job_id else None
-    return job if isinstance(job, web.WebJob) else None
-
-
-@st.cache_data(max_entries=4, show_spinner=False)
-def _stored(digest: str, column: str, settings_repr: str, job_id: str, _cells, _settings) -> list[web.WebRow]:
-    return web.stored_rows(_cells, _settings, _shared.store())
-
-
-def table(w, df: pd.DataFrame) -> pd.DataFrame:
-    """The lead table with the website columns once they were read (from the job, or the store)."""
-    s = w.websites
-    if not s.job_id or not s.url_column or s.url_column not in df.columns:
-        return df
-    job = job_of(w)
-    if job is not None:
-        rows = job.rows()
-    else:
-        settings = settings_of(w)
-        rows = _stored(
-            w.lead.digest, s.url_column, repr(settings), s.job_id, cells_of(df, s.url_column), settings
-        )
-    return web.website_columns(df, rows)
-
+from lib.web import step
+from pages import _leads, _state
 
 # --- callbacks ------------------------------------------------------------------------------------------
 
 
 def start(df: pd.DataFrame) -> None:
-    w = _shared.ws()
+    w = _state.ws()
     column = w.websites.url_column
     if not column or column not in df.columns:
-        st.session_state["flash"] = "Choose the column that holds the website addresses first."
+        _state.say("Choose the column that holds the website addresses first.")
         return
-    job = web.start(cells_of(df, column), settings=settings_of(w), store=_shared.store())
+    job = web.start(step.cells_of(df, column), settings=_leads.web_settings(w), store=_state.store())
 
     def change(w) -> None:
         w.websites.job_id = job.id
 
-    _shared.update(change)
+    _state.update(change)
 
 
 def pause(job_id: str) -> None:
@@ -117,7 +56,7 @@ def forget() -> None:
     def change(w) -> None:
         w.websites.job_id = None
 
-    _shared.update(change)
+    _state.update(change)
 
 
 # --- drawing --------------------------------------------------------------------------------------------
@@ -139,7 +78,7 @@ def panel(job_id: str, status_at_draw: str) -> None:
 
 def section(df: pd.DataFrame) -> None:
     """The step itself, drawn on the Data page under the file's facts."""
-    w = _shared.ws()
+    w = _state.ws()
     st.subheader("Read websites")
     st.caption(
         "Reads each lead's website (the homepage, politely, robots.txt obeyed) and adds two columns: "
@@ -149,15 +88,15 @@ def section(df: pd.DataFrame) -> None:
     )
     columns = [str(c) for c in df.columns if c not in (web.TEXT_COLUMN, web.ERROR_COLUMN)]
     if w.websites.url_column not in columns:
-        guess = guess_column(columns)
+        guess = step.guess_column(columns)
         if guess is not None and w.websites.url_column is None:
-            _shared.update(lambda x: setattr(x.websites, "url_column", guess))
-            w = _shared.ws()
-    job = job_of(w)
+            _state.update(lambda x: setattr(x.websites, "url_column", guess))
+            w = _state.ws()
+    job = _leads.web_job(w)
     active = job is not None and job.active
     left, right = st.columns(2)
     with left:
-        _shared.bind(
+        _state.bind(
             st.selectbox,
             "Column with the website addresses",
             "websites.url_column",
@@ -167,7 +106,7 @@ def section(df: pd.DataFrame) -> None:
             placeholder="Choose a column",
             disabled=active,
         )
-        _shared.bind(
+        _state.bind(
             st.checkbox,
             "Also read the About us page",
             "websites.about_page",
@@ -176,7 +115,7 @@ def section(df: pd.DataFrame) -> None:
             help="One more page per site, found by its link text (About us, Über uns, Company…).",
         )
     with right:
-        _shared.bind(
+        _state.bind(
             st.text_area,
             "Intranet hosts that may be read (one per line)",
             "websites.allow_hosts",
@@ -185,9 +124,10 @@ def section(df: pd.DataFrame) -> None:
             disabled=active,
             help="Hosts that resolve to a private address are refused unless they are listed here.",
         )
-        if default_hosts().strip():
+        if step.default_hosts().strip():
             st.caption(
-                "Allowed for everyone on this server: " + ", ".join(web_status.parse_hosts(default_hosts()))
+                "Allowed for everyone on this server: "
+                + ", ".join(web_status.parse_hosts(step.default_hosts()))
             )
     buttons = st.columns(4)
     if job is None or not job.active:

@@ -11,73 +11,23 @@ import copy
 import pandas as pd
 import streamlit as st
 
-from lib import engine
-from lib.engine import runs
 from lib import models
+from lib.engine.client import Connection
 from lib.prompts.draft import Draft
-from lib.store import StoreError
-from lib.views import labels, live_table, prompt_draft, workbench_view
+from lib.views import labels, live_table, prompt_draft, run_data, workbench_view
 from lib.workbench import compare, sample, state, tries
 from lib.workbench.state import Variant
 from lib.workspace import Workspace
-from pages import _shared
+from pages import _connection, _draft, _state, _tries
 
-TRY_TIMEOUT_S = 90.0
 TRY_SHORTCUT = "Ctrl+Enter"
+SAMPLE_MSG = "wb_sample_msg"  # a sample that could not be chosen, drawn in the Sample box
 HOW = {
     "first": "First rows",
     "random": "Random rows",
     "ids": "Row numbers",
     "filter": "Rows matching",
 }
-
-
-# --- what the workspace adds to every variant ----------------------------------------------------------
-
-
-def context(w: Workspace) -> tries.RunContext:
-    return tries.RunContext(
-        mapping=dict(w.mapping),
-        empty=w.settings.empty,
-        service_tier=w.settings.service_tier,
-        price=_shared.custom_price(w.effective_model()),
-    )
-
-
-def draft_variant(w: Workspace, draft: Draft | None = None) -> Variant:
-    """The draft as it stands, with the run's model settings: what "Try" sends."""
-    draft = draft or w.draft or Draft()
-    return state.new_variant(
-        "try",
-        state.try_label(w.workbench.tries + 1),
-        draft,
-        model=w.effective_model(),
-        temperature=w.effective_temperature()
-        if models.model_info(w.effective_model()).supports_temperature
-        else None,
-        max_tokens=w.effective_max_tokens(),
-        rows_per_request=draft.rows_per_request,
-    )
-
-
-def rows_of(run_id: str | None) -> list:
-    if not run_id:
-        return []
-    job = engine.get_job(run_id)
-    try:
-        return list(job.rows() if job is not None else _shared.store().rows(run_id))
-    except (KeyError, StoreError):
-        return []
-
-
-# --- messages where the eye is ------------------------------------------------------------------------
-
-MSG = "wb_msg"  # messages of a try or a variant, drawn under the Try button
-SAMPLE_MSG = "wb_sample_msg"  # a sample that could not be chosen, drawn in the Sample box
-
-
-def say(text: str, place: str = MSG, *, ok: bool = False) -> None:
-    _shared.say(text, place, ok=ok)
 
 
 # --- the sample ----------------------------------------------------------------------------------------
@@ -92,7 +42,7 @@ def choice_of(w: Workspace) -> sample.SampleChoice:
 
 def sample_chooser(df: pd.DataFrame) -> list[int]:
     """Which rows every variant is tried on; kept fixed until the user picks others."""
-    w = _shared.ws()
+    w = _state.ws()
     choice = choice_of(w)
     if not w.workbench.row_ids:  # first visit: the first rows, so "Try" works at once
         try:
@@ -100,14 +50,14 @@ def sample_chooser(df: pd.DataFrame) -> list[int]:
         except sample.SampleError:
             ids = []
         if ids:
-            w = _shared.update(lambda w: w.workbench.set_sample(vars(choice), ids))
+            w = _state.update(lambda w: w.workbench.set_sample(vars(choice), ids))
     found = len(w.workbench.row_ids)
     title = f"Sample: {sample.describe(choice)}"
     if choice.how in ("filter", "ids") or found != choice.n:
         title += f" ({found} row{'s' if found != 1 else ''})"
     ss = st.session_state
     with st.expander(title, expanded=bool(ss.get(SAMPLE_MSG))):
-        _shared.flash(SAMPLE_MSG)
+        _state.flash(SAMPLE_MSG)
         ss.setdefault("wb_how", choice.how)
         how = st.radio("Which rows", list(HOW), format_func=HOW.get, horizontal=True, key="wb_how")
         a, b = st.columns(2)
@@ -141,7 +91,7 @@ def sample_chooser(df: pd.DataFrame) -> list[int]:
             "Every variant is tried on the same rows, so the comparison is fair. Answers already paid for "
             "are reused: the same request costs nothing the second time."
         )
-    return list(_shared.ws().workbench.row_ids)
+    return list(_state.ws().workbench.row_ids)
 
 
 def set_sample(df: pd.DataFrame) -> None:
@@ -159,119 +109,27 @@ def set_sample(df: pd.DataFrame) -> None:
     try:
         ids = sample.choose_rows(df, choice)
     except sample.SampleError as exc:
-        say(str(exc), SAMPLE_MSG)
+        _tries.say(str(exc), SAMPLE_MSG)
         return
-    _shared.update(lambda w: w.workbench.set_sample(vars(choice), ids))
+    _state.update(lambda w: w.workbench.set_sample(vars(choice), ids))
 
 
-# --- trying ----------------------------------------------------------------------------------------------
-
-
-def run_variant(
-    df, variant: Variant, w: Workspace, conn: _shared.Connection, row_ids: list[int], keep
-) -> str | None:
-    """Send one variant over the sample (answers already paid are reused); returns its run id.
-
-    `keep(variant)` saves the column as soon as its run has started, before the answers are in: a reload
-    or a page change during the try finds the column, and its answers fill in from the store."""
-    ctx = context(w)
-    meta = _shared.run_meta(conn, variant.draft, sample=True, variant=variant.label)
-    try:
-        plan = tries.plan_variant(df, variant, ctx, row_ids, base_url=conn.endpoint.base_url, meta=meta)
-    except (runs.PlanError, ValueError) as exc:
-        say(str(exc))
-        return None
-    fp = tries.fingerprint_of(df, variant, ctx, row_ids) or ""
-    settings = _shared.run_settings(w, workers=min(len(row_ids), 16))
-    with st.spinner(f"{variant.label}: sending {len(plan.items)} row(s)…"):
-        job = _shared.start_job(plan, conn, settings)
-        state.stamp(variant, job.id, fp, row_ids)
-        keep(variant)
-        done = job.wait(TRY_TIMEOUT_S)
-    if not done:
-        job.cancel()
-        say(f"{variant.label} did not finish within {TRY_TIMEOUT_S:.0f} s and was cancelled.")
-    elif job.status == "failed" and job.message:
-        say(job.message)
-    return job.id
-
-
-def put(variant: Variant, *, as_try: bool = False) -> None:
-    """Save a column into the workspace: replace the one with its key, or add it (a try is numbered)."""
-
-    def change(w: Workspace) -> None:
-        for i, v in enumerate(w.workbench.variants):
-            if v.key == variant.key:
-                w.workbench.variants[i] = variant
-                return
-        if as_try:
-            w.workbench.tries += 1
-            variant.label = state.try_label(w.workbench.tries)
-        replaced, _ = w.workbench.room_for(variant.kind)
-        reason = w.workbench.add(variant)
-        if reason:
-            say(reason)
-            return
-        if replaced is not None:
-            say(f"{replaced.label} made room for {variant.label} (its answers stay in History).")
-        if as_try and variant.run_id:
-            w.sample_run_id = variant.run_id  # the Run page's quote uses these answer lengths
-
-    _shared.update(change)
-
-
-def try_draft(df, conn: _shared.Connection, row_ids: list[int], draft_fp: str | None) -> None:
-    w = _shared.ws()
-    same = w.workbench.same_as(draft_fp)
-    if same is not None:
-        say(f"Nothing changed since {same.label}: its answers are the ones for this prompt.")
-        return
-    _, reason = w.workbench.room_for("try")
-    if reason:
-        say(reason)
-        return
-    variant = draft_variant(w)
-    variant.label = state.try_label(w.workbench.tries + 1)
-    run_variant(df, variant, w, conn, row_ids, keep=lambda v: put(v, as_try=True))
-
-
-def try_missing(df, conn: _shared.Connection, row_ids: list[int]) -> None:
-    """Answer every column not yet tried on the current sample (after the sample changed)."""
-    w = _shared.ws()
-    for variant in [v for v in w.workbench.variants if w.workbench.needs_try(v)]:
-        if run_variant(df, variant, w, conn, row_ids, keep=put) is None:
-            break
-
-
-def add_variant(df, conn: _shared.Connection, row_ids: list[int], variant: Variant) -> None:
-    w = _shared.ws()
-    same = w.workbench.same_as(tries.fingerprint_of(df, variant, context(w), row_ids))
-    if same is not None:  # the same requests: nothing to send and nothing new to see
-        say(f"This variant sends exactly what {same.label} sends: its answers are the ones beside.")
-        return
-    _, reason = w.workbench.room_for(variant.kind)
-    if reason:
-        say(reason)
-        return
-    run_variant(df, variant, w, conn, row_ids, keep=put)
-
-
-def add_variant_form(df, conn: _shared.Connection, row_ids: list[int]) -> None:
+def add_variant_form(df, conn: Connection, row_ids: list[int]) -> None:
     """Another column: a saved version, or the draft on another model, temperature or packing."""
-    w = _shared.ws()
+    w = _state.ws()
     with st.expander("Add a variant to compare", icon=":material/add:"):
         kinds = ["Another model", "Another temperature", "Several rows per request"]
-        versions = _shared.prompt_versions(w.prompt_source)
+        versions = _draft.prompt_versions(w.prompt_source)
         if versions:
             kinds.insert(0, "A saved version")
         kind = st.radio("What to compare", kinds, key="wb_add_kind", horizontal=True)
         draft = copy.deepcopy(w.draft or Draft())
-        base = draft_variant(w, draft)
+        base = _tries.draft_variant(w, draft)
         if kind == "A saved version":
             chosen = st.selectbox(
                 "Version", [v.version for v in versions], key="wb_add_version", format_func=lambda n: f"v{n}"
             )
-            spec = _shared.saved_version(w.prompt_source, chosen)
+            spec = _draft.saved_version(w.prompt_source, chosen)
             if spec is not None:
                 base = state.new_variant(
                     "version",
@@ -298,7 +156,7 @@ def add_variant_form(df, conn: _shared.Connection, row_ids: list[int]) -> None:
             base.kind, base.label = "model", f"{draft.name} · {int(n)} rows per request"
             st.caption("The same prompt, several rows in one request: compare the answers and the cost.")
         if st.button("Add and try", key="btn_wb_add", type="primary", disabled=conn.endpoint is None):
-            add_variant(df, conn, row_ids, base)
+            _tries.add_variant(df, conn, row_ids, base)
             st.rerun()
 
 
@@ -326,40 +184,40 @@ def use_variant(key: str) -> None:
         if v.run_id:
             w.sample_run_id = v.run_id
 
-    _shared.update(change)
-    say("This variant is now the run's prompt. The Run page sends it.", ok=True)
+    _state.update(change)
+    _tries.say("This variant is now the run's prompt. The Run page sends it.", ok=True)
 
 
 def remove_variant(key: str) -> None:
-    _shared.update(lambda w: w.workbench.remove(key))
+    _state.update(lambda w: w.workbench.remove(key))
 
 
 def rate(request_hash: str, key: str) -> None:
     value = st.session_state.get(key)
     vote = 0 if value is None else (1 if value == 1 else -1)
-    _shared.update(lambda w: w.workbench.rate(request_hash, vote=vote))
+    _state.update(lambda w: w.workbench.rate(request_hash, vote=vote))
 
 
 def note(request_hash: str, key: str) -> None:
     text = st.session_state.get(key) or ""
-    _shared.update(lambda w: w.workbench.rate(request_hash, note=text))
+    _state.update(lambda w: w.workbench.rate(request_hash, note=text))
 
 
 def add_example(row_id: int, answer: str, df: pd.DataFrame) -> None:
     """A liked answer becomes a few-shot example of the draft: its row's message, then the answer."""
-    w = _shared.ws()
+    w = _state.ws()
     try:
-        spec = tries.variant_spec(w.draft or Draft(), context(w))
+        spec = tries.variant_spec(w.draft or Draft(), _tries.context(w))
     except ValueError as exc:
-        say(str(exc))
+        _tries.say(str(exc))
         return
     cells = {str(k): "" if v is None else str(v) for k, v in df.loc[row_id].to_dict().items()}
     example = state.example_from(spec, cells, answer)
     if w.draft is not None and example in [tuple(e) for e in w.draft.examples]:
-        say("That answer is already an example.")
+        _tries.say("That answer is already an example.")
         return
-    _shared.update(lambda w: w.draft.examples.append(example))
-    say(
+    _state.update(lambda w: w.draft.examples.append(example))
+    _tries.say(
         f"Row {row_id}'s answer is now example {len(w.draft.examples) + 1}: try again to see what it changes.",
         ok=True,
     )
@@ -377,11 +235,14 @@ def header(
     elsewhere: bool,
     chosen: bool,
     packing: str | None = None,
+    stopped: str | None = None,
 ) -> None:
     st.markdown(f"**{labels.md_escape(v.label)}**")
     st.caption(labels.md_escape(v.settings_text()))
     if chosen:
         st.caption(":material/check_circle: The run's prompt")
+    if stopped:
+        st.caption(":material/error: " + labels.md_escape(stopped))
     if stale:
         st.caption(f":material/history: The prompt changed since these answers: press Try ({TRY_SHORTCUT}).")
     if elsewhere:
@@ -416,7 +277,7 @@ def cell(
         st.caption(":warning: " + labels.md_escape(problem))
     if not c.text or not record_hash:
         return
-    w = _shared.ws()
+    w = _state.ws()
     rating = w.workbench.rating(record_hash)
     key = f"fb_{v.key}_{c.row_id}"
     st.session_state[key] = None if rating.vote == 0 else (1 if rating.vote > 0 else 0)
@@ -445,18 +306,20 @@ def cell(
         )
 
 
-def matrix(df: pd.DataFrame, row_ids: list[int], draft_fp: str | None) -> None:
-    w = _shared.ws()
-    shown = [v for v in w.workbench.variants if v.run_id]
+def matrix(df: pd.DataFrame, row_ids: list[int], draft_fp: str | None, running: set[str]) -> None:
+    """The columns side by side, row by row; a column whose try is `running` is in the try panel until it ends."""
+    w = _state.ws()
+    shown = [v for v in w.workbench.variants if v.run_id and v.key not in running]
     if not shown:
-        st.caption(f"Press Try ({TRY_SHORTCUT}) to answer these rows with the prompt as it stands.")
+        if not running:
+            st.caption(f"Press Try ({TRY_SHORTCUT}) to answer these rows with the prompt as it stands.")
         return
-    answers = {v.key: rows_of(v.run_id) for v in shown}
+    answers = {v.key: _tries.rows_of(v.run_id) for v in shown}
     hashes = {(k, r.row_id): r.request_hash for k, rows in answers.items() for r in rows}
     m = compare.build_matrix(row_ids, answers)
     differing = compare.differing_rows(m)
     a, b = st.columns([2, 3], vertical_alignment="center")
-    _shared.bind(
+    _state.bind(
         a.toggle,
         "Only differing rows",
         "workbench.only_differing",
@@ -477,6 +340,7 @@ def matrix(df: pd.DataFrame, row_ids: list[int], draft_fp: str | None) -> None:
                 elsewhere=w.workbench.needs_try(v),
                 chosen=w.workbench.chosen == v.key,
                 packing=packing_note(v, shown, answers, all_totals),
+                stopped=workbench_view.stopped_text(run_data.run_state(_state.store(), v.run_id)),
             )
     id_cols = live_table.id_columns([str(c) for c in df.columns], w.settings.id_columns)
     checks = {v.key: v.draft.checks for v in shown}
@@ -517,7 +381,7 @@ def packing_note(v: Variant, shown: list[Variant], answers: dict, all_totals: di
 def word_diff(m: compare.Matrix, shown: list[Variant], ids: list[int]) -> None:
     if len(shown) < 2:
         return
-    w = _shared.ws()
+    w = _state.ws()
     with st.expander("Word-level difference between two variants", icon=":material/difference:"):
         keys = [v.key for v in shown]
         names = {v.key: v.label for v in shown}
@@ -541,17 +405,17 @@ def word_diff(m: compare.Matrix, shown: list[Variant], ids: list[int]) -> None:
 def set_pair() -> None:
     ss = st.session_state
     pair = [ss.get("wb_diff_a"), ss.get("wb_diff_b")]
-    _shared.update(lambda w: setattr(w.workbench, "diff_pair", [k for k in pair if k]))
+    _state.update(lambda w: setattr(w.workbench, "diff_pair", [k for k in pair if k]))
 
 
 def workbench(df: pd.DataFrame, fits: bool) -> None:
     """The right half of the Prompt page."""
     st.subheader("Try it")
-    conn = _shared.connection()
+    conn = _connection.connection()
     row_ids = sample_chooser(df)
-    w = _shared.ws()
-    current = draft_variant(w)
-    draft_fp = tries.fingerprint_of(df, current, context(w), row_ids) if fits else None
+    w = _state.ws()
+    current = _tries.draft_variant(w)
+    draft_fp = tries.fingerprint_of(df, current, _tries.context(w), row_ids) if fits else None
     clicked = st.button(
         "Try on these rows",
         key="btn_try",
@@ -560,18 +424,27 @@ def workbench(df: pd.DataFrame, fits: bool) -> None:
         disabled=conn.endpoint is None or not fits or not row_ids,
         help="Send the prompt as it stands for the sample rows; earlier answers stay beside the new ones.",
     )
-    _shared.sending_caption(conn)
+    _connection.sending_caption(conn)
     if not fits:
         st.caption("Fit the prompt to the file's columns first (above).")
     if clicked:
-        try_draft(df, conn, row_ids, draft_fp)
+        _tries.try_draft(df, conn, row_ids, draft_fp)
     add_variant_form(df, conn, row_ids)
-    w = _shared.ws()
+    w = _state.ws()
     elsewhere = [v for v in w.workbench.variants if v.run_id and w.workbench.needs_try(v)]
+    stopped = _tries.unfinished(w)
     if elsewhere and conn.endpoint is not None:
         st.info(f"{len(elsewhere)} column(s) were tried on other rows than this sample.")
         if st.button("Try every variant on these rows", key="btn_try_all"):
-            try_missing(df, conn, row_ids)
+            _tries.try_again(df, conn, row_ids, elsewhere)
             st.rerun()
-    _shared.flash(MSG)
-    matrix(df, row_ids, draft_fp)
+    elif stopped and conn.endpoint is not None:
+        st.info(f"{len(stopped)} column(s) stopped before every row was answered.")
+        if st.button("Finish them", key="btn_try_unfinished", help="Answers already paid are reused."):
+            _tries.try_again(df, conn, row_ids, stopped)
+            st.rerun()
+    _state.flash(_tries.MSG)
+    running = _tries.running_tries(_state.ws())
+    if running:
+        st.fragment(_tries.try_panel, run_every="500ms")(df, [v.key for v in running])
+    matrix(df, row_ids, draft_fp, {v.key for v in running})

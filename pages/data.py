@@ -8,7 +8,7 @@ from lib.leads import LeadFileError, list_sheets, read_leads
 from lib.store import StoreError
 from lib.views import labels, lead_view
 from lib.workspace import LeadSource
-from pages import _shared, _websites
+from pages import _leads, _state, _websites
 
 RAGGED = {
     "reject": "Reject the file and tell me the line numbers",
@@ -29,22 +29,22 @@ def on_upload() -> None:
         return  # the uploader was cleared: the workspace keeps its file (Remove it with the button)
     data = uploaded.getvalue()
     try:
-        digest = _shared.workspaces().put_file(data)
+        digest = _state.workspaces().put_file(data)
     except StoreError as exc:
         st.session_state["flash"] = str(exc)
         return
     source = LeadSource(file_name=uploaded.name, digest=digest, size=len(data))
-    _shared.update(lambda w: w.set_lead(source))
+    _state.update(lambda w: w.set_lead(source))
 
 
 def remove_file() -> None:
-    _shared.update(lambda w: setattr(w, "lead", None))
+    _state.update(lambda w: setattr(w, "lead", None))
 
 
 def set_sheet() -> None:
     value = st.session_state.get("d_sheet")
     sheet = None if value in (None, FIRST_TABLE) else value
-    _shared.update(lambda w: setattr(w.lead, "sheet", sheet))
+    _state.update(lambda w: setattr(w.lead, "sheet", sheet))
 
 
 def read_options(src: LeadSource, data: bytes | None) -> None:
@@ -60,7 +60,7 @@ def read_options(src: LeadSource, data: bytes | None) -> None:
             st.selectbox(
                 "Sheet", options, key="d_sheet", on_change=set_sheet, help="Which worksheet holds the leads."
             )
-    _shared.bind(
+    _state.bind(
         st.radio,
         "Rows with too many or too few cells",
         "lead.ragged",
@@ -74,11 +74,11 @@ def read_options(src: LeadSource, data: bytes | None) -> None:
 def set_encoding(detected: str | None) -> None:
     """The encoding picked on the page; the detected one is stored as None (detect again next time)."""
     value = st.session_state.get("d_encoding")
-    _shared.update(lambda w: setattr(w.lead, "encoding", None if value == detected else value))
+    _state.update(lambda w: setattr(w.lead, "encoding", None if value == detected else value))
 
 
 def use_detected_encoding() -> None:
-    _shared.update(lambda w: setattr(w.lead, "encoding", None))
+    _state.update(lambda w: setattr(w.lead, "encoding", None))
 
 
 def encoding_choice(lead, src: LeadSource) -> None:
@@ -143,27 +143,27 @@ def show_detected(lead) -> None:
 
 
 def main() -> None:
-    _shared.through_the_app()
+    _state.through_the_app()
     st.title("Data")
     st.caption("Upload the lead list to enrich. Every cell is read as text, exactly as in the file.")
-    w = _shared.ws()
+    w = _state.ws()
     st.file_uploader(
         "Lead list (CSV, TSV or XLSX)" if w.lead is None else "Replace the lead list",
         type=["csv", "tsv", "txt", "xlsx", "xlsm"],
         key="upload",
         on_change=on_upload,
     )
-    w = _shared.ws()
+    w = _state.ws()
     src = w.lead
     if src is None:
         st.info("Upload a lead list to begin: a CSV export from your CRM or an Excel file.")
         return
-    data = _shared.workspaces().file_bytes(src.digest)
+    data = _state.workspaces().file_bytes(src.digest)
     head, button = st.columns([4, 1], vertical_alignment="center")
     head.markdown(f"**File:** {labels.md_escape(src.file_name)} ({labels.size(src.size)})")
     button.button("Remove file", key="btn_remove_file", on_click=remove_file)
     read_options(src, data)
-    lead, error = _shared.lead_file(w)
+    lead, error = _leads.lead_file(w)
     if lead is None:
         show_error(error or "The file could not be read.", data, src)
         return
@@ -194,7 +194,7 @@ def main() -> None:
         },
     )
     if not df.empty:
-        _shared.page_link("prompt", "Next: write the prompt", ":material/arrow_forward:")
+        _state.page_link("prompt", "Next: write the prompt", ":material/arrow_forward:")
 
 
 main()

@@ -6,13 +6,13 @@ from __future__ import annotations
 import streamlit as st
 
 from lib.cost.pricing import PRICES_READ_ON
+from lib.models import model_info
 from lib.prompts import templates
 from lib.prompts.draft import Draft
 from lib.prompts.library import PromptLibrary, PromptLibraryError
-from lib.models import model_info
 from lib.views import labels, prompt_draft
 from lib.workspace import replace_fields
-from pages import _fit, _shared, _workbench
+from pages import _draft, _fit, _leads, _quote, _state, _workbench
 
 BLANK = "(blank prompt)"
 VERSION_MSG = "p_version_msg"  # what opening or restoring a version did, drawn above the versions
@@ -26,21 +26,21 @@ def load_source() -> None:
     """Callback of the library picker: open the chosen prompt (or a blank one) in the editor."""
     name = st.session_state.get("p_source")
     if not name or name == BLANK:
-        _shared.update(lambda w: w.choose_prompt("", Draft()))
+        _state.update(lambda w: w.choose_prompt("", Draft()))
         return
     try:
         spec = library().load(name)
     except PromptLibraryError as exc:
         st.session_state["flash"] = str(exc)
         return
-    _shared.update(lambda w: w.choose_prompt(spec.name, Draft.of(spec)))
+    _state.update(lambda w: w.choose_prompt(spec.name, Draft.of(spec)))
 
 
 def picker(lib: PromptLibrary) -> None:
     names = [BLANK, *lib.names()]
-    w = _shared.ws()
+    w = _state.ws()
     if w.draft is None:  # first visit: a blank prompt to start from
-        w = _shared.update(lambda w: w.choose_prompt("", Draft()))
+        w = _state.update(lambda w: w.choose_prompt("", Draft()))
     source = w.prompt_source or BLANK
     st.session_state["p_source"] = source if source in names else BLANK
     st.selectbox("Start from", names, key="p_source", on_change=load_source)
@@ -59,24 +59,24 @@ def set_example(i: int, part: int) -> None:
             examples[i][part] = value
             w.draft.examples = [tuple(e) for e in examples]
 
-    _shared.update(change)
+    _state.update(change)
 
 
 def add_example() -> None:
-    _shared.update(lambda w: w.draft.examples.append(("", "")))
+    _state.update(lambda w: w.draft.examples.append(("", "")))
 
 
 def remove_example(i: int) -> None:
     def change(w) -> None:
         w.draft.examples = [e for j, e in enumerate(w.draft.examples) if j != i]
 
-    _shared.update(change)
+    _state.update(change)
 
 
 def editor(columns: list[str]) -> None:
     """The prompt's fields, in one column: what is sent first (system, examples), then the row's message."""
-    bind = _shared.bind
-    draft = _shared.ws().draft
+    bind = _state.bind
+    draft = _state.ws().draft
     bind(st.text_input, "Prompt name", "draft.name", key="p_name")
     bind(st.text_area, "System message", "draft.system", key="p_system", height=220)
     with st.expander(f"Few-shot examples ({len(draft.examples)})", icon=":material/school:"):
@@ -117,8 +117,8 @@ def editor(columns: list[str]) -> None:
             key="p_outputs",
             help="One column: the answer as text. Several: the model answers JSON with these keys.",
         )
-    model = _shared.model()
-    aliases = _shared.ws().settings.price_aliases
+    model = _draft.model()
+    aliases = _state.ws().settings.price_aliases
     st.caption(f"Model: {labels.price_label(model, aliases)} (change it in the sidebar).")
     temp_ok = model_info(model).supports_temperature
     a, b = st.columns(2)
@@ -163,7 +163,7 @@ def set_checks(name: str, key: str) -> None:
     def change(w) -> None:
         w.draft.checks = replace_fields(w.draft.checks, **{name: value})
 
-    _shared.update(change)
+    _state.update(change)
 
 
 def extras(draft: Draft, columns: list[str]) -> None:
@@ -175,7 +175,7 @@ def extras(draft: Draft, columns: list[str]) -> None:
         "Fields that may be missing or empty",
         names,
         key="p_optional",
-        on_change=lambda: _shared.update(
+        on_change=lambda: _state.update(
             lambda w: w.set_draft_field("optional_fields", tuple(ss.get("p_optional") or ()))
         ),
         help="A file without such a column is sent an empty value, with a note, instead of being refused.",
@@ -223,7 +223,7 @@ def extras(draft: Draft, columns: list[str]) -> None:
             "Left-over placeholders ({{…}}, [Company Name], <first name>) are always flagged. A flagged answer "
             "still counts: it waits for review on the Results page."
         )
-    bind = _shared.bind
+    bind = _state.bind
     bind(
         st.number_input,
         "Rows per request",
@@ -250,7 +250,7 @@ def preview(spec: templates.PromptSpec, df) -> None:
     if row_id is None:
         return
     row = df.loc[row_id].to_dict()
-    model = _shared.model()
+    model = _draft.model()
     body = templates.build_request(
         spec, row, model=model, max_tokens=spec.max_tokens, temperature=spec.temperature
     )
@@ -264,11 +264,11 @@ def preview(spec: templates.PromptSpec, df) -> None:
 
 def show_quote(spec: templates.PromptSpec, df) -> None:
     st.subheader("Tokens and cost for the whole list")
-    model = _shared.model()
+    model = _draft.model()
     options = prompt_draft.run_options(
-        spec, model, spec.max_tokens, spec.temperature, price=_shared.custom_price(model)
+        spec, model, spec.max_tokens, spec.temperature, price=_draft.custom_price(model)
     )
-    q = _shared.quote(df, spec, options, tuple(st.session_state.get("sample_tokens", ())))
+    q = _quote.quote(df, spec, options, tuple(st.session_state.get("sample_tokens", ())))
     cols = st.columns(4)
     for col, (label, value) in zip(cols, prompt_draft.quote_lines(q).items(), strict=True):
         col.metric(label, value)
@@ -278,7 +278,7 @@ def show_quote(spec: templates.PromptSpec, df) -> None:
 
 
 def save(spec: templates.PromptSpec | None) -> None:
-    w = _shared.ws()
+    w = _state.ws()
     st.subheader("Save")
     loaded = w.prompt_source
     can_version = bool(loaded) and spec is not None and loaded == spec.name
@@ -288,8 +288,8 @@ def save(spec: templates.PromptSpec | None) -> None:
         except PromptLibraryError as exc:
             st.error(labels.md_escape(exc))
         else:
-            _shared.update(lambda w: setattr(w.draft, "version", saved.version))
-            _shared.say(
+            _state.update(lambda w: setattr(w.draft, "version", saved.version))
+            _state.say(
                 f"Saved {saved.name} version {saved.version}; version {saved.version - 1} is kept.",
                 "p_saved",
                 ok=True,
@@ -303,9 +303,9 @@ def save(spec: templates.PromptSpec | None) -> None:
         except PromptLibraryError as exc:
             st.error(labels.md_escape(exc))
         else:
-            _shared.update(lambda w: setattr(w, "prompt_source", spec.name))
+            _state.update(lambda w: setattr(w, "prompt_source", spec.name))
             st.success(f"Saved as {path.name}.")
-    _shared.flash("p_saved")
+    _state.flash("p_saved")
 
 
 def open_version(name: str, version: int) -> None:
@@ -315,15 +315,15 @@ def open_version(name: str, version: int) -> None:
     except PromptLibraryError as exc:
         st.session_state["flash"] = str(exc)
         return
-    current = _shared.ws().draft.version if _shared.ws().draft else spec.version
+    current = _state.ws().draft.version if _state.ws().draft else spec.version
 
     def change(w) -> None:
         draft = Draft.of(spec)
         draft.version = current  # edits of the newest version: "Save as a new version" keeps both
         w.draft = draft
 
-    _shared.update(change)
-    _shared.say(
+    _state.update(change)
+    _state.say(
         f"Version {version} is in the editor. Save it as a new version to make it the newest; nothing is lost.",
         VERSION_MSG,
         ok=True,
@@ -337,8 +337,8 @@ def restore(name: str, version: int) -> None:
     except PromptLibraryError as exc:
         st.session_state["flash"] = str(exc)
         return
-    _shared.update(lambda w: w.choose_prompt(restored.name, Draft.of(restored)))
-    _shared.say(
+    _state.update(lambda w: w.choose_prompt(restored.name, Draft.of(restored)))
+    _state.say(
         f"Version {version} is back as version {restored.version}; every version is still kept.",
         VERSION_MSG,
         ok=True,
@@ -347,8 +347,8 @@ def restore(name: str, version: int) -> None:
 
 def versions_section(lib: PromptLibrary) -> None:
     """Every saved version of the opened prompt: a difference with the newest, open or restore one."""
-    _shared.flash(VERSION_MSG)
-    w = _shared.ws()
+    _state.flash(VERSION_MSG)
+    w = _state.ws()
     name = w.prompt_source
     if not name:
         return
@@ -394,15 +394,15 @@ def versions_section(lib: PromptLibrary) -> None:
 
 
 def main() -> None:
-    _shared.through_the_app()
+    _state.through_the_app()
     st.title("Prompt")
     lib = library()
     picker(lib)
     versions_section(lib)
-    lead, _ = _shared.lead_file()
+    lead, _ = _leads.lead_file()
     df = lead.df if lead is not None else None
     columns = [str(c) for c in df.columns] if df is not None else []
-    draft = _shared.ws().draft
+    draft = _state.ws().draft
     try:
         spec = draft.spec()
     except ValueError as exc:
@@ -420,7 +420,7 @@ def main() -> None:
     with right:
         if df is None:
             st.info("Upload a lead list to fit the prompt to its columns and try it on a few rows.")
-            _shared.page_link("data", "Go to Data", ":material/upload_file:")
+            _state.page_link("data", "Go to Data", ":material/upload_file:")
         elif spec is None or not spec.template.strip():
             st.info("Write the user message template to try the prompt.")
         else:
@@ -428,11 +428,11 @@ def main() -> None:
     if df is None or spec is None or not fits:
         return
     st.divider()
-    run_spec = _shared.run_spec()
+    run_spec = _draft.run_spec()
     with st.expander("Exact messages for one row", icon=":material/code:"):
         preview(run_spec, df)
     show_quote(run_spec, df)
-    _shared.page_link("run", "Next: run it on the whole list", ":material/arrow_forward:")
+    _state.page_link("run", "Next: run it on the whole list", ":material/arrow_forward:")
 
 
 main()

@@ -8,11 +8,12 @@ import streamlit as st
 
 from lib import engine, export
 from lib.engine import regenerate, runs
+from lib.engine.client import Connection
 from lib.export import ExportError
 from lib.store import StoreError
 from lib.views import export_choice, history, labels, live_table, review
 from lib.workspace import LeadSource
-from pages import _review, _shared
+from pages import _connection, _grids, _jobs, _review, _state
 
 log = logging.getLogger(__name__)
 FORMATS = (("csv", "Download CSV"), ("xlsx", "Download XLSX"), ("json", "Download JSON"))
@@ -20,8 +21,8 @@ VIEWS = (review.REVIEW_VIEW, *live_table.FILTERS)
 
 
 def chosen_run() -> str | None:
-    run_id = _shared.ws().results_run()
-    if run_id and (engine.get_job(run_id) is not None or _shared.store().has_run(run_id)):
+    run_id = _state.ws().results_run()
+    if run_id and (engine.get_job(run_id) is not None or _state.store().has_run(run_id)):
         return run_id
     return None
 
@@ -31,10 +32,10 @@ def sync_edits(run_id: str, index: list[int], editable: list[str]) -> None:
     state = st.session_state.get(f"editor_results_{run_id}")
     if not state:
         return
-    _, _, saved = _shared.results_of(run_id)
+    _, _, saved = _jobs.results_of(run_id)
     merged = live_table.merge_editor_edits(saved, state.get("edited_rows", {}), index, editable)
     if merged != saved:
-        _shared.save_edits(run_id, merged)
+        _jobs.save_edits(run_id, merged)
 
 
 def export_file(frame, meta: dict, fmt: str, csv_for: str = "spreadsheet") -> bytes:
@@ -57,7 +58,7 @@ def exports(frame, meta: dict, run_id: str) -> None:
         f"copy in the data folder ({labels.data_dir()})."
     )
     choices = export_choice.csv_choices(frame)
-    _shared.bind(
+    _state.bind(
         st.radio,
         "The CSV is",
         "settings.csv_for",
@@ -65,7 +66,7 @@ def exports(frame, meta: dict, run_id: str) -> None:
         options=list(choices),
         format_func=choices.get,
     )
-    csv_for = _shared.ws().settings.csv_for
+    csv_for = _state.ws().settings.csv_for
     stem = export.safe_stem(live_table.export_stem(meta))
     cols = st.columns(len(FORMATS))
     for col, (fmt, label) in zip(cols, FORMATS, strict=True):
@@ -81,7 +82,7 @@ def exports(frame, meta: dict, run_id: str) -> None:
         st.text(export_choice.xlsx_note(export.xlsx_warnings(frame)))
 
 
-def retry_section(run_id: str, frame, conn: _shared.Connection) -> None:
+def retry_section(run_id: str, frame, conn: Connection) -> None:
     failed = int((frame["enrich_status"] == "failed").sum())
     if not failed:
         return
@@ -90,18 +91,18 @@ def retry_section(run_id: str, frame, conn: _shared.Connection) -> None:
     label = f"Retry the {failed:,} failed row(s)"
     if st.button(label, key="btn_retry_failed", disabled=conn.endpoint is None or busy):
         with st.spinner("Sending the failed rows again…"):
-            _shared.continue_run(run_id, conn, retry_failed=True)
-        _shared.attach(run_id)
-        _shared.go("run")
+            _jobs.continue_run(run_id, conn, retry_failed=True)
+        _jobs.attach(run_id)
+        _state.go("run")
     if conn.endpoint is None:
         st.caption("Retrying needs a key or the offline demo (sidebar).")
     else:
-        _shared.sending_caption(conn)
+        _connection.sending_caption(conn)
 
 
-def review_section(run_id: str, frame, edits: dict, outputs: list[str], conn: _shared.Connection) -> None:
+def review_section(run_id: str, frame, edits: dict, outputs: list[str], conn: Connection) -> None:
     """The queue: flagged, not accepted rows with their reasons; accept, edit or ask again per row."""
-    ids = live_table.id_columns([str(c) for c in frame.columns], _shared.ws().settings.id_columns)
+    ids = live_table.id_columns([str(c) for c in frame.columns], _state.ws().settings.id_columns)
     waiting = review.queue(frame, outputs, ids)
     blocked = _review.blocked(run_id)
     askable = _review.askable(run_id) if blocked is None else []
@@ -154,7 +155,7 @@ def review_section(run_id: str, frame, edits: dict, outputs: list[str], conn: _s
     for column in outputs:
         st.caption(labels.md_escape(column))
         st.text(row.get(column) or "")
-    earlier = regenerate.earlier_answers(_shared.store(), run_id, row_id)
+    earlier = regenerate.earlier_answers(_state.store(), run_id, row_id)
     if earlier:
         with st.expander(f"Earlier answers ({len(earlier)})"):
             for text in earlier:
@@ -189,7 +190,7 @@ def review_section(run_id: str, frame, edits: dict, outputs: list[str], conn: _s
             for column, value in typed.items():
                 if value != (row.get(column) or ""):
                     merged.setdefault(row_id, {})[column] = value
-            _shared.save_edits(run_id, merged)  # checked again at once: a fixed answer leaves the queue
+            _jobs.save_edits(run_id, merged)  # checked again at once: a fixed answer leaves the queue
             st.rerun()
     accepted_section(run_id, frame, ids)
 
@@ -210,7 +211,7 @@ def chain(frame, meta: dict) -> None:
         data = live_table.chain_csv(frame)
         name = f"results of {meta.get('prompt_name', 'a run')}.csv"
         try:
-            digest = _shared.workspaces().put_file(data)
+            digest = _state.workspaces().put_file(data)
         except StoreError as exc:
             st.error(labels.md_escape(exc))
             return
@@ -223,30 +224,30 @@ def chain(frame, meta: dict) -> None:
             w.run_id = None  # the run shown on the Run page belonged to the previous table
             w.results_run_id = meta.get("run_id") or w.results_run_id
 
-        _shared.update(change)
-        _shared.go("prompt")
+        _state.update(change)
+        _state.go("prompt")
 
 
 def main() -> None:
-    _shared.through_the_app()
+    _state.through_the_app()
     st.title("Results")
     run_id = chosen_run()
     if run_id is None:
         st.info("No results yet: start a run, or reopen one from History.")
-        _shared.page_link("run", "Go to Run", ":material/play_arrow:")
-        _shared.page_link("history", "Go to History", ":material/history:")
+        _state.page_link("run", "Go to Run", ":material/play_arrow:")
+        _state.page_link("history", "Go to History", ":material/history:")
         return
-    conn = _shared.connection()
-    frame, meta, edits = _shared.results_of(run_id)
+    conn = _connection.connection()
+    frame, meta, edits = _jobs.results_of(run_id)
     output_columns = list((meta.get("output_columns") or {}).values())
     sync_edits(run_id, [int(i) for i in frame.index], output_columns)
-    frame, meta, edits = _shared.results_of(run_id)
+    frame, meta, edits = _jobs.results_of(run_id)
     st.caption(labels.md_escape(f"{history.prompt_label(meta)} · {meta.get('model')} · run {run_id}"))
-    _shared.simulated_note(meta)
+    _jobs.simulated_note(meta)
     job = engine.get_job(run_id)
     if job is not None and job.active:
         st.info("This run is still going; the table shows what has arrived so far.")
-        _shared.page_link("run", "Watch it on the Run page", ":material/play_arrow:")
+        _state.page_link("run", "Watch it on the Run page", ":material/play_arrow:")
     _review.shown_error()
     _review.attempt_progress(run_id)
     st.caption(labels.md_escape(review.summary_text(frame)))
@@ -272,7 +273,7 @@ def main() -> None:
         f"{len(shown):,} of {len(frame):,} rows · {sum(len(v) for v in edits.values())} edited cell(s)"
     )
     display = live_table.display_frame(frame, edits)
-    order, config = _shared.grid_layout(display, output_columns)
+    order, config = _grids.grid_layout(display, output_columns)
     if which in (None, "All rows"):
         st.data_editor(
             display,
@@ -287,14 +288,14 @@ def main() -> None:
         st.info(f"No rows are {which.lower()}.")
     else:
         st.dataframe(display.loc[shown.index], column_order=order, column_config=config, height=480)
-    _shared.id_column_picker(
+    _grids.id_column_picker(
         [
             str(c)
             for c in frame.columns
             if c not in output_columns and c not in runs.STATUS_COLUMNS and c != "edited"
         ]
     )
-    _shared.row_detail(display, output_columns, key="results_detail_row")
+    _grids.row_detail(display, output_columns, key="results_detail_row")
     retry_section(run_id, frame, conn)
     chain(frame, meta)
     exports(frame, meta, run_id)

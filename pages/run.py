@@ -11,23 +11,24 @@ from lib import batch, charts, engine
 from lib.cost import pricing, quote
 from lib.cost.pricing import PRICES_READ_ON
 from lib.engine import Job, regenerate, runs
-from lib.prompts import templates
+from lib.engine.client import Connection
 from lib.models import model_info
+from lib.prompts import templates
 from lib.store import StoreError
 from lib.views import history, labels, live_table, prompt_draft, review, run_status
 from lib.workspace import Workspace
-from pages import _review, _shared
+from pages import _connection, _draft, _grids, _jobs, _leads, _quote, _review, _state
 
 # --- a run this server no longer runs ----------------------------------------------------------------
 
 
-def orphan_panel(conn: _shared.Connection) -> None:
+def orphan_panel(conn: Connection) -> None:
     """The workspace's run is in the store but not running here (the server restarted, or it stopped)."""
-    w = _shared.ws()
+    w = _state.ws()
     run_id = w.run_id
-    if not run_id or engine.get_job(run_id) is not None or not _shared.store().has_run(run_id):
+    if not run_id or engine.get_job(run_id) is not None or not _state.store().has_run(run_id):
         return
-    record = _shared.store().run(run_id)
+    record = _state.store().run(run_id)
     if not history.resumable(record):
         return
     st.warning("This run is not running in this server any more (the server restarted or it was stopped).")
@@ -35,25 +36,25 @@ def orphan_panel(conn: _shared.Connection) -> None:
     st.caption(
         labels.md_escape(
             run_status.resume_text(
-                [r.status for r in _shared.store().rows(run_id)], _shared.stored_settings(run_id)
+                [r.status for r in _state.store().rows(run_id)], _jobs.stored_settings(run_id)
             )
         )
     )
-    _shared.sending_caption(conn)
+    _connection.sending_caption(conn)
     a, b = st.columns(2)
     if a.button("Resume run", key="btn_resume_orphan", disabled=conn.endpoint is None):
-        _shared.continue_run(run_id, conn)  # a batch run collects its batches, nothing re-sent live
+        _jobs.continue_run(run_id, conn)  # a batch run collects its batches, nothing re-sent live
         st.rerun()
     if b.button("Open results", key="btn_open_orphan"):
-        _shared.attach(run_id, results=True)
-        _shared.go("results")
+        _jobs.attach(run_id, results=True)
+        _state.go("results")
 
 
 # --- settings ------------------------------------------------------------------------------------------
 
 
 def settings_form(w: Workspace) -> None:
-    bind = _shared.bind
+    bind = _state.bind
     model = w.effective_model()
     st.caption(
         f"Model: {labels.price_label(model, w.settings.price_aliases)} · prices read on {PRICES_READ_ON} "
@@ -164,7 +165,7 @@ TIER_NAMES = {
 def tier_form(w: Workspace, model: str) -> None:
     """The service tier, and for flex whether to go on at the standard price when capacity stays short."""
     a, b = st.columns([2, 3], vertical_alignment="bottom")
-    _shared.bind(
+    _state.bind(
         a.selectbox,
         "Service tier",
         "settings.service_tier",
@@ -176,7 +177,7 @@ def tier_form(w: Workspace, model: str) -> None:
     if w.settings.service_tier == "flex":
         if not pricing.supports_flex(model):
             b.warning(f"{model} has no flex processing: pick another model or tier.")
-        _shared.bind(
+        _state.bind(
             b.checkbox,
             "Continue at the standard price if flex capacity stays unavailable",
             "settings.flex_fallback",
@@ -194,7 +195,7 @@ def current_options(spec, w: Workspace, **extra) -> runs.RunOptions:
         w.effective_max_tokens(),
         w.effective_temperature(),
         w.settings.empty,
-        price=_shared.custom_price(model),
+        price=_draft.custom_price(model),
         service_tier=w.settings.service_tier,
         **extra,
     )
@@ -205,7 +206,7 @@ def current_options(spec, w: Workspace, **extra) -> runs.RunOptions:
 
 def sample_section(w: Workspace) -> None:
     """Trying is on the Prompt page; here, what the quote learnt from it."""
-    tokens = _shared.sample_tokens()
+    tokens = _jobs.sample_tokens()
     if tokens:
         st.caption(
             f"The quote uses the answer lengths of the sample tried on the Prompt page ({len(tokens)} answers)."
@@ -214,23 +215,23 @@ def sample_section(w: Workspace) -> None:
         st.caption(
             "Try the prompt on a few rows on the Prompt page first: the quote then uses real answer lengths."
         )
-    _shared.page_link("prompt", "Try it on a sample (Prompt page)", ":material/science:")
+    _state.page_link("prompt", "Try it on a sample (Prompt page)", ":material/science:")
 
 
 # --- starting --------------------------------------------------------------------------------------------
 
 
-def start_section(df, spec, w: Workspace, conn: _shared.Connection, busy: bool) -> None:
+def start_section(df, spec, w: Workspace, conn: Connection, busy: bool) -> None:
     st.subheader("Run the whole list")
     options = current_options(spec, w)
-    q = _shared.quote(df, spec, options, _shared.sample_tokens())
-    _shared.quote_metrics(q)
+    q = _quote.quote(df, spec, options, _jobs.sample_tokens())
+    _quote.quote_metrics(q)
     st.caption(f"Output estimate: {q.basis}.")
     for note in prompt_draft.quote_notes(q):
         st.caption(note)
     if (spec.rows_per_request or 1) > 1:  # packed: its own path, priced from the packed requests
         paths = prompt_draft.quote_paths(
-            df, spec, options, sample_output_tokens=_shared.sample_tokens(), workers=w.settings.workers
+            df, spec, options, sample_output_tokens=_jobs.sample_tokens(), workers=w.settings.workers
         )
     else:
         paths = quote.paths(
@@ -252,10 +253,10 @@ def start_section(df, spec, w: Workspace, conn: _shared.Connection, busy: bool) 
         st.caption(
             f"Budget: {labels.money(w.settings.budget_usd)} (this workspace's; clear the field for no cap)."
         )
-    as_batch = _shared.bind(
+    as_batch = _state.bind(
         st.checkbox, "Send as batch (half price, results within 24 hours)", "settings.batch", key="r_batch"
     )
-    _shared.sending_caption(conn)
+    _connection.sending_caption(conn)
     label = "Send as batch" if as_batch else "Start run"
     if st.button(label, key="btn_start", type="primary", disabled=busy or conn.endpoint is None):
         start_run(df, spec, options, w, conn)
@@ -266,28 +267,31 @@ def start_section(df, spec, w: Workspace, conn: _shared.Connection, busy: bool) 
         st.caption("A run is going: its progress and answers are at the top of this page.")
 
 
-def start_run(df, spec, options: runs.RunOptions, w: Workspace, conn: _shared.Connection) -> None:
+def start_run(df, spec, options: runs.RunOptions, w: Workspace, conn: Connection) -> None:
     ss = st.session_state
-    current = _shared.attached_job()
+    current = _jobs.attached_job()
     if current is not None and current.active:  # a second click while the first run goes on
         st.toast("A run is already going.")
         return
     # One run id per start intent: a double click re-sends the same id and the engine returns its job.
     run_id = ss.setdefault("pending_run_id", runs.new_run_id())
     try:
-        settings = _shared.run_settings(w)
-        meta = _shared.run_meta(conn, run_settings=dataclasses.asdict(settings))
+        settings = w.run_settings()
+        meta = _draft.run_meta(conn, run_settings=dataclasses.asdict(settings))
         plan = runs.plan_run(df, spec, options, base_url=conn.endpoint.base_url, run_id=run_id, meta=meta)
         if w.settings.batch:
             job = batch.start(
-                plan, endpoint=conn.endpoint, store=_shared.store(), settings=_shared.batch_settings(conn)
+                plan,
+                endpoint=conn.endpoint,
+                store=_state.store(),
+                settings=batch.BatchSettings.polling(conn.demo),
             )
         else:
-            job = _shared.start_job(plan, conn, settings)
+            job = _jobs.start_job(plan, conn, settings)
     except (runs.PlanError, StoreError) as exc:
         st.error(labels.md_escape(exc))
         return
-    _shared.attach(job.id)
+    _jobs.attach(job.id)
     st.session_state["started"] = job.id  # said near the button after the rerun: the panel is at the top
     st.rerun()
 
@@ -295,7 +299,7 @@ def start_run(df, spec, options: runs.RunOptions, w: Workspace, conn: _shared.Co
 # --- the attached run --------------------------------------------------------------------------------------
 
 
-def controls(job: Job, snap: engine.Snapshot, conn: _shared.Connection) -> None:
+def controls(job: Job, snap: engine.Snapshot, conn: Connection) -> None:
     a, b, c, d = st.columns([1, 1, 1, 3])
     if snap.status == "running" and a.button("Pause", key="btn_pause"):
         job.pause()
@@ -307,9 +311,9 @@ def controls(job: Job, snap: engine.Snapshot, conn: _shared.Connection) -> None:
             budget = st.number_input("Raise the budget to (USD)", min_value=0.0, step=1.0, key="r_new_budget")
         if a.button("Resume", key="btn_resume", disabled=conn.endpoint is None):
             with st.spinner("Resuming…"):
-                _shared.continue_run(job.id, conn, budget_usd=budget)
+                _jobs.continue_run(job.id, conn, budget_usd=budget)
                 if budget is not None:
-                    _shared.update(lambda w: w.set_setting("budget_usd", budget))
+                    _state.update(lambda w: w.set_setting("budget_usd", budget))
             st.rerun()
     if snap.status in ("running", "paused") and b.button("Cancel", key="btn_cancel"):
         job.cancel()
@@ -320,7 +324,7 @@ def controls(job: Job, snap: engine.Snapshot, conn: _shared.Connection) -> None:
         and snap.failed
         and c.button(retry_label, key="btn_retry_run", disabled=conn.endpoint is None)
     ):
-        _shared.continue_run(job.id, conn, retry_failed=True)
+        _jobs.continue_run(job.id, conn, retry_failed=True)
         st.rerun()
     askable = _review.askable(job.id) if snap.status == "finished" and _review.blocked(job.id) is None else []
     if askable and d.button(
@@ -333,7 +337,7 @@ def controls(job: Job, snap: engine.Snapshot, conn: _shared.Connection) -> None:
         _review.ask_again(job.id, conn)
         st.rerun()
     if not job.active:
-        _shared.sending_caption(conn)
+        _connection.sending_caption(conn)
 
 
 def job_table(job: Job) -> live_table.LiveTable:
@@ -374,7 +378,7 @@ def sync_edits(run_id: str, key: str | None = None, order: list[int] | None = No
 
 def review_table(job: Job, table: live_table.LiveTable, snap: engine.Snapshot) -> None:
     """The table's rows as the review queue sees them (accepted, regenerated, edits checked again)."""
-    store = _shared.store()
+    store = _state.store()
     going = regenerate.running_attempt(store, job.id)
     version = (
         snap.version,
@@ -399,7 +403,7 @@ def live_queue(run_id: str, frame) -> None:
     """The first flagged rows (below the grid), each with its reason and an Accept button."""
     if not review.counts(frame):
         return
-    ids = live_table.id_columns([str(c) for c in frame.columns], _shared.ws().settings.id_columns)
+    ids = live_table.id_columns([str(c) for c in frame.columns], _state.ws().settings.id_columns)
     waiting = review.queue(frame, [], ids)
     for row_id, row in waiting.head(review.LIVE_QUEUE_ROWS).iterrows():
         a, b = st.columns([8, 1], vertical_alignment="center")
@@ -419,7 +423,7 @@ def panel(run_id: str, status_at_draw: str, asking_at_draw: bool = False) -> Non
         return
     sync_edits(run_id)  # before the snapshot: an edit that fixes a row moves it out of the flagged rows now
     snap = job.snapshot()
-    going = regenerate.running_attempt(_shared.store(), run_id)
+    going = regenerate.running_attempt(_state.store(), run_id)
     asking = going is not None
     if snap.status != status_at_draw or asking != asking_at_draw:
         st.rerun()  # started, paused or ended: redraw the whole page so buttons and the timer follow
@@ -439,10 +443,10 @@ def panel(run_id: str, status_at_draw: str, asking_at_draw: bool = False) -> Non
     review_table(job, table, snap)
     live_counts(table.frame)
     natural = [int(i) for i in table.index]
-    first = _shared.ws().settings.flagged_first
+    first = _state.ws().settings.flagged_first
     if first:
         edits = job.edits()
-        stamp = (_shared.store().accepted(run_id), sorted((k, sorted(v.items())) for k, v in edits.items()))
+        stamp = (_state.store().accepted(run_id), sorted((k, sorted(v.items())) for k, v in edits.items()))
         sorter = st.session_state.get("live_order")
         if sorter is None or st.session_state.get("live_order_id") != run_id:
             sorter = review.LiveOrder()
@@ -453,7 +457,7 @@ def panel(run_id: str, status_at_draw: str, asking_at_draw: bool = False) -> Non
     key = review.editor_key(run_id, order, natural)
     st.session_state["live_editor_view"] = (run_id, key, order)
     outputs = list(table.names.values())
-    grid_order, config = _shared.grid_layout(shown, outputs)
+    grid_order, config = _grids.grid_layout(shown, outputs)
     st.data_editor(
         shown,
         key=key,
@@ -465,7 +469,7 @@ def panel(run_id: str, status_at_draw: str, asking_at_draw: bool = False) -> Non
         height=420 if len(shown) > 12 else "auto",
     )
     a, b = st.columns([1, 3], vertical_alignment="center")
-    _shared.bind(
+    _state.bind(
         a.toggle,
         "Flagged rows first",
         "settings.flagged_first",
@@ -495,8 +499,8 @@ def batch_lines(job: batch.BatchJob) -> None:
         st.caption(saved)
 
 
-def attached_section(conn: _shared.Connection) -> None:
-    job = _shared.attached_job()
+def attached_section(conn: Connection) -> None:
+    job = _jobs.attached_job()
     if job is None:
         return
     ss = st.session_state
@@ -507,47 +511,47 @@ def attached_section(conn: _shared.Connection) -> None:
     st.caption(
         f"{file} · model {labels.md_escape(meta.get('model'))} · status: {snap.status} · run id {job.id}"
     )
-    _shared.simulated_note(meta)
+    _jobs.simulated_note(meta)
     _review.shown_error()
     controls(job, snap, conn)
     live = job.active
     if not live and ss.get("pending_run_id") == job.id:
         ss.pop("pending_run_id")  # this start intent is over; the next Start makes a new run
-    asking = regenerate.running_attempt(_shared.store(), job.id) is not None
+    asking = regenerate.running_attempt(_state.store(), job.id) is not None
     st.fragment(panel, run_every="500ms" if live or asking else None)(job.id, snap.status, asking)
     a, b, _ = st.columns([1, 1, 2])
     if not live and a.button("Open results", key="btn_open_results"):
-        _shared.attach(job.id, results=True)
-        _shared.go("results")
+        _jobs.attach(job.id, results=True)
+        _state.go("results")
     if b.button("Open the review queue", key="btn_open_review", help="Every flagged row, on Results."):
         ss["res_filter"] = review.REVIEW_VIEW
-        _shared.attach(job.id, results=True)
-        _shared.go("results")
+        _jobs.attach(job.id, results=True)
+        _state.go("results")
     st.divider()
 
 
 def main() -> None:
-    _shared.through_the_app()
+    _state.through_the_app()
     st.title("Run")
-    conn = _shared.connection()
+    conn = _connection.connection()
     orphan_panel(conn)
     attached_section(conn)
-    job = _shared.attached_job()
+    job = _jobs.attached_job()
     busy = job is not None and job.active
-    df = _shared.need_leads()
-    spec = _shared.need_spec()
+    df = _leads.need_leads()
+    spec = _draft.need_spec()
     problems = templates.check(spec, [str(c) for c in df.columns])
     if problems:
         st.error("The prompt uses columns this table does not have. Fix it on the Prompt page.")
-        _shared.page_link("prompt", "Go to Prompt", ":material/edit_note:")
+        _state.page_link("prompt", "Go to Prompt", ":material/edit_note:")
         return
-    w = _shared.ws()
+    w = _state.ws()
     st.subheader("Settings")
     settings_form(w)
-    _shared.id_column_picker([str(c) for c in df.columns])
-    w = _shared.ws()
+    _grids.id_column_picker([str(c) for c in df.columns])
+    w = _state.ws()
     sample_section(w)
-    start_section(df, spec, _shared.ws(), conn, busy)
+    start_section(df, spec, _state.ws(), conn, busy)
 
 
 main()

@@ -77,6 +77,34 @@ def wait_for_run(at: AppTest, timeout: float = 30.0) -> str:
     raise AssertionError(f"the run did not end within {timeout} s (status {run_status(at)})")
 
 
+def running_tries(at: AppTest) -> list[str]:
+    """Labels of the workbench columns whose sample run is still going (AppTest shares the registry)."""
+    from lib import engine
+
+    ws = workspace(at)
+    jobs = {v.label: engine.get_job(v.run_id) for v in ws.workbench.variants if v.run_id} if ws else {}
+    return [label for label, job in jobs.items() if job is not None and job.active]
+
+
+def wait_for_tries(at: AppTest, timeout: float = 30.0) -> AppTest:
+    """Try returns at once and the page polls the run, but run_every never fires under AppTest: wait
+    until every column's run has ended, then rerun so the page draws the answers."""
+    deadline = time.monotonic() + timeout
+    while _drew_a_running_try(at) or running_tries(at):
+        while running_tries(at):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the tries did not end within {timeout} s: {running_tries(at)}")
+            time.sleep(0.05)
+        at.run()  # the page as the timer would redraw it once the try has ended
+        assert not at.exception, at.exception
+    return at  # with nothing started, the page as drawn (with any message) is the answer
+
+
+def _drew_a_running_try(at: AppTest) -> bool:
+    """The page shows a try in progress (its panel's Stop button), though the try may have ended since."""
+    return any(b.key == "btn_try_stop" for b in at.button)
+
+
 def all_text(at: AppTest) -> str:
     """Every element's protobuf, as text: labels, values, captions, tables' bytes."""
     out: list[str] = []

@@ -43,13 +43,15 @@ def _tiktoken_cache(tmp_path_factory):
 
 # ----- Simulator fixtures (lib/sim/) ---------------------------------------------------------------------
 
+SIM_TODAY = "2026-12-05"  # the simulator's date for shutdowns: no test depends on the calendar
+
 
 @pytest.fixture(scope="session")
 def sim_server():
     """One in-process OpenAI-compatible simulator per test session (per xdist worker)."""
-    from lib.sim import SimServer
+    from lib.sim import SimConfig, SimServer
 
-    server = SimServer().start()
+    server = SimServer(SimConfig(today=SIM_TODAY)).start()
     yield server
     server.stop()
 
@@ -59,7 +61,7 @@ def sim(sim_server):
     """The session simulator, reset to a default config (empty ledger, stats and limits) for this test."""
     from lib.sim import SimConfig
 
-    sim_server.reset(SimConfig())
+    sim_server.reset(SimConfig(today=SIM_TODAY))
     yield sim_server
 
 

@@ -25,6 +25,7 @@ from tests.apptest_helpers import (
     new_app,
     upload,
     wait_for_run,
+    wait_for_tries,
     workspace,
 )
 
@@ -120,7 +121,7 @@ def test_sample_run_edits_export_and_history(keyed):
     at = choose_prompt(upload(new_app()))
     at.number_input(key="wb_n").set_value(2).run()
     at.button(key="btn_wb_sample").click().run()
-    at.button(key="btn_try").click().run()
+    wait_for_tries(at.button(key="btn_try").click().run())
     assert not at.exception
     answers = [t.value for t in at.text if t.value.startswith("SIM[")]
     assert len(answers) == 2
@@ -191,7 +192,7 @@ def test_typed_key_stays_in_its_session(sim, monkeypatch):
     a.text_input(key="api_key_input").input(secret).run()
     a.text_input(key="base_url_input").input(sim.url).run()
     a = choose_prompt(upload(a))
-    a.button(key="btn_try").click().run()
+    wait_for_tries(a.button(key="btn_try").click().run())
     assert len([t for t in a.text if t.value.startswith("SIM[")]) == 4
     shown = all_text(a)
     assert "…3456" in shown and secret not in shown  # masked in the status line; no element echoes it
@@ -306,7 +307,7 @@ def test_history_tells_a_sample_from_a_run_and_names_the_file(keyed):
     at = choose_prompt(upload(new_app()))
     at.number_input(key="wb_n").set_value(1).run()
     at.button(key="btn_wb_sample").click().run()
-    at.button(key="btn_try").click().run()
+    wait_for_tries(at.button(key="btn_try").click().run())
     goto(at, "history")
     history = at.dataframe[0].value
     assert list(history["kind"]) == ["sample"] and list(history["file"]) == ["leads.csv"]

@@ -12,7 +12,8 @@ import pytest
 from lib.prompts.library import PromptLibrary
 from lib.store import Store
 from lib.workspace import Workspaces
-from tests.apptest_helpers import choose_prompt, goto, new_app, upload
+from tests.apptest_helpers import choose_prompt, goto, new_app, running_tries, upload, wait_for_tries
+from tests.engine_helpers import wait_until
 
 pytestmark = pytest.mark.usefixtures("app_env")
 
@@ -81,7 +82,7 @@ def test_a_library_prompt_is_fitted_to_a_crm_export_in_one_click(keyed, data_dir
 
 def test_try_edit_try_again_shows_both_answers_side_by_side_and_marks_stale(keyed, data_dir, prompts_dir):
     at = fitted(new_app())
-    at.button(key="btn_try").click().run()
+    wait_for_tries(at.button(key="btn_try").click().run())
     assert not at.exception, at.exception
     w = saved(at, data_dir)
     assert [v.label for v in w.workbench.variants] == ["Try 1"]
@@ -91,20 +92,20 @@ def test_try_edit_try_again_shows_both_answers_side_by_side_and_marks_stale(keye
     # An edit marks the answers stale until tried again.
     at.text_area(key="p_system").set_value(w.draft.system + "\n- Mention the company by name.").run()
     assert "The prompt changed since these answers" in texts(at)
-    at.button(key="btn_try").click().run()
+    wait_for_tries(at.button(key="btn_try").click().run())
     w = saved(at, data_dir)
     assert [v.label for v in w.workbench.variants] == ["Try 1", "Try 2"]
     assert len(keyed.ledger()) == 10
     assert "The prompt changed since" not in texts(at)
     # Trying again without a change sends nothing.
-    at.button(key="btn_try").click().run()
+    wait_for_tries(at.button(key="btn_try").click().run())
     assert len(keyed.ledger()) == 10
     assert [v.label for v in saved(at, data_dir).workbench.variants] == ["Try 1", "Try 2"]
 
 
 def test_a_liked_answer_becomes_an_example_and_use_this_variant_chooses_it(keyed, data_dir, prompts_dir):
     at = fitted(new_app())
-    at.button(key="btn_try").click().run()
+    wait_for_tries(at.button(key="btn_try").click().run())
     w = saved(at, data_dir)
     v = w.workbench.variants[0]
     examples_before = len(w.draft.examples)
@@ -153,11 +154,11 @@ def test_an_empty_template_cannot_be_saved(data_dir, prompts_dir):
 def test_a_packed_variant_is_compared_with_one_row_per_request(keyed, data_dir, prompts_dir):
     """Issue 15 in the workbench: the same prompt packed 5 rows a request, beside the unpacked try."""
     at = fitted(new_app())
-    at.button(key="btn_try").click().run()
+    wait_for_tries(at.button(key="btn_try").click().run())
     sent = len(keyed.ledger())
     at.radio(key="wb_add_kind").set_value("Several rows per request").run()
     at.number_input(key="wb_add_pack").set_value(5).run()
-    at.button(key="btn_wb_add").click().run()
+    wait_for_tries(at.button(key="btn_wb_add").click().run())
     assert not at.exception, at.exception
     w = saved(at, data_dir)
     assert [v.rows_per_request for v in w.workbench.variants] == [None, 5]
@@ -170,13 +171,13 @@ def test_a_saved_version_and_another_model_sit_beside_the_draft(keyed, data_dir,
     at = fitted(new_app())
     at.text_area(key="p_system").set_value("A second version's rules.").run()
     at.button(key="btn_save_version").click().run()
-    at.button(key="btn_try").click().run()
+    wait_for_tries(at.button(key="btn_try").click().run())
     at.radio(key="wb_add_kind").set_value("A saved version").run()
     at.selectbox(key="wb_add_version").set_value(1).run()
-    at.button(key="btn_wb_add").click().run()
+    wait_for_tries(at.button(key="btn_wb_add").click().run())
     at.radio(key="wb_add_kind").set_value("Another model").run()
     at.text_input(key="wb_add_model").set_value("gpt-4.1-mini").run()
-    at.button(key="btn_wb_add").click().run()
+    wait_for_tries(at.button(key="btn_wb_add").click().run())
     assert not at.exception, at.exception
     w = saved(at, data_dir)
     assert [v.label for v in w.workbench.variants] == ["Try 1", "Icebreaker v1", "Icebreaker · gpt-4.1-mini"]
@@ -187,11 +188,11 @@ def test_a_saved_version_and_another_model_sit_beside_the_draft(keyed, data_dir,
 
 def test_a_variant_identical_to_a_column_sends_nothing(keyed, data_dir, prompts_dir):
     at = fitted(new_app())
-    at.button(key="btn_try").click().run()
+    wait_for_tries(at.button(key="btn_try").click().run())
     sent = len(keyed.ledger())
     at.radio(key="wb_add_kind").set_value("Another temperature").run()
     at.number_input(key="wb_add_temp").set_value(0.7).run()  # the icebreaker's own temperature
-    at.button(key="btn_wb_add").click().run()
+    wait_for_tries(at.button(key="btn_wb_add").click().run())
     assert any("sends exactly what Try 1 sends" in str(x.value) for x in at.warning)
     assert len(keyed.ledger()) == sent
     assert len(saved(at, data_dir).workbench.variants) == 1
@@ -199,7 +200,7 @@ def test_a_variant_identical_to_a_column_sends_nothing(keyed, data_dir, prompts_
 
 def test_a_new_sample_keeps_the_columns_until_every_variant_is_tried_on_it(keyed, data_dir, prompts_dir):
     at = fitted(new_app())
-    at.button(key="btn_try").click().run()
+    wait_for_tries(at.button(key="btn_try").click().run())
     at.radio(key="wb_how").set_value("ids").run()
     at.text_input(key="wb_ids").set_value("2, 6").run()
     at.button(key="btn_wb_sample").click().run()
@@ -207,7 +208,7 @@ def test_a_new_sample_keeps_the_columns_until_every_variant_is_tried_on_it(keyed
     assert w.workbench.row_ids == [2, 6] and [v.label for v in w.workbench.variants] == ["Try 1"]
     assert "Tried on other rows" in texts(at)
     sent = len(keyed.ledger())
-    at.button(key="btn_try_all").click().run()
+    wait_for_tries(at.button(key="btn_try_all").click().run())
     assert len(keyed.ledger()) == sent + 1, "row 2 was answered in the first sample: only row 6 is sent"
     w = saved(at, data_dir)
     assert w.workbench.variants[0].row_ids == [2, 6] and "Tried on other rows" not in texts(at)
@@ -242,10 +243,10 @@ def test_a_column_changed_in_the_fit_table_is_used(keyed, data_dir, prompts_dir)
 
 def test_use_this_marks_the_column_and_the_run_follows_the_prompt(keyed, data_dir, prompts_dir):
     at = fitted(new_app())
-    at.button(key="btn_try").click().run()
+    wait_for_tries(at.button(key="btn_try").click().run())
     at.radio(key="wb_add_kind").set_value("Another model").run()
     at.text_input(key="wb_add_model").set_value("gpt-4.1-mini").run()
-    at.button(key="btn_wb_add").click().run()
+    wait_for_tries(at.button(key="btn_wb_add").click().run())
     other = saved(at, data_dir).workbench.variants[1]
     at.button(key=f"btn_use_{other.key}").click().run()
     w = saved(at, data_dir)
@@ -257,14 +258,65 @@ def test_use_this_marks_the_column_and_the_run_follows_the_prompt(keyed, data_di
 
 def test_with_four_columns_a_try_takes_the_newest_trys_place(keyed, data_dir, prompts_dir):
     at = fitted(new_app())
-    at.button(key="btn_try").click().run()
+    wait_for_tries(at.button(key="btn_try").click().run())
     for model in ("gpt-4.1-mini", "gpt-4.1-nano", "gpt-4o"):
         at.radio(key="wb_add_kind").set_value("Another model").run()
         at.text_input(key="wb_add_model").set_value(model).run()
-        at.button(key="btn_wb_add").click().run()
+        wait_for_tries(at.button(key="btn_wb_add").click().run())
     assert len(saved(at, data_dir).workbench.variants) == 4
     at.text_area(key="p_system").set_value("Shorter rules.").run()
     at.button(key="btn_try").click().run()
+    assert "Try 1 made room for Try 2" in " ".join(w.value for w in at.warning)
+    wait_for_tries(at)
     labels = [v.label for v in saved(at, data_dir).workbench.variants]
     assert len(labels) == 4 and "Try 2" in labels and "Try 1" not in labels
-    assert "Try 1 made room for Try 2" in " ".join(w.value for w in at.warning)
+
+
+def test_try_returns_before_the_answers_land_and_they_appear_on_a_later_rerun(keyed, data_dir, prompts_dir):
+    """The page no longer waits for the answers (it blocked up to 90 s in job.wait): the server is held,
+    so the click's run can only end if it does not wait; the answers appear once the server lets them go."""
+    at = fitted(new_app())
+    keyed.configure(hold=True)
+    try:
+        at.button(key="btn_try").click().run()  # AppTest gives up after 60 s: a page that waited fails here
+        assert not at.exception, at.exception
+        assert running_tries(at) == ["Try 1"], "the try runs on, as a job"
+        assert keyed.ledger() == [] and not [t for t in at.text if t.value.startswith("SIM[")]
+        progress = " ".join(p.proto.text for p in at.get("progress")).replace("\\", "")  # Markdown escapes
+        assert "Try 1: 0 of 5 rows answered" in progress, progress
+        assert at.button(key="btn_try_stop")
+        w = saved(at, data_dir)
+        assert [v.label for v in w.workbench.variants] == ["Try 1"] and w.workbench.variants[0].run_id
+        at.run()  # a rerun while held (as the page's timer, or a reload, does) finds the same try going
+        assert running_tries(at) == ["Try 1"] and at.get("progress")
+    finally:
+        keyed.configure(hold=False)
+    wait_for_tries(at)
+    assert len([t for t in at.text if t.value.startswith("SIM[")]) == 5
+    assert not at.get("progress") and len(keyed.ledger()) == 5
+
+
+def test_stop_trying_keeps_what_was_answered_and_the_rest_can_be_finished(keyed, data_dir, prompts_dir):
+    """20 sample rows, at most 16 workers: with the server holding every answer, no more than 16 requests
+    can be out. Stop sends no more; the answers already asked for still land (they are billed anyway);
+    Finish sends only the rows never sent."""
+    rows = "".join(f"P{i},VP Sales,Company {i},software,Boston,50\r\n" for i in range(1, 21))
+    data = ("First Name,Title,Company,Industry,City,# Employees\r\n" + rows).encode()
+    at = choose_prompt(upload(new_app(), "twenty.csv", data))
+    at.number_input(key="wb_n").set_value(20).run()
+    at.button(key="btn_wb_sample").click().run()
+    keyed.configure(hold=True)
+    try:
+        at.button(key="btn_try").click().run()
+        assert wait_until(lambda: keyed.stats()["held_now"] >= 1), keyed.stats()
+        at.button(key="btn_try_stop").click().run()
+    finally:
+        keyed.configure(hold=False)
+    wait_for_tries(at)
+    sent = len(keyed.ledger())
+    assert 1 <= sent <= 16
+    assert "Stopped: Cancelled" in texts(at).replace("\\", "")  # without the Markdown escapes
+    assert len([t for t in at.text if t.value.startswith("SIM[")]) == sent
+    wait_for_tries(at.button(key="btn_try_unfinished").click().run())
+    assert len(keyed.ledger()) == 20, "only the rows never sent were sent: nothing was paid twice"
+    assert "Stopped" not in texts(at) and len([t for t in at.text if t.value.startswith("SIM[")]) == 20

@@ -38,9 +38,10 @@ from tests.browser_helpers import (
     wait_done_at_least,
     wait_finished,
 )
+from tests.conftest import SIM_TODAY
 from tests.leadfiles import apollo_rows
 
-SIM_CONFIG = SimConfig(latency_ms=150, latency_dist="lognormal", latency_p99_ms=600, seed=11)
+SIM_CONFIG = SimConfig(today=SIM_TODAY, latency_ms=150, latency_dist="lognormal", latency_p99_ms=600, seed=11)
 VIEWPORT = {"width": 1400, "height": 1300}
 ANSWER = "icebreaker"  # the Icebreaker prompt's output column
 

@@ -28,11 +28,14 @@ from tests.browser_helpers import (
     wait_finished,
     wait_for,
 )
+from tests.conftest import SIM_TODAY
 from tests.leadfiles import apollo_rows
 
 ROWS = 80
 # About 4 rows/s on 2 workers: a run of 20 s, slow enough to watch; 30% of the answers break a rule on purpose.
-SIM_CONFIG = SimConfig(latency_ms=450, p_defect=0.3, defects=("placeholder", "banned_phrase"), seed=11)
+SIM_CONFIG = SimConfig(
+    today=SIM_TODAY, latency_ms=450, p_defect=0.3, defects=("placeholder", "banned_phrase"), seed=11
+)
 VIEWPORT = {"width": 1280, "height": 1100}
 SUMMARY = re.compile(r"([\d,]+) rows? needs? review \((.*?)\)(?: · ([\d,]+) accepted)?")
 

@@ -30,9 +30,10 @@ from tests.browser_helpers import (
     upload,
     wait_done_at_least,
 )
+from tests.conftest import SIM_TODAY
 from tests.leadfiles import hubspot_rows
 
-SIM_CONFIG = SimConfig(latency_ms=150, seed=3, prompt_sensitive=True)
+SIM_CONFIG = SimConfig(today=SIM_TODAY, latency_ms=150, seed=3, prompt_sensitive=True)
 ROWS = 1500  # 2 workers at 150 ms: the run lasts well past the reload
 RULE = "- Mention the company by name."
 
@@ -185,3 +186,37 @@ def test_fit_try_compare_like_choose_run_and_reload(app, sim, tab, tmp_path):
     assert len(sim.ledger()) - sent_so_far == sum(
         1 for r in rows.values() if r.status == "succeeded" and not r.from_cache
     ), "every answer of the run was paid once, the tried rows not again"
+
+
+def test_a_reload_mid_try_finds_the_try_going_and_its_answers_land(app, sim, tab, tmp_path):
+    """Try returns at once and the page polls the try; a reload while the server holds every answer finds
+    the same try still going (its run id is in the workspace the URL names), and the answers land after."""
+    path = csv_file(tmp_path / "hubspot-contacts.csv", hubspot_rows(12))
+    tab.goto(app.url)
+    upload(tab, path)
+    goto_page(tab, "Prompt")
+    tab.get_by_test_id("stSelectbox").filter(has_text="Start from").click()
+    tab.get_by_role("option", name="Icebreaker", exact=True).click()
+    tab.get_by_role("button", name="Use these columns").click()
+    expect(tab.get_by_text(re.compile(r"Fitted to this file: .*Company → Company Name"))).to_be_visible()
+
+    progress = tab.get_by_test_id("stProgress").filter(has_text="Try 1: 0 of 5 rows answered")
+    sim.configure(hold=True)
+    try:
+        tab.get_by_role("button", name="Try on these rows").click()
+        expect(progress).to_be_visible()
+        expect(tab.get_by_role("button", name="Stop trying")).to_be_visible()
+        screenshot(tab, "workbench-try-running.png")
+        tab.reload()
+        expect(progress).to_be_visible()
+        expect(tab.get_by_role("button", name="Stop trying")).to_be_visible()
+        screenshot(tab, "workbench-try-after-reload.png")
+        assert sim.ledger() == [], "the server held every answer: nothing landed before the reload"
+        assert [v.label for v in saved_workspace(app, tab).workbench.variants] == ["Try 1"]
+    finally:
+        sim.configure(hold=False)
+    expect(variant_heading(tab, "Try 1")).to_be_visible(timeout=30_000)
+    expect(tab.get_by_test_id("stProgress")).to_have_count(0)
+    expect(tab.get_by_test_id("stText").filter(has_text="SIM[")).to_have_count(5)
+    assert len(sim.ledger()) == 5, "one request per row: the reload sent nothing again"
+    screenshot(tab, "workbench-try-landed.png")

@@ -35,9 +35,10 @@ from tests.browser_helpers import (
     wait_done_at_least,
     wait_finished,
 )
+from tests.conftest import SIM_TODAY
 from tests.leadfiles import apollo_rows
 
-SIM_CONFIG = SimConfig(latency_ms=150, latency_dist="lognormal", latency_p99_ms=600, seed=5)
+SIM_CONFIG = SimConfig(today=SIM_TODAY, latency_ms=150, latency_dist="lognormal", latency_p99_ms=600, seed=5)
 VIEWPORT = {"width": 1280, "height": 1000}
 TYPED_KEY = "sk-typed-in-browser-7777"
 ICEBREAKER = {"max_tokens": "80", "temperature": "0.70"}  # prompts/icebreaker.yaml's defaults

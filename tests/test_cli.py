@@ -20,6 +20,7 @@ from lib.engine.runs import STATUS_COLUMNS, RunOptions, plan_run
 from lib.leads import read_leads
 from lib.prompts.library import PromptLibrary
 from lib.sim import SimConfig, SimProcess, expected_reply
+from tests.conftest import SIM_TODAY
 from tests.engine_helpers import wait_until
 from tests.leadfiles import apollo_csv
 
@@ -233,7 +234,9 @@ def test_kill_9_mid_run_then_rerun_loses_nothing_and_repeats_at_most_in_flight(t
     big = tmp_path / "big.csv"
     big.write_bytes(apollo_csv(400))
     workers = 12
-    with SimProcess(SimConfig(latency_ms=60, latency_dist="lognormal", latency_p99_ms=300, seed=9)) as server:
+    with SimProcess(
+        SimConfig(today=SIM_TODAY, latency_ms=60, latency_dist="lognormal", latency_p99_ms=300, seed=9)
+    ) as server:
         out = tmp_path / "out.csv"
         env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
         env.update(OPENAI_API_KEY="sk-test-kill", OPENAI_BASE_URL=server.url, PYTHONPATH=str(ROOT))
@@ -259,7 +262,7 @@ def test_kill_9_mid_run_then_rerun_loses_nothing_and_repeats_at_most_in_flight(t
 
 
 def test_ctrl_c_writes_partial_results_and_exits_3(tmp_path, leads_csv):
-    with SimProcess(SimConfig(latency_ms=200)) as server:
+    with SimProcess(SimConfig(today=SIM_TODAY, latency_ms=200)) as server:
         out = tmp_path / "out.csv"
         env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
         env.update(OPENAI_API_KEY="sk-test-int", OPENAI_BASE_URL=server.url, PYTHONPATH=str(ROOT))

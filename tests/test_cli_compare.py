@@ -111,7 +111,7 @@ def test_rows_takes_the_first_n(sim, tmp_path, leads_csv, rows, expected):
         (["--template", OPENER, "--row-ids", "1,x"], "--row-ids: 'x' is not a row number"),
         (["--template", OPENER, "--row-ids", "999"], "--row-ids: Row 999 is not in this file (rows 1–60)."),
         (["--template", OPENER, "--row-ids", "5-2"], "runs backwards"),
-        (["--template", OPENER, "--rows", "0"], "--rows: Choose at least 1 row."),
+        (["--template", OPENER, "--rows", "0"], "--rows must be a whole number of at least 1"),
         (["--rows", "3"], "Give at least one --prompt NAME or --template TEXT"),
         (["--name", "a", "--template", OPENER], "--name names one variant"),
         (

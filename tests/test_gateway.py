@@ -24,6 +24,7 @@ from lib.engine.resume import continue_run
 from lib.sim import SimConfig, SimServer
 from lib.store import Store
 from lib.views.run_status import stall_text
+from tests.conftest import SIM_TODAY
 from tests.engine_helpers import leads, plan, wait_until
 from tests.gateway_helpers import MASTER_KEY, MOCK_REPLY, ROOT, start_gateway, stop_gateway
 
@@ -32,7 +33,7 @@ pytestmark = [pytest.mark.timeout(180), pytest.mark.xdist_group("gateway")]  # o
 
 @pytest.fixture(scope="module")
 def upstream():
-    server = SimServer(SimConfig(rpm=600)).start()
+    server = SimServer(SimConfig(today=SIM_TODAY, rpm=600)).start()
     yield server
     server.stop()
 
@@ -214,7 +215,7 @@ def test_a_dead_endpoint_stops_the_run_with_rows_pending(make_url, words, plain_
 def test_a_dead_endpoint_run_resumes_on_the_fixed_url(sim_server, data_dir):
     from lib.sim import SimConfig
 
-    sim_server.reset(SimConfig())
+    sim_server.reset(SimConfig(today=SIM_TODAY))
     job = run_job(_closed_port_url(), leads(20), data_dir, key="sk-test-dead", workers=4)
     assert (job.snapshot().status, job.snapshot().pending) == ("failed", 20)
     fixed = Endpoint(api_key="sk-test-dead", base_url=sim_server.url)

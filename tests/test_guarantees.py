@@ -33,13 +33,14 @@ import pytest
 
 from lib import engine, export
 from lib.cost.pricing import Usage, cost, price_for
-from lib.engine.client import Endpoint, make_client, mask_key
+from lib.engine.client import Endpoint, make_client, mask_key, shared_fingerprints
 from lib.engine.governor import Governor
 from lib.engine.runs import RunOptions, plan_run, results_frame
 from lib.leads import read_leads
 from lib.prompts.library import PromptLibrary
 from lib.sim import SimConfig, SimProcess, expected_reply
 from lib.store import Store
+from tests.conftest import SIM_TODAY
 from tests.engine_helpers import leads, plan, run, wait_until
 from tests.leadfiles import apollo_csv
 
@@ -126,7 +127,9 @@ def test_repeated_kill_9_at_random_moments_then_resume_loses_nothing_and_repays_
     out = tmp_path / "out.csv"
     args = [sys.executable, "-m", "lib", "run", str(source), "--output", str(out), "--prompt", "icebreaker",
             "--workers", str(KILL_WORKERS), "--quiet"]  # fmt: skip
-    config = SimConfig(latency_ms=60, latency_dist="lognormal", latency_p99_ms=250, seed=KILL_SEED)
+    config = SimConfig(
+        today=SIM_TODAY, latency_ms=60, latency_dist="lognormal", latency_p99_ms=250, seed=KILL_SEED
+    )
     with SimProcess(config) as server:
         env = cli_env("sk-test-kill-random", server.url)
         at_kill = []
@@ -660,6 +663,69 @@ def test_the_command_line_never_prints_or_writes_the_key(sim, tmp_path):
     assert json.loads(outputs["stdout json"].strip().splitlines()[-1])["succeeded"] == 30
     outputs.update(data_dir_files(tmp_path))
     assert places_holding(key, outputs) == []
+
+
+def _typed_key_run(sim, data_dir, key: str, n: int = 5) -> engine.Job:
+    """A run as the app starts one with a key typed in the sidebar: through the registry, shared client."""
+    endpoint = Endpoint(api_key=key, base_url=sim.url)
+    return engine.start(
+        plan(leads(n), sim.url), endpoint=endpoint, settings=engine.RunSettings(workers=4, timeout_s=5),
+        store=Store(data_dir), governor=Governor(),
+    )  # fmt: skip
+
+
+def test_a_typed_keys_client_goes_when_its_run_ends_and_is_forgotten(sim, data_dir):
+    """The README: a typed key is kept for that browser session only. Its client lived in a process-wide
+    cache for the life of the server; now it goes (closed) with the last run that used it."""
+    key = "sk-typed-in-the-sidebar-" + secrets.token_hex(8)
+    fingerprint = Endpoint(api_key=key, base_url=sim.url).fingerprint
+    job = _typed_key_run(sim, data_dir, key)
+    assert job.wait(30) and job.snapshot().succeeded == 5
+    client = job.client
+    assert fingerprint in shared_fingerprints(), "kept while the run is kept (a reload re-attaches)"
+    engine.forget_finished(older_than_s=0)
+    assert engine.get_job(job.id) is None
+    assert fingerprint not in shared_fingerprints()
+    assert client.is_closed()
+
+
+@pytest.mark.parametrize(
+    "steps",
+    [
+        # (what happens, is the key's client still shared afterwards)
+        [("close first", True), ("close second", False)],
+        [("close second", True), ("close first", False)],
+        [("close first", True), ("close first", True), ("close second", False)],  # twice counts once
+    ],
+    ids=["first-then-second", "second-then-first", "closed-twice"],
+)
+def test_two_runs_on_one_typed_key_share_a_client_until_both_are_closed(sim, data_dir, steps):
+    key = "sk-typed-in-the-sidebar-" + secrets.token_hex(8)
+    fingerprint = Endpoint(api_key=key, base_url=sim.url).fingerprint
+    jobs = {"first": _typed_key_run(sim, data_dir, key), "second": _typed_key_run(sim, data_dir, key)}
+    assert all(j.wait(30) for j in jobs.values())
+    assert jobs["first"].client is jobs["second"].client
+    for step, shared in steps:
+        jobs[step.split()[1]].close()
+        assert (fingerprint in shared_fingerprints()) == shared, step
+
+
+def test_a_closed_run_that_is_resumed_takes_a_client_again(sim, data_dir):
+    key = "sk-typed-in-the-sidebar-" + secrets.token_hex(8)
+    fingerprint = Endpoint(api_key=key, base_url=sim.url).fingerprint
+    sim.configure(latency_ms=50)
+    job = _typed_key_run(sim, data_dir, key, n=40)
+    assert wait_until(lambda: job.snapshot().succeeded >= 4)
+    job.cancel()
+    assert job.wait(30) and job.snapshot().pending > 0
+    job.close()
+    assert fingerprint not in shared_fingerprints()
+    job.resume()
+    assert wait_until(lambda: job.snapshot().status == "finished", 60), job.snapshot()
+    assert job.snapshot().succeeded == 40 and job.snapshot().failed == 0
+    assert fingerprint in shared_fingerprints()
+    job.close()
+    assert fingerprint not in shared_fingerprints()
 
 
 def test_building_clients_and_running_with_a_typed_key_leaves_os_environ_alone(sim, data_dir):

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from lib import models
 from lib.prompts import library
 from lib.prompts.library import PromptLibrary, PromptLibraryError, dump_spec, parse_spec
 from lib.prompts.templates import (
@@ -83,7 +84,11 @@ def test_shipped_prompt_checks_and_renders(stem):
     spec = PromptLibrary().load(stem)
     name, structured = EXPECTED[stem]
     assert spec.name == name and is_structured(spec) is structured
-    assert spec.model in ("gpt-4o-mini", "gpt-4.1-mini") and spec.max_tokens and spec.max_tokens <= 500
+    # a current cheap model at the effort enrichment needs (no hidden thinking), and no temperature it refuses
+    assert models.retirement(spec.model).state == "current" and models.model_info(spec.model).known
+    assert spec.reasoning_effort == "none" and models.effort_for(spec.model, spec.reasoning_effort) == "none"
+    assert spec.temperature is None or models.model_info(spec.model).supports_temperature
+    assert spec.max_tokens and spec.max_tokens <= 500
     assert spec.description.strip()
     columns = APOLLO + ["Website Content", "website_text"]
     assert check(spec, columns) == []
@@ -133,7 +138,7 @@ def test_icebreaker_examples_follow_its_own_rules():
 
 def test_company_name_examples():
     spec = PromptLibrary().load("company-name-normalisation")
-    assert spec.temperature == 0
+    assert spec.reasoning_effort == "none"
     pairs = {e.user: e.assistant for e in spec.examples}
     assert pairs["Company name: <data>ACME Holdings, Inc.</data>"] == "Acme"
     assert "HubSpot" in pairs.values()

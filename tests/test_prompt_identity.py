@@ -12,7 +12,8 @@ import pytest
 
 from lib.engine.runs import PlanError, RunOptions, plan_run, spec_of
 from lib.prompts.checks import Checks
-from lib.prompts.identity import identity, opened_from, prompt_hash
+from lib.prompts.draft import Draft
+from lib.prompts.identity import draft_identity, identity, opened_from, prompt_hash
 from lib.prompts.library import PromptLibrary
 from lib.prompts.templates import Example
 from lib.store import RunRecord
@@ -139,3 +140,20 @@ def test_opened_from_finds_the_saved_version(tmp_path):
     assert opened_from(lib, "", 1) is None and opened_from(lib, "Gone", 1) is None
     assert opened_from(lib, "Icebreaker", 9) is None
     assert identity(ICEBREAKER, opened_from(lib, "Icebreaker", 1))["prompt_edited"] is False
+
+
+@pytest.mark.parametrize(
+    ("draft", "saved", "mapping", "expected"),
+    [
+        (None, None, {}, {}),
+        (Draft(name="Blank", template="   "), None, {}, {}),  # not a prompt yet: nothing to record
+        (Draft.of(ICEBREAKER), ICEBREAKER, {}, {"prompt_name": "Icebreaker", "prompt_edited": False}),
+        (Draft.of(ICEBREAKER), None, {"Title": "Job Title"},
+         {"prompt_edited": True, "prompt_mapping": {"Title": "Job Title"}}),
+        (Draft.of(replace(ICEBREAKER, system="Other.")), ICEBREAKER, {}, {"prompt_edited": True}),
+    ],
+)  # fmt: skip
+def test_a_drafts_identity_says_if_it_was_edited_and_carries_the_mapping(draft, saved, mapping, expected):
+    found = draft_identity(draft, saved, mapping)
+    assert {k: found.get(k) for k in expected} == expected
+    assert ("prompt_mapping" in found) == bool(mapping)

@@ -22,6 +22,7 @@ from lib.prompts.checks import Checks
 from lib.prompts.templates import PromptSpec
 from lib.sim import SimConfig, replies
 from lib.store import Store
+from tests.conftest import SIM_TODAY
 from tests.engine_helpers import leads
 from tests.leadfiles import apollo_csv
 from tests.test_cli import cli, read_output, summary
@@ -110,7 +111,8 @@ def test_mixed_defects_live_and_batch_flag_the_same_rows(sim, data_dir, tmp_path
     assert all(frame.loc[r, "enrich_status"] == "succeeded" for r in by_flags)
     assert all(frame.loc[r, "enrich_error"] for r, f in by_flags.items() if f)
 
-    sim.reset(SimConfig(p_defect=0.4, **FAST_BATCH))  # an empty ledger: the batch's bill alone
+    # An empty ledger: the batch's bill alone.
+    sim.reset(SimConfig(today=SIM_TODAY, p_defect=0.4, **FAST_BATCH))
     job = batch.BatchJob(
         plan,
         endpoint=Endpoint(api_key="sk-test-quality-batch", base_url=sim.url),
@@ -210,7 +212,7 @@ def test_cli_regenerate_twice_leaves_few_flagged_rows_and_bills_every_attempt(si
     first = summary(cli(*base, "--data-dir", str(tmp_path / "once"), sim_url=sim.url, cwd=tmp_path))
     flagged_once = sum(first["quality"].values())
     assert flagged_once >= 10
-    sim.reset(SimConfig(p_defect=0.3, defects=kinds))
+    sim.reset(SimConfig(today=SIM_TODAY, p_defect=0.3, defects=kinds))
     proc = cli(
         *base, "--regenerate", "2", "--data-dir", str(tmp_path / "twice"), sim_url=sim.url, cwd=tmp_path
     )
@@ -266,7 +268,7 @@ def test_cli_regenerate_stays_under_the_budget(sim, tmp_path):
     first = summary(cli(*base, "--data-dir", str(tmp_path / "a"), sim_url=sim.url, cwd=tmp_path))
     # Room for the first answers plus a few of the ~30 asked again (each reserves 400 output tokens), not all.
     budget = first["cost_usd"] + 0.0015
-    sim.reset(SimConfig(p_defect=0.5, defects=kinds))
+    sim.reset(SimConfig(today=SIM_TODAY, p_defect=0.5, defects=kinds))
     proc = cli(*base, "--regenerate", "2", "--budget", f"{budget:.10f}", "--data-dir", str(tmp_path / "b"),
                sim_url=sim.url, cwd=tmp_path)  # fmt: skip
     result = summary(proc)

@@ -13,6 +13,7 @@ from lib.leads import read_leads
 from lib.prompts.library import PromptLibrary
 from lib.sim import SimConfig, SimServer
 from lib.store import Store
+from tests.conftest import SIM_TODAY
 from tests.leadfiles import apollo_rows
 
 
@@ -26,7 +27,7 @@ def _plan(base_url: str, settings: RunSettings):
 
 
 def test_failed_rows_are_retried_on_the_endpoint_shown_now(sim, data_dir):
-    other = SimServer(SimConfig()).start()
+    other = SimServer(SimConfig(today=SIM_TODAY)).start()
     try:
         sim.configure(p_500=1.0)
         store = Store(data_dir)

@@ -22,6 +22,7 @@ from lib.sim import ROOT, SimConfig, SimProcess, expected_json, expected_reply, 
 from lib.sim.app import lognormal_seconds
 from lib.sim.limits import format_duration
 from lib.sim.replies import prompt_tokens
+from tests.conftest import SIM_TODAY
 
 RATELIMIT_HEADERS = [
     "x-ratelimit-limit-requests",
@@ -62,7 +63,7 @@ def raw_http(
 
 
 @pytest.mark.parametrize(
-    "model", ["gpt-4o-mini", "gpt-4.1-nano", "gpt-5-mini", "o4-mini", "gpt-4o-mini-2024-07-18"]
+    "model", ["gpt-4o-mini", "gpt-4.1-mini", "gpt-5-mini", "gpt-6-luna", "gpt-4o-mini-2024-07-18"]
 )
 def test_round_trip_parses_every_usage_field(openai_client, sim, model):
     messages = msgs(f"Company: Acme {model}; Name: Jane Doe; Title: VP Sales")
@@ -80,7 +81,7 @@ def test_round_trip_parses_every_usage_field(openai_client, sim, model):
     reasoning = usage.completion_tokens_details.reasoning_tokens
     visible = tokens.count_text(choice.message.content, model).tokens
     assert usage.completion_tokens == visible + reasoning
-    assert (reasoning > 0) == model.startswith(("gpt-5", "o4"))
+    assert (reasoning > 0) == model.startswith(("gpt-5", "gpt-6"))  # reasoning models, at medium by default
     assert usage.total_tokens == usage.prompt_tokens + usage.completion_tokens
     assert usage.prompt_tokens_details.cached_tokens == 0
     for name in RATELIMIT_HEADERS + ["x-request-id"]:
@@ -130,12 +131,12 @@ def test_models_list_and_retrieve(openai_client):
         "gpt-4o-mini",
         "gpt-4o",
         "gpt-4.1-mini",
-        "gpt-4.1-nano",
         "gpt-5",
         "gpt-5-mini",
         "gpt-5-nano",
-        "o4-mini",
+        "gpt-6-luna",
     } <= ids
+    assert not {"gpt-4.1-nano", "o4-mini"} & ids  # shut down before the tests' date
     assert openai_client.models.retrieve("gpt-4o").id == "gpt-4o"
     with pytest.raises(openai.NotFoundError):
         openai_client.models.retrieve("gpt-9")
@@ -252,7 +253,7 @@ def test_json_object_mode(openai_client):
     [
         ("gpt-4o-mini", "max_tokens", 5),
         ("gpt-4o-mini", "max_completion_tokens", 3),
-        ("gpt-4.1-nano", "max_tokens", 1),
+        ("gpt-4.1-mini", "max_tokens", 1),
     ],
 )
 def test_max_tokens_truncates_with_length(openai_client, model, param, limit):
@@ -281,7 +282,7 @@ def test_reasoning_budget_spends_reasoning_first(openai_client):
     [
         ("gpt-5", {"temperature": 0.2}, openai.BadRequestError, "unsupported_value", "temperature"),
         ("gpt-5-mini", {"max_tokens": 50}, openai.BadRequestError, "unsupported_parameter", "max_tokens"),
-        ("o4-mini", {"temperature": 0}, openai.BadRequestError, "unsupported_value", "temperature"),
+        ("o3", {"temperature": 0}, openai.BadRequestError, "unsupported_value", "temperature"),
         ("gpt-4o-mini", {"max_tokens": 0}, openai.BadRequestError, "integer_below_min_value", "max_tokens"),
         ("gpt-9-turbo", {}, openai.NotFoundError, "model_not_found", None),
         ("gpt-5", {"temperature": 1}, None, None, None),
@@ -492,11 +493,11 @@ def test_seeded_faults_are_reproducible_in_any_order(sim):
             return {i for i in pool.map(one, order) if i is not None}
 
     order = list(range(40))
-    first = failing(SimConfig(p_500=0.4, seed=7), order)
+    first = failing(SimConfig(today=SIM_TODAY, p_500=0.4, seed=7), order)
     random.Random(3).shuffle(order)
-    assert failing(SimConfig(p_500=0.4, seed=7), order) == first
+    assert failing(SimConfig(today=SIM_TODAY, p_500=0.4, seed=7), order) == first
     assert 5 < len(first) < 30
-    assert failing(SimConfig(p_500=0.4, seed=8), order) != first
+    assert failing(SimConfig(today=SIM_TODAY, p_500=0.4, seed=8), order) != first
 
 
 # ----- rate limits, keys, quota ------------------------------------------------------------------------------
@@ -537,7 +538,7 @@ def test_tpm_charges_prompt_plus_max_tokens(sim):
         client.chat.completions.create(model="gpt-4o-mini", messages=msgs("t2"), max_tokens=900)
     assert info.value.type == "tokens" and "tokens per min (TPM)" in info.value.message
     with pytest.raises(openai.RateLimitError) as too_large:
-        client.chat.completions.create(model="gpt-4o-mini", messages=msgs("t3"), max_tokens=70_000)
+        client.chat.completions.create(model="gpt-6-luna", messages=msgs("t3"), max_completion_tokens=70_000)
     assert "Request too large" in too_large.value.message
     assert "retry-after-ms" not in too_large.value.response.headers
 
@@ -697,7 +698,7 @@ def test_cli_prints_one_url_line_and_stops_on_sigterm():
 
 def test_sim_process_round_trip_and_ledger_file(tmp_path):
     ledger_path = tmp_path / "ledger.jsonl"
-    config = SimConfig(rpm=3000, invalid_keys=("sk-bad", "sk-worse"), latency_ms=1)
+    config = SimConfig(today=SIM_TODAY, rpm=3000, invalid_keys=("sk-bad", "sk-worse"), latency_ms=1)
     with SimProcess(config, ledger_path=ledger_path) as server:
         client = openai.OpenAI(api_key="sk-proc", base_url=server.url, max_retries=0, timeout=10)
         reply = client.chat.completions.create(

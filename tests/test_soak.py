@@ -16,6 +16,7 @@ from lib.engine.client import Endpoint
 from lib.engine.governor import Governor
 from lib.sim import SimConfig, SimProcess, expected_reply
 from lib.store import Store
+from tests.conftest import SIM_TODAY
 from tests.engine_helpers import leads, plan
 
 ROWS = 20_000
@@ -24,7 +25,9 @@ FAULTS = {"p_500": 0.01, "p_drop": 0.005, "p_429": 0.003}  # under 2% of request
 
 @pytest.mark.long
 def test_20000_rows_under_faults_lose_nothing_and_bill_exactly_what_was_reported(data_dir):
-    config = SimConfig(latency_ms=8, latency_dist="lognormal", latency_p99_ms=20, seed=53, **FAULTS)
+    config = SimConfig(
+        today=SIM_TODAY, latency_ms=8, latency_dist="lognormal", latency_p99_ms=20, seed=53, **FAULTS
+    )
     with SimProcess(config) as server:
         df = leads(ROWS)
         p = plan(df, server.url, max_tokens=200)  # room for every reply: none is cut short

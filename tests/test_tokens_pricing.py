@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from lib.cost import pricing, tokens
-from lib.prompts import models
 
 
 @pytest.mark.parametrize(
@@ -64,22 +63,6 @@ def test_usage_from_api_reads_cached_and_reasoning_tokens():
         }
     )
     assert usage == pricing.Usage(1200, 300, 1024, 256)
-
-
-@pytest.mark.parametrize(
-    ("model", "expected"),
-    [
-        ("gpt-4o-mini", {"model": "gpt-4o-mini", "max_tokens": 100, "temperature": 0.2}),
-        ("gpt-5-mini", {"model": "gpt-5-mini", "max_completion_tokens": 100, "reasoning_effort": "low"}),
-        ("o4-mini", {"model": "o4-mini", "max_completion_tokens": 100, "reasoning_effort": "low"}),
-        (
-            "gpt-5-chat-latest",
-            {"model": "gpt-5-chat-latest", "max_completion_tokens": 100, "temperature": 0.2},
-        ),
-    ],
-)
-def test_request_params_per_family(model, expected):
-    assert models.request_params(model, max_tokens=100, temperature=0.2) == expected
 
 
 def test_a_prices_file_overrides_the_table_and_prices_new_models(tmp_path, monkeypatch):

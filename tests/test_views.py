@@ -6,9 +6,12 @@ import re
 
 import pytest
 
+from lib import engine
 from lib.engine.client import choose_connection
-from lib.views import labels, live_table, run_status
+from lib.store import Store
+from lib.views import connection_text, labels, live_table, run_data, run_status
 from lib.views.labels import md_escape
+from lib.workspace import LeadSource, Workspace
 
 # An unescaped Markdown construct: one not preceded by a backslash.
 ACTIVE = [
@@ -185,6 +188,84 @@ def test_price_label_says_what_a_name_is_priced_as(model, aliases, label):
     from lib.views.labels import price_label
 
     assert price_label(model, aliases) == label
+
+
+@pytest.mark.parametrize(
+    ("chosen", "env_has_key", "demo"),
+    [(None, False, True), (None, True, False), (True, True, True), (False, False, False)],
+)
+def test_the_demo_is_on_until_a_key_is_configured_unless_the_user_chose(chosen, env_has_key, demo):
+    assert connection_text.demo_mode(chosen, env_has_key) is demo
+
+
+@pytest.mark.parametrize(
+    ("demo", "typed_key", "typed_url", "env", "status"),
+    [
+        (True, None, "", {}, "Offline demo: answers are simulated"),
+        (False, None, "", {}, "No API key. Type one below"),
+        (False, None, "http://typed/v1", ENV, "needs a key typed in this session"),
+        (False, "sk-typed-key-0000002", "http://typed/v1", ENV, "Sending to `http://typed/v1` with the key typed"),
+        (False, None, "", ENV, "Sending to `http://env.example/v1` with the key from .env"),
+    ],
+)  # fmt: skip
+def test_the_key_status_says_where_requests_go_with_the_url_as_code(demo, typed_key, typed_url, env, status):
+    conn = choose_connection(
+        demo=demo, demo_url="http://demo/v1", typed_key=typed_key, typed_base_url=typed_url, env=env
+    )
+    text = connection_text.key_status(conn)
+    assert status in re.sub(r"\\(.)", r"\1", text), text  # as read once the Markdown escapes are gone
+    assert "sk-typed-key-0000002" not in text and "sk-env-key-00000001" not in text
+
+
+@pytest.mark.parametrize(
+    ("columns", "outputs", "chosen", "order", "ids", "pinned"),
+    [
+        (["Email", "First Name", "Company", "icebreaker", "enrich_row_id"], ["icebreaker"], None,
+         ["First Name", "Company", "icebreaker", "Email"], ["First Name", "Company"], True),
+        (["First Name", "Company", "City", "a", "b", "c"], ["a", "b", "c"], ["City"],
+         ["City", "a", "b", "c", "First Name", "Company"], ["City"], True),
+        (["First Name", "Company", "City", "a", "b", "c"], ["a", "b", "c"], None,
+         ["First Name", "Company", "a", "b", "c", "City"], ["First Name", "Company"], False),  # 5 > 4: scroll
+        (["Zip", "a"], ["a", "missing"], [], ["a", "Zip"], [], True),
+    ],
+)  # fmt: skip
+def test_a_grid_pins_the_identifying_columns_and_the_answers_when_they_fit(
+    columns, outputs, chosen, order, ids, pinned
+):
+    layout = live_table.grid_layout(columns, outputs, chosen)
+    assert (layout.order, layout.ids, layout.pin_answers) == (order, ids, pinned)
+    assert layout.answers == [c for c in outputs if c in columns]
+
+
+def test_a_runs_meta_names_the_file_how_it_was_read_and_the_prompt():
+    w = Workspace(id="w", lead=LeadSource("leads.csv", "d" * 64, 10, encoding="cp1252"))
+    meta = run_data.run_meta(w, "cp1252", demo=True, prompt={"prompt_name": "Icebreaker"}, sample=True)
+    assert meta == {
+        "input_name": "leads.csv",
+        "demo": True,
+        "input_encoding": "cp1252",
+        "input_encoding_chosen": True,
+        "prompt_name": "Icebreaker",
+        "sample": True,
+    }
+    assert run_data.run_meta(Workspace(id="w"), None, demo=False, prompt={})["input_name"] is None
+
+
+def test_a_runs_rows_results_and_edits_come_from_the_job_then_from_the_store(sim, data_dir):
+    from tests.engine_helpers import leads, run
+
+    store = Store(data_dir)
+    assert run_data.rows_of(store, None) == [] and run_data.rows_of(store, "no-such-run") == []
+    job = run(sim, leads(3), data_dir)
+    assert engine.get_job(job.id) is None, "started outside the registry: read from the store"
+    assert [r.status for r in run_data.rows_of(store, job.id)] == ["succeeded"] * 3
+    assert len(run_data.sample_tokens(store, job.id)) == 3 and all(run_data.sample_tokens(store, job.id))
+    answer = live_table.output_names(store.run(job.id).meta)[0]
+    run_data.save_edits(store, job.id, {2: {answer: "Edited."}})
+    frame, meta, edits = run_data.results_of(store, job.id)
+    assert edits == {2: {answer: "Edited."}} and frame.loc[2, answer] == "Edited."
+    assert meta == store.run(job.id).meta
+    store.close()
 
 
 def test_the_spend_line_says_how_much_of_the_cost_is_an_estimate():

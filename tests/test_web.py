@@ -20,6 +20,7 @@ import pytest
 
 from lib.store import Store, StoreError
 from lib.web import NOT_READ, FetchSettings, WebJob, WebSettings, website_columns
+from lib.web import start as start_web
 from lib.web.extract import about_link, cap, decode, extract
 from lib.web.fetch import Fetcher
 from lib.web.safety import (
@@ -567,6 +568,7 @@ def test_pause_resume_and_cancel(sites):
     assert W.wait_for(lambda: job.snapshot().sites_done >= 1)
     job.pause()
     assert job.wait(5)
+    assert job.fetcher.client.is_closed, "a paused job holds no connections"
     paused = job.snapshot()
     assert paused.status == "paused" and 1 <= paused.done < 6 and paused.pending == 6 - paused.done
     time.sleep(0.3)
@@ -581,9 +583,10 @@ def test_pause_resume_and_cancel(sites):
     frame = website_columns(pd.DataFrame({"Website": list(cells.values())}, index=list(cells)), job.rows())
     not_read = frame[frame["website_error"] == NOT_READ]
     assert len(not_read) == cancelled.pending and (not_read["website_text"] == "").all()
+    assert job.fetcher.client.is_closed
     job.resume()
     assert job.wait(10) and job.snapshot().status == "finished" and job.snapshot().succeeded == 6
-    job.close()
+    assert job.fetcher.client.is_closed
 
 
 def test_cancel_drops_the_sites_on_the_wire_at_once(sites):
@@ -602,6 +605,15 @@ def test_cancel_drops_the_sites_on_the_wire_at_once(sites):
     snap = job.snapshot()
     assert (snap.status, snap.pending, snap.failed, snap.in_flight) == ("cancelled", 3, 0, 0)
     job.close()
+
+
+def test_a_job_started_as_the_app_starts_it_closes_its_client_when_it_ends(sites):
+    """The app starts web jobs through the registry and never calls close(): the job closes its client."""
+    settings = WebSettings(workers=2, fetch=FAST, allow_hosts=LOCAL)
+    job = start_web({1: sites.home.url}, settings=settings, on_connect=W.loopback_only)
+    assert job.wait(30) and job.snapshot().status == "finished" and job.snapshot().succeeded == 1
+    assert job.fetcher.client.is_closed
+    assert job.fetcher.client._transport._pool.connections == [], "a keep-alive socket is still open"
 
 
 def test_snapshot_is_an_immutable_copy(sites):

@@ -15,6 +15,7 @@ import sys
 
 import pytest
 
+from lib.cli.exits import EXIT_SOME_FAILED
 from lib.engine.runs import RunOptions, plan_run
 from lib.leads import read_leads
 from lib.prompts.library import PromptLibrary
@@ -72,9 +73,10 @@ def test_fetch_writes_the_input_plus_website_text_and_website_error(tmp_path, si
     proc = cli("fetch", str(source), "--url-column", "Website", "--output", str(out), "--allow-host", "127.0.0.1",
                "--workers", "4", "--timeout", "3", "--data-dir", str(tmp_path / "data"), sim_url=None, key=None,
                cwd=tmp_path)  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == EXIT_SOME_FAILED, proc.stderr  # four sites could not be read
     result = summary(proc)
     assert set(result) >= SUMMARY_KEYS and "Traceback" not in proc.stderr
+    assert result["reason"] == "4 of 8 websites could not be read: website_error says why."
     assert (result["rows"], result["succeeded"], result["failed"], result["status"]) == (8, 4, 4, "finished")
     assert "rows" in proc.stderr  # the progress line
     rows = read_output(out)
@@ -95,10 +97,10 @@ def test_a_second_fetch_reads_nothing_again(tmp_path, sites):
     args = ("fetch", str(source), "--url-column", "Website", "--output", str(tmp_path / "o.csv"),
             "--allow-host", "127.0.0.1", "--data-dir", str(tmp_path / "data"), "--quiet")  # fmt: skip
     first = cli(*args, sim_url=None, key=None, cwd=tmp_path)
-    assert first.returncode == 0, first.stderr
+    assert first.returncode == EXIT_SOME_FAILED, first.stderr
     seen = {name: len(site.requests) for name, site in sites.sites.items()}
     second = cli(*args, sim_url=None, key=None, cwd=tmp_path)
-    assert second.returncode == 0, second.stderr
+    assert second.returncode == EXIT_SOME_FAILED, second.stderr
     assert {name: len(site.requests) for name, site in sites.sites.items()} == seen
     assert summary(second)["requests_sent"] == 0 and summary(second)["cache_hits"] == summary(second)["sites"]
     assert (tmp_path / "o.csv").read_bytes().count(b"Fernhill") >= 2
@@ -174,7 +176,7 @@ def test_fetch_then_website_analysis_on_a_list_with_only_a_website_column(sim, t
     data = str(tmp_path / "data")
     proc = cli("fetch", str(source), "--url-column", "Website", "--output", str(fetched), "--allow-host",
                "127.0.0.1", "--data-dir", data, "--quiet", sim_url=None, key=None, cwd=tmp_path)  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == EXIT_SOME_FAILED, proc.stderr
     out = tmp_path / "analysed.xlsx"
     run = cli("run", str(fetched), "--output", str(out), "--prompt", "website-analysis", "--workers", "4",
               "--data-dir", data, "--quiet", sim_url=sim.url, cwd=tmp_path)  # fmt: skip

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from lib.views.web_status import error_kind, error_summary, parse_hosts, progress_text
-from lib.web import WebSnapshot
+from lib.web import WebSnapshot, step
 
 ERRORS = [
     ("Refused: 10.0.0.5 is a private network address. Addresses from a lead file…", "refused: private or local address"),
@@ -65,3 +66,37 @@ def test_progress_text():
         "13 of 40 rows · 10 read · 2 failed · 1 without an address · 27 pending · 3 sites from earlier · "
         "4.1 sites/s · about 7 s left"
     )
+
+
+@pytest.mark.parametrize(
+    ("columns", "guess"),
+    [
+        (["First Name", "Website", "Company"], "Website"),
+        (["Name", "Website URL"], "Website URL"),
+        (["Company Domain", "Email"], "Company Domain"),
+        (["Person Linkedin Url", "Company Website"], "Company Website"),  # a LinkedIn profile is not a site
+        (["Person Linkedin Url", "Name"], None),
+        (["Name", "City"], None),
+    ],
+)
+def test_the_address_column_is_guessed_from_its_name(columns, guess):
+    assert step.guess_column(columns) == guess
+
+
+@pytest.mark.parametrize(
+    ("server", "typed", "hosts"),
+    [
+        ("", "", ()),
+        ("", "wiki.corp\n", ("wiki.corp",)),
+        ("intranet.corp", "wiki.corp", ("intranet.corp", "wiki.corp")),
+    ],
+)
+def test_the_hosts_allowed_are_the_servers_and_the_typed_ones(server, typed, hosts):
+    settings = step.settings_for(True, typed, env={step.ALLOW_ENV: server})
+    assert set(settings.allow_hosts) == set(hosts)
+    assert settings.fetch.about_page and settings.workers == step.WORKERS
+
+
+def test_the_cells_read_are_keyed_by_row_id_as_text():
+    df = pd.DataFrame({"Website": ["acme.com", 7, None]}, index=[3, 5, 9])
+    assert step.cells_of(df, "Website") == {3: "acme.com", 5: "7", 9: "None"}

@@ -3,8 +3,11 @@ only until the user sets them; uploads are kept once per content."""
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import subprocess
 import sys
+from collections.abc import Iterator
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -12,7 +15,7 @@ from hypothesis import strategies as st
 
 from lib.prompts.draft import Draft
 from lib.prompts.library import PromptLibrary
-from lib.store import Store
+from lib.store import Store, StoreError
 from lib.workspace import Connection, LeadSource, Settings, Websites, Workspace, Workspaces
 
 text = st.text(max_size=40)
@@ -176,6 +179,38 @@ def test_uploads_are_kept_once_and_deleted_with_their_last_workspace(data_dir):
         store.close()
 
 
+@contextlib.contextmanager
+def _full_uploads(spaces: Workspaces, data: bytes) -> Iterator[None]:
+    """The uploads folder on a real 64 KiB filesystem: the copy cannot be written whole."""
+    from tests.test_guarantees import small_disk
+
+    with small_disk(spaces.uploads, "64k"):
+        yield
+
+
+@contextlib.contextmanager
+def _name_taken(spaces: Workspaces, data: bytes) -> Iterator[None]:
+    """The file's final name is taken by a folder: the copy is written, but cannot be put in place."""
+    blocked = spaces.uploads / hashlib.sha256(data).hexdigest()
+    blocked.mkdir(parents=True)
+    (blocked / "x").write_text("x")
+    yield
+
+
+@pytest.mark.parametrize("failing", [_full_uploads, _name_taken], ids=["disk-full", "name-taken"])
+def test_a_failed_upload_write_leaves_no_temporary_file(data_dir, failing):
+    data = b"First Name\r\n" + b"Ann\r\n" * 40_000  # 240 KB
+    store = Store(data_dir)
+    spaces = Workspaces(store)
+    try:
+        with failing(spaces, data):
+            with pytest.raises(StoreError, match="The uploaded file could not be kept in"):
+                spaces.put_file(data)
+            assert [p.name for p in spaces.uploads.iterdir() if p.name.startswith(".upload-")] == []
+    finally:
+        store.close()
+
+
 def test_recent_lists_the_newest_first(data_dir):
     store = Store(data_dir)
     try:
@@ -202,3 +237,61 @@ def test_a_library_prompt_survives_the_workspace_whole(name):
     back = Workspace.from_json(ws.to_json()).draft
     assert back.spec() == spec
     assert back.spec().output_columns == spec.output_columns and back.optional_fields == spec.optional_fields
+
+
+# --- what the pages ask of a workspace (pages/_state.bind reads and writes by path) ---------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "check"),
+    [
+        ("settings.workers", 4, lambda w: w.settings.workers == 4),
+        ("settings.model", "gpt-4.1-mini", lambda w: w.settings.model_set and w.effective_model() == "gpt-4.1-mini"),
+        ("settings.temperature", 0.2, lambda w: w.settings.temperature_set and w.effective_temperature() == 0.2),
+        ("draft.template", "Hi {{ Name }}", lambda w: w.draft is not None and w.draft.template == "Hi {{ Name }}"),
+        ("connection.base_url", "http://x/v1", lambda w: w.connection.base_url == "http://x/v1"),
+        ("websites.url_column", "Website", lambda w: w.websites.url_column == "Website"),
+        ("history_run_id", "r1", lambda w: w.history_run_id == "r1"),
+    ],
+)  # fmt: skip
+def test_a_field_is_read_and_written_by_its_path(path, value, check):
+    w = Workspace(id="w")
+    w.set_path(path, value)
+    assert check(w)
+    assert w.get_path(path) == value
+
+
+def test_a_path_through_a_missing_part_reads_none_and_an_unknown_setting_is_refused():
+    w = Workspace(id="w")
+    assert w.get_path("draft.template") is None and w.get_path("lead.file_name") is None
+    with pytest.raises(KeyError):
+        w.set_path("settings.no_such_setting", 1)
+
+
+@pytest.mark.parametrize(
+    ("model", "settings", "price"),
+    [
+        ("gpt-4o-mini", {"price_input": 9.0, "price_output": 9.0}, None),  # a known model keeps its price
+        ("my-proxy-model", {}, None),  # unknown and nothing given: unpriced
+        ("my-proxy-model", {"price_input": 1.0, "price_output": 4.0}, (1.0, 1.0, 4.0)),
+        ("my-proxy-model", {"price_output": 4.0}, (0.0, 0.0, 4.0)),
+        ("my-proxy-model", {"price_aliases": {"my-proxy-model": "gpt-4o-mini"}}, "as gpt-4o-mini"),
+    ],
+)
+def test_a_model_the_price_table_does_not_know_is_priced_as_the_user_said(model, settings, price):
+    from lib.cost.pricing import price_for
+
+    w = Workspace(id="w", settings=Settings(**settings))
+    got = w.custom_price(model)
+    if price == "as gpt-4o-mini":
+        known = price_for("gpt-4o-mini")
+        assert got is not None and (got.input, got.output) == (known.input, known.output)
+    else:
+        assert (None if got is None else (got.input, got.cached_input, got.output)) == price
+
+
+def test_run_settings_come_from_the_workspace_and_a_sample_sets_its_own_workers():
+    w = Workspace(id="w", settings=Settings(workers=32, rpm=500, budget_usd=2.5, service_tier="flex"))
+    full, sample = w.run_settings(), w.run_settings(workers=5)
+    assert (full.workers, full.rpm, full.budget_usd, full.service_tier) == (32, 500, 2.5, "flex")
+    assert sample.workers == 5 and sample.rpm == 500

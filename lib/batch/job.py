@@ -48,7 +48,7 @@ from lib.batch.files import (
 from lib.batch.journal import BatchJournal, Chunk
 from lib.cost.pricing import cost
 from lib.engine import errors
-from lib.engine.client import Endpoint, make_client
+from lib.engine.client import Endpoint, make_client, release_client
 from lib.engine.job import Job as LiveJob
 from lib.engine.settings import RowError, RunPlan, RunSettings, Snapshot
 from lib.engine.unit import WorkItem
@@ -74,6 +74,12 @@ class BatchSettings:
     limits: BatchLimits = field(default_factory=BatchLimits)
     timeout_s: float = 300.0  # per Files/Batches call: an upload can be 200 MB
     max_call_attempts: int = 6  # transient failures of one call before the job pauses (resume retries)
+
+    @classmethod
+    def polling(cls, demo: bool) -> BatchSettings:
+        """Every few seconds against the offline demo (its batches end in seconds), every 30 s at most
+        against a real API."""
+        return cls(poll_interval_s=2.0 if demo else 30.0)
 
 
 @dataclass(frozen=True)
@@ -128,6 +134,8 @@ class BatchJob(Job):
         self.endpoint = endpoint
         self.store = store
         self.settings = settings or BatchSettings()
+        self._own_client = client is None  # from make_client: released by close()
+        self._released = False
         self.client = client or make_client(endpoint, timeout_s=self.settings.timeout_s, connections=4)
         self.journal = BatchJournal(store)
         self._hook = hook
@@ -212,6 +220,10 @@ class BatchJob(Job):
         self._drive()
 
     def _phase_starting(self) -> None:
+        with self._lock:
+            if self._released:  # closed when the registry forgot it: resumed after all
+                self.client = make_client(self.endpoint, timeout_s=self.settings.timeout_s, connections=4)
+                self._released = False
         try:
             self.store.set_run_status(self.id, "running", None)
         except StoreError:
@@ -260,9 +272,25 @@ class BatchJob(Job):
         """Resume through `endpoint` (the connection shown now) when it changed; lib.engine.resume calls it."""
         with self._lock:
             if endpoint is not None and endpoint != self.endpoint and not self._busy():
+                old, holding = self.client, self._own_client and not self._released
                 self.endpoint = endpoint
                 self.client = make_client(endpoint, timeout_s=self.settings.timeout_s, connections=4)
+                self._own_client, self._released = True, False
+                if holding:
+                    release_client(old)
         self.resume(budget_usd=budget_usd)
+
+    def close(self) -> None:
+        """Give back the shared HTTP client, and the live re-send's (the registry does this when it forgets
+        the run). Only once nothing is running; a later resume takes a client again."""
+        with self._lock:
+            if self.active:
+                return
+            if self._live is not None:
+                self._live.close()
+            if self._own_client and not self._released:
+                self._released = True
+                release_client(self.client)
 
     def cancel(self) -> None:
         """Cancel the open batches at OpenAI; answers they already produced are still collected and kept."""

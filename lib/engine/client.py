@@ -95,38 +95,72 @@ def http_stack(base_url: str | None) -> str:
     return "keepalive" if urllib.request.proxy_bypass_environment(host, proxies) else "httpx"
 
 
-_clients: dict[tuple[str, float, int, str], openai.OpenAI] = {}
+@dataclass
+class _Shared:
+    client: openai.OpenAI
+    users: int
+
+
+# Keyed by a hash of the key, never the key. Each entry lives while some run uses it: a key typed in the
+# app must not stay in a process-wide object after the runs that used it are gone.
+_clients: dict[tuple[str, float, int, str], _Shared] = {}
 _clients_lock = threading.Lock()
 
 
 def make_client(
     endpoint: Endpoint, *, timeout_s: float = DEFAULT_TIMEOUT_S, connections: int = 64
 ) -> openai.OpenAI:
-    """A client for this endpoint, shared by runs with the same settings (keyed by a hash, not the key)."""
+    """A client for this endpoint, shared by the runs using the same settings now. Each call counts one
+    user more; `release_client` when done: the last user's release closes it and forgets it."""
     stack = http_stack(endpoint.base_url)
     cache_key = (endpoint.fingerprint, timeout_s, connections, stack)
     with _clients_lock:
-        client = _clients.get(cache_key)
-        if client is None:
-            limits = httpx2.Limits(max_connections=connections, max_keepalive_connections=connections)
-            if stack == "keepalive":
-                transport = KeepAliveTransport(max_idle=connections, keepalive_expiry=limits.keepalive_expiry)
-                http_client = openai.DefaultHttpxClient(transport=transport, limits=limits)
-            else:
-                http_client = openai.DefaultHttpxClient(limits=limits)
-            client = openai.OpenAI(
-                api_key=endpoint.api_key,
-                # Never None: the SDK would then read OPENAI_BASE_URL itself (an empty one breaks every
-                # request), and the endpoint shown to the user must be the one used.
-                base_url=endpoint.base_url or DEFAULT_BASE_URL,
-                organization=endpoint.organization,
-                project=endpoint.project,
-                timeout=httpx2.Timeout(timeout_s, connect=min(CONNECT_TIMEOUT_S, timeout_s)),
-                max_retries=0,
-                http_client=http_client,
-            )
-            _clients[cache_key] = client
-        return client
+        shared = _clients.get(cache_key)
+        if shared is None:
+            shared = _clients[cache_key] = _Shared(_new_client(endpoint, timeout_s, connections, stack), 0)
+        shared.users += 1
+        return shared.client
+
+
+def release_client(client: openai.OpenAI) -> None:
+    """One user of a client from make_client fewer; with none left it is closed (its sockets too)."""
+    with _clients_lock:
+        for cache_key, shared in list(_clients.items()):
+            if shared.client is client:
+                shared.users -= 1
+                if shared.users > 0:
+                    return
+                del _clients[cache_key]
+                break
+        else:
+            return
+    client.close()
+
+
+def shared_fingerprints() -> set[str]:
+    """The key fingerprints that have a client in the shared cache now (what a test may ask)."""
+    with _clients_lock:
+        return {cache_key[0] for cache_key in _clients}
+
+
+def _new_client(endpoint: Endpoint, timeout_s: float, connections: int, stack: str) -> openai.OpenAI:
+    limits = httpx2.Limits(max_connections=connections, max_keepalive_connections=connections)
+    if stack == "keepalive":
+        transport = KeepAliveTransport(max_idle=connections, keepalive_expiry=limits.keepalive_expiry)
+        http_client = openai.DefaultHttpxClient(transport=transport, limits=limits)
+    else:
+        http_client = openai.DefaultHttpxClient(limits=limits)
+    return openai.OpenAI(
+        api_key=endpoint.api_key,
+        # Never None: the SDK would then read OPENAI_BASE_URL itself (an empty one breaks every
+        # request), and the endpoint shown to the user must be the one used.
+        base_url=endpoint.base_url or DEFAULT_BASE_URL,
+        organization=endpoint.organization,
+        project=endpoint.project,
+        timeout=httpx2.Timeout(timeout_s, connect=min(CONNECT_TIMEOUT_S, timeout_s)),
+        max_retries=0,
+        http_client=http_client,
+    )
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ import openai
 
 from lib.engine import transports
 from lib.engine.admission import Budget, RunPrices, Shapes
-from lib.engine.client import Endpoint, make_client
+from lib.engine.client import Endpoint, make_client, release_client
 from lib.engine.governor import Governor, governor_for
 from lib.engine.health import EndpointHealth
 from lib.engine.journal import Journal
@@ -99,6 +99,8 @@ class Job(BaseJob):
         self._adjustments: list[str] = []
         self._next_endpoint: Endpoint | None = None  # a continue through another connection: next phase
         self._retry: bool | None = None  # failed rows to send again at the next phase (only retryable?)
+        self.client: openai.OpenAI | None = None
+        self._own_client = self._released = False
         self._connect(endpoint, governor, client)
 
     def _connect(
@@ -108,9 +110,14 @@ class Job(BaseJob):
         self.endpoint = endpoint
         self.governor = governor or governor_for(endpoint.fingerprint)
         self.governor.set_ceilings(self.settings.rpm, self.settings.tpm)
+        old, holding = self.client, self._own_client and not self._released
+        self._own_client = client is None  # from make_client: given back by close() or a move
+        self._released = False
         self.client = client or make_client(
             endpoint, timeout_s=self.settings.timeout_s, connections=max(self.settings.workers, 8)
         )
+        if holding and old is not None:
+            release_client(old)  # the one held before (between phases: nothing is in flight on it)
         self.transport = transports.make(self.settings.transport, self.client, secrets=(endpoint.api_key,))
         self.shapes = Shapes(
             self.store,
@@ -221,6 +228,8 @@ class Job(BaseJob):
     def _phase_starting(self) -> None:
         with self._lock:
             self.health.new_phase(self.settings.workers, len(self.units))
+            if self._released:  # closed when the registry forgot it, and going on after all
+                self._connect(self.endpoint, self.governor)
         try:
             self.store.set_run_status(self.id, "running", None)  # History can then tell an interrupted run
         except StoreError:
@@ -291,6 +300,15 @@ class Job(BaseJob):
 
     def _budget(self, budget_usd: float | None) -> None:
         self._take_settings(None, budget_usd)
+
+    def close(self) -> None:
+        """Give back the shared HTTP client (the registry does this when it forgets or replaces the job).
+        Only once the workers have stopped; a later continue takes a client again."""
+        with self._lock:  # held while releasing, so a resume cannot start on the client being closed
+            if self.active or not self._own_client or self._released:
+                return
+            self._released = True
+            release_client(self.client)
 
     def _cancel_message(self) -> str:
         return "Cancelled. Rows not yet sent stay pending and can be resumed."

@@ -2,15 +2,15 @@
 
 Each attempt is a run of its own (kind "regenerate", journalled, billed and budgeted like any run), so the
 earlier answers stay in the store for review; the results take each row's latest answer and its flags
-(runs.laid_over), with every attempt's cost. The app's Regenerate buttons call `start_again`, the command
-line's --regenerate `Rounds` (start_again again and again): one way, carrying the run's service tier,
-ceilings and what is left of its budget. A cancelled attempt ends the rounds.
+(runs.laid_over), with every attempt's cost. The app's Regenerate buttons and the command line's
+--regenerate (lib/cli/regenerate.py) both start each attempt with `start_again`, carrying the run's
+service tier, ceilings and what is left of its budget.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Sequence
 
 from lib.engine.client import Endpoint
 from lib.engine.job import Job, start
@@ -25,7 +25,7 @@ from lib.engine.runs import (
 )
 from lib.engine.settings import RunPlan, RunSettings
 from lib.engine.unit import WorkItem, request_hash
-from lib.jobs import Status, get_job
+from lib.jobs import get_job
 from lib.store import RowRecord, Store
 
 FOLLOW_UP = (
@@ -103,6 +103,10 @@ class RegenerateError(ValueError):
     """Why the app cannot ask again now, in words for the user."""
 
 
+class BudgetSpent(RegenerateError):
+    """Nothing is left of the run's budget for another attempt."""
+
+
 def attempts(store: Store, run_id: str) -> list[str]:
     """The run's regenerate runs, oldest first."""
     return store.regenerations(run_id)
@@ -175,9 +179,9 @@ def start_again(
 ) -> Job:
     """Ask the run's flagged rows (all, or `row_ids`) again, live, through `endpoint`; returns at once.
 
-    The attempt goes with the run's settings (service tier, ceilings; `settings` instead when given: the
-    command line's flags) and what is left of the run's budget, billed and journalled as a run of its own;
-    a second click while an attempt goes on returns that attempt.
+    The attempt is billed and journalled as a run of its own, under what is left of the run's budget,
+    with `settings` (default: those of the run's job in this process, else those it was started with:
+    tier, ceilings, workers, timeout); a second click while an attempt goes on returns that attempt.
     """
     going = running_attempt(store, run_id)
     if going is not None:
@@ -195,52 +199,19 @@ def start_again(
     again = regenerate_plan(plan, rows, len(attempts(store, run_id)) + 1, endpoint.base_url, only=wanted)
     if again is None:
         raise RegenerateError("No flagged row to ask again.")
-    again = dataclasses.replace(again, meta={**again.meta, "base_url": endpoint.base_url})
-    chosen = run_settings(store, run_id, settings=settings)
-    if chosen.budget_usd is not None:
-        left = chosen.budget_usd - spent(store, run_id)
+    settings = run_settings(store, run_id, settings=settings)  # the job's here (a raised budget), else stored
+    budget = settings.budget_usd
+    if budget is not None:
+        left = budget - spent(store, run_id)
         if left <= 0:
-            raise RegenerateError(
-                f"The run's budget (${chosen.budget_usd:,.2f}) is spent: raise it to ask rows again."
+            raise BudgetSpent(
+                f"The run's budget (${budget:,.2f}) is spent: raise it (Resume on the Run page) to ask again."
             )
-        chosen = dataclasses.replace(chosen, budget_usd=left)
-    return start(again, endpoint=endpoint, settings=chosen, store=store)
-
-
-class Rounds:
-    """Ask flagged rows again up to `times` times, one attempt after another (the command line's
-    --regenerate). Iterate to get each attempt's job as it starts; wait for it (cancel it to stop: the rounds
-    end with it). `stopped` then says why they ended early, or is None."""
-
-    def __init__(
-        self,
-        store: Store,
-        run_id: str,
-        endpoint: Endpoint,
-        *,
-        times: int,
-        settings: RunSettings | None = None,
-    ) -> None:
-        self.store, self.run_id, self.endpoint = store, run_id, endpoint
-        self.times = times
-        self.settings = settings
-        self.jobs: list[Job] = []
-        self.stopped: str | None = None
-
-    def __iter__(self) -> Iterator[Job]:
-        for attempt in range(1, self.times + 1):
-            try:
-                job = start_again(self.store, self.run_id, self.endpoint, settings=self.settings)
-            except RegenerateError as exc:
-                if "budget" in str(exc):
-                    self.stopped = "The budget is spent: no more rows are asked again."
-                return  # nothing (more) flagged
-            self.jobs.append(job)
-            yield job
-            job.wait()
-            if job.status is not Status.FINISHED:
-                self.stopped = f"Regenerate attempt {attempt} stopped: {job.message}"
-                return
+        settings = dataclasses.replace(settings, budget_usd=left)
+    # The attempt's own settings go with it, so resuming an interrupted attempt asks as it was asked.
+    meta = {**again.meta, "base_url": endpoint.base_url, "run_settings": dataclasses.asdict(settings)}
+    again = dataclasses.replace(again, meta=meta)
+    return start(again, endpoint=endpoint, settings=settings, store=store)
 
 
 def earlier_answers(store: Store, run_id: str, row_id: int) -> list[str]:

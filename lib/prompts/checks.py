@@ -232,8 +232,12 @@ def placeholders_left(text: str) -> list[str]:
 
 def _phrase_pattern(phrase: str) -> re.Pattern[str]:
     """The whole phrase, any case and spacing, not inside a longer word ("amazing" is not in "amazingly")."""
-    words = [re.escape(w) for w in _fold(phrase).split()]
-    return re.compile(r"(?<!\w)" + r"\s+".join(words) + r"(?!\w)")
+    folded = _fold(phrase).split()
+    words = [re.escape(w) for w in folded]
+    # Word edges only where the phrase has a word's edge: "!" or "?!" are found right after a word.
+    start = r"(?<!\w)" if folded and re.match(r"\w", folded[0]) else ""
+    end = r"(?!\w)" if folded and re.search(r"\w$", folded[-1]) else ""
+    return re.compile(start + r"\s+".join(words) + end)
 
 
 def _cell_spans(folded: str, row: Mapping[str, str]) -> list[tuple[int, int]]:

@@ -8,6 +8,7 @@ description, tags or version number: two prompts with one hash send the same req
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import replace
 
 from lib.prompts.templates import PromptSpec
@@ -46,3 +47,18 @@ def opened_from(library, source: str | None, version: int) -> PromptSpec | None:
         return library.load_version(source, version)
     except PromptLibraryError:
         return None
+
+
+def draft_identity(draft, saved: PromptSpec | None, mapping: Mapping[str, str] | None = None) -> dict:
+    """What a run records of a draft (lib.prompts.draft.Draft): identity() against the saved version it
+    was opened from, and the workspace's column mapping; {} for no draft or one that is not a prompt yet."""
+    if draft is None:
+        return {}
+    try:
+        spec = draft.spec()
+    except ValueError:
+        return {}
+    found = identity(spec, saved)
+    if mapping:
+        found["prompt_mapping"] = dict(mapping)
+    return found

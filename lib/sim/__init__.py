@@ -1,7 +1,8 @@
 """The project's own OpenAI-compatible HTTP server: tests, benchmarks and the offline demo.
 
-`server` starts it (in a thread or a subprocess), `app` is its behaviour, `replies` its deterministic
-answers, `limits` its rate-limit buckets, `batch` its Batch API, `http11` the raw HTTP/1.1 under it.
+`server` starts it (in a thread or a subprocess), `app` is its behaviour, `models` its own model rules
+(what each model accepts, OpenAI's refusals, shutdown dates), `replies` its deterministic answers, `limits`
+its rate-limit buckets, `batch` its Batch API, `http11` the raw HTTP/1.1 under it.
 """
 
 from lib.sim.server import (

@@ -8,7 +8,9 @@ One piece past 600 lines on purpose: every endpoint's behaviour reads and change
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import datetime as dt
 import hashlib
 import json
 import math
@@ -22,31 +24,29 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from lib.prompts.models import model_info
 from lib.sim import replies
 from lib.sim.http11 import HttpProtocol, Reply, Request
 from lib.sim.limits import HEADER_MODES, KeyLimits, refusal_message
-
-DEFAULT_MODELS = (
-    "gpt-4o-mini",
-    "gpt-4o",
-    "gpt-4.1",
-    "gpt-4.1-mini",
-    "gpt-4.1-nano",
-    "gpt-5",
-    "gpt-5-mini",
-    "gpt-5-nano",
-    "gpt-5-chat-latest",
-    "o4-mini",
-    "o3",
-    "o3-mini",
-    "gpt-3.5-turbo",
+from lib.sim.models import (
+    DEFAULT_MODELS,
+    TIERS,
+    ModelRules,
+    base_name,
+    check_request,
+    effective_effort,
+    is_shut_down,
+    known_rules,
+    model_not_found,
+    model_object,
+    parse_date,
+    rules_from_spec,
 )
+
 FAULT_KINDS = ("401", "quota", "429", "500", "503", "drop", "hang", "malformed")
 _SEEN_LIMIT = 500_000  # remembered request fingerprints / prompt prefixes before the memory is cleared
 _FINGERPRINT = "fp_sim0001"
 _CREATED = 1_715_000_000
-_SNAPSHOT_RE = re.compile(r"^(.+)-\d{4}-\d{2}-\d{2}$")
+_SNAPSHOT_RE = re.compile(r"^(.+)-\d{4}-\d{2}-\d{2}$")  # a dated snapshot is served when its base is
 
 
 @dataclass
@@ -76,18 +76,28 @@ class SimConfig:
     drops_billed: bool = False
     context_window: int | None = None  # overrides every model's context window
     invalid_keys: tuple[str, ...] = ("sk-invalid",)  # prefixes of keys refused with 401
+    # Models served (lib/sim/models.py has their rules; a name no rule knows is served as a plain chat model).
+    # The shut-down ones stay listed so that they answer 404 model_not_found, as OpenAI's do.
     models: tuple[str, ...] = DEFAULT_MODELS
+    # Rules for names no table knows (an Azure deployment, a gateway alias, a brand-new model), or changes to a
+    # known model's: {name: {rule field: value}} with ModelRules' fields, e.g. {"acme-reasoner-2":
+    # {"reasoning": true, "efforts": ["low", "medium", "high"]}}. Each name is served besides `models`.
+    extra_models: dict[str, dict] = field(default_factory=dict)
+    today: str | None = None  # "YYYY-MM-DD" for shutdown dates; None: the real UTC date
+    list_models: bool = True  # False: GET /v1/models answers 404, as some OpenAI-compatible servers do
     # Batch API (lib.sim.batch): seconds in each phase, per-line error rate, expiry after N lines per batch.
     batch_validating_s: float = 0.2
     batch_in_progress_s: float = 2.0
     batch_finalizing_s: float = 0.2
     p_batch_line_error: float = 0.0
     batch_expire_after: int | None = None
-    # Service tiers: models that take service_tier "flex", and how often flex has no capacity (429, unbilled).
-    flex_models: tuple[str, ...] = ("gpt-5", "gpt-5-mini", "gpt-5-nano", "o3", "o4-mini")
+    # Service tiers: which models take service_tier "flex" (None: each model's rules say; a list: exactly these
+    # base names), and how often flex has no capacity (429, unbilled). "fast" follows the rules only.
+    flex_models: tuple[str, ...] | None = None
     p_flex_unavailable: float = 0.0
-    # Models that bill prompt-cache writes: a first-seen cacheable prefix is reported as cache_write_tokens.
-    cache_write_models: tuple[str, ...] = ()
+    # Models that bill prompt-cache writes (a first-seen cacheable prefix is reported as cache_write_tokens):
+    # None: each model's rules say (the gpt-6 family); a list: exactly these base names.
+    cache_write_models: tuple[str, ...] | None = None
     # Packed requests (lib.prompts.packing): per item, how often the answer drops, repeats or mangles its id.
     p_pack_drop: float = 0.0
     p_pack_repeat: float = 0.0
@@ -98,15 +108,31 @@ class SimConfig:
     # Answers that follow the prompt as well as the row (system message, examples, temperature), so a
     # changed rule changes the answers: the app's demo server, where a workbench compares prompt variants.
     prompt_sensitive: bool = False
-    # A gate for tests: while set, chat answers are held (not sent, not billed); configure(hold=False)
-    # lets them go, each after its latency. A test that needs a run in progress holds the server.
-    hold: bool = False
+    # A test's gate: answers are held, unsent and unbilled, until it is set back to "" / False (stats'
+    # held_now counts them), so a run can be caught mid-way without a race with the clock. True holds every
+    # chat answer; a text holds those whose last user message contains it.
+    hold: str | bool = ""
 
     def __post_init__(self) -> None:
         self.invalid_keys = tuple(self.invalid_keys)
         self.models = tuple(self.models)
-        self.flex_models = tuple(self.flex_models)
-        self.cache_write_models = tuple(self.cache_write_models)
+        if self.flex_models is not None:
+            self.flex_models = tuple(self.flex_models)
+        if self.cache_write_models is not None:
+            self.cache_write_models = tuple(self.cache_write_models)
+        if not isinstance(self.extra_models, dict):
+            raise ValueError("extra_models must be an object of {model name: rule fields}")
+        self.extra_models = {
+            str(name): {k: list(v) if isinstance(v, tuple) else v for k, v in spec.items()}
+            if isinstance(spec, dict)
+            else spec
+            for name, spec in self.extra_models.items()
+        }
+        self._extra_rules = {name: rules_from_spec(name, spec) for name, spec in self.extra_models.items()}
+        self._served = frozenset(self.served())
+        self._rules_memo: dict[str, ModelRules] = {}
+        if self.today is not None:
+            parse_date(self.today, "today")
         for name in ("p_flex_unavailable", "p_pack_drop", "p_pack_repeat", "p_pack_mangle"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be within [0, 1]")
@@ -132,8 +158,9 @@ class SimConfig:
             raise ValueError("p_batch_line_error must be within [0, 1]")
 
     def to_dict(self) -> dict:
+        """Plain JSON values (lists, not tuples; copies, not the config's own dicts)."""
         return {
-            f.name: (list(v) if isinstance(v, tuple) else v)
+            f.name: json.loads(json.dumps(v)) if isinstance(v, dict | tuple) else v
             for f in dataclasses.fields(self)
             for v in [getattr(self, f.name)]
         }
@@ -151,6 +178,37 @@ class SimConfig:
     def fault_probability(self) -> float:
         return sum(getattr(self, f"p_{kind}") for kind in FAULT_KINDS)
 
+    def current_date(self) -> dt.date:
+        """The day shutdown dates are judged against: `today`, else the real UTC date."""
+        return parse_date(self.today, "today") if self.today else dt.datetime.now(dt.UTC).date()
+
+    def served(self) -> tuple[str, ...]:
+        """Every model name this server answers for (some of them with a 404, once shut down)."""
+        return (*self.models, *(name for name in self.extra_models if name not in self.models))
+
+    def rules(self, model: str) -> ModelRules:
+        """The rules a request for `model` meets: extra_models, else lib/sim/models.py, else a plain chat model,
+        with the flex_models / cache_write_models overrides applied."""
+        rules = self._rules_memo.get(model)
+        if rules is None:
+            if len(self._rules_memo) > 10_000:
+                self._rules_memo.clear()
+            rules = self._rules_memo[model] = self._rules_of(model)
+        return rules
+
+    def _rules_of(self, model: str) -> ModelRules:
+        rules = self._extra_rules.get(model) or self._extra_rules.get(base_name(model))
+        if rules is None:
+            rules = known_rules(model) or ModelRules()
+        base = base_name(model)
+        if self.flex_models is not None:
+            rules = dataclasses.replace(rules, flex=base in self.flex_models or model in self.flex_models)
+        if self.cache_write_models is not None:
+            rules = dataclasses.replace(
+                rules, cache_write=base in self.cache_write_models or model in self.cache_write_models
+            )
+        return rules
+
 
 def _dumps(obj: Any) -> bytes:
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
@@ -165,23 +223,41 @@ def error_body(message: str, type_: str, param: str | None = None, code: str | N
 ERROR_STYLES = ("openai", "azure", "litellm", "vllm", "ollama")
 _VLLM_TYPES = {400: "BadRequestError", 401: "Unauthorized", 404: "NotFoundError", 429: "RateLimitError"}
 _OLLAMA_TYPES = {400: "invalid_request_error", 404: "not_found_error"}
+# Azure passes a model's parameter refusals through in OpenAI's own shape (dify#9746, lobehub#5909 quote them).
+_AZURE_PASSTHROUGH = ("unsupported_parameter", "unsupported_value")
+# LiteLLM proxy 1.106.4 wrapping an upstream's error (captured on loopback in front of this simulator).
+_LITELLM_PREFIX = {
+    400: "litellm.BadRequestError: OpenAIException - ",
+    404: "litellm.NotFoundError: OpenAIException - ",
+    429: "litellm.RateLimitError: RateLimitError: OpenAIException - ",
+}
 
 
 def styled_error_body(
-    style: str, status: int, message: str, type_: str, param: str | None = None, code: str | None = None
+    style: str,
+    status: int,
+    message: str,
+    type_: str,
+    param: str | None = None,
+    code: str | None = None,
+    model: str | None = None,
 ) -> bytes:
-    """An error body as `style`'s server would send it."""
+    """An error body as `style`'s server would send it (`model`: the request's, which LiteLLM names)."""
     if style == "azure":  # Azure keeps the few codes it has of its own (content_filter, context_length...)
+        if code in _AZURE_PASSTHROUGH:
+            return error_body(message, type_, param, code)
         keep = code if code in ("content_filter", "context_length_exceeded", "DeploymentNotFound") else None
         return _dumps({"error": {"code": keep or str(status), "message": message}})
-    if style == "litellm":  # every code becomes the status, 429s a throttling_error; only the words stay
-        prefix = "litellm.RateLimitError: RateLimitError: OpenAIException - " if status == 429 else ""
+    if style == "litellm":  # every code becomes the status, 429s a throttling_error; the words and param stay
         etype = (
             "throttling_error" if status == 429 else "invalid_request_error" if status < 500 else "api_error"
         )
-        return _dumps(
-            {"error": {"message": prefix + message, "type": etype, "param": None, "code": str(status)}}
-        )
+        text = _LITELLM_PREFIX.get(status, "") + message
+        if model is not None and status in _LITELLM_PREFIX:
+            text += (
+                f"\n\nLiteLLM: model group '{model}' failed with the error above. No fallback was attempted."
+            )
+        return _dumps({"error": {"message": text, "type": etype, "param": param, "code": str(status)}})
     if style == "vllm":  # ErrorResponse at the top level, the code a number
         etype = _VLLM_TYPES.get(status, "InternalServerError")
         return _dumps({"object": "error", "message": message, "type": etype, "param": param, "code": status})
@@ -212,6 +288,7 @@ class _Ctx:
     started: float
     state: KeyState | None = None
     key_hash: str | None = None
+    model: str | None = None  # the request's model, once read (LiteLLM's error wording names it)
 
 
 class _Reject(Exception):
@@ -256,13 +333,13 @@ class SimApp:
         self._generation = getattr(self, "_generation", 0) + 1
         self.batch_api = SimBatches(self)  # files and batches; a reset forgets them and stops their timers
         self._ledger: list[dict] = []
-        self._held: list[tuple[HttpProtocol, Callable[[], None]]] = []  # answers behind the gate (hold)
         self._keys: dict[str, KeyState] = {}
         self._hashes: dict[str, str] = {}
         self._seen: dict[bytes, int] = {}
         self._by_status: Counter[str] = Counter()
         self._by_kind: Counter[str] = Counter()
         self._in_flight = 0
+        self._gate = asyncio.Event()
 
     def ledger(self) -> list[dict]:
         return list(self._ledger)
@@ -278,7 +355,7 @@ class SimApp:
             "billed": len(self._ledger),
             "in_flight": self._in_flight,
             "hanging_now": sum(1 for p in self.registry if p.hanging),
-            "held_now": len(self._held),
+            "held_now": sum(1 for p in self.registry if p.held),
             "open_connections": len(self.registry),
         }
 
@@ -286,10 +363,9 @@ class SimApp:
         """Apply a partial config update; limit changes start every key's buckets afresh."""
         old = self.config
         self.config = old.updated(changes)
-        if old.hold and not self.config.hold:
-            held, self._held = self._held, []
-            for _, let_go in held:
-                let_go()
+        if old.hold and not self.config.hold:  # the gate opens: every held answer goes on its way
+            self._gate.set()
+            self._gate = asyncio.Event()
         if (old.rpm, old.tpm, old.burst_seconds) != (
             self.config.rpm,
             self.config.tpm,
@@ -305,10 +381,8 @@ class SimApp:
         if config is not None:
             self.config = config
         for proto in list(self.registry):
-            if proto.hanging:
+            if proto.hanging or proto.held:
                 proto.abort()
-        for proto, _ in self._held:
-            proto.abort()
         self._clear_state()
 
     def _admin_reset(self, request: Request) -> dict:
@@ -343,11 +417,7 @@ class SimApp:
             if route is None:
                 route = self.batch_api.route(request)  # /v1/files..., /v1/batches...
             if route is None:
-                raise _Reject(
-                    self._error(
-                        ctx, 404, f"Invalid URL ({request.method} {request.path})", "invalid_request_error"
-                    )
-                )
+                raise _Reject(self._no_route(ctx))
             self._authenticate(ctx)
             reply = route(ctx)
         except _Reject as rejected:
@@ -395,7 +465,7 @@ class SimApp:
     ) -> Reply:
         self._by_kind[kind or code or type_] += 1
         headers = self._headers(ctx) + (extra or [])
-        body = styled_error_body(self.config.error_style, status, message, type_, param, code)
+        body = styled_error_body(self.config.error_style, status, message, type_, param, code, ctx.model)
         return Reply(status, body, headers, delay=delay)
 
     def _authenticate(self, ctx: _Ctx) -> None:
@@ -438,36 +508,43 @@ class SimApp:
             kind="auth",
         )
 
-    def _known_model(self, model: str) -> bool:
-        """An allowed model, or a dated snapshot of one (gpt-4o-mini-2024-07-18)."""
-        if model in self.config.models:
-            return True
+    def _available(self, model: str) -> bool:
+        """A served model (or a dated snapshot of one, gpt-4o-mini-2024-07-18) that is not shut down yet."""
+        served = self.config._served
         snapshot = _SNAPSHOT_RE.match(model)
-        return snapshot is not None and snapshot.group(1) in self.config.models
+        if model not in served and (snapshot is None or snapshot.group(1) not in served):
+            return False
+        return not is_shut_down(self.config.rules(model), self.config.current_date())
 
     def _models(self, ctx: _Ctx) -> Reply:
+        if not self.config.list_models:
+            raise _Reject(self._no_route(ctx))
         data = [
-            {"id": m, "object": "model", "created": _CREATED, "owned_by": "system"}
-            for m in self.config.models
+            model_object(m, self.config.rules(m), _CREATED)
+            for m in self.config.served()
+            if self._available(m)
         ]
         self._by_kind["models"] += 1
         return Reply(200, _dumps({"object": "list", "data": data}), self._headers(ctx))
 
     def _model(self, ctx: _Ctx) -> Reply:
+        if not self.config.list_models:
+            raise _Reject(self._no_route(ctx))
         name = ctx.request.path.removeprefix("/v1/models/")
-        if not self._known_model(name):
+        if not self._available(name):
             raise _Reject(self._model_not_found(ctx, name))
         self._by_kind["models"] += 1
-        body = {"id": name, "object": "model", "created": _CREATED, "owned_by": "system"}
+        body = model_object(name, self.config.rules(name), _CREATED)
         return Reply(200, _dumps(body), self._headers(ctx))
 
     def _model_not_found(self, ctx: _Ctx, name: str) -> Reply:
+        refusal = model_not_found(name)
+        return self._error(ctx, refusal.status, refusal.message, refusal.type, refusal.param, refusal.code)
+
+    def _no_route(self, ctx: _Ctx) -> Reply:
+        request = ctx.request
         return self._error(
-            ctx,
-            404,
-            f"The model `{name}` does not exist or you do not have access to it.",
-            "invalid_request_error",
-            code="model_not_found",
+            ctx, 404, f"Invalid URL ({request.method} {request.path})", "invalid_request_error"
         )
 
     # ----- chat completions --------------------------------------------------------------------------------
@@ -476,12 +553,12 @@ class SimApp:
         """Parse and check a chat request as the API does: (body, prompt tokens, max output, directives)."""
         body = self._parse_chat(ctx)
         model, messages = body["model"], body["messages"]
-        info = model_info(model)
-        self._check_params(ctx, body, info.uses_max_completion_tokens and info.reasoning)
+        rules = self.config.rules(model)
+        self._check_params(ctx, body, rules)
         max_out = body.get("max_completion_tokens", body.get("max_tokens"))
         marks = replies.directives(messages)
         prompt = replies.prompt_tokens(messages, model)
-        window = self.config.context_window or info.context_window
+        window = self.config.context_window or rules.context_window
         if "context_length" in marks or prompt > window:
             raise _Reject(
                 self._error(
@@ -550,15 +627,12 @@ class SimApp:
             return Reply(action="hang", hang_seconds=self.config.hang_seconds)
         state.answered += 1
         reply = self._answer(ctx, body, prompt, max_out, marks, delay, malformed=fault == "malformed")
-        if self.config.hold:
-            reply.gate = self._hold
+        hold = self.config.hold
+        if hold is True or (
+            isinstance(hold, str) and hold and hold in replies.last_user_text(body["messages"])
+        ):
+            reply.gate = self._gate
         return reply
-
-    def _hold(self, proto: HttpProtocol, let_go: Callable[[], None]) -> None:
-        if self.config.hold:
-            self._held.append((proto, let_go))
-        else:  # released between the answer's making and its gate
-            let_go()
 
     def _parse_chat(self, ctx: _Ctx) -> dict:
         try:
@@ -581,6 +655,9 @@ class SimApp:
             raise _Reject(
                 self._error(ctx, 400, "you must provide a model parameter", "invalid_request_error")
             )
+        ctx.model = model
+        if not self._available(model):  # unknown or shut down: 404 before any other parameter is looked at
+            raise _Reject(self._model_not_found(ctx, model))
         messages = body.get("messages")
         if not isinstance(messages, list) or not messages:
             problem = (
@@ -603,14 +680,12 @@ class SimApp:
                         "missing_required_parameter",
                     )
                 )
-        if not self._known_model(model):
-            raise _Reject(self._model_not_found(ctx, model))
         return body
 
-    def _check_params(self, ctx: _Ctx, body: dict, reasoning_rules: bool) -> None:
-        """Parameter rules the real API enforces; gpt-5 (not -chat) and o-series are stricter."""
+    def _check_params(self, ctx: _Ctx, body: dict, rules: ModelRules) -> None:
+        """Parameter rules the real API enforces: the general ones here, the model's own in check_request."""
         tier = body.get("service_tier")
-        if tier is not None and tier not in ("auto", "default", "flex", "priority"):
+        if tier is not None and tier not in TIERS:
             raise _Reject(
                 self._error(
                     ctx,
@@ -619,17 +694,6 @@ class SimApp:
                     "invalid_request_error",
                     "service_tier",
                     "invalid_value",
-                )
-            )
-        if tier == "flex" and _base_model(body["model"]) not in self.config.flex_models:
-            raise _Reject(
-                self._error(
-                    ctx,
-                    400,
-                    f"Flex processing is not available for the model {body['model']}.",
-                    "invalid_request_error",
-                    "service_tier",
-                    "unsupported_value",
                 )
             )
         key = body.get("prompt_cache_key")
@@ -657,31 +721,10 @@ class SimApp:
                         "integer_below_min_value",
                     )
                 )
-        if not reasoning_rules:
-            return
-        if body.get("max_tokens") is not None:
+        refusal = check_request(body, rules)
+        if refusal is not None:
             raise _Reject(
-                self._error(
-                    ctx,
-                    400,
-                    "Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead.",
-                    "invalid_request_error",
-                    "max_tokens",
-                    "unsupported_parameter",
-                )
-            )
-        temperature = body.get("temperature")
-        if temperature is not None and temperature != 1:
-            raise _Reject(
-                self._error(
-                    ctx,
-                    400,
-                    f"Unsupported value: 'temperature' does not support {temperature} with this model. "
-                    "Only the default (1) value is supported.",
-                    "invalid_request_error",
-                    "temperature",
-                    "unsupported_value",
-                )
+                self._error(ctx, refusal.status, refusal.message, refusal.type, refusal.param, refusal.code)
             )
 
     def _flex_unavailable(self, fingerprint: bytes, attempt: int) -> bool:
@@ -776,10 +819,9 @@ class SimApp:
         dropped: bool = False,
     ) -> Reply:
         model, messages = body["model"], body["messages"]
-        info = model_info(model)
-        reasoning = (
-            replies.reasoning_tokens(messages, model, body.get("reasoning_effort")) if info.reasoning else 0
-        )
+        rules = self.config.rules(model)
+        effort = effective_effort(body, rules)
+        reasoning = replies.reasoning_tokens(messages, model, effort) if effort is not None else 0
         refusal = replies.REFUSAL_TEXT if "refusal" in marks else None
         if refusal is not None:
             content, finish, visible = None, "stop", replies.completion_tokens(refusal, model)
@@ -801,7 +843,7 @@ class SimApp:
             )
         cached, written = self._cached_tokens(ctx.state, messages, model, prompt)
         tier = body.get("service_tier")
-        served = tier if tier in ("flex", "priority") else "default"
+        served = tier if tier in ("flex", "priority", "fast") else "default"
         usage = {
             "prompt_tokens": prompt,
             "completion_tokens": visible + reasoning,
@@ -814,13 +856,15 @@ class SimApp:
                 "rejected_prediction_tokens": 0,
             },
         }
-        if _base_model(model) in self.config.cache_write_models:
+        if rules.cache_write:
             usage["prompt_tokens_details"]["cache_write_tokens"] = written
         chat_id = f"chatcmpl-{self._next_id()}"
         created = int(time.time())
         if body.get("stream"):
             include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-            payload = _sse_body(chat_id, created, model, content, refusal, finish, usage, include_usage)
+            payload = _sse_body(
+                chat_id, created, model, served, content, refusal, finish, usage, include_usage
+            )
             content_type = "text/event-stream; charset=utf-8"
         else:
             message = {"role": "assistant", "content": content, "refusal": refusal, "annotations": []}
@@ -854,6 +898,7 @@ class SimApp:
             "cached_tokens": cached,
             "cache_write_tokens": usage["prompt_tokens_details"].get("cache_write_tokens", 0),
             "reasoning_tokens": reasoning,
+            "reasoning_effort": effort,  # what the request was served at (its own, else the model's default)
             "service_tier": "batch" if batch else served,
             "finish_reason": finish,
             "status": 200,
@@ -906,12 +951,6 @@ class SimApp:
         return cacheable, 0
 
 
-def _base_model(model: str) -> str:
-    """A dated snapshot's base name (gpt-5-mini-2025-08-07 -> gpt-5-mini)."""
-    match = _SNAPSHOT_RE.match(model)
-    return match.group(1) if match else model
-
-
 def _truncate(
     content: str, model: str, max_out: int | None, reasoning: int, forced: bool
 ) -> tuple[str, str, int, int]:
@@ -940,6 +979,7 @@ def _sse_body(
     chat_id: str,
     created: int,
     model: str,
+    served: str,
     content: str | None,
     refusal: str | None,
     finish: str,
@@ -952,7 +992,7 @@ def _sse_body(
         "object": "chat.completion.chunk",
         "created": created,
         "model": model,
-        "service_tier": "default",
+        "service_tier": served,
         "system_fingerprint": _FINGERPRINT,
     }
     chunks: list[dict] = []

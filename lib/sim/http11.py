@@ -52,9 +52,7 @@ class Reply:
     action: str = "send"  # "send", "drop" (close without answering) or "hang" (never answer)
     hang_seconds: float = 0.0
     on_due: Callable[[], None] | None = None  # runs when the reply is due, even if the client has gone
-    # Holds the reply back: called with the connection and a function that lets the reply go (the test's
-    # gate: SimConfig.hold). The latency starts once it is let go.
-    gate: Callable[[HttpProtocol, Callable[[], None]], None] | None = None
+    gate: asyncio.Event | None = None  # held until this is set (a test's gate), then the delay runs
 
 
 Handler = Callable[[Request], Reply]
@@ -77,10 +75,12 @@ class HttpProtocol(asyncio.Protocol):
         self._keep_alive = True
         self._timer: asyncio.TimerHandle | None = None
         self._hang_timer: asyncio.TimerHandle | None = None
+        self._gate_task: asyncio.Task | None = None
         self.transport: asyncio.Transport | None = None
         self.peer = ""
         self.closed = False
         self.hanging = False
+        self.held = False  # a reply waits for its gate
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -106,6 +106,8 @@ class HttpProtocol(asyncio.Protocol):
         for timer in (self._timer, self._hang_timer):
             if timer is not None:
                 timer.cancel()
+        if self._gate_task is not None:
+            self._gate_task.cancel()
         if self.transport is not None:
             self.transport.abort()
 
@@ -128,8 +130,11 @@ class HttpProtocol(asyncio.Protocol):
                     500,
                     b'{"error":{"message":"simulator bug","type":"server_error","param":null,"code":null}}',
                 )
-            if reply.gate is not None:
-                reply.gate(self, lambda reply=reply: self._go(reply, later=True))
+            if reply.gate is not None and not reply.gate.is_set():
+                self.held = True
+                self._gate_task = asyncio.get_running_loop().create_task(self._after_gate(reply))
+            elif reply.delay > 0:
+                self._timer = asyncio.get_running_loop().call_later(reply.delay, self._due, reply, True)
             else:
                 self._go(reply, later=False)
 
@@ -140,6 +145,15 @@ class HttpProtocol(asyncio.Protocol):
             self._timer = asyncio.get_running_loop().call_later(reply.delay, self._due, reply, True)
         else:
             self._due(reply, False)
+
+    async def _after_gate(self, reply: Reply) -> None:
+        await reply.gate.wait()
+        self.held = False
+        self._gate_task = None
+        if reply.delay > 0:
+            self._timer = asyncio.get_running_loop().call_later(reply.delay, self._due, reply, True)
+        else:
+            self._due(reply, True)
 
     def _due(self, reply: Reply, from_timer: bool) -> None:
         self._timer = None

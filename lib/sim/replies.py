@@ -169,11 +169,27 @@ def defect_reply(messages: list[dict], model: str, defect: str | None) -> str:
     return base + about
 
 
+# Hidden reasoning per effort, as a multiple of the medium draw (64-512 tokens): at medium a short cap of 80
+# is spent on thinking 7 times in 8 (an empty answer, finish_reason "length"), and cut short otherwise.
+EFFORT_SCALE = {
+    "none": 0.0,
+    "minimal": 1 / 16,
+    "low": 0.25,
+    "medium": 1.0,
+    "high": 2.5,
+    "xhigh": 5.0,
+    "max": 10.0,
+}
+
+
 def reasoning_tokens(messages: Sequence[dict], model: str, effort: str | None) -> int:
-    """Hidden reasoning tokens a reasoning model spends on this request (16-128 at medium effort)."""
-    base = 16 * (1 + _rng(messages, model, "reasoning").randrange(8))
-    scale = {"none": 0.0, "minimal": 0.0, "low": 0.5, "medium": 1.0, "high": 2.0}.get(effort or "medium", 1.0)
-    return int(base * scale)
+    """Hidden reasoning tokens a reasoning model spends on this request at `effort` (None: medium).
+
+    Medium draws 64, 128, ... 512 from the row (so the same row thinks as long at every effort, scaled by
+    EFFORT_SCALE); none spends 0.
+    """
+    base = 64 * (1 + _rng(messages, model, "reasoning").randrange(8))
+    return int(base * EFFORT_SCALE.get(effort or "medium", 1.0))
 
 
 def expected_json(messages: list[dict], model: str, schema: dict | None) -> Any:

@@ -251,10 +251,33 @@ def _field_parser(field: dataclasses.Field, hint: Any) -> tuple[Callable[[str], 
     if typing.get_origin(hint) in (types.UnionType, typing.Union):
         hint = next(a for a in typing.get_args(hint) if a is not type(None))
         inner, metavar = _field_parser(field, hint)
-        return (lambda text: None if text.lower() in ("", "none") else inner(text)), metavar
+        empty_is_none = typing.get_origin(hint) is not tuple  # "" is an empty list, "none" is None
+        return (
+            lambda text: None if text.lower() == "none" or (empty_is_none and not text) else inner(text)
+        ), metavar
     if typing.get_origin(hint) is tuple:
         return (lambda text: tuple(part.strip() for part in text.split(",") if part.strip())), "A,B,..."
+    if typing.get_origin(hint) is dict:
+        return _json_object, "JSON"
+    if hint is bool:
+        return _boolean, "BOOL"
     return hint, hint.__name__.upper()
+
+
+def _json_object(text: str) -> dict:
+    value = json.loads(text)
+    if not isinstance(value, dict):
+        raise ValueError(f"expected a JSON object, not {text!r}")
+    return value
+
+
+def _boolean(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"expected true or false, not {text!r}")
 
 
 def config_to_argv(config: SimConfig) -> list[str]:
@@ -265,7 +288,12 @@ def config_to_argv(config: SimConfig) -> list[str]:
         value = getattr(config, field.name)
         if value == getattr(default, field.name):
             continue
-        text = ",".join(value) if isinstance(value, tuple) else ("none" if value is None else str(value))
+        if isinstance(value, tuple):
+            text = ",".join(value)
+        elif isinstance(value, dict):
+            text = json.dumps(value)
+        else:
+            text = "none" if value is None else str(value)
         argv += [f"--{field.name.replace('_', '-')}", text]
     return argv
 

@@ -6,6 +6,7 @@ import csv
 import datetime as dt
 import io
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import PurePath
 
 import pandas as pd
@@ -265,6 +266,30 @@ def column_order(columns: Sequence[str], outputs: Sequence[str], ids: Sequence[s
         *[c for c in status if c != EDITED_COLUMN],
         *rest,
     ]
+
+
+MAX_PINNED = 4  # identifying columns and answers pinned together; past this, the answers scroll
+
+
+@dataclass(frozen=True)
+class GridLayout:
+    """How a grid shows a table: which columns in which order, which are pinned on the left."""
+
+    order: list[str]  # without the row id column (the grid's index)
+    ids: list[str]  # identifying columns, pinned
+    answers: list[str]  # answer columns this table has, pinned too when `pin_answers`
+    pin_answers: bool
+
+
+def grid_layout(
+    columns: Sequence[str], outputs: Sequence[str], chosen_ids: Sequence[str] | None
+) -> GridLayout:
+    """Identifying columns pinned, then the answers (pinned too when both fit), then the rest."""
+    columns = [str(c) for c in columns]
+    ids = id_columns(columns, chosen_ids)
+    order = [c for c in column_order(columns, outputs, ids) if c != "enrich_row_id"]
+    answers = [c for c in outputs if c in columns]
+    return GridLayout(order, ids, answers, len(ids) + len(outputs) <= MAX_PINNED)
 
 
 def output_names(meta: Mapping) -> list[str]:

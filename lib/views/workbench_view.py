@@ -83,3 +83,24 @@ def packing_line(
     if answered_both:
         line += f"; {same_answers} of {answered_both} answers the same"
     return line + "."
+
+
+def try_progress(label: str, snap) -> tuple[float, str]:
+    """(share done, 'Try 2: 3 of 5 rows answered · 1 failed') for a column whose try is running."""
+    done = snap.succeeded + snap.failed + snap.skipped
+    parts = [f"{label}: {snap.succeeded:,} of {snap.total:,} rows answered"]
+    if snap.failed:
+        parts.append(f"{snap.failed:,} failed")
+    if snap.stall_kind == "429" and snap.next_try_s is not None:
+        parts.append(f"the server asks to wait, next try in {snap.next_try_s:.0f} s")
+    return (done / snap.total if snap.total else 0.0), " · ".join(parts)
+
+
+def stopped_text(state) -> str | None:
+    """Why a column's try left rows unanswered (lib.views.run_data.RunState), or None when it did not or
+    still runs."""
+    if state is None or state.active or not state.pending:
+        return None
+    if state.interrupted:
+        return "Stopped when the server restarted before every row was answered."
+    return f"Stopped: {state.message}" if state.message else f"Stopped ({state.status})."

@@ -155,8 +155,19 @@ class Fetcher:
     ):
         self.settings = settings
         self.backend = GuardedBackend(policy, on_connect=on_connect)
-        self.client = httpx2.Client(
-            transport=_GuardedTransport(self.backend, max_connections),
+        self._max_connections = max_connections
+        self.client = self._new_client()
+        self.stop = threading.Event()  # set: requests on the wire end within a quarter second (Cancelled)
+        self._sites: dict[str, _Site] = {}
+        self._sites_lock = threading.Lock()
+        self._counts_lock = threading.Lock()
+        self.requests = 0  # every request sent, robots.txt included
+        self.bytes_read = 0
+
+    def _new_client(self) -> httpx2.Client:
+        settings = self.settings
+        return httpx2.Client(
+            transport=_GuardedTransport(self.backend, self._max_connections),
             follow_redirects=False,
             trust_env=False,  # a proxy would resolve names itself, out of reach of the address check
             timeout=httpx2.Timeout(
@@ -168,15 +179,15 @@ class Fetcher:
                 "Accept-Language": "en;q=1.0, de;q=0.9, fr;q=0.8, *;q=0.5",
             },
         )
-        self.stop = threading.Event()  # set: requests on the wire end within a quarter second (Cancelled)
-        self._sites: dict[str, _Site] = {}
-        self._sites_lock = threading.Lock()
-        self._counts_lock = threading.Lock()
-        self.requests = 0  # every request sent, robots.txt included
-        self.bytes_read = 0
 
     def close(self) -> None:
+        """Close the connections (idempotent). Only when no request is on the wire."""
         self.client.close()
+
+    def reopen(self) -> None:
+        """A fresh client after close(), for a job resumed after a pause; robots rules read stay known."""
+        if self.client.is_closed:
+            self.client = self._new_client()
 
     # --- one site ------------------------------------------------------------------------------------
 

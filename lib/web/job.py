@@ -184,6 +184,14 @@ class WebJob(Job):
         self.fetcher.stop.clear()
         return True
 
+    def _phase_starting(self) -> None:
+        self.fetcher.reopen()  # closed when the last phase ended
+
+    def _settled(self) -> None:
+        # Every worker has stopped: no request is on the wire. Closed here, not by the caller, because the
+        # app never knows when a job it started ends (a resume opens a fresh client).
+        self.fetcher.close()
+
     def _cancel_message(self) -> str:
         return "Cancelled: rows not read yet have no website text."
 
@@ -195,6 +203,7 @@ class WebJob(Job):
                 self.fetcher.stop.set()  # sites on the wire are dropped within a quarter second
 
     def close(self) -> None:
+        """Close the HTTP client now (it is also closed whenever the workers stop)."""
         self.fetcher.close()
 
     # --- reading ----------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from lib.engine.runs import PlanError, RunOptions, plan_run
 from lib.prompts.templates import PromptSpec
 from lib.store import RowRecord, Store
 
-DEFAULT_TIMEOUT_S = 90.0  # per variant, as the app's sample
+DEFAULT_TIMEOUT_S = 90.0  # per variant: the command line's compare waits (the app polls its tries instead)
 MAX_APP_VARIANTS = 4  # the workbench page shows at most this many side by side
 
 

@@ -5,8 +5,8 @@ given after it apply to that variant, given before any variant they are every va
 variants run one after another over the same rows (lib/workbench/variants.py), so an answer already paid
 for (by an earlier variant, compare or run on this endpoint) is reused, and a variant identical to an
 earlier one sends nothing. The side-by-side table goes to --output (.csv, .xlsx or .json); without it a
-readable table goes to stderr. The last line on stdout is one JSON object; exit 0 when every variant
-finished with an answer, 2 for bad input, 3 when a variant stopped early or every row of a variant failed.
+readable table goes to stderr. The last line on stdout is one JSON object; exit codes as for run
+(lib/cli/exits.py): 3 when a variant stopped early or every row of a variant failed, 4 when some rows failed.
 """
 
 from __future__ import annotations
@@ -15,11 +15,15 @@ import argparse
 import dataclasses
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
-from lib.cli_common import EXIT_OK, EXIT_STOPPED, UsageError
+from lib.cli import args as cli_args
+from lib.cli import loading
+from lib.cli.exits import EXIT_OK, EXIT_SOME_FAILED, EXIT_STOPPED, UsageError
+from lib.cli.progress import Progress, run_frame
 
+ORDER = 40
 PER_VARIANT = ("system", "model", "temperature", "max_tokens", "name")
 DEFAULT_ROWS = 5
 
@@ -33,7 +37,7 @@ class _InOrder(argparse.Action):
         namespace.steps = steps
 
 
-def add_parser(sub, input_args: Callable[[argparse.ArgumentParser], None]) -> argparse.ArgumentParser:
+def add_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser(
         "compare",
         help="try prompt variants side by side on a few rows",
@@ -48,15 +52,21 @@ def add_parser(sub, input_args: Callable[[argparse.ArgumentParser], None]) -> ar
     p.add_argument("--template", action=_InOrder, metavar="TEXT", help="a template with {{ Column }}s")
     p.add_argument("--system", action=_InOrder, metavar="TEXT", help="system text")
     p.add_argument("--model", action=_InOrder, help="model (default: the prompt's, else gpt-4o-mini)")
-    p.add_argument("--temperature", action=_InOrder, type=float, metavar="T")
-    p.add_argument("--max-tokens", action=_InOrder, type=int, metavar="N", help="max output tokens per row")
+    p.add_argument("--temperature", action=_InOrder, type=cli_args.number(0, 2), metavar="T")
+    p.add_argument(
+        "--max-tokens", action=_InOrder, type=cli_args.whole(1), metavar="N", help="max output tokens per row"
+    )
     p.add_argument("--name", action=_InOrder, help="the variant's name in the table and the JSON")
     rows = p.add_mutually_exclusive_group()
-    rows.add_argument("--rows", type=int, metavar="N", help=f"the first N rows (default {DEFAULT_ROWS})")
+    rows.add_argument(
+        "--rows", type=cli_args.whole(1), metavar="N", help=f"the first N rows (default {DEFAULT_ROWS})"
+    )
     rows.add_argument("--row-ids", metavar="IDS", help="these rows, e.g. 1,5,9-12 (1 = the first data row)")
-    rows.add_argument("--random", type=int, metavar="N", help="N random rows (the same ones for a --seed)")
+    rows.add_argument(
+        "--random", type=cli_args.whole(1), metavar="N", help="N random rows (the same ones for a --seed)"
+    )
     p.add_argument("--seed", type=int, default=1, help="with --random (default 1)")
-    input_args(p)
+    cli_args.input_args(p)
     p.add_argument(
         "--map",
         action="append",
@@ -64,16 +74,22 @@ def add_parser(sub, input_args: Callable[[argparse.ArgumentParser], None]) -> ar
         metavar="PLACEHOLDER=COLUMN",
         help="read this column for a placeholder, in every variant that has it (repeatable)",
     )
-    p.add_argument("--output", help="the side-by-side table: .csv, .xlsx or .json (default: stderr only)")
     p.add_argument(
-        "--csv-for",
-        choices=("spreadsheet", "crm"),
-        default="spreadsheet",
-        help="CSV output: 'spreadsheet' guards cells Excel would run as formulas; 'crm' keeps exact text",
+        "--output",
+        type=cli_args.output_path,
+        help="the side-by-side table: .csv, .xlsx or .json (default: stderr only)",
     )
-    p.add_argument("--workers", type=int, default=8, help="requests at once per variant (default 8)")
-    p.add_argument("--timeout", type=float, default=30.0, help="seconds per request (default 30)")
-    p.add_argument("--data-dir", default="results", help="where answers are journalled (default results/)")
+    cli_args.csv_for_arg(p)
+    p.add_argument(
+        "--workers", type=cli_args.whole(1, 256), default=8, help="requests at once per variant (default 8)"
+    )
+    p.add_argument(
+        "--timeout",
+        type=cli_args.number(0, 600, above=True, unit="seconds"),
+        default=30.0,
+        help="seconds per request (default 30)",
+    )
+    cli_args.data_dir_arg(p)
     p.add_argument("--quiet", action="store_true", help="no table or progress on stderr")
     return p
 
@@ -132,9 +148,6 @@ def _variants(wanted: Sequence[_Wanted]):
                 raise UsageError(str(exc)) from exc
         if s.get("system") is not None:
             spec = dataclasses.replace(spec, system=str(s["system"]))
-        for flag in ("temperature", "max_tokens"):
-            if s.get(flag) is not None and s[flag] < (1 if flag == "max_tokens" else 0):
-                raise UsageError(f"--{flag.replace('_', '-')} cannot be {s[flag]}.")
         options = RunOptions(
             model=s.get("model") or spec.model or DEFAULT_MODEL,
             max_tokens=s["max_tokens"] if s.get("max_tokens") is not None else spec.max_tokens,
@@ -211,7 +224,7 @@ def _row_ids(args: argparse.Namespace, df) -> list[int]:
         raise UsageError(f"{flag}: {exc}") from exc
 
 
-def cmd_compare(args: argparse.Namespace, *, read_input: Callable) -> int:
+def main(args: argparse.Namespace) -> int:
     from lib import export
     from lib.engine import RunSettings
     from lib.engine.client import endpoint_from_env, load_dotenv_once
@@ -219,27 +232,20 @@ def cmd_compare(args: argparse.Namespace, *, read_input: Callable) -> int:
     from lib.workbench import compare, table
     from lib.workbench.variants import CompareError, run_variants
 
-    output = Path(args.output) if args.output else None
-    fmt = output.suffix.lower().lstrip(".") if output else None
-    if output is not None and fmt not in ("csv", "xlsx", "json"):
-        raise UsageError(f"--output must end in .csv, .xlsx or .json (got '{output.name}').")
-    if not 1 <= args.workers <= 256:
-        raise UsageError("--workers must be between 1 and 256.")
-    if not 0 < args.timeout <= 600:
-        raise UsageError("--timeout must be between 0 and 600 seconds.")
+    output = args.output
     variants = _variants(wanted_variants(args.steps))
     load_dotenv_once()
     endpoint = endpoint_from_env()
     if endpoint is None:
         raise UsageError("No API key: set OPENAI_API_KEY in the environment or in a .env file.")
-    leads, _ = read_input(args)
+    leads, _ = loading.read_input(args)
     variants, mapping = _mapped(variants, [str(c) for c in leads.df.columns], args.map)
     row_ids = _row_ids(args, leads.df)
     try:
         store = Store(args.data_dir)
     except StoreError as exc:
         raise UsageError(str(exc)) from exc
-    progress = _progress(args.quiet)
+    progress = Progress(args.quiet)
     try:
         runs = run_variants(
             leads.df,
@@ -248,7 +254,9 @@ def cmd_compare(args: argparse.Namespace, *, read_input: Callable) -> int:
             endpoint=endpoint,
             store=store,
             settings=RunSettings(workers=min(args.workers, len(row_ids)), timeout_s=args.timeout),
-            on_progress=progress,
+            on_progress=lambda name, snap: progress.draw(
+                run_frame(snap, name), final=snap.status not in ("pending", "running")
+            ),
             meta={
                 "input_name": Path(args.input).name,
                 "input_encoding": leads.encoding,
@@ -262,12 +270,14 @@ def cmd_compare(args: argparse.Namespace, *, read_input: Callable) -> int:
     frame = table.side_by_side(leads.df, row_ids, runs)
     if output is not None:
         try:
-            export.write_atomic(output, export.export_bytes(frame, fmt, csv_for=args.csv_for))
+            export.write_atomic(
+                output, export.export_bytes(frame, cli_args.output_format(output), csv_for=args.csv_for)
+            )
         except export.ExportError as exc:
             raise UsageError(str(exc)) from exc
     elif not args.quiet:
         print_table(leads.df, row_ids, runs, matrix, differing)
-    summary_variants, problems = [], []
+    summary_variants, problems, failures = [], [], []
     for run in runs:
         t = compare.totals(matrix, run.variant.name, run.variant.options.model)
         projected = compare.project_cost(t, len(leads.df))
@@ -299,6 +309,8 @@ def cmd_compare(args: argparse.Namespace, *, read_input: Callable) -> int:
                 (c.error for c in (matrix.cell(run.variant.name, i) for i in row_ids) if c.error), ""
             )
             problems.append(f"Variant '{run.variant.name}': every row failed; the first error: {first}")
+        elif t.failed:
+            failures.append(f"Variant '{run.variant.name}': {t.failed} of {len(row_ids)} rows failed.")
     summary = {
         "rows": len(row_ids),
         "row_ids": row_ids,
@@ -308,29 +320,12 @@ def cmd_compare(args: argparse.Namespace, *, read_input: Callable) -> int:
         "variants": summary_variants,
         "output": str(output) if output is not None else None,
     }
-    if problems:
-        summary["reason"] = " ".join(dict.fromkeys(problems))
+    if problems or failures:
+        summary["reason"] = " ".join(dict.fromkeys(problems or failures))
         print(summary["reason"], file=sys.stderr)
     print(json.dumps(summary, ensure_ascii=False))
-    return EXIT_STOPPED if problems else EXIT_OK
-
-
-def _progress(quiet: bool):
-    """One line on stderr as each variant ends."""
-    shown: set[str] = set()
-
-    def draw(name: str, snap) -> None:
-        if quiet or snap.status in ("pending", "running") or name in shown:
-            return
-        shown.add(name)
-        cost = f"${snap.cost_usd:.4f}" if snap.cost_known else "cost unknown (unpriced model)"
-        print(
-            f"{name}: {snap.succeeded} answered, {snap.failed} failed, {snap.requests_sent} requests, "
-            f"{snap.cache_hits} reused, {cost} [{snap.status}]",
-            file=sys.stderr,
-        )
-
-    return draw
+    # A variant stopped or answering nothing is the whole compare stopped; failed rows elsewhere are a 4.
+    return EXIT_STOPPED if problems else EXIT_SOME_FAILED if failures else EXIT_OK
 
 
 def print_table(df, row_ids, runs, matrix, differing) -> None:

@@ -1,0 +1,105 @@
+"""`python -m lib check INPUT --prompt NAME`: read the file, check the prompt against it, quote tokens and cost.
+Sends nothing and writes nothing; exit 2 when the prompt uses columns the file does not have."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from lib.cli import args as cli_args
+from lib.cli import loading
+from lib.cli.exits import EXIT_BAD_INPUT, EXIT_OK, UsageError
+
+ORDER = 20
+
+
+def add_parser(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("check", help="read the file, check the prompt, and quote tokens and cost")
+    p.add_argument("input")
+    cli_args.prompt_args(p)
+    return p
+
+
+def main(args: argparse.Namespace) -> int:
+    from lib.cost import pricing
+    from lib.cost import quote as quoting
+    from lib.engine.runs import PlanError, packed_requests, plan_run
+    from lib.prompts.checks import to_mapping
+    from lib.prompts.mapping import fit
+
+    cli_args.check_prompt_flags(args)
+    spec = loading.load_spec(args)
+    leads, _ = loading.read_input(args)
+    options = loading.run_options(args, spec)
+    columns = [str(c) for c in leads.df.columns]
+    unmapped = spec
+    spec, mapping = loading.mapped(args, spec, columns)
+    missing = loading.missing_columns(spec, columns)
+    loading.check_mentions(spec, columns)
+    found = fit(unmapped, columns, mapping)  # told in the prompt's own placeholders
+    loading.print_fit(found)
+    summary = {
+        "rows": len(leads.df),
+        "columns": list(leads.df.columns),
+        **loading.file_summary(leads),
+        "renamed_headers": leads.renamed_headers,
+        "missing_placeholders": missing,
+        "fit": loading.fit_rows(found),
+        "example_notes": list(found.example_notes),
+        "prompt": {**args.prompt_identity, "prompt_mapping": mapping},
+        "model": options.model,
+        "checks": to_mapping(spec.checks),
+    }
+    if missing:
+        print(json.dumps(summary, ensure_ascii=False))
+        print(loading.missing_message(missing, found), file=sys.stderr)
+        return EXIT_BAD_INPUT
+    try:
+        plan = plan_run(leads.df, spec, options, base_url=None)
+    except PlanError as exc:
+        raise UsageError(str(exc)) from exc
+    q = quoting.quote(
+        [i.body for i in plan.items], options.model, max_tokens=options.max_tokens, price=plan.price
+    )
+    summary.update(
+        {
+            "rows_to_send": len(plan.items),
+            "rows_skipped": len(plan.skipped),
+            "input_tokens": q.input_tokens,
+            "exact": q.exact,
+            "encoding_used": q.encoding,
+            "output_tokens_low": q.output_tokens_low,
+            "output_tokens_high": q.output_tokens_high,
+            "cost_low_usd": q.cost_low,
+            "cost_high_usd": q.cost_high,
+            "output_basis": q.basis,
+            "distinct_requests": q.distinct,
+            "reused_rows": q.reused_rows,
+            "static_prefix_tokens": q.prefix_tokens,
+            "cached_tokens_estimate": q.cached_tokens,
+            "prices_from": f"{pricing.DATA_SOURCE}, prices as of {pricing.PRICES_READ_ON}",
+        }
+    )
+    packed = None
+    if plan.packs:
+        packed = quoting.packed_quote(q, packed_requests(plan), options.model, price=plan.price)
+    summary["paths"] = [
+        {
+            "path": p.name,
+            "available": p.available,
+            "cost_low_usd": p.cost_low,
+            "cost_high_usd": p.cost_high,
+            "likely_time": p.duration,
+            **({"note": p.note} if p.note else {}),
+        }
+        for p in quoting.paths(
+            q,
+            options.model,
+            prices=plan.tier_prices,
+            packed=packed,
+            rows_per_request=plan.meta.get("rows_per_request"),
+        )
+    ]
+    print(json.dumps(summary, ensure_ascii=False))
+    return EXIT_OK

@@ -1,0 +1,36 @@
+"""The cost quote of the whole table (cached by table, prompt, options and sample) and its figures."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from lib.engine import runs
+from lib.prompts.library import dump_spec
+from lib.prompts.templates import PromptSpec
+from lib.views import prompt_draft
+from pages import _leads
+
+
+@st.cache_data(max_entries=32, show_spinner="Counting tokens…")
+def _quote(table_digest: str, spec_yaml: str, option_values: tuple, sample: tuple[int, ...], _df, _spec):
+    model_name, max_tokens, temperature, empty, price = option_values
+    options = runs.RunOptions(
+        model=model_name, max_tokens=max_tokens, temperature=temperature, empty=empty, price=price
+    )
+    return prompt_draft.quote_table(_df, _spec, options, sample)
+
+
+def quote(df: pd.DataFrame, spec: PromptSpec, options: runs.RunOptions, sample: tuple[int, ...] = ()):
+    """The cost quote for the whole table, cached by table, prompt, options and sample."""
+    values = (options.model, options.max_tokens, options.temperature, options.empty, options.price)
+    return _quote(_leads.lead_digest(), dump_spec(spec), values, tuple(sample), df, spec)
+
+
+def quote_metrics(q) -> None:
+    """The quote's figures, two to a row so no value is cut off."""
+    items = list(prompt_draft.quote_lines(q).items())
+    for i in range(0, len(items), 2):
+        cols = st.columns(2)
+        for col, (label, value) in zip(cols, items[i : i + 2], strict=False):
+            col.metric(label, value)
