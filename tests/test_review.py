@@ -329,30 +329,27 @@ def test_the_live_order_is_kept_a_while_so_the_grid_is_not_remounted_each_redraw
     assert list(shown["enrich_flags"]) == [later.loc[i, "enrich_flags"] for i in order]  # today's cells
 
 
-def test_start_again_goes_at_the_runs_tier_and_ceilings_and_rounds_end_with_a_cancelled_attempt(
-    sim, data_dir
-):
+def test_start_again_goes_at_the_runs_tier_and_ceilings_and_a_cancel_stops_the_attempt(sim, data_dir):
     """One regenerate in lib for the app and the CLI: the attempt carries the run's service tier, ceilings and
-    what is left of its budget; cancelling an attempt (Ctrl-C on the command line) ends the rounds."""
+    what is left of its budget; a cancel (Ctrl-C on the command line) stops it with its rows pending."""
     from lib.engine import regenerate
     from lib.engine.client import Endpoint
+    from tests.engine_helpers import wait_until
 
     plan = flagged_run(sim, data_dir)
-    sim.configure(defects=["banned_phrase"])  # asked again, still flagged: a second round would go
     store = Store(data_dir)
     record = store.run(plan.run_id)
     kept = {"workers": 2, "rpm": 700, "tpm": 90_000, "service_tier": "priority", "budget_usd": 5.0}
     store.set_run_status(plan.run_id, record.status, None, run_settings=kept)
     spent = regenerate.spent(store, plan.run_id)
-    sim.configure(hold=True)  # the first attempt stays in flight until it has been cancelled
-    rounds = regenerate.Rounds(
-        store, plan.run_id, Endpoint(api_key="sk-test-review", base_url=sim.url), times=3
-    )
-    for job in rounds:
-        s = job.settings
-        assert (s.workers, s.rpm, s.tpm, s.service_tier) == (2, 700, 90_000, "priority")
-        assert s.budget_usd == pytest.approx(5.0 - spent)
-        job.cancel()
-        sim.configure(hold=False)
-    assert len(rounds.jobs) == 1 and rounds.stopped.startswith("Regenerate attempt 1 stopped: Cancelled")
+    sim.configure(hold=True)  # the attempt stays in flight until it has been cancelled
+    job = regenerate.start_again(store, plan.run_id, Endpoint(api_key="sk-test-review", base_url=sim.url))
+    s = job.settings
+    assert (s.workers, s.rpm, s.tpm, s.service_tier) == (2, 700, 90_000, "priority")
+    assert s.budget_usd == pytest.approx(5.0 - spent)
+    assert wait_until(lambda: sim.stats()["held_now"] >= 1)
+    job.cancel()
+    sim.configure(hold=False)
+    assert job.wait(20) and job.snapshot().status == "cancelled"
+    assert job.snapshot().pending > 0  # the rows not sent stay pending: the attempt can be continued
     store.close()

@@ -200,7 +200,9 @@ def main(args: argparse.Namespace) -> int:
     if args.retry_failed and job.snapshot().failed and not interrupts.stopped:
         from lib.engine.resume import continue_run  # the one way on; a batch's failed rows go again live
 
-        job = interrupts.watch(continue_run(store, plan.run_id, endpoint, retry_failed=True, settings=settings))
+        job = interrupts.watch(
+            continue_run(store, plan.run_id, endpoint, retry_failed=True, settings=settings)
+        )
         progress.follow(job)
     snap = job.snapshot()
     again = Regenerated(rows=job.rows())
