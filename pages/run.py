@@ -225,7 +225,7 @@ def sample_section(w: Workspace) -> None:
 def start_section(df, spec, w: Workspace, conn: Connection, busy: bool) -> None:
     st.subheader("Run the whole list")
     options = current_options(spec, w)
-    q = _quote.quote(df, spec, options, _jobs.sample_tokens())
+    q = _quote.quote(df, spec, options, _jobs.sample_tokens(), _jobs.sample_reasoning())
     _quote.quote_metrics(q)
     st.caption(f"Output estimate: {q.basis}.")
     for note in prompt_draft.quote_notes(q):

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from collections import Counter
 
+import pandas as pd
 import pytest
 
 from lib import engine
 from lib.engine.runs import RunOptions, plan_run
+from lib.prompts import templates
+from lib.prompts.library import PromptLibrary
 from lib.prompts.templates import PromptSpec
 from lib.store import Store
 from tests.engine_helpers import leads
@@ -114,3 +117,31 @@ def test_a_404_model_not_found_stops_with_every_row_pending(sim, data_dir):
     assert snap.status == "failed" and snap.succeeded == 0 and snap.failed == 0 and snap.pending == 50
     assert "does not exist" in snap.message and sim.ledger() == []
     assert sim.stats()["by_status"].get("404", 0) <= 2  # found with the first request, not 50 times
+
+
+@pytest.mark.parametrize("name", PromptLibrary().names())
+def test_every_library_prompt_answers_a_sample_on_its_model_as_shipped(sim, data_dir, name):
+    """Each shipped prompt tried again on a sample against the strict server: no refusal, no hidden thinking."""
+    spec = PromptLibrary().load(name)
+    fields = templates.placeholders(spec.system) + templates.placeholders(spec.template)
+    df = pd.DataFrame({f: [f"{f} value {i}" for i in range(1, 6)] for f in dict.fromkeys(fields)})
+    df.index = pd.RangeIndex(1, 6, name="row_id")
+    options = RunOptions(
+        model=spec.model,
+        max_tokens=spec.max_tokens,
+        temperature=spec.temperature,
+        reasoning_effort=spec.reasoning_effort,
+    )
+    job = engine.start(
+        plan_run(df, spec, options, base_url=sim.url),
+        endpoint=engine.Endpoint(api_key="sk-test-library", base_url=sim.url),
+        settings=engine.RunSettings(workers=4, timeout_s=10),
+        store=Store(data_dir),
+    )
+    assert job.wait(60)
+    snap = job.snapshot()
+    assert snap.succeeded == 5 and snap.adjustments == (), (snap.recent_errors, snap.adjustments)
+    assert sim.stats()["by_status"].get("400", 0) == 0
+    assert {e["reasoning_effort"] for e in sim.ledger()} == {"none"}
+    # (the simulator's replies are longer than a company name: a short cap may cut them, but never thinking)
+    assert not any("reasoning_cut" in r.flags for r in job.rows())

@@ -393,7 +393,12 @@ def results_frame(
         prompt_tokens, completion_tokens, row_cost, reasoning_tokens = carried or (
             (0, 0, 0.0, 0)
             if reused
-            else (row.usage.prompt_tokens, row.usage.completion_tokens, row.cost_usd, row.usage.reasoning_tokens)
+            else (
+                row.usage.prompt_tokens,
+                row.usage.completion_tokens,
+                row.cost_usd,
+                row.usage.reasoning_tokens,
+            )
         )
         values = {
             "enrich_status": row.status,
