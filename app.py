@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import streamlit as st
 
+from lib import models
 from lib.cost.pricing import PRICES_READ_ON, price_for
 from lib.engine.client import load_dotenv_once
-from lib.views import connection_text, labels
+from lib.views import connection_text, labels, model_view
 from pages import _connection, _state
 
 
@@ -70,19 +71,28 @@ def model_box() -> None:
     w = _state.ws()
     st.subheader("Model")
     model = w.effective_model()
+    listing = model_view.listing_for(_connection.connection().endpoint, _state.store())
     _state.bind(
         st.selectbox,
         "Model",
         "settings.model",
         key="model",
-        options=labels.model_choices(model),
-        format_func=lambda name: labels.price_label(name, w.settings.price_aliases),
+        options=model_view.model_choices(model, listing),
+        format_func=lambda name: model_view.model_label(name, w.settings.price_aliases, listing),
         accept_new_options=True,
-        help="Type a model name that is not listed (it will be unpriced).",
+        help="Type a model name that is not listed (it will be unpriced). Models that are shut down are left "
+        "out; those shutting down say when.",
     )
     if not w.settings.model_set and w.draft is not None and w.draft.model:
         st.caption(f"From the prompt {labels.md_escape(w.draft.name)}.")
-    st.caption(f"Prices per 1M tokens, read on {PRICES_READ_ON}. Unknown models are shown as unpriced.")
+    warning = model_view.retirement_warning(model, listing)
+    if warning:
+        (st.error if warning[0] == "error" else st.warning)(warning[1], icon=":material/event_busy:")
+    effort_box(w, model)
+    st.caption(
+        f"Prices per 1M tokens, read on {PRICES_READ_ON}. Unknown models are shown as unpriced. Model shutdown "
+        f"dates: {'the endpoint' + chr(39) + 's model list' if listing is not None else 'as of ' + models.as_of()}."
+    )
     if price_for(model) is None:
         price_as_box(model)
     if price_for(model) is None and not w.settings.price_aliases.get(model):
@@ -106,6 +116,29 @@ def model_box() -> None:
             step=0.05,
             format="%.3f",
         )
+
+
+def effort_box(w, model: str) -> None:
+    """Reasoning effort: hidden thinking, billed as output; 'auto' follows the prompt, else the cheapest."""
+    info = models.model_info(model)
+    if info.known and not info.reasoning:
+        st.caption(model_view.effort_note(model, None))
+        return
+    choices = model_view.effort_choices(model)
+    wanted = w.effective_effort() or model_view.AUTO
+    _state.bind(
+        st.selectbox,
+        "Reasoning effort",
+        "settings.reasoning_effort",
+        key="reasoning_effort",
+        value=wanted if wanted in choices else model_view.AUTO,
+        options=choices,
+        format_func=model_view.EFFORT_WORDS.get,
+        convert=lambda v: None if v == model_view.AUTO else v,
+        help="How much the model thinks before it answers. Thinking is billed as output tokens and comes "
+        "out of max tokens: enrichment rarely needs any, so 'none' is cheapest.",
+    )
+    st.caption(model_view.effort_note(model, w.effective_effort()))
 
 
 NOT_ALIASED = "(not a known model)"

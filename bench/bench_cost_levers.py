@@ -3,7 +3,7 @@
     .venv/bin/python -m bench.bench_cost_levers                  # print the figures
     .venv/bin/python -m bench.bench_cost_levers --write-readme   # and replace the "Cost levers" section
 
-Every path runs the shipped icebreaker prompt on gpt-5-mini over the same 2,000 distinct leads against the
+Every path runs the shipped icebreaker prompt on gpt-6-luna over the same 2,000 distinct leads against the
 local server in its own process (200 ms per answer, 32 workers; flex with 30% capacity refusals). Cost is
 what the server billed (its ledger priced at the tier each answer says served it; the engine's own total
 is checked against it), as a ratio to the standard path. Time is wall time, as a ratio to the fastest the
@@ -34,7 +34,7 @@ from lib.sim import SimConfig, SimProcess
 from lib.store import Store
 
 SECTION = "## Cost levers"
-MODEL = "gpt-5-mini"
+MODEL = "gpt-6-luna"
 LATENCY_MS = 200.0
 WORKERS = 32
 
@@ -171,7 +171,7 @@ def section(rows: int, results: list[dict], share: dict) -> str:
         "still answered at the flex price.",
         "",
         "Packing cuts the input bill (the prompt tokens column) by about 70% at 5 and 80% at 10 rows a request; "
-        "the answers stay as long (plus an id around each), and on gpt-5-mini output costs 8x input, so the "
+        "the answers stay as long (plus an id around each), and on gpt-6-luna output costs 5x input, so the "
         "whole bill falls less. Packed wall time is short because a pack takes one answer's latency here; a "
         "real model writes N answers in one reply, which takes longer.",
         "",

@@ -14,6 +14,7 @@ BENCHMARKS = {
     "bench_batch": ["--write-readme"],
     "bench_web": ["--write-readme"],
     "bench_cost_levers": ["--write-readme"],
+    "bench_models": ["--write-readme"],
     "bench_store": [],  # prints its figures; the README section is updated by hand
 }
 

@@ -68,6 +68,10 @@ def sample_tokens() -> tuple[int, ...]:
     return run_data.sample_tokens(_state.store(), _state.ws().sample_run_id)
 
 
+def sample_reasoning() -> tuple[int, ...]:
+    return run_data.sample_reasoning(_state.store(), _state.ws().sample_run_id)
+
+
 def simulated_note(meta: dict) -> None:
     if meta.get("demo"):
         st.warning(labels.SIMULATED_NOTE, icon=":material/science:")

@@ -13,18 +13,44 @@ from pages import _leads
 
 
 @st.cache_data(max_entries=32, show_spinner="Counting tokens…")
-def _quote(table_digest: str, spec_yaml: str, option_values: tuple, sample: tuple[int, ...], _df, _spec):
-    model_name, max_tokens, temperature, empty, price = option_values
+def _quote(
+    table_digest: str,
+    spec_yaml: str,
+    option_values: tuple,
+    sample: tuple[int, ...],
+    reasoning: tuple[int, ...],
+    _df,
+    _spec,
+):
+    model_name, max_tokens, temperature, empty, price, effort = option_values
     options = runs.RunOptions(
-        model=model_name, max_tokens=max_tokens, temperature=temperature, empty=empty, price=price
+        model=model_name,
+        max_tokens=max_tokens,
+        temperature=temperature,
+        empty=empty,
+        price=price,
+        reasoning_effort=effort,
     )
-    return prompt_draft.quote_table(_df, _spec, options, sample)
+    return prompt_draft.quote_table(_df, _spec, options, sample, reasoning)
 
 
-def quote(df: pd.DataFrame, spec: PromptSpec, options: runs.RunOptions, sample: tuple[int, ...] = ()):
+def quote(
+    df: pd.DataFrame,
+    spec: PromptSpec,
+    options: runs.RunOptions,
+    sample: tuple[int, ...] = (),
+    reasoning: tuple[int, ...] = (),
+):
     """The cost quote for the whole table, cached by table, prompt, options and sample."""
-    values = (options.model, options.max_tokens, options.temperature, options.empty, options.price)
-    return _quote(_leads.lead_digest(), dump_spec(spec), values, tuple(sample), df, spec)
+    values = (
+        options.model,
+        options.max_tokens,
+        options.temperature,
+        options.empty,
+        options.price,
+        options.reasoning_effort,
+    )
+    return _quote(_leads.lead_digest(), dump_spec(spec), values, tuple(sample), tuple(reasoning), df, spec)
 
 
 def quote_metrics(q) -> None:

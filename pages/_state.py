@@ -104,6 +104,12 @@ def open_workspace() -> Workspace:
         if legacy_run and (engine.get_job(legacy_run) is not None or store().has_run(legacy_run)):
             ws.run_id = legacy_run
             spaces.save(ws)
+    moved = (
+        ws.follow_current_default()
+    )  # an earlier release's default that is shutting down: said, not silent
+    if moved:
+        spaces.save(ws)
+        ss["flash"] = moved
     ss["ws_id"] = ws.id
     ss[_WS_CACHE] = ws
     return ws

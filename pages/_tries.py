@@ -43,6 +43,7 @@ def draft_variant(w: Workspace, draft: Draft | None = None) -> Variant:
         else None,
         max_tokens=w.effective_max_tokens(),
         rows_per_request=draft.rows_per_request,
+        reasoning_effort=w.effective_effort(),
     )
 
 

@@ -14,7 +14,7 @@ import streamlit as st
 from lib import models
 from lib.engine.client import Connection
 from lib.prompts.draft import Draft
-from lib.views import labels, live_table, prompt_draft, run_data, workbench_view
+from lib.views import labels, live_table, model_view, prompt_draft, run_data, workbench_view
 from lib.workbench import compare, sample, state, tries
 from lib.workbench.state import Variant
 from lib.workspace import Workspace
@@ -114,11 +114,51 @@ def set_sample(df: pd.DataFrame) -> None:
     _state.update(lambda w: w.workbench.set_sample(vars(choice), ids))
 
 
+def replacement_offer(df, conn: Connection, row_ids: list[int], fits: bool) -> None:
+    """A prompt on a model that is shutting down: try it on OpenAI's suggested replacement, beside the answers
+    already there (the liked ones are the reference; 'Only differing rows' shows what changes)."""
+    w = _state.ws()
+    model = w.effective_model()
+    status = models.retirement(model)
+    if status.state == "current" or not status.replacement or status.replacement == model:
+        return
+    already = any(v.model == status.replacement for v in w.workbench.variants)
+    st.warning(status.words(), icon=":material/event_busy:")
+    if already:
+        st.caption(
+            f"The {status.replacement} column is beside the others: compare the answers you liked with its "
+            "answers (Only differing rows), then Use this."
+        )
+        return
+    if st.button(
+        f"Try on {status.replacement}",
+        key="btn_wb_replacement",
+        icon=":material/swap_horiz:",
+        disabled=conn.endpoint is None or not fits or not row_ids,
+        help="The same prompt and sample on the suggested model, at effort none; your ratings stay on the "
+        "answers they were given, so the liked answers are the reference.",
+    ):
+        draft = copy.deepcopy(w.draft or Draft())
+        base = _tries.draft_variant(w, draft)
+        base.model, base.kind = status.replacement, "model"
+        base.label = f"{draft.name} · {status.replacement}"
+        base.reasoning_effort = "none" if "none" in models.model_info(status.replacement).efforts else None
+        if not models.model_info(status.replacement).supports_temperature:
+            base.temperature = None
+        _tries.add_variant(df, conn, row_ids, base)
+        st.rerun()
+
+
 def add_variant_form(df, conn: Connection, row_ids: list[int]) -> None:
     """Another column: a saved version, or the draft on another model, temperature or packing."""
     w = _state.ws()
     with st.expander("Add a variant to compare", icon=":material/add:"):
-        kinds = ["Another model", "Another temperature", "Several rows per request"]
+        kinds = ["Another model", "Another effort", "Another temperature", "Several rows per request"]
+        info = models.model_info(w.effective_model())
+        if info.known and not info.supports_temperature:
+            kinds.remove("Another temperature")  # the model refuses one: that column would send the same
+        if info.known and not info.reasoning:
+            kinds.remove("Another effort")
         versions = _draft.prompt_versions(w.prompt_source)
         if versions:
             kinds.insert(0, "A saved version")
@@ -146,6 +186,23 @@ def add_variant_form(df, conn: Connection, row_ids: list[int]) -> None:
             base.kind, base.label = "model", f"{draft.name} · {base.model}"
             if not models.model_info(base.model).supports_temperature:
                 base.temperature = None
+        elif kind == "Another effort":
+            choices = [c for c in model_view.effort_choices(base.model) if c != model_view.AUTO]
+            now = models.effort_for(base.model, base.reasoning_effort) or choices[0]
+            other = next((c for c in ("medium", "low", "high") if c in choices and c != now), choices[-1])
+            effort = st.selectbox(
+                "Reasoning effort",
+                choices,
+                index=choices.index(other),
+                key="wb_add_effort",
+                format_func=model_view.EFFORT_WORDS.get,
+            )
+            base.reasoning_effort = effort
+            base.kind, base.label = "model", f"{draft.name} · {base.model} · effort {effort}"
+            st.caption(
+                "The same prompt with more or less hidden thinking: compare the answers, the reasoning tokens "
+                "(billed as output) and the answers cut short."
+            )
         elif kind == "Another temperature":
             temp = st.number_input("Temperature", 0.0, 2.0, value=0.2, step=0.1, key="wb_add_temp")
             base.temperature = float(temp)
@@ -174,10 +231,16 @@ def use_variant(key: str) -> None:
         draft = copy.deepcopy(v.draft)
         draft.rows_per_request = v.rows_per_request
         draft.model, draft.temperature, draft.max_tokens = v.model, v.temperature, v.max_tokens
+        draft.reasoning_effort = v.reasoning_effort or draft.reasoning_effort
         if v.kind == "version" and w.draft is not None:
             draft.version = w.draft.version  # saved again as the next version, never over another
         w.draft = draft
-        for name, value in (("model", v.model), ("temperature", v.temperature), ("max_tokens", v.max_tokens)):
+        for name, value in (
+            ("model", v.model),
+            ("temperature", v.temperature),
+            ("max_tokens", v.max_tokens),
+            ("reasoning_effort", draft.reasoning_effort),
+        ):
             setattr(w.settings, name, value)
             setattr(w.settings, f"{name}_set", False)  # follows the prompt, which now says this
         w.workbench.chosen = v.key
@@ -248,7 +311,13 @@ def header(
     if elsewhere:
         st.caption(":material/swap_vert: Tried on other rows: try every variant on these rows (above).")
     else:
-        for line in workbench_view.totals_lines(totals, compare.project_cost(totals, list_rows), list_rows):
+        for line in workbench_view.totals_lines(
+            totals,
+            compare.project_cost(totals, list_rows),
+            list_rows,
+            max_tokens=v.max_tokens,
+            effort=models.effort_for(v.model, v.reasoning_effort or v.draft.reasoning_effort),
+        ):
             st.caption(line)
         if packing:
             st.caption(labels.md_escape(packing))
@@ -429,6 +498,7 @@ def workbench(df: pd.DataFrame, fits: bool) -> None:
         st.caption("Fit the prompt to the file's columns first (above).")
     if clicked:
         _tries.try_draft(df, conn, row_ids, draft_fp)
+    replacement_offer(df, conn, row_ids, fits)
     add_variant_form(df, conn, row_ids)
     w = _state.ws()
     elsewhere = [v for v in w.workbench.variants if v.run_id and w.workbench.needs_try(v)]

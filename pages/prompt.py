@@ -266,7 +266,12 @@ def show_quote(spec: templates.PromptSpec, df) -> None:
     st.subheader("Tokens and cost for the whole list")
     model = _draft.model()
     options = prompt_draft.run_options(
-        spec, model, spec.max_tokens, spec.temperature, price=_draft.custom_price(model)
+        spec,
+        model,
+        spec.max_tokens,
+        spec.temperature,
+        price=_draft.custom_price(model),
+        reasoning_effort=_state.ws().effective_effort(),
     )
     q = _quote.quote(df, spec, options, tuple(st.session_state.get("sample_tokens", ())))
     cols = st.columns(4)

@@ -15,7 +15,7 @@ from lib.engine.client import Connection
 from lib.models import model_info
 from lib.prompts import templates
 from lib.store import StoreError
-from lib.views import history, labels, live_table, prompt_draft, review, run_status
+from lib.views import history, labels, live_table, model_view, prompt_draft, review, run_status
 from lib.workspace import Workspace
 from pages import _connection, _draft, _grids, _jobs, _leads, _quote, _review, _state
 
@@ -197,6 +197,7 @@ def current_options(spec, w: Workspace, **extra) -> runs.RunOptions:
         w.settings.empty,
         price=_draft.custom_price(model),
         service_tier=w.settings.service_tier,
+        reasoning_effort=w.effective_effort(),
         **extra,
     )
 
@@ -224,7 +225,7 @@ def sample_section(w: Workspace) -> None:
 def start_section(df, spec, w: Workspace, conn: Connection, busy: bool) -> None:
     st.subheader("Run the whole list")
     options = current_options(spec, w)
-    q = _quote.quote(df, spec, options, _jobs.sample_tokens())
+    q = _quote.quote(df, spec, options, _jobs.sample_tokens(), _jobs.sample_reasoning())
     _quote.quote_metrics(q)
     st.caption(f"Output estimate: {q.basis}.")
     for note in prompt_draft.quote_notes(q):
@@ -257,8 +258,19 @@ def start_section(df, spec, w: Workspace, conn: Connection, busy: bool) -> None:
         st.checkbox, "Send as batch (half price, results within 24 hours)", "settings.batch", key="r_batch"
     )
     _connection.sending_caption(conn)
+    listing = model_view.listing_for(conn.endpoint, _state.store())
+    shutdown = model_view.retirement_warning(options.model, listing)
+    if shutdown:
+        (st.error if shutdown[0] == "error" else st.warning)(shutdown[1], icon=":material/event_busy:")
+    retired = shutdown is not None and shutdown[0] == "error"
     label = "Send as batch" if as_batch else "Start run"
-    if st.button(label, key="btn_start", type="primary", disabled=busy or conn.endpoint is None):
+    if st.button(
+        label,
+        key="btn_start",
+        type="primary",
+        disabled=busy or conn.endpoint is None or retired,
+        help="The model is shut down: choose another in the sidebar." if retired else None,
+    ):
         start_run(df, spec, options, w, conn)
     started = st.session_state.pop("started", None)
     if started:
@@ -432,9 +444,11 @@ def panel(run_id: str, status_at_draw: str, asking_at_draw: bool = False) -> Non
     stall = run_status.stall_text(snap)
     if stall:
         st.text(f"Nothing moves: {stall}.")
-    for line in (run_status.tier_text(snap), run_status.caching_text(snap)):
+    for line in (run_status.tier_text(snap), run_status.caching_text(snap), run_status.reasoning_text(snap)):
         if line:
             st.caption(line)
+    for line in run_status.adjusted_lines(snap):
+        st.caption(labels.md_escape(line))
     if snap.message:
         st.text(snap.message)
     if going is not None:

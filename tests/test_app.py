@@ -363,7 +363,10 @@ def test_the_quote_notes_reused_rows_and_flex_is_not_offered_where_the_model_has
     at = choose_prompt(upload(new_app(), data=leads))
     goto(at, "run")
     paths = _paths_table(at)
-    assert paths.loc[paths["Path"] == "flex", "Cost"].item() == "not offered"  # gpt-4o-mini: no flex
+    assert paths.loc[paths["Path"] == "flex", "Cost"].item().startswith("$")  # gpt-6-luna has flex
+    at.selectbox(key="model").set_value("gpt-4.1-mini").run()
+    paths = _paths_table(at)
+    assert paths.loc[paths["Path"] == "flex", "Cost"].item() == "not offered"  # gpt-4.1-mini: no flex
     assert any("reuse its answer" in c.value for c in at.caption)
 
 

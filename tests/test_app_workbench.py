@@ -4,16 +4,17 @@ answer into an example, use a variant, and the prompt's versions (list, diff, re
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
+from lib.models import DEFAULT_MODEL
 from lib.prompts.library import PromptLibrary
 from lib.store import Store
 from lib.workspace import Workspaces
 from tests.apptest_helpers import choose_prompt, goto, new_app, running_tries, upload, wait_for_tries
 from tests.engine_helpers import wait_until
+from tests.prompt_helpers import fresh_library
 
 pytestmark = pytest.mark.usefixtures("app_env")
 
@@ -33,8 +34,7 @@ CRM_CSV = (
 @pytest.fixture
 def prompts_dir(tmp_path, monkeypatch) -> Path:
     """A copy of the shipped prompts, so saving versions does not touch the repository's."""
-    folder = tmp_path / "prompts"
-    shutil.copytree(Path(__file__).resolve().parent.parent / "prompts", folder)
+    folder = fresh_library(tmp_path / "prompts")
     monkeypatch.setenv("LEAD_STUDIO_PROMPTS_DIR", str(folder))
     return folder
 
@@ -183,19 +183,41 @@ def test_a_saved_version_and_another_model_sit_beside_the_draft(keyed, data_dir,
     assert [v.label for v in w.workbench.variants] == ["Try 1", "Icebreaker v1", "Icebreaker · gpt-4.1-mini"]
     assert w.workbench.variants[1].draft.system != "A second version's rules."
     bodies = [e for e in keyed.ledger()]
-    assert {b.get("model") for b in bodies} >= {"gpt-4o-mini", "gpt-4.1-mini"}
+    assert {b.get("model") for b in bodies} >= {DEFAULT_MODEL, "gpt-4.1-mini"}
 
 
 def test_a_variant_identical_to_a_column_sends_nothing(keyed, data_dir, prompts_dir):
     at = fitted(new_app())
     wait_for_tries(at.button(key="btn_try").click().run())
     sent = len(keyed.ledger())
-    at.radio(key="wb_add_kind").set_value("Another temperature").run()
-    at.number_input(key="wb_add_temp").set_value(0.7).run()  # the icebreaker's own temperature
+    at.radio(key="wb_add_kind").set_value("Another effort").run()
+    at.selectbox(key="wb_add_effort").set_value("none").run()  # the icebreaker's own effort
     wait_for_tries(at.button(key="btn_wb_add").click().run())
     assert any("sends exactly what Try 1 sends" in str(x.value) for x in at.warning)
     assert len(keyed.ledger()) == sent
     assert len(saved(at, data_dir).workbench.variants) == 1
+
+
+def test_the_same_prompt_at_two_efforts_side_by_side(keyed, data_dir, prompts_dir):
+    """Effort none against medium on the sample: reasoning tokens billed, answers cut short, told where."""
+    at = fitted(new_app())
+    wait_for_tries(at.button(key="btn_try").click().run())
+    assert "Another temperature" not in at.radio(key="wb_add_kind").options  # gpt-6-luna refuses one
+    at.radio(key="wb_add_kind").set_value("Another effort").run()
+    at.selectbox(key="wb_add_effort").set_value("medium").run()
+    wait_for_tries(at.button(key="btn_wb_add").click().run())
+    assert not at.exception, at.exception
+    w = saved(at, data_dir)
+    none, medium = w.workbench.variants
+    assert (none.reasoning_effort, medium.reasoning_effort) == ("none", "medium")
+    assert medium.label.endswith("effort medium") and "effort medium" in medium.settings_text()
+    ledger = keyed.ledger()
+    by_effort = {e: [x for x in ledger if x["reasoning_effort"] == e] for e in ("none", "medium")}
+    assert len(by_effort["none"]) == len(by_effort["medium"]) == 5
+    assert sum(x["reasoning_tokens"] for x in by_effort["none"]) == 0
+    assert sum(x["reasoning_tokens"] for x in by_effort["medium"]) > 0
+    words = texts(at)
+    assert "reasoning" in words and "cut short" in words  # the medium column says what its thinking cost
 
 
 def test_a_new_sample_keeps_the_columns_until_every_variant_is_tried_on_it(keyed, data_dir, prompts_dir):

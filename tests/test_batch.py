@@ -64,10 +64,20 @@ def billed_rows(sim) -> Counter:
     return Counter(int(e["row_id"]) for e in sim.ledger())
 
 
-def ledger_cost_at_half(sim, model: str = "gpt-4o-mini") -> float:
-    price = price_for(model)
+def ledger_cost_at_half(sim, model: str | None = None) -> float:
+    """The ledger at the Batch API's half price, each line at its own model's price (or `model`'s)."""
     return sum(
-        cost(Usage(e["prompt_tokens"], e["completion_tokens"], e["cached_tokens"]), price, batch=True)
+        cost(
+            Usage(
+                e["prompt_tokens"],
+                e["completion_tokens"],
+                e["cached_tokens"],
+                0,
+                e.get("cache_write_tokens", 0),
+            ),
+            price_for(model or e["model"]),
+            batch=True,
+        )
         for e in sim.ledger()
     )
 

@@ -240,7 +240,13 @@ def test_ctrl_c_stops_regenerate_records_the_answers_in_flight_and_exits_3(sim, 
 def test_every_module_in_lib_cli_commands_is_a_command_in_help_order():
     from lib.cli import command_modules, parser
 
-    assert [m.__name__.rsplit(".", 1)[1] for m in command_modules()] == ["run", "check", "fetch", "compare"]
+    assert [m.__name__.rsplit(".", 1)[1] for m in command_modules()] == [
+        "run",
+        "check",
+        "fetch",
+        "compare",
+        "models",
+    ]
     assert (
         parser().parse_args(["check", "x.csv", "--template", "Hi"]).handler.__module__
         == "lib.cli.commands.check"

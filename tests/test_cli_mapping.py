@@ -24,6 +24,7 @@ PEOPLE = [
     ["Li", "Wei", "VP Sales", "Bolt Ltd", "Logistics", "li@bolt.test"],
     ["Ana", "Ruiz", "Owner", "Café Sol", "", "ana@sol.test"],
 ]
+ICEBREAKER_VERSION = PromptLibrary().load("Icebreaker").version
 MAP = ["--map", "Title=Job Title", "--map", "Company=Company Name"]
 
 
@@ -76,7 +77,7 @@ def test_check_with_map_quotes_the_mapped_prompt(tmp_path, hubspot_csv):
     ]
     assert result["prompt"] == {
         "prompt_name": "Icebreaker",
-        "prompt_version": 1,
+        "prompt_version": ICEBREAKER_VERSION,
         "prompt_edited": False,
         "prompt_hash": prompt_hash(PromptLibrary().load("icebreaker")),
         "prompt_mapping": {"Title": "Job Title", "Company": "Company Name", "Industry": "Sector"},
@@ -129,9 +130,13 @@ def test_run_with_map_sends_the_mapped_columns_and_records_them(sim, tmp_path, h
     (record,) = Store(data).runs()
     meta = record.meta
     assert meta["prompt_mapping"] == {"Title": "Job Title", "Company": "Company Name"}
-    assert (meta["prompt_name"], meta["prompt_version"], meta["prompt_edited"]) == ("Icebreaker", 1, False)
+    assert (meta["prompt_name"], meta["prompt_version"], meta["prompt_edited"]) == (
+        "Icebreaker",
+        ICEBREAKER_VERSION,
+        False,
+    )
     assert meta["prompt_hash"] == prompt_hash(mapped)  # the exact prompt sent
-    assert prompt_label(meta) == "Icebreaker v1"
+    assert prompt_label(meta) == f"Icebreaker v{ICEBREAKER_VERSION}"
 
 
 def test_a_command_line_template_is_recorded_as_unsaved(sim, tmp_path, hubspot_csv):
@@ -159,4 +164,5 @@ def test_a_prompt_file_is_compared_with_itself(sim, tmp_path, hubspot_csv):
     assert proc.returncode == 0, proc.stderr
     (record,) = Store(data).runs()
     assert record.meta["prompt_edited"] is False
-    assert prompt_label(record.meta) == "Company name normalisation v1"
+    version = PromptLibrary().load("Company name normalisation").version
+    assert prompt_label(record.meta) == f"Company name normalisation v{version}"

@@ -63,7 +63,7 @@ def test_prompt_hash_is_stable_across_processes():
 def test_identity(spec, saved, edited):
     assert identity(spec, saved) == {
         "prompt_name": "Icebreaker",
-        "prompt_version": 1,
+        "prompt_version": ICEBREAKER.version,
         "prompt_edited": edited,
         "prompt_hash": prompt_hash(spec),
     }
@@ -134,12 +134,13 @@ def test_opened_from_finds_the_saved_version(tmp_path):
 
     shutil.copytree(PromptLibrary().directory, tmp_path / "prompts")
     lib = PromptLibrary(tmp_path / "prompts")
-    lib.save_version(replace(ICEBREAKER, temperature=0.2), expected_version=1)
-    assert opened_from(lib, "Icebreaker", 1) == ICEBREAKER  # the kept version 1, not the current 2
-    assert opened_from(lib, "Icebreaker", 2).temperature == 0.2
-    assert opened_from(lib, "", 1) is None and opened_from(lib, "Gone", 1) is None
-    assert opened_from(lib, "Icebreaker", 9) is None
-    assert identity(ICEBREAKER, opened_from(lib, "Icebreaker", 1))["prompt_edited"] is False
+    v = ICEBREAKER.version
+    lib.save_version(replace(ICEBREAKER, temperature=0.2), expected_version=v)
+    assert opened_from(lib, "Icebreaker", v) == ICEBREAKER  # the kept version, not the current one
+    assert opened_from(lib, "Icebreaker", v + 1).temperature == 0.2
+    assert opened_from(lib, "", v) is None and opened_from(lib, "Gone", v) is None
+    assert opened_from(lib, "Icebreaker", 99) is None
+    assert identity(ICEBREAKER, opened_from(lib, "Icebreaker", v))["prompt_edited"] is False
 
 
 @pytest.mark.parametrize(

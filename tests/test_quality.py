@@ -17,6 +17,7 @@ from lib.engine.client import Endpoint
 from lib.engine.governor import Governor
 from lib.engine.runs import RunOptions, plan_run, quality_counts, results_frame, with_list_checks
 from lib.leads import read_leads
+from lib.models import DEFAULT_MODEL
 from lib.prompts import checks
 from lib.prompts.checks import Checks
 from lib.prompts.templates import PromptSpec
@@ -43,7 +44,7 @@ FAST_BATCH = {"batch_validating_s": 0.02, "batch_in_progress_s": 0.2, "batch_fin
 def quality_plan(sim, n: int, spec_checks: Checks = CHECKS):
     df = leads(n, company=lambda i: f"Acme{i} Freight")
     spec = PromptSpec(name="quality", template=TEMPLATE, checks=spec_checks)
-    return plan_run(df, spec, RunOptions(model="gpt-4o-mini", max_tokens=400), base_url=sim.url)
+    return plan_run(df, spec, RunOptions(model=DEFAULT_MODEL, max_tokens=400), base_url=sim.url)
 
 
 def defects_of(plan, p_defect: float, kinds=replies.DEFECTS) -> dict[int, str | None]:
@@ -58,7 +59,7 @@ def quality_flags(rows) -> dict[int, set[str]]:
 
 
 def ledger_cost(sim, *, batch_price: bool = False) -> float:
-    price = price_for("gpt-4o-mini")
+    price = price_for(DEFAULT_MODEL)
     return sum(
         cost(Usage(e["prompt_tokens"], e["completion_tokens"], e["cached_tokens"]), price, batch=batch_price)
         for e in sim.ledger()
@@ -151,7 +152,7 @@ def test_cli_checks_count_flagged_rows_per_check(sim, tmp_path):
     result = summary(proc)
     df = read_leads(path.read_bytes(), path.name).df
     spec = PromptSpec(name="command-line", template=CLI_TEMPLATE)
-    plan = plan_run(df, spec, RunOptions(model="gpt-4o-mini", max_tokens=400), base_url=sim.url)
+    plan = plan_run(df, spec, RunOptions(model=DEFAULT_MODEL, max_tokens=400), base_url=sim.url)
     want = Counter(d for d in defects_of(plan, 0.35, kinds).values() if d)
     assert set(want) == set(kinds)
     assert result["quality"] == dict(want) and result["succeeded"] == 60

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from lib.cli.exits import EXIT_BAD_INPUT, UsageError
+from lib.models.catalog import default_model, effort_ladder
 
 OUTPUT_FORMATS = ("csv", "xlsx", "json")
 
@@ -130,7 +131,13 @@ def prompt_args(p: argparse.ArgumentParser) -> None:
     group.add_argument("--prompt", help="a prompt of the library (name) or a prompt .yaml file")
     group.add_argument("--template", help="a user template with {{ Column Name }} placeholders")
     p.add_argument("--system", default="", help="system text (with --template)")
-    p.add_argument("--model", help="model name (default: the prompt's, else gpt-4o-mini)")
+    p.add_argument("--model", help=f"model name (default: the prompt's, else {default_model()})")
+    p.add_argument(
+        "--reasoning-effort",
+        choices=("auto", *effort_ladder()),
+        help="hidden thinking for reasoning models, billed as output (default: the prompt's, else the "
+        "cheapest the model takes: none where it exists); a model that does not reason ignores it",
+    )
     p.add_argument("--max-tokens", type=whole(1), help="max output tokens per row")
     p.add_argument("--temperature", type=number(0, 2))
     input_args(p)
@@ -171,7 +178,7 @@ def prompt_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--service-tier",
-        choices=("default", "flex", "priority", "auto"),
+        choices=("default", "flex", "priority", "fast", "auto"),
         default="default",
         help="flex: batch prices on live requests, slower, retried when capacity is short; "
         "priority: faster, dearer (default: default)",

@@ -105,12 +105,32 @@ def run_options(args: argparse.Namespace, spec):
         model=args.model or spec.model or DEFAULT_MODEL,
         max_tokens=args.max_tokens if args.max_tokens is not None else spec.max_tokens,
         temperature=args.temperature if args.temperature is not None else spec.temperature,
+        reasoning_effort=(None if args.reasoning_effort in (None, "auto") else args.reasoning_effort)
+        or spec.reasoning_effort,
         empty="skip" if args.skip_empty else "send",
         limit=args.limit,
         price=price,
         service_tier=args.service_tier,
         rows_per_request=args.rows_per_request,
     )
+
+
+def model_status(model: str, endpoint=None, store=None) -> dict:
+    """The model's shutdown state for the JSON line (and a warning on stderr when it is retiring): from the
+    endpoint's GET /v1/models when there is an endpoint (kept a day in the store), else the catalog."""
+    from lib.models import retirement
+    from lib.models.listing import fetch_models
+
+    listing = fetch_models(endpoint, store=store) if endpoint is not None else None
+    status = retirement(model, listing=listing)
+    if status.retiring:
+        print(f"Warning: {status.words()}", file=sys.stderr)
+    return {
+        "state": status.state,
+        "shutdown_date": status.date.isoformat() if status.date else None,
+        "replacement": status.replacement,
+        "source": status.source or None,
+    }
 
 
 def mapped(args: argparse.Namespace, spec, columns: list[str]):

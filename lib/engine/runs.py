@@ -34,6 +34,7 @@ STATUS_COLUMNS = (
     "enrich_flags",
     "enrich_prompt_tokens",
     "enrich_completion_tokens",
+    "enrich_reasoning_tokens",
     "enrich_cost_usd",
     "enrich_row_id",
 )
@@ -389,8 +390,15 @@ def results_frame(
         record.update(_outputs(spec, row, names))
         carried = paid.get(row_id)
         reused = carried is None and (row.from_cache or row.row_id in paid["moved"])
-        prompt_tokens, completion_tokens, row_cost = carried or (
-            (0, 0, 0.0) if reused else (row.usage.prompt_tokens, row.usage.completion_tokens, row.cost_usd)
+        prompt_tokens, completion_tokens, row_cost, reasoning_tokens = carried or (
+            (0, 0, 0.0, 0)
+            if reused
+            else (
+                row.usage.prompt_tokens,
+                row.usage.completion_tokens,
+                row.cost_usd,
+                row.usage.reasoning_tokens,
+            )
         )
         values = {
             "enrich_status": row.status,
@@ -398,6 +406,7 @@ def results_frame(
             "enrich_flags": ",".join((*row.flags, "reused") if reused else row.flags),
             "enrich_prompt_tokens": prompt_tokens,
             "enrich_completion_tokens": completion_tokens,
+            "enrich_reasoning_tokens": reasoning_tokens,
             "enrich_cost_usd": row_cost if row_cost is not None else float("nan"),
             "enrich_row_id": row_id,
         }
@@ -415,7 +424,8 @@ def _paid_by_first_row(rows: Sequence[RowRecord]) -> dict:
     """Within each group of rows that sent the same request, what was paid, put on the group's first row.
 
     Which duplicate reached the API first is a race between workers; an export should not depend on it.
-    Returns {row id: (prompt tokens, completion tokens, cost)} for each group's first row, and under "moved"
+    Returns {row id: (prompt tokens, completion tokens, cost, reasoning tokens)} for each group's first row, and
+    under "moved"
     the ids of the paid rows whose figures went to another row (they are reused rows now).
     """
     groups: dict[str, list[RowRecord]] = {}
@@ -435,6 +445,7 @@ def _paid_by_first_row(rows: Sequence[RowRecord]) -> dict:
             sum(r.usage.prompt_tokens for r in payers),
             sum(r.usage.completion_tokens for r in payers),
             None if any(c is None for c in costs) else sum(costs),
+            sum(r.usage.reasoning_tokens for r in payers),
         )
         out["moved"].update(r.row_id for r in payers if r is not first)
     return out

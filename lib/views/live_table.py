@@ -82,6 +82,7 @@ class LiveTable:
         data["enrich_flags"] = [",".join((*r.flags, "reused") if r.from_cache else r.flags) for r in records]
         data["enrich_prompt_tokens"] = [0 if r.from_cache else r.usage.prompt_tokens for r in records]
         data["enrich_completion_tokens"] = [0 if r.from_cache else r.usage.completion_tokens for r in records]
+        data["enrich_reasoning_tokens"] = [0 if r.from_cache else r.usage.reasoning_tokens for r in records]
         data["enrich_cost_usd"] = [
             float("nan") if r.cost_usd is None else (0.0 if r.from_cache else r.cost_usd) for r in records
         ]
@@ -95,6 +96,7 @@ class LiveTable:
                 "enrich_flags": TEXT,
                 "enrich_prompt_tokens": "int64",
                 "enrich_completion_tokens": "int64",
+                "enrich_reasoning_tokens": "int64",
                 "enrich_cost_usd": "float64",
                 "enrich_row_id": "int64",
             }

@@ -61,6 +61,11 @@ def sample_tokens(store: Store, run_id: str | None) -> tuple[int, ...]:
     return tuple(r.usage.completion_tokens for r in rows_of(store, run_id) if r.status == "succeeded")
 
 
+def sample_reasoning(store: Store, run_id: str | None) -> tuple[int, ...]:
+    """Hidden reasoning tokens of the same answers, in the same order (part of their completion tokens)."""
+    return tuple(r.usage.reasoning_tokens for r in rows_of(store, run_id) if r.status == "succeeded")
+
+
 def results_of(store: Store, run_id: str) -> tuple[pd.DataFrame, dict, dict[int, dict[str, str]]]:
     """(results table with edits, run meta, edits) from the live job if here, else from the store."""
     job = engine.get_job(run_id)

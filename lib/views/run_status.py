@@ -170,3 +170,19 @@ def caching_text(snap) -> str | None:
     if written:
         parts.append(f"{written:,} written to it")
     return " · ".join(parts)
+
+
+def reasoning_text(snap) -> str | None:
+    """'1,234 of the 5,678 output tokens were hidden reasoning (billed as output).' when there were any."""
+    spent = getattr(snap, "reasoning_tokens", 0)
+    if not spent:
+        return None
+    return (
+        f"{spent:,} of the {snap.completion_tokens:,} output tokens were hidden reasoning (billed as output, "
+        "never shown): a lower reasoning effort costs less."
+    )
+
+
+def adjusted_lines(snap) -> list[str]:
+    """What the server corrected in the requests, once each: 'gpt-x does not take a temperature: sent without it.'"""
+    return [f"Adjusted: {note}" for note in getattr(snap, "adjustments", ())]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from lib.models.advice import cut_short_words
 from lib.prompts import checks as quality
 from lib.views.labels import money
 from lib.workbench.compare import Cell, VariantTotals
@@ -36,10 +37,20 @@ def cell_problems(cell: Cell, checks: quality.Checks, row: Mapping[str, str]) ->
     return [f.message for f in quality.check_answer(checks, cell.text, row)]
 
 
-def totals_lines(totals: VariantTotals, projected: float | None, list_rows: int) -> list[str]:
+def totals_lines(
+    totals: VariantTotals,
+    projected: float | None,
+    list_rows: int,
+    *,
+    max_tokens: int | None = None,
+    effort: str | None = None,
+) -> list[str]:
     """The header of a variant column: what the sample cost, and the whole list at that rate."""
     paid = "unpriced" if totals.cost_usd is None else money(totals.cost_usd)
-    lines = [f"Sample: {paid} · {totals.prompt_tokens:,} in · {totals.completion_tokens:,} out"]
+    out = f"{totals.completion_tokens:,} out"
+    if totals.reasoning_tokens:
+        out += f" (of which {totals.reasoning_tokens:,} hidden reasoning)"
+    lines = [f"Sample: {paid} · {totals.prompt_tokens:,} in · {out}"]
     extra = []
     if totals.mean_latency_s is not None:
         extra.append(f"{totals.mean_latency_s:.1f} s per answer")
@@ -53,6 +64,9 @@ def totals_lines(totals: VariantTotals, projected: float | None, list_rows: int)
         lines.append(" · ".join(extra))
     if projected is not None:
         lines.append(f"All {list_rows:,} rows: about {money(projected)}")
+    advice = cut_short_words(totals.spent, max_tokens, effort)
+    if advice:
+        lines.append(advice)
     return lines
 
 

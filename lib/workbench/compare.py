@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from lib.models.advice import Spent
 from lib.store import RowRecord
 
 DiffKind = Literal["same", "added", "removed"]
@@ -37,6 +38,8 @@ class Cell:
     cost_usd: float | None
     latency_s: float | None
     reused: bool
+    reasoning_tokens: int = 0  # hidden thinking, part of completion_tokens
+    finish_reason: str | None = None
 
 
 def cell_of(record: RowRecord) -> Cell:
@@ -51,6 +54,8 @@ def cell_of(record: RowRecord) -> Cell:
         cost_usd=record.cost_usd,
         latency_s=record.latency_s,
         reused=record.from_cache,
+        reasoning_tokens=record.usage.reasoning_tokens,
+        finish_reason=record.finish_reason,
     )
 
 
@@ -182,6 +187,8 @@ class VariantTotals:
     mean_latency_s: float | None  # over answers actually sent (not reused, not batch)
     cost_if_paid: float | None = None
     billed_rows: int = 0  # rows whose answer was billed, now or when first paid for (cost_if_paid's rows)
+    reasoning_tokens: int = 0  # of completion_tokens: hidden thinking, billed as output
+    spent: tuple[Spent, ...] = ()  # each answered row's output, for the max-tokens advice
 
 
 def totals(matrix: Matrix, variant: str, model: str) -> VariantTotals:
@@ -203,6 +210,12 @@ def totals(matrix: Matrix, variant: str, model: str) -> VariantTotals:
         mean_latency_s=sum(latencies) / len(latencies) if latencies else None,
         cost_if_paid=_sum_cost(billed),
         billed_rows=len(billed),
+        reasoning_tokens=sum(c.reasoning_tokens for c in paid),
+        spent=tuple(
+            Spent(c.completion_tokens, c.reasoning_tokens, c.finish_reason)
+            for c in cells
+            if c.status == "succeeded"
+        ),
     )
 
 

@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
+from lib import models
 from lib.prompts import templates
 from lib.prompts.checks import Checks
 from lib.prompts.draft import Draft
@@ -47,14 +48,18 @@ class Variant:
     temperature: float | None = None
     max_tokens: int | None = None
     rows_per_request: int | None = None
+    reasoning_effort: str | None = None  # None: the prompt's, else the model's cheapest (lib.models)
     fingerprint: str = ""  # the requests it sends for the sample rows (see fingerprint())
     run_id: str | None = None
     tried_at: float = 0.0
     row_ids: list[int] = field(default_factory=list)  # the sample it was tried on
 
     def settings_text(self) -> str:
-        """'gpt-4o-mini · temperature 0.7 · 5 rows per request'."""
+        """'gpt-6-luna · effort none · 5 rows per request'."""
         parts = [self.model]
+        effort = models.effort_for(self.model, self.reasoning_effort or self.draft.reasoning_effort)
+        if effort is not None:
+            parts.append(f"effort {effort}")
         if self.temperature is not None:
             parts.append(f"temperature {self.temperature:g}")
         if self.rows_per_request and self.rows_per_request > 1:
@@ -252,6 +257,7 @@ def new_variant(
     temperature: float | None,
     max_tokens: int | None,
     rows_per_request: int | None = None,
+    reasoning_effort: str | None = None,
 ) -> Variant:
     return Variant(
         key=new_key(),
@@ -262,6 +268,7 @@ def new_variant(
         temperature=temperature,
         max_tokens=max_tokens,
         rows_per_request=rows_per_request,
+        reasoning_effort=reasoning_effort,
     )
 
 

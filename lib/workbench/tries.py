@@ -49,6 +49,7 @@ def variant_options(variant: Variant, spec: PromptSpec, context: RunContext, row
         service_tier=context.service_tier,
         row_ids=list(row_ids),
         rows_per_request=variant.rows_per_request,
+        reasoning_effort=variant.reasoning_effort or spec.reasoning_effort,
     )
 
 

@@ -7,6 +7,7 @@ import argparse
 import json
 import sys
 
+from lib import models
 from lib.cli import args as cli_args
 from lib.cli import loading
 from lib.cli.exits import EXIT_BAD_INPUT, EXIT_OK, UsageError
@@ -19,6 +20,14 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("input")
     cli_args.prompt_args(p)
     return p
+
+
+def _endpoint():
+    """The endpoint of the environment, for its model list (an unbilled GET); None without a key."""
+    from lib.engine.client import endpoint_from_env, load_dotenv_once
+
+    load_dotenv_once()
+    return endpoint_from_env()
 
 
 def main(args: argparse.Namespace) -> int:
@@ -49,6 +58,8 @@ def main(args: argparse.Namespace) -> int:
         "example_notes": list(found.example_notes),
         "prompt": {**args.prompt_identity, "prompt_mapping": mapping},
         "model": options.model,
+        "reasoning_effort": models.effort_for(options.model, options.reasoning_effort),
+        "model_status": loading.model_status(options.model, _endpoint()),
         "checks": to_mapping(spec.checks),
     }
     if missing:

@@ -189,6 +189,9 @@ def main(args: argparse.Namespace) -> int:
     except StoreError as exc:
         raise UsageError(str(exc)) from exc
 
+    # The endpoint's model list (kept a day): a model past its shutdown date is refused by the engine before
+    # anything is sent (every row pending, exit 3); one shutting down is a warning.
+    model_state = loading.model_status(options.model, endpoint, store)
     started = time.monotonic()
     interrupts = Interrupts().install()
     progress = Progress(args.quiet)
@@ -243,6 +246,9 @@ def main(args: argparse.Namespace) -> int:
         "saved_by_caching_usd": round(snap.saved_by_caching_usd, 8) if snap.cost_known else None,
         "elapsed_s": round(time.monotonic() - started, 3),
         "status": snap.status,
+        "reasoning_effort": plan.meta.get("reasoning_effort"),
+        "reasoning_tokens": snap.reasoning_tokens,
+        "model_status": model_state,
         "output": str(args.output),
         **loading.file_summary(leads),
         "quality": quality,
@@ -252,6 +258,11 @@ def main(args: argparse.Namespace) -> int:
         summary["cells_guarded"] = (
             export.csv_changes(frame).spreadsheet if args.csv_for == "spreadsheet" else 0
         )
+    adjusted = getattr(snap, "adjustments", ())
+    if adjusted:
+        summary["adjusted"] = list(adjusted)
+        for note in adjusted:
+            print(f"Adjusted: {note}", file=sys.stderr)
     if args.regenerate:
         summary["regenerated"] = again.asked  # rows asked again, per attempt
         if again.stopped:
