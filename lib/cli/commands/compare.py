@@ -227,17 +227,18 @@ def _row_ids(args: argparse.Namespace, df) -> list[int]:
 def main(args: argparse.Namespace) -> int:
     from lib import export
     from lib.engine import RunSettings
-    from lib.engine.client import endpoint_from_env, load_dotenv_once
+    from lib.engine.client import endpoint_from_env
+    from lib.envfile import load_dotenv_files, no_key_message
     from lib.store import Store, StoreError
     from lib.workbench import compare, table
     from lib.workbench.variants import CompareError, run_variants
 
     output = args.output
     variants = _variants(wanted_variants(args.steps))
-    load_dotenv_once()
+    load_dotenv_files()
     endpoint = endpoint_from_env()
     if endpoint is None:
-        raise UsageError("No API key: set OPENAI_API_KEY in the environment or in a .env file.")
+        raise UsageError(no_key_message())
     leads, _ = loading.read_input(args)
     variants, mapping = _mapped(variants, [str(c) for c in leads.df.columns], args.map)
     row_ids = _row_ids(args, leads.df)
