@@ -22,6 +22,7 @@ from lib.cli import args as cli_args
 from lib.cli import loading
 from lib.cli.exits import EXIT_OK, EXIT_SOME_FAILED, EXIT_STOPPED, UsageError
 from lib.cli.progress import Progress, run_frame
+from lib.models.catalog import default_model
 
 ORDER = 40
 PER_VARIANT = ("system", "model", "temperature", "max_tokens", "name")
@@ -51,7 +52,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--prompt", action=_InOrder, metavar="NAME|FILE", help="a library prompt or a .yaml file")
     p.add_argument("--template", action=_InOrder, metavar="TEXT", help="a template with {{ Column }}s")
     p.add_argument("--system", action=_InOrder, metavar="TEXT", help="system text")
-    p.add_argument("--model", action=_InOrder, help="model (default: the prompt's, else gpt-4o-mini)")
+    p.add_argument("--model", action=_InOrder, help=f"model (default: the prompt's, else {default_model()})")
     p.add_argument("--temperature", action=_InOrder, type=cli_args.number(0, 2), metavar="T")
     p.add_argument(
         "--max-tokens", action=_InOrder, type=cli_args.whole(1), metavar="N", help="max output tokens per row"
