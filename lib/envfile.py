@@ -8,15 +8,23 @@ of two files naming the same variable the first one read wins.
 from __future__ import annotations
 
 import os
-from collections.abc import MutableMapping, Sequence
+from collections.abc import Mapping, MutableMapping, Sequence
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 """The checkout's top folder: where app.py, the Makefile and the project's `.env` are."""
 
+# Names the .env files to read instead (os.pathsep between them; empty: none). The tests set it empty, so a
+# developer's own .env (a real key) never reaches a test or the processes it starts.
+DOTENV_ENV = "LEAD_STUDIO_DOTENV"
 
-def dotenv_paths(cwd: Path | None = None) -> list[Path]:
-    """The `.env` files to read, in order: the project's, then the current folder's (once if they are one)."""
+
+def dotenv_paths(cwd: Path | None = None, env: Mapping[str, str] | None = None) -> list[Path]:
+    """The `.env` files to read, in order: the project's, then the current folder's (once if they are one),
+    unless LEAD_STUDIO_DOTENV names others."""
+    chosen = (os.environ if env is None else env).get(DOTENV_ENV)
+    if chosen is not None:
+        return [Path(p) for p in chosen.split(os.pathsep) if p.strip()]
     project = PROJECT_ROOT / ".env"
     here = (cwd or Path.cwd()).resolve() / ".env"
     return [project] if here == project else [project, here]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from lib.envfile import PROJECT_ROOT, dotenv_paths, load_dotenv_files
+from lib.envfile import DOTENV_ENV, PROJECT_ROOT, dotenv_paths, load_dotenv_files
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -31,7 +31,23 @@ def test_the_projects_env_is_the_one_next_to_app_py():
 )
 def test_dotenv_paths_read_the_projects_first(tmp_path, cwd, expected):
     where = {"project": PROJECT_ROOT, "elsewhere": tmp_path}
-    assert dotenv_paths(where[cwd]) == [where[name] / ".env" for name in expected]
+    assert dotenv_paths(where[cwd], env={}) == [where[name] / ".env" for name in expected]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("", []),  # the tests' setting: no .env at all
+        ("/etc/lead-studio.env", ["/etc/lead-studio.env"]),
+        (f"/a/.env{os.pathsep}/b/.env", ["/a/.env", "/b/.env"]),
+    ],
+)
+def test_lead_studio_dotenv_names_the_files_instead(value, expected):
+    assert dotenv_paths(Path("/tmp"), env={DOTENV_ENV: value}) == [Path(p) for p in expected]
+
+
+def test_the_tests_never_read_a_developers_env():
+    assert os.environ.get(DOTENV_ENV) == "" and dotenv_paths() == []
 
 
 @pytest.mark.parametrize(
@@ -68,7 +84,7 @@ def _run_from(cwd: Path, project: Path, *args: str) -> subprocess.CompletedProce
         "import sys, pathlib, lib.envfile as e; e.PROJECT_ROOT = pathlib.Path(sys.argv[1]);"
         "from lib.cli import main; sys.exit(main(sys.argv[2:]))"
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_") and k != DOTENV_ENV}
     env["PYTHONPATH"] = str(ROOT)
     return subprocess.run(
         [sys.executable, "-c", code, str(project), *args],
