@@ -222,6 +222,18 @@ def billed_calls(messages: Sequence[dict], response_format: Any = None, max_call
     return sum(p.calls for _, p in request_plans(messages, response_format, max_calls))
 
 
+def web_search_cost(ledger: Sequence[Mapping[str, Any]]) -> float:
+    """USD the ledger's entries were billed for web search calls (each entry's calls at its model's price)."""
+    return sum(e.get("web_search_calls", 0) * e.get("web_search_call_price", 0.0) for e in ledger)
+
+
+def cited_reply(messages: Sequence[dict], model: str, max_calls: int | None = None) -> tuple[str, list[dict]]:
+    """The output_text and annotations a text prompt gets with web search on (no cap, defects or prompt
+    sensitivity): what a test compares a row's answer and sources with."""
+    sources = request_plans(messages, None, max_calls)[0][1].sources
+    return cite_text(replies.expected_reply(list(messages), model), sources)
+
+
 # ----- citations ----------------------------------------------------------------------------------------------
 
 
