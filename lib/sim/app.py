@@ -1,9 +1,12 @@
 """The simulator's behaviour: configuration, routing, the chat endpoint with its faults and limits, ledger, stats.
 
-`SimApp.handle` is synchronous and runs on the event loop thread; all state lives there.
+`SimApp.handle` is synchronous and runs on the event loop thread; all state lives there. `_serve` (faults,
+quota, flex capacity, rate limits, latency, the gate), `_content` (the row's answer) and `_deliver`
+(billing) are shared by /v1/chat/completions and /v1/responses (lib.sim.responses).
 
 One piece past 600 lines on purpose: every endpoint's behaviour reads and changes the same per-key state
-(buckets, faults, ledger) on the event loop thread; the Batch API half lives in lib.sim.batch.
+(buckets, faults, ledger) on the event loop thread; the Batch API half lives in lib.sim.batch, the
+Responses API's reading and answer shape in lib.sim.responses.
 """
 
 from __future__ import annotations

@@ -23,6 +23,9 @@ when the cap cut it). Web search (lib.sim.websearch) adds each billed call's sea
 `input_tokens` (models.SEARCH_CONTENT_TOKENS by search_context_size) and reports the billed calls in
 `tool_usage.web_search.num_requests`. The ledger entry is the chat one plus `api: "responses"`,
 `web_search_calls`, `search_content_tokens` and `web_search_call_price` (USD per call, the model's rules).
+
+One piece past 600 lines on purpose: it is this API's whole surface, its request read field by field with
+OpenAI's error for each, and its answer's shape; what it shares with chat stays in lib.sim.app.
 """
 
 from __future__ import annotations
