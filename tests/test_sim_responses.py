@@ -479,6 +479,45 @@ def test_a_reasoning_model_takes_temperature_1_and_a_chat_model_any(openai_clien
     )
 
 
+FUNCTION = {
+    "type": "function",
+    "function": {"name": "lookup", "parameters": {"type": "object", "properties": {}}},
+}
+
+
+@pytest.mark.parametrize(
+    "model, tool, effort, param",
+    [
+        ("gpt-6-luna", {"type": "web_search"}, "none", "tools[0].type"),  # hosted tools: Responses API only
+        ("gpt-4o-mini", {"type": "web_search_preview"}, None, "tools[0].type"),
+        ("gpt-6-luna", FUNCTION, None, "reasoning_effort"),  # the default effort (medium) is not none
+        ("gpt-6-luna", FUNCTION, "low", "reasoning_effort"),
+        ("gpt-5.4", FUNCTION, "high", "reasoning_effort"),
+        ("gpt-6-luna", FUNCTION, "none", None),
+        ("gpt-5.4", FUNCTION, None, None),  # gpt-5.4 defaults to none
+        ("gpt-5.2", FUNCTION, "high", None),
+        ("gpt-4o-mini", FUNCTION, None, None),
+    ],
+)
+def test_chat_completions_takes_function_tools_only_and_some_models_only_at_effort_none(
+    openai_client, model, tool, effort, param
+):
+    kwargs = {"reasoning_effort": effort} if effort else {}
+    call = lambda: openai_client.chat.completions.create(  # noqa: E731
+        model=model, messages=msgs(row(1)), tools=[tool], **kwargs
+    )
+    if param is None:
+        assert call().choices[0].message.content
+        return
+    with pytest.raises(openai.BadRequestError) as caught:
+        call()
+    assert caught.value.param == param
+    if param == "reasoning_effort":
+        assert "Please use /v1/responses instead." in caught.value.message
+    else:
+        assert "Supported values are: 'function' and 'custom'." in caught.value.message
+
+
 # ----- web search ------------------------------------------------------------------------------------------------
 
 

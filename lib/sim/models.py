@@ -63,6 +63,9 @@ class ModelRules:
     shutdown_date: str | None = None  # "YYYY-MM-DD": from that day on the model answers 404 model_not_found
     web_search: bool = False  # the Responses API's hosted web_search tool
     web_search_call_price: float = WEB_SEARCH_CALL_PRICE  # USD per billed search (hidden sub-searches too)
+    # Function tools on Chat Completions: "always", or "effort_none" (refused at any other effort, the
+    # default one included: "Function tools with reasoning_effort are not supported ... in /v1/chat/completions").
+    chat_function_tools: str = "always"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "efforts", tuple(self.efforts))
@@ -77,6 +80,8 @@ class ModelRules:
             raise ValueError(f"default_effort {self.default_effort!r} must be one of {self.efforts}")
         if self.shutdown_date is not None:
             parse_date(self.shutdown_date, "shutdown_date")
+        if self.chat_function_tools not in ("always", "effort_none"):
+            raise ValueError("chat_function_tools must be 'always' or 'effort_none'")
         if self.web_search_call_price < 0:
             raise ValueError("web_search_call_price must not be negative")
         if self.context_window < 1 or (self.max_output_tokens is not None and self.max_output_tokens < 1):
@@ -127,6 +132,7 @@ GPT6 = _reasoner(
     fast=True,
     cache_write=True,
     web_search=True,
+    chat_function_tools="effort_none",
 )
 GPT5X = _reasoner(
     ("none", "low", "medium", "high"),
@@ -143,6 +149,7 @@ _4O = ModelRules(context_window=128_000, max_output_tokens=16_384, web_search=Tr
 _41 = ModelRules(context_window=1_047_576, max_output_tokens=32_768, web_search=True)
 _O = {"context_window": 200_000, "max_output_tokens": 100_000}
 
+_GPT54 = dataclasses.replace(GPT5X, chat_function_tools="effort_none")
 _GPT5_RULES = _reasoner(
     _GPT5, "medium", context_window=400_000, max_output_tokens=128_000, flex=True, web_search=True
 )
@@ -190,16 +197,15 @@ LINEUP: dict[str, ModelRules] = {
             "gpt-5.1-mini",
             "gpt-5.2",
             "gpt-5.3",
-            "gpt-5.4",
-            "gpt-5.4-mini",
-            "gpt-5.5",
-            "gpt-5.6-luna",
-            "gpt-5.6-terra",
-            "gpt-5.6-sol",
         ),
         GPT5X,
     ),
-    "gpt-5.4-nano": dataclasses.replace(GPT5X, **_NO_SEARCH),
+    # gpt-5.4 and later take function tools on Chat Completions at effort none only (seen on gpt-5.4,
+    # openai-openapi#541, pipecat#4043; assumed for the later ones).
+    **dict.fromkeys(
+        ("gpt-5.4", "gpt-5.4-mini", "gpt-5.5", "gpt-5.6-luna", "gpt-5.6-terra", "gpt-5.6-sol"), _GPT54
+    ),
+    "gpt-5.4-nano": dataclasses.replace(_GPT54, **_NO_SEARCH),
     **dict.fromkeys(
         ("gpt-6-luna", "gpt-6-sol", "gpt-6-astra", "gpt-6.1-terra", "gpt-6.1-sol", "gpt-6.2-luna"), GPT6
     ),
@@ -319,7 +325,8 @@ def check_request(body: Mapping[str, Any], rules: ModelRules) -> Refusal | None:
     """The first rule of this model the request breaks, in the order OpenAI checks them; None if it is fine.
 
     Order: max_tokens refused, an output cap above the model's limit, temperature, top_p, reasoning_effort,
-    response_format json_schema, service_tier flex / fast.
+    tools (Chat Completions takes function tools only; some models only at effort none), response_format
+    json_schema, service_tier flex / fast.
     """
     if rules.refuses_max_tokens and body.get("max_tokens") is not None:
         return unsupported_parameter("max_tokens", " Use 'max_completion_tokens' instead.")
@@ -356,6 +363,9 @@ def check_request(body: Mapping[str, Any], rules: ModelRules) -> Refusal | None:
                 "reasoning_effort",
                 "unsupported_value",
             )
+    refusal = _check_chat_tools(body, rules)
+    if refusal is not None:
+        return refusal
     response_format = body.get("response_format")
     if (
         not rules.json_schema
@@ -377,6 +387,31 @@ def check_request(body: Mapping[str, Any], rules: ModelRules) -> Refusal | None:
             f"{tier.capitalize()} processing is not available for the model {body.get('model')}.",
             "service_tier",
             "unsupported_value",
+        )
+    return None
+
+
+def _check_chat_tools(body: Mapping[str, Any], rules: ModelRules) -> Refusal | None:
+    tools = body.get("tools")
+    if not isinstance(tools, list) or not tools:
+        return None
+    for i, tool in enumerate(tools):
+        kind = tool.get("type") if isinstance(tool, Mapping) else None
+        if kind not in ("function", "custom"):  # hosted tools (web_search...) live on the Responses API only
+            return Refusal(
+                400,
+                f"Invalid value: {json_text(kind)}. Supported values are: 'function' and 'custom'.",
+                f"tools[{i}].type",
+                "invalid_value",
+            )
+    effort = body.get("reasoning_effort") or rules.default_effort
+    if rules.chat_function_tools == "effort_none" and effort != "none":
+        return Refusal(
+            400,
+            f"Function tools with reasoning_effort are not supported for {body.get('model')} in "
+            "/v1/chat/completions. Please use /v1/responses instead.",
+            "reasoning_effort",
+            None,
         )
     return None
 
