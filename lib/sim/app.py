@@ -1,9 +1,12 @@
 """The simulator's behaviour: configuration, routing, the chat endpoint with its faults and limits, ledger, stats.
 
-`SimApp.handle` is synchronous and runs on the event loop thread; all state lives there.
+`SimApp.handle` is synchronous and runs on the event loop thread; all state lives there. `_serve` (faults,
+quota, flex capacity, rate limits, latency, the gate), `_content` (the row's answer) and `_deliver`
+(billing) are shared by /v1/chat/completions and /v1/responses (lib.sim.responses).
 
 One piece past 600 lines on purpose: every endpoint's behaviour reads and changes the same per-key state
-(buckets, faults, ledger) on the event loop thread; the Batch API half lives in lib.sim.batch.
+(buckets, faults, ledger) on the event loop thread; the Batch API half lives in lib.sim.batch, the
+Responses API's reading and answer shape in lib.sim.responses.
 """
 
 from __future__ import annotations
@@ -314,6 +317,7 @@ class SimApp:
         )  # loads the encoding now
         self._routes: dict[tuple[str, str], Callable[[_Ctx], Reply]] = {
             ("POST", "/v1/chat/completions"): self._chat,
+            ("POST", "/v1/responses"): self._responses,
             ("GET", "/v1/models"): self._models,
         }
         self._admin: dict[tuple[str, str], Callable[[Request], Any]] = {
@@ -339,6 +343,8 @@ class SimApp:
         self._by_status: Counter[str] = Counter()
         self._by_kind: Counter[str] = Counter()
         self._in_flight = 0
+        self._responses_seen = 0  # /v1/responses requests received, whatever their outcome
+        self._web_search_calls = 0  # billed web search calls (batch lines included)
         self._gate = asyncio.Event()
 
     def ledger(self) -> list[dict]:
@@ -357,6 +363,8 @@ class SimApp:
             "hanging_now": sum(1 for p in self.registry if p.hanging),
             "held_now": sum(1 for p in self.registry if p.held),
             "open_connections": len(self.registry),
+            "responses": self._responses_seen,
+            "web_search_calls": self._web_search_calls,
         }
 
     def configure(self, **changes: Any) -> dict:
@@ -575,6 +583,36 @@ class SimApp:
 
     def _chat(self, ctx: _Ctx) -> Reply:
         body, prompt, max_out, marks = self._validated_chat(ctx)
+        return self._serve(
+            ctx,
+            body,
+            body["messages"],
+            prompt,
+            max_out,
+            marks,
+            lambda delay, malformed, dropped=False: self._answer(
+                ctx, body, prompt, max_out, marks, delay, malformed=malformed, dropped=dropped
+            ),
+        )
+
+    def _responses(self, ctx: _Ctx) -> Reply:
+        from lib.sim import responses  # here, not at the top: it builds on this module
+
+        self._responses_seen += 1
+        return responses.handle(self, ctx)
+
+    def _serve(
+        self,
+        ctx: _Ctx,
+        body: dict,
+        messages: list[dict],
+        prompt: int,
+        max_out: int | None,
+        marks: dict[str, int | None],
+        answer: Callable[..., Reply],
+    ) -> Reply:
+        """What every answering endpoint shares once a request is valid: faults, quota, flex capacity, rate
+        limits, latency and the test's gate; `answer(delay, malformed, dropped=False)` makes the reply itself."""
         model = body["model"]
         fingerprint = hashlib.sha256(ctx.request.body).digest()[:16]
         attempt = self._seen.get(fingerprint, 0)
@@ -619,18 +657,16 @@ class SimApp:
             if not self.config.drops_billed:
                 return Reply(action="drop", delay=delay)
             state.answered += 1
-            reply = self._answer(ctx, body, prompt, max_out, marks, delay, malformed=False, dropped=True)
+            reply = answer(delay, False, dropped=True)
             reply.action = "drop"  # billed when due, then the connection closes unanswered
             return reply
         if fault == "hang":
             self._by_kind["hang"] += 1
             return Reply(action="hang", hang_seconds=self.config.hang_seconds)
         state.answered += 1
-        reply = self._answer(ctx, body, prompt, max_out, marks, delay, malformed=fault == "malformed")
+        reply = answer(delay, fault == "malformed")
         hold = self.config.hold
-        if hold is True or (
-            isinstance(hold, str) and hold and hold in replies.last_user_text(body["messages"])
-        ):
+        if hold is True or (isinstance(hold, str) and hold and hold in replies.last_user_text(messages)):
             reply.gate = self._gate
         return reply
 
@@ -828,18 +864,8 @@ class SimApp:
         elif "content_filter" in marks:
             content, finish, visible = None, "content_filter", 0
         else:
-            seed_model = (
-                f"{model}\0{replies.prompt_salt(messages, body.get('temperature'))}"
-                if self.config.prompt_sensitive
-                else model
-            )
-            content = replies.response_content(
-                messages, seed_model, body.get("response_format"), self.config.p_defect, self.config.defects
-            )
-            if replies.is_packed(body.get("response_format")):
-                content = replies.mangle_packed(content, self._pack_rng(ctx, body), self.config)
             content, finish, visible, reasoning = _truncate(
-                content, model, max_out, reasoning, "length" in marks
+                self._content(ctx, body), model, max_out, reasoning, "length" in marks
             )
         cached, written = self._cached_tokens(ctx.state, messages, model, prompt)
         tier = body.get("service_tier")
@@ -882,11 +908,6 @@ class SimApp:
                 }
             )
             content_type = "application/json"
-        if malformed:
-            payload = payload[: len(payload) // 2]  # cut mid-JSON: the client gets a complete, invalid body
-        kind = "drop" if dropped else "malformed" if malformed else "ok"
-        if not dropped:  # counted as a drop already
-            self._by_kind[kind] += 1
         record = {
             "ts": None,
             "request_id": ctx.request_id,
@@ -901,9 +922,48 @@ class SimApp:
             "reasoning_effort": effort,  # what the request was served at (its own, else the model's default)
             "service_tier": "batch" if batch else served,
             "finish_reason": finish,
-            "status": 200,
-            "kind": kind,
+            "api": "chat",
+            "web_search_calls": 0,
         }
+        return self._deliver(
+            ctx, payload, content_type, record, delay, malformed=malformed, batch=batch, dropped=dropped
+        )
+
+    def _content(self, ctx: _Ctx, body: dict) -> str:
+        """The whole answer before any output cap: the row's deterministic reply (replies.response_content),
+        packed answers mangled at the configured rates. `body` is in Chat Completions' terms."""
+        model, messages = body["model"], body["messages"]
+        seed_model = (
+            f"{model}\0{replies.prompt_salt(messages, body.get('temperature'))}"
+            if self.config.prompt_sensitive
+            else model
+        )
+        content = replies.response_content(
+            messages, seed_model, body.get("response_format"), self.config.p_defect, self.config.defects
+        )
+        if replies.is_packed(body.get("response_format")):
+            content = replies.mangle_packed(content, self._pack_rng(ctx, body), self.config)
+        return content
+
+    def _deliver(
+        self,
+        ctx: _Ctx,
+        payload: bytes,
+        content_type: str,
+        record: dict,
+        delay: float,
+        *,
+        malformed: bool,
+        batch: bool,
+        dropped: bool = False,
+    ) -> Reply:
+        """A 200 answer, billed into the ledger (`record`) when it is due; `dropped`: billed, never read."""
+        if malformed:
+            payload = payload[: len(payload) // 2]  # cut mid-JSON: the client gets a complete, invalid body
+        kind = "drop" if dropped else "malformed" if malformed else "ok"
+        if not dropped:  # counted as a drop already
+            self._by_kind[kind] += 1
+        record.update(status=200, kind=kind)
         if batch:
             record["batch"] = True  # billed at the Batch API's discount
         self._in_flight += 1
@@ -923,6 +983,7 @@ class SimApp:
             return
         self._in_flight -= 1
         record["ts"] = time.time()
+        self._web_search_calls += record.get("web_search_calls", 0)
         self._ledger.append(record)
         if self._ledger_file is not None:
             self._ledger_file.write(json.dumps(record) + "\n")

@@ -1,9 +1,10 @@
 """The simulator's Files and Batch APIs: upload JSONL, create a batch, watch it progress, download results.
 
-A batch moves validating -> in_progress -> finalizing -> completed on event-loop timers (durations from
-SimConfig, fast in tests). Each line is answered by the chat endpoint's own logic (`SimApp._validated_chat`
-and `_answer`), so a batch line gets exactly the reply and usage the live endpoint would give, [[sim:...]]
-directives included, and is billed in the ledger with `batch: true`. Batch-only knobs: `[[sim:batch_error]]`
+A batch serves one endpoint, /v1/chat/completions or /v1/responses, and every line must name it. A batch moves validating -> in_progress -> finalizing -> completed on event-loop timers (durations from
+SimConfig, fast in tests). Each line is answered by its endpoint's own logic (`SimApp._validated_chat` and
+`_answer`, or lib.sim.responses' `validated` and `answer`), so a batch line gets exactly the reply and usage
+the live endpoint would give, [[sim:...]] directives included, and is billed in the ledger with
+`batch: true` (web search calls at their full price: the discount is on tokens). Batch-only knobs: `[[sim:batch_error]]`
 or `p_batch_line_error` make a line fail, `batch_expire_after` makes every batch expire after that many
 lines (the rest land in the error file as `batch_expired`). Output lines are shuffled with the seed, as the
 real API promises no order. Files and batches belong to the key that made them.
@@ -31,6 +32,8 @@ TICK_S = 0.02  # how often an in-progress batch answers its next slice of lines
 MAX_SLICE = 400  # lines per tick at most, so the event loop keeps serving other requests
 WINDOW_S = 24 * 3600
 ENDPOINT = "/v1/chat/completions"
+RESPONSES_ENDPOINT = "/v1/responses"
+ENDPOINTS = (ENDPOINT, RESPONSES_ENDPOINT)
 _FILE_RE = re.compile(r"^/v1/files/([^/]+)(/content)?$")
 _BATCH_RE = re.compile(r"^/v1/batches/([^/]+)(/cancel)?$")
 _ROW_RE = re.compile(r"^row-(\d+)$")
@@ -82,13 +85,14 @@ class SimBatch:
         default_factory=lambda: {"input": 0, "output": 0, "cached": 0, "reasoning": 0}
     )
     seed_text: str = ""
+    endpoint: str = ENDPOINT
 
     def public(self) -> dict:
         u = self.usage
         return {
             "id": self.id,
             "object": "batch",
-            "endpoint": ENDPOINT,
+            "endpoint": self.endpoint,
             "errors": {"object": "list", "data": self.errors} if self.errors else None,
             "input_file_id": self.input_file_id,
             "completion_window": "24h",
@@ -221,8 +225,10 @@ class SimBatches:
             body = None
         if not isinstance(body, dict):
             raise self._bad(ctx, 400, "We could not parse the JSON body of your request.")
-        if body.get("endpoint") != ENDPOINT:
-            raise self._bad(ctx, 400, f"The simulator only batches {ENDPOINT}.", "endpoint")
+        if body.get("endpoint") not in ENDPOINTS:
+            raise self._bad(
+                ctx, 400, f"The simulator batches only {ENDPOINT} and {RESPONSES_ENDPOINT}.", "endpoint"
+            )
         if body.get("completion_window") != "24h":
             raise self._bad(
                 ctx, 400, "Invalid 'completion_window': only '24h' is supported.", "completion_window"
@@ -239,7 +245,13 @@ class SimBatches:
             )
         self._seq += 1
         batch = SimBatch(
-            self._next_id("batch_"), ctx.key_hash or "", file.id, metadata, int(time.time()), self._seq
+            self._next_id("batch_"),
+            ctx.key_hash or "",
+            file.id,
+            metadata,
+            int(time.time()),
+            self._seq,
+            endpoint=body["endpoint"],
         )
         batch.seed_text = f"{self.app.config.seed}:{hashlib.sha256(file.data).hexdigest()}"
         self.batches[batch.id] = batch
@@ -285,7 +297,7 @@ class SimBatches:
         if batch.status == "cancelling":
             self._finish(batch, "cancelled")
             return
-        lines, problems = parse_input(data)
+        lines, problems = parse_input(data, batch.endpoint)
         if problems:
             batch.status, batch.errors = "failed", problems
             batch.times["failed_at"] = int(time.time())
@@ -319,19 +331,32 @@ class SimBatches:
             self._later(TICK_S if cfg.batch_in_progress_s > 0 else 0.0, self._work, batch)
 
     def _answer_line(self, batch: SimBatch, line: dict) -> None:
-        """One request of the batch, answered by the chat endpoint's logic; billed when it succeeds."""
+        """One request of the batch, answered by its endpoint's logic; billed when it succeeds."""
+        from lib.sim import responses  # here, not at the top: it builds on lib.sim.app too
+
         app = self.app
         custom_id = line["custom_id"]
         request_id = f"req_{app._next_id()}"
         row = _ROW_RE.match(custom_id)
         headers = {"x-row-id": row.group(1) if row else custom_id}
-        request = Request("POST", ENDPOINT, "", headers, _dumps(line["body"]), "127.0.0.1")
+        request = Request("POST", batch.endpoint, "", headers, _dumps(line["body"]), "127.0.0.1")
         ctx = _Ctx(request, request_id, time.monotonic(), app._keys.get(batch.owner), batch.owner)
         if ctx.state is None:  # the key's state was forgotten: make it anew
             ctx.state = app._keys.setdefault(batch.owner, _new_state(app))
         rng = random.Random(f"{batch.seed_text}:{custom_id}")
         try:
-            body, prompt, max_out, marks = app._validated_chat(ctx)
+            if batch.endpoint == RESPONSES_ENDPOINT:
+                req = responses.validated(app, ctx)
+                marks = req.marks
+
+                def run() -> Reply:
+                    return responses.answer(app, ctx, req, 0.0, malformed=False, batch=True)
+            else:
+                body, prompt, max_out, marks = app._validated_chat(ctx)
+
+                def run() -> Reply:
+                    return app._answer(ctx, body, prompt, max_out, marks, 0.0, malformed=False, batch=True)
+
             if "batch_error" in marks or rng.random() < app.config.p_batch_line_error:
                 status, payload = (
                     500,
@@ -340,15 +365,11 @@ class SimBatches:
                     ),
                 )
             else:
-                reply = app._answer(ctx, body, prompt, max_out, marks, 0.0, malformed=False, batch=True)
+                reply = run()
                 if reply.on_due is not None:
                     reply.on_due()  # billed now: the ledger entry carries batch=true and the row id
                 status, payload = 200, json.loads(reply.body)
-                usage = payload["usage"]
-                batch.usage["input"] += usage["prompt_tokens"]
-                batch.usage["output"] += usage["completion_tokens"]
-                batch.usage["cached"] += usage["prompt_tokens_details"]["cached_tokens"]
-                batch.usage["reasoning"] += usage["completion_tokens_details"]["reasoning_tokens"]
+                _add_usage(batch.usage, payload["usage"])
         except _Reject as rejected:
             status, payload = rejected.reply.status, json.loads(rejected.reply.body)
         out = {
@@ -404,13 +425,27 @@ class SimBatches:
         batch.times[f"{status}_at"] = int(time.time())
 
 
+def _add_usage(total: dict[str, int], usage: dict) -> None:
+    """A line's usage into the batch's totals, from either endpoint's shape."""
+    if "input_tokens" in usage:  # a Response
+        total["input"] += usage["input_tokens"]
+        total["output"] += usage["output_tokens"]
+        total["cached"] += usage["input_tokens_details"]["cached_tokens"]
+        total["reasoning"] += usage["output_tokens_details"]["reasoning_tokens"]
+    else:
+        total["input"] += usage["prompt_tokens"]
+        total["output"] += usage["completion_tokens"]
+        total["cached"] += usage["prompt_tokens_details"]["cached_tokens"]
+        total["reasoning"] += usage["completion_tokens_details"]["reasoning_tokens"]
+
+
 def _new_state(app: SimApp):
     from lib.sim.app import KeyState
 
     return KeyState(app._new_limits(time.monotonic()))
 
 
-def parse_input(data: bytes) -> tuple[list[dict], list[dict] | None]:
+def parse_input(data: bytes, endpoint: str = ENDPOINT) -> tuple[list[dict], list[dict] | None]:
     """The batch input file's request lines, or the validation errors that fail the batch."""
     lines: list[dict] = []
     problems: list[dict] = []
@@ -424,8 +459,10 @@ def parse_input(data: bytes) -> tuple[list[dict], list[dict] | None]:
             line = None
         if not isinstance(line, dict) or not isinstance(line.get("body"), dict):
             problems.append(_problem("invalid_json_line", "This line is not a JSON request object.", number))
-        elif line.get("method") != "POST" or line.get("url") != ENDPOINT:
-            problems.append(_problem("invalid_url", f"Lines must be POST {ENDPOINT}.", number))
+        elif line.get("method") != "POST" or line.get("url") != endpoint:
+            problems.append(
+                _problem("invalid_url", f"Lines must be POST {endpoint}, the batch's endpoint.", number)
+            )
         elif not isinstance(line.get("custom_id"), str) or line["custom_id"] in seen:
             problems.append(_problem("duplicate_custom_id", "custom_id must be a unique string.", number))
         else:

@@ -26,6 +26,12 @@ from typing import Any
 
 EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh", "max")  # every value any model takes
 TIERS = ("auto", "default", "flex", "priority", "fast")
+# Web search (Responses API): OpenAI's $10 per 1,000 calls, and the search content each call adds to the
+# request's input tokens, by the tool's search_context_size (fixed per call here, so a bill can be checked).
+WEB_SEARCH_CALL_PRICE = 0.01
+SEARCH_CONTENT_TOKENS = {"low": 2_000, "medium": 4_000, "high": 8_000}
+DEFAULT_SEARCH_CONTEXT = "medium"
+NO_TOOL_EFFORTS = ("minimal",)  # OpenAI: "The following tools cannot be used with reasoning.effort 'minimal'"
 _SNAPSHOT_RE = re.compile(r"^(.+?)-(\d{4}-\d{2}-\d{2}|\d{4})$")
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -55,6 +61,11 @@ class ModelRules:
     fast: bool = False  # service_tier "fast" (served at 2x the price)
     cache_write: bool = False  # usage reports prompt_tokens_details.cache_write_tokens
     shutdown_date: str | None = None  # "YYYY-MM-DD": from that day on the model answers 404 model_not_found
+    web_search: bool = False  # the Responses API's hosted web_search tool
+    web_search_call_price: float = WEB_SEARCH_CALL_PRICE  # USD per billed search (hidden sub-searches too)
+    # Function tools on Chat Completions: "always", or "effort_none" (refused at any other effort, the
+    # default one included: "Function tools with reasoning_effort are not supported ... in /v1/chat/completions").
+    chat_function_tools: str = "always"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "efforts", tuple(self.efforts))
@@ -69,6 +80,10 @@ class ModelRules:
             raise ValueError(f"default_effort {self.default_effort!r} must be one of {self.efforts}")
         if self.shutdown_date is not None:
             parse_date(self.shutdown_date, "shutdown_date")
+        if self.chat_function_tools not in ("always", "effort_none"):
+            raise ValueError("chat_function_tools must be 'always' or 'effort_none'")
+        if self.web_search_call_price < 0:
+            raise ValueError("web_search_call_price must not be negative")
         if self.context_window < 1 or (self.max_output_tokens is not None and self.max_output_tokens < 1):
             raise ValueError("context_window and max_output_tokens must be positive")
 
@@ -116,18 +131,31 @@ GPT6 = _reasoner(
     flex=True,
     fast=True,
     cache_write=True,
+    web_search=True,
+    chat_function_tools="effort_none",
 )
 GPT5X = _reasoner(
-    ("none", "low", "medium", "high"), "none", context_window=400_000, max_output_tokens=128_000, flex=True
+    ("none", "low", "medium", "high"),
+    "none",
+    context_window=400_000,
+    max_output_tokens=128_000,
+    flex=True,
+    web_search=True,
 )
 _GPT5 = ("minimal", "low", "medium", "high")
 _O_SERIES = ("low", "medium", "high")
 _OCT, _DEC, _JAN = "2026-10-23", "2026-12-11", "2027-01-14"
-_4O = ModelRules(context_window=128_000, max_output_tokens=16_384)
-_41 = ModelRules(context_window=1_047_576, max_output_tokens=32_768)
+_4O = ModelRules(context_window=128_000, max_output_tokens=16_384, web_search=True)
+_41 = ModelRules(context_window=1_047_576, max_output_tokens=32_768, web_search=True)
 _O = {"context_window": 200_000, "max_output_tokens": 100_000}
 
-_GPT5_RULES = _reasoner(_GPT5, "medium", context_window=400_000, max_output_tokens=128_000, flex=True)
+_GPT54 = dataclasses.replace(GPT5X, chat_function_tools="effort_none")
+_GPT5_RULES = _reasoner(
+    _GPT5, "medium", context_window=400_000, max_output_tokens=128_000, flex=True, web_search=True
+)
+# Web search is not offered on the nano models nor on gpt-5-chat-latest ("Tool 'web_search' is not
+# supported with ..."), nor on o1 and o3-mini.
+_NO_SEARCH = {"web_search": False}
 
 LINEUP: dict[str, ModelRules] = {
     # Shut down 23 Oct 2026.
@@ -138,49 +166,53 @@ LINEUP: dict[str, ModelRules] = {
     "gpt-4-turbo": ModelRules(
         context_window=128_000, max_output_tokens=4_096, json_schema=False, shutdown_date=_OCT
     ),
-    "gpt-4.1-nano": dataclasses.replace(_41, shutdown_date=_OCT),
+    "gpt-4.1-nano": dataclasses.replace(_41, shutdown_date=_OCT, **_NO_SEARCH),
     "o1": _reasoner(_O_SERIES, "medium", **_O, shutdown_date=_OCT),
     "o3-mini": _reasoner(_O_SERIES, "medium", **_O, shutdown_date=_OCT),
-    "o4-mini": _reasoner(_O_SERIES, "medium", **_O, flex=True, shutdown_date=_OCT),
+    "o4-mini": _reasoner(_O_SERIES, "medium", **_O, flex=True, shutdown_date=_OCT, web_search=True),
     # Shut down 11 Dec 2026.
     "gpt-5": dataclasses.replace(_GPT5_RULES, shutdown_date=_DEC),
     "gpt-5-mini": dataclasses.replace(_GPT5_RULES, shutdown_date=_DEC),
-    "gpt-5-nano": dataclasses.replace(_GPT5_RULES, shutdown_date=_DEC),
+    "gpt-5-nano": dataclasses.replace(_GPT5_RULES, shutdown_date=_DEC, **_NO_SEARCH),
     "gpt-5-pro": _reasoner(
-        ("high",), "high", context_window=400_000, max_output_tokens=272_000, shutdown_date=_DEC
+        ("high",),
+        "high",
+        context_window=400_000,
+        max_output_tokens=272_000,
+        shutdown_date=_DEC,
+        web_search=True,
     ),
-    "o3": _reasoner(_O_SERIES, "medium", **_O, flex=True, shutdown_date=_DEC),
-    "o3-pro": _reasoner(_O_SERIES, "medium", **_O, shutdown_date=_DEC),
+    "o3": _reasoner(_O_SERIES, "medium", **_O, flex=True, shutdown_date=_DEC, web_search=True),
+    "o3-pro": _reasoner(_O_SERIES, "medium", **_O, shutdown_date=_DEC, web_search=True),
     # Shut down 14 Jan 2027.
     "gpt-4o": dataclasses.replace(_4O, shutdown_date=_JAN),
     "gpt-4o-mini": dataclasses.replace(_4O, shutdown_date=_JAN),
     "gpt-4.1": dataclasses.replace(_41, shutdown_date=_JAN),
     "gpt-4.1-mini": dataclasses.replace(_41, shutdown_date=_JAN),
     # Current.
-    "gpt-5-chat-latest": _4O,
+    "gpt-5-chat-latest": dataclasses.replace(_4O, **_NO_SEARCH),
     **dict.fromkeys(
         (
             "gpt-5.1",
             "gpt-5.1-mini",
             "gpt-5.2",
             "gpt-5.3",
-            "gpt-5.4",
-            "gpt-5.4-mini",
-            "gpt-5.4-nano",
-            "gpt-5.5",
-            "gpt-5.6-luna",
-            "gpt-5.6-terra",
-            "gpt-5.6-sol",
         ),
         GPT5X,
     ),
+    # gpt-5.4 and later take function tools on Chat Completions at effort none only (seen on gpt-5.4,
+    # openai-openapi#541, pipecat#4043; assumed for the later ones).
+    **dict.fromkeys(
+        ("gpt-5.4", "gpt-5.4-mini", "gpt-5.5", "gpt-5.6-luna", "gpt-5.6-terra", "gpt-5.6-sol"), _GPT54
+    ),
+    "gpt-5.4-nano": dataclasses.replace(_GPT54, **_NO_SEARCH),
     **dict.fromkeys(
         ("gpt-6-luna", "gpt-6-sol", "gpt-6-astra", "gpt-6.1-terra", "gpt-6.1-sol", "gpt-6.2-luna"), GPT6
     ),
 }
 
 # Names that extend no LINEUP entry: the family's rules, with no shutdown date of their own.
-_O_FAMILY = _reasoner(_O_SERIES, "medium", **_O, flex=True)
+_O_FAMILY = _reasoner(_O_SERIES, "medium", **_O, flex=True, web_search=True)
 FAMILIES: dict[str, ModelRules] = {
     "gpt-6": GPT6,
     "gpt-5.": GPT5X,
@@ -293,7 +325,8 @@ def check_request(body: Mapping[str, Any], rules: ModelRules) -> Refusal | None:
     """The first rule of this model the request breaks, in the order OpenAI checks them; None if it is fine.
 
     Order: max_tokens refused, an output cap above the model's limit, temperature, top_p, reasoning_effort,
-    response_format json_schema, service_tier flex / fast.
+    tools (Chat Completions takes function tools only; some models only at effort none), response_format
+    json_schema, service_tier flex / fast.
     """
     if rules.refuses_max_tokens and body.get("max_tokens") is not None:
         return unsupported_parameter("max_tokens", " Use 'max_completion_tokens' instead.")
@@ -330,6 +363,9 @@ def check_request(body: Mapping[str, Any], rules: ModelRules) -> Refusal | None:
                 "reasoning_effort",
                 "unsupported_value",
             )
+    refusal = _check_chat_tools(body, rules)
+    if refusal is not None:
+        return refusal
     response_format = body.get("response_format")
     if (
         not rules.json_schema
@@ -351,6 +387,99 @@ def check_request(body: Mapping[str, Any], rules: ModelRules) -> Refusal | None:
             f"{tier.capitalize()} processing is not available for the model {body.get('model')}.",
             "service_tier",
             "unsupported_value",
+        )
+    return None
+
+
+def _check_chat_tools(body: Mapping[str, Any], rules: ModelRules) -> Refusal | None:
+    tools = body.get("tools")
+    if not isinstance(tools, list) or not tools:
+        return None
+    for i, tool in enumerate(tools):
+        kind = tool.get("type") if isinstance(tool, Mapping) else None
+        if kind not in ("function", "custom"):  # hosted tools (web_search...) live on the Responses API only
+            return Refusal(
+                400,
+                f"Invalid value: {json_text(kind)}. Supported values are: 'function' and 'custom'.",
+                f"tools[{i}].type",
+                "invalid_value",
+            )
+    effort = body.get("reasoning_effort") or rules.default_effort
+    if rules.chat_function_tools == "effort_none" and effort != "none":
+        return Refusal(
+            400,
+            f"Function tools with reasoning_effort are not supported for {body.get('model')} in "
+            "/v1/chat/completions. Please use /v1/responses instead.",
+            "reasoning_effort",
+            None,
+        )
+    return None
+
+
+# ----- the Responses API's own wording ---------------------------------------------------------------------
+
+# Chat Completions parameters the Responses API refuses by name, with where each one moved.
+MOVED_IN_RESPONSES = {
+    "messages": "input",
+    "max_tokens": "max_output_tokens",
+    "max_completion_tokens": "max_output_tokens",
+    "response_format": "text.format",
+    "reasoning_effort": "reasoning.effort",
+}
+_RESPONSES_NAMES = {
+    "max_completion_tokens": "max_output_tokens",
+    "reasoning_effort": "reasoning.effort",
+    "response_format": "text.format",
+}
+HOSTED_SEARCH_TOOLS = ("web_search", "web_search_preview", "web_search_2025_08_26")
+
+
+def moved_parameter(name: str) -> Refusal:
+    """OpenAI's answer to a Chat Completions parameter sent to /v1/responses (param is null there)."""
+    return Refusal(
+        400,
+        f"Unsupported parameter: '{name}'. In the Responses API, this parameter has moved to "
+        f"'{MOVED_IN_RESPONSES[name]}'. Try again with the new parameter.",
+        None,
+        "unsupported_parameter",
+    )
+
+
+def as_responses_refusal(refusal: Refusal) -> Refusal:
+    """A check_request refusal in the Responses API's names (reasoning.effort, max_output_tokens, text.format)."""
+    message, param = refusal.message, refusal.param
+    for old, new in _RESPONSES_NAMES.items():
+        message = message.replace(old, new)
+        if param == old:
+            param = new
+    return dataclasses.replace(refusal, message=message, param=param)
+
+
+def check_responses_sampling(body: Mapping[str, Any], rules: ModelRules) -> Refusal | None:
+    """A reasoning model refuses temperature / top_p other than 1 on /v1/responses, in that API's words."""
+    if rules.refuses_temperature:
+        for name in ("temperature", "top_p"):
+            value = body.get(name)
+            if value is not None and value != 1:
+                return unsupported_parameter(name)
+    return None
+
+
+def check_tools(
+    tools: Sequence[Mapping[str, Any]], rules: ModelRules, model: str, effort: str | None
+) -> Refusal | None:
+    """A hosted search tool the model does not take, or takes not at this effort; None when the tools are fine."""
+    searches = [t.get("type") for t in tools if t.get("type") in HOSTED_SEARCH_TOOLS]
+    if not searches:
+        return None
+    if not rules.web_search:
+        return Refusal(400, f"Tool '{searches[0]}' is not supported with {model}.", "tools", None)
+    if effort in NO_TOOL_EFFORTS:
+        return Refusal(
+            400,
+            f"The following tools cannot be used with reasoning.effort '{effort}': {', '.join(searches)}.",
+            "tools",
+            None,
         )
     return None
 
