@@ -31,7 +31,7 @@ from lib.prompts import checks, identity, library, packing, templates
 from lib.prompts.templates import PromptSpec
 from lib.store import RowRecord, Store
 
-# Columns added after the input and output columns, in this order (documented in README).
+# Columns added after the input and output columns, in this order (documented in docs/cli.md).
 STATUS_COLUMNS = (
     "enrich_status",
     "enrich_error",
