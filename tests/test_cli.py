@@ -170,6 +170,11 @@ def test_check_quotes_tokens_and_cost(sim, tmp_path, leads_csv, model, exact):
     assert result["missing_placeholders"] == []
     assert result["exact"] is exact and result["input_tokens"] > 60 * 100
     assert 0 < result["cost_low_usd"] <= result["cost_high_usd"]
+    # Dollars with no float noise, as the run's summary gives them (check printed 0.0009306000000000001).
+    costs = [result["cost_low_usd"], result["cost_high_usd"]] + [
+        c for path in result["paths"] for c in (path["cost_low_usd"], path["cost_high_usd"]) if c is not None
+    ]
+    assert all(len(repr(c).split(".")[-1]) <= 8 for c in costs), costs
     assert result["reasoning_effort"] == "none" and result["model_status"]["state"] == "current"
 
 

@@ -83,8 +83,8 @@ def main(args: argparse.Namespace) -> int:
             "encoding_used": q.encoding,
             "output_tokens_low": q.output_tokens_low,
             "output_tokens_high": q.output_tokens_high,
-            "cost_low_usd": q.cost_low,
-            "cost_high_usd": q.cost_high,
+            "cost_low_usd": _usd(q.cost_low),
+            "cost_high_usd": _usd(q.cost_high),
             "output_basis": q.basis,
             "distinct_requests": q.distinct,
             "reused_rows": q.reused_rows,
@@ -100,8 +100,8 @@ def main(args: argparse.Namespace) -> int:
         {
             "path": p.name,
             "available": p.available,
-            "cost_low_usd": p.cost_low,
-            "cost_high_usd": p.cost_high,
+            "cost_low_usd": _usd(p.cost_low),
+            "cost_high_usd": _usd(p.cost_high),
             "likely_time": p.duration,
             **({"note": p.note} if p.note else {}),
         }
@@ -115,3 +115,8 @@ def main(args: argparse.Namespace) -> int:
     ]
     print(json.dumps(summary, ensure_ascii=False))
     return EXIT_OK
+
+
+def _usd(value: float | None) -> float | None:
+    """Dollars as the run's summary gives them: 8 decimals, no float noise (0.0009306000000000001)."""
+    return None if value is None else round(value, 8)
