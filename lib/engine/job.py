@@ -479,6 +479,7 @@ class Job(BaseJob):
                 capacity_refusals=self._capacity_refusals,
                 adjustments=tuple(self._adjustments),
                 estimated_usd=t.estimated,
+                web_search_calls=t.web_search_calls,
             )
 
     def _stall(self, now: float) -> dict:
@@ -586,7 +587,7 @@ class Job(BaseJob):
                 raise _Halt
             if self.budget.limit_usd is None:
                 return 0.0
-            worst = self.prices.worst(unit.prompt_tokens, unit.max_output_tokens, self._tier)
+            worst = self.prices.worst(unit.prompt_tokens, unit.max_output_tokens, self._tier, unit.body)
             if not self.budget.reserve(worst, self.tally.cost):
                 self._stop(Status.PAUSED, self.budget.reached_words(worst))  # never over a cancel
                 raise _Halt
@@ -597,7 +598,9 @@ class Job(BaseJob):
             return
         with self._lock:
             if maybe_billed:
-                kept = worst or self.prices.worst(unit.prompt_tokens, unit.max_output_tokens, self._tier)
+                kept = worst or self.prices.worst(
+                    unit.prompt_tokens, unit.max_output_tokens, self._tier, unit.body
+                )
                 self.tally.estimated += kept
                 self._version += 1
                 estimated = self.tally.estimated
