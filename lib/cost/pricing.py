@@ -17,7 +17,7 @@ import math
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
 from importlib.metadata import version
@@ -45,7 +45,17 @@ class Price:
     long_output: float = 1.0
     # USD per web search call (the Responses API's web_search tool, hidden sub-searches included); the
     # same at every tier (OpenAI bills tool calls at their own price, never at the batch or flex discount).
+    # None (a price given without one): the catalog's list price (lib/models/catalog.yaml, web_search).
     web_search_call: float | None = None
+
+    @property
+    def per_search_call(self) -> float:
+        """USD per web search call: this price's own, else the catalog's."""
+        if self.web_search_call is not None:
+            return self.web_search_call
+        from lib.models.catalog import web_search_defaults
+
+        return web_search_defaults().call_usd
 
     def scaled(self, factor: float) -> Price:
         """This price's tokens times `factor` (flex and batch from a standard override); tool calls as they are."""
@@ -387,10 +397,8 @@ def price_for(
     for table in (overrides or {}, _file_prices()):
         found = _from_table(table, model, tier)
         if found is not None or _lookup(table, model) is not None:
-            # An overridden model is never priced from the database underneath; only a web search price the
-            # override does not give comes from the database or the catalog (a tool's price, not a token's).
-            return with_search_price(found, model)
-    return with_search_price(_db_price(model, tier), model)
+            return found  # an overridden model is never priced from the database underneath
+    return _db_price(model, tier)
 
 
 def web_search_call_price(model: str) -> float:
@@ -401,12 +409,6 @@ def web_search_call_price(model: str) -> float:
     from lib.models.catalog import web_search_defaults
 
     return web_search_defaults().call_usd
-
-
-def with_search_price(price: Price | None, model: str) -> Price | None:
-    if price is None or price.web_search_call is not None:
-        return price
-    return replace(price, web_search_call=web_search_call_price(model))
 
 
 def tier_prices(
@@ -448,7 +450,7 @@ def cost(usage: Usage, price: Price | None, *, batch: bool = False) -> float | N
     if batch:
         dollars *= BATCH_DISCOUNT
     if usage.web_search_calls:  # tool calls at their own price, at every tier
-        dollars += usage.web_search_calls * (price.web_search_call or 0.0)
+        dollars += usage.web_search_calls * price.per_search_call
     return dollars
 
 
@@ -456,7 +458,7 @@ def search_cost(calls: int, price: Price | None) -> float | None:
     """Dollars for `calls` web search calls (the tool's part of a cost); None when unpriced."""
     if price is None:
         return None
-    return calls * (price.web_search_call or 0.0)
+    return calls * price.per_search_call
 
 
 def caching_saved(usage: Usage, price: Price | None) -> float | None:

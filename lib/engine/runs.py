@@ -19,7 +19,7 @@ import pandas as pd
 
 from lib import models
 from lib.cost import tokens
-from lib.cost.pricing import REQUEST_TIERS, Price, Usage, price_for, tier_prices, with_search_price
+from lib.cost.pricing import REQUEST_TIERS, Price, Usage, price_for, tier_prices
 from lib.cost.quote import UNCAPPED_OUTPUT_GUESS
 from lib.engine import RunPlan, WorkItem, request_hash, transports
 from lib.engine.judge import QualityCheck
@@ -224,7 +224,7 @@ def plan_run(
         inputs=inputs,
         skipped=skipped,
         meta=full_meta,
-        price=with_search_price(run_price, options.model),
+        price=run_price,
         check_output=_output_checker(spec),
         tier_prices=tier_prices(options.model, price if price is not None else options.price),
         packs=packs,
@@ -405,7 +405,7 @@ def resume_plan(store: Store, run_id: str, *, price: Price | None = None) -> Run
         items=items,
         inputs=plan_inputs,
         meta=record.meta,
-        price=with_search_price(base or price_for(model), model),
+        price=base or price_for(model),
         check_output=_output_checker(spec),
         tier_prices=tier_prices(model, base),
         packs=packs,
