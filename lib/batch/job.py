@@ -35,9 +35,9 @@ from typing import TypeVar
 import openai
 
 from lib.batch.files import (
-    ENDPOINT,
     BatchLimits,
     answered,
+    endpoint_for,
     failed,
     render,
     result_lines,
@@ -51,6 +51,7 @@ from lib.engine import errors
 from lib.engine.client import Endpoint, make_client, release_client
 from lib.engine.job import Job as LiveJob
 from lib.engine.settings import RowError, RunPlan, RunSettings, Snapshot
+from lib.engine.transports.responses import to_responses
 from lib.engine.unit import WorkItem
 from lib.jobs import Job, Status, Tally, register
 from lib.models import listing as model_listing
@@ -147,6 +148,8 @@ class BatchJob(Job):
         except StoreError:
             known = None
         self._fixes = shapes.Fixes.from_json(known)
+        self._api = str(plan.meta.get("api") or "chat")  # the API the run was planned for (its lines' url)
+        self._url = endpoint_for(self._api)
         self._items: dict[int, WorkItem] = {item.row_id: self._shaped(item) for item in plan.items}
         self._wake = threading.Event()
         self._rows: dict[int, RowRecord] = {}
@@ -167,6 +170,8 @@ class BatchJob(Job):
         body = shapes.apply(
             item.body, self._fixes, wanted_effort=self.plan.meta.get("reasoning_effort_wanted")
         )
+        if self._api == "responses":
+            body = to_responses(body)  # the cache key stays the chat-shaped body's (item.request_hash)
         return item if body == item.body else replace(item, body=body)
 
     def start(self) -> BatchJob:
@@ -391,7 +396,9 @@ class BatchJob(Job):
             if cached is None:
                 fresh.append(item)
                 continue
-            row = answered(item, cached.text, None, cached.finish_reason, cached.usage, *self._judging)
+            row = answered(
+                item, cached.text, None, cached.finish_reason, cached.usage, *self._judging, cached.sources
+            )
             hits.append((replace(row, from_cache=True, attempts=0), None))
         if hits:
             self.store.record_many(self.id, hits)
@@ -401,7 +408,7 @@ class BatchJob(Job):
         if not fresh:
             return
         first = max((c.index for c in self._chunks), default=-1) + 1
-        prepared = split(fresh, self.settings.limits, first)
+        prepared = split(fresh, self.settings.limits, first, self._url)
         chunks = [
             Chunk(
                 self.id,
@@ -428,7 +435,7 @@ class BatchJob(Job):
         if chunk.step in ("prepared", "uploading"):
             maybe_uploaded = chunk.step == "uploading"
             self.journal.update(self.id, chunk.index, step="uploading")
-            data = render([self._items[r] for r in chunk.row_ids])
+            data = render([self._items[r] for r in chunk.row_ids], self._url)
             file_id = self._call(
                 "Uploading the batch file",
                 lambda: self._upload(chunk, data),
@@ -446,7 +453,7 @@ class BatchJob(Job):
             "Creating the batch",
             lambda: self.client.batches.create(
                 input_file_id=chunk.file_id,
-                endpoint=ENDPOINT,
+                endpoint=self._url,
                 completion_window="24h",
                 metadata={META_RUN: self.id, META_CHUNK: str(chunk.index), META_SHA: chunk.sha256[:32]},
             ),
@@ -780,11 +787,15 @@ class BatchJob(Job):
             return None
         self.store.reset_rows(self.id, ids)
         endpoint = endpoint or self.endpoint
-        items = tuple(self._items[i] for i in ids)
+        planned = {
+            item.row_id: item for item in self.plan.items
+        }  # as planned: the live transport spells them
+        items = tuple(planned[i] for i in ids)
         if endpoint.base_url != self.endpoint.base_url:  # answers are cached under where they came from
             items = tuple(i.at(endpoint.base_url) for i in items)
         subset = replace(self.plan, items=items, packs=())
-        job = LiveJob(subset, endpoint=endpoint, settings=settings or RunSettings(), store=self.store)
+        live = replace(settings or RunSettings(), transport=self._api)  # through the API the run was made for
+        job = LiveJob(subset, endpoint=endpoint, settings=live, store=self.store)
         with self._lock:
             self._live = job
             self._version += 1

@@ -905,8 +905,13 @@ def start(
     retry_failed: bool = False,
     only_retryable: bool = False,
 ) -> Job:
-    """Start (or resume) a run and return its Job at once. Starting a run id that is already active returns it."""
+    """Start (or resume) a run and return its Job at once. Starting a run id that is already active returns it.
+    Its requests go through the API the plan was made for (meta `api`), whatever `settings` say."""
     from lib.jobs import register
+
+    api = plan.meta.get("api")
+    if api and api != settings.transport:
+        settings = dataclasses.replace(settings, transport=str(api))
 
     job, created = register(
         plan.run_id, lambda: Job(plan, endpoint=endpoint, settings=settings, store=store, governor=governor)
