@@ -341,6 +341,9 @@ def cell(
     elif c.status == "failed":
         st.text("(no answer)")
     st.caption(labels.md_escape(workbench_view.cell_caption(c)))
+    if c.sources:
+        st.caption("Sources")
+        st.text(workbench_view.cell_sources(c))  # addresses as plain text: never rendered as links here
     problems = workbench_view.cell_problems(c, spec_checks, row)
     for problem in problems:
         st.caption(":warning: " + labels.md_escape(problem))

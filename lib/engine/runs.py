@@ -544,6 +544,13 @@ def research_column_names(meta: Mapping, taken: Sequence[str]) -> dict[str, str]
     return {key: names[column] for key, column in wanted.items()}
 
 
+def research_columns(meta: Mapping) -> list[str]:
+    """The research columns of a run's results table, as named there (for grids: next to the answers)."""
+    spec_columns = meta.get("output_columns") or {}
+    names = list(spec_columns.values()) if spec_columns else list(spec_of(meta).output_columns)
+    return list(research_column_names(meta, [*(meta.get("columns") or []), *names]).values())
+
+
 def sources_text(sources: Sequence) -> str:
     """A row's cited pages as its `sources` cell: one address per line."""
     return "\n".join(s.url for s in sources)
