@@ -382,29 +382,24 @@ class BatchJob(Job):
                 self._submit(chunk)
 
     def _prepare_new_chunks(self) -> None:
-        """Rows pending and in no open chunk: answer from the cache what was paid for, chunk and journal the rest."""
+        """Rows pending and in no open chunk: answer from the cache what was paid for, chunk and journal the
+        rest. Rows sending the same request as another (duplicate leads, one answer per company) are not
+        chunked: the first one goes, and the others take its answer when its chunk is merged."""
         covered = {r for c in self._chunks if not c.merged for r in c.row_ids}
+        going = {self._items[r].request_hash for r in covered if r in self._items}
         todo = [
             self._items[r]
             for r, row in sorted(self._rows.items())
             if row.status == "pending" and r in self._items and r not in covered
         ]
         fresh: list[WorkItem] = []
-        hits: list[tuple[RowRecord, CachedResponse | None]] = []
+        hits = self._from_cache(todo)
+        answered_now = {row.row_id for row, _ in hits}
         for item in todo:
-            cached = self.store.cached(item.request_hash)
-            if cached is None:
-                fresh.append(item)
+            if item.row_id in answered_now or item.request_hash in going:
                 continue
-            row = answered(
-                item, cached.text, None, cached.finish_reason, cached.usage, *self._judging, cached.sources
-            )
-            hits.append((replace(row, from_cache=True, attempts=0), None))
-        if hits:
-            self.store.record_many(self.id, hits)
-            self._apply([row for row, _ in hits])
-            with self._lock:
-                self._cache_hits += len(hits)
+            going.add(item.request_hash)
+            fresh.append(item)
         if not fresh:
             return
         first = max((c.index for c in self._chunks), default=-1) + 1
@@ -425,6 +420,56 @@ class BatchJob(Job):
         self._reload_chunks()
         for c in chunks:
             self._step("prepared", c.index)
+
+    def _from_cache(self, items: Sequence[WorkItem]) -> list[tuple[RowRecord, CachedResponse | None]]:
+        """Answer the items whose request was paid for before (recorded and counted); returns them."""
+        hits: list[tuple[RowRecord, CachedResponse | None]] = []
+        for item in items:
+            cached = self.store.cached(item.request_hash)
+            if cached is None:
+                continue
+            row = answered(
+                item, cached.text, None, cached.finish_reason, cached.usage, *self._judging, cached.sources
+            )
+            hits.append((replace(row, from_cache=True, attempts=0), None))
+        if hits:
+            self.store.record_many(self.id, hits)
+            self._apply([row for row, _ in hits])
+            with self._lock:
+                self._cache_hits += len(hits)
+        return hits
+
+    def _answer_followers(self) -> None:
+        """Pending rows in no open chunk whose request another row sent: its answer, once merged (from the
+        paid-answer cache); when that row failed, the same failure (re-sent live with it)."""
+        open_rows = {r for c in self._chunks if not c.merged for r in c.row_ids}
+        going = {self._items[r].request_hash for r in open_rows if r in self._items}
+        with self._lock:
+            waiting = [
+                self._items[r]
+                for r, row in sorted(self._rows.items())
+                if row.status == "pending" and r in self._items and r not in open_rows
+            ]
+            final = {
+                self._items[r].request_hash: row
+                for r, row in self._rows.items()
+                if row.status == "failed" and r in self._items
+            }
+        waiting = [i for i in waiting if i.request_hash not in going]
+        answered_now = {row.row_id for row, _ in self._from_cache(waiting)}
+        failed_too = [
+            (
+                failed(
+                    i, final[i.request_hash].error or "Its request failed.", final[i.request_hash].retryable
+                ),
+                None,
+            )
+            for i in waiting
+            if i.row_id not in answered_now and i.request_hash in final
+        ]
+        if failed_too:
+            self.store.record_many(self.id, failed_too)
+            self._apply([row for row, _ in failed_too])
 
     @property
     def _judging(self) -> tuple:
@@ -577,6 +622,7 @@ class BatchJob(Job):
         self.journal.update(self.id, chunk.index, step="merged", batch_status=batch.status)
         self._reload_chunks()
         self._apply([row for row, _ in results])
+        self._answer_followers()
 
     # --- helpers ----------------------------------------------------------------------------------
 

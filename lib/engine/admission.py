@@ -135,6 +135,15 @@ class Shapes:
             self._noted(note)
         return note
 
+    def learn_answer(self, shaper: shapes.Shaper, served_effort: str | None, sent: Mapping) -> bool:
+        """What an answer says of the model's shape (a reasoning model answering a request sent without an
+        effort, through the Responses API): kept for the next requests, said once. True when it taught
+        something (the shape then stays unconfirmed: the next request probes it alone)."""
+        note = shaper.learn_reasoning(sent, served_effort)
+        if note:
+            self._noted(note)
+        return note is not None
+
     @staticmethod
     @contextmanager
     def turn(shaper: shapes.Shaper, halt: threading.Event) -> Iterator[bool]:

@@ -617,6 +617,7 @@ class Job(BaseJob):
         """Send until the policy says anything but resend (a 400 that taught the model's request shape is
         sent again at once, corrected: not an attempt, and not billed)."""
         shaper = self.shapes.of(str(unit.body.get("model", "")))
+        taught = False  # an answer taught the shape (a reasoning model through the Responses API)
         with Shapes.turn(shaper, self._halt) as turn:
             if not turn:
                 raise _Halt
@@ -640,6 +641,8 @@ class Job(BaseJob):
                 note = self.shapes.learn(shaper, outcome.status, outcome.error, body)
                 if note is not None:
                     outcome = Outcome(OutcomeKind.RESHAPED, message=note)
+                elif outcome.served_effort is not None:
+                    taught = self.shapes.learn_answer(shaper, outcome.served_effort, body)
                 decision, tries = self._decide(unit, outcome)
                 if decision.act is not Act.RESEND:
                     break
@@ -649,7 +652,7 @@ class Job(BaseJob):
                     OutcomeKind.FATAL, message=f"The server kept refusing this model's parameters: {words}"
                 )
                 decision, tries = Decision(Act.STOP, message=outcome.message), None
-            if outcome.kind is OutcomeKind.OK:
+            if outcome.kind is OutcomeKind.OK and not taught:
                 shaper.confirm()
         return outcome, decision, tries
 

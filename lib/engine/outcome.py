@@ -44,6 +44,7 @@ class Outcome:
     error: tuple[str, str, str, str] | None = None  # (code, type, param, message) of an error answer
     # The answer's url_citation annotations (Responses API): where in `text` each one sits, and its page.
     citations: tuple[Citation, ...] = ()
+    served_effort: str | None = None  # the reasoning effort the answer says it ran at (Responses API)
 
     @property
     def sources(self) -> tuple[Source, ...]:

@@ -109,6 +109,7 @@ class Answer:
     citations: tuple[Citation, ...]
     response_id: str | None
     tier: str | None
+    effort: str | None = None  # the reasoning effort it says it ran at (None: not a reasoning model)
 
 
 def clean_url(url: str) -> str:
@@ -163,6 +164,9 @@ def parse(data: Mapping[str, Any], asked_tier: str = "default") -> Answer:
         citations=tuple(citations),
         response_id=data.get("id"),
         tier=str(served),
+        effort=(data.get("reasoning") or {}).get("effort")
+        if isinstance(data.get("reasoning"), Mapping)
+        else None,
     )
 
 
@@ -248,6 +252,7 @@ class Responses:
             tier=answer.tier,
             latency_s=time.monotonic() - sent_at,
             citations=answer.citations,
+            served_effort=answer.effort,
         )
 
     def _refused(self, exc: openai.APIStatusError, body: Mapping) -> Outcome:
