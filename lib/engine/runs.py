@@ -228,7 +228,7 @@ def plan_run(
         check_output=_output_checker(spec),
         tier_prices=tier_prices(options.model, price if price is not None else options.price),
         packs=packs,
-        check_quality=quality_checker(spec, inputs),
+        check_quality=quality_checker(spec, inputs, researched=web is not None),
     )
 
 
@@ -332,8 +332,13 @@ def _output_checker(spec: PromptSpec):
     return lambda text: templates.parse_output(spec, text).error
 
 
-def quality_checker(spec: PromptSpec, inputs: Mapping[int, Mapping[str, str]]) -> QualityCheck:
-    """The prompt's per-answer checks for the engine: each output column's text against its row's cells."""
+def quality_checker(
+    spec: PromptSpec, inputs: Mapping[int, Mapping[str, str]], *, researched: bool = True
+) -> QualityCheck:
+    """The prompt's per-answer checks for the engine: each output column's text against its row's cells,
+    and (when the run searches the web: `researched`) whether the answer cites a source."""
+    if not researched and spec.checks.require_sources:
+        spec = replace(spec, checks=replace(spec.checks, require_sources=False))
 
     def check(row_id: int, text: str, sources: Sequence = ()) -> list[tuple[str, str]]:
         row = inputs.get(row_id, {})
@@ -409,7 +414,7 @@ def resume_plan(store: Store, run_id: str, *, price: Price | None = None) -> Run
         check_output=_output_checker(spec),
         tier_prices=tier_prices(model, base),
         packs=packs,
-        check_quality=quality_checker(spec, plan_inputs),
+        check_quality=quality_checker(spec, plan_inputs, researched=bool(record.meta.get("web_search"))),
     )
 
 
