@@ -456,7 +456,12 @@ def panel(run_id: str, status_at_draw: str, asking_at_draw: bool = False) -> Non
     stall = run_status.stall_text(snap)
     if stall:
         st.text(f"Nothing moves: {stall}.")
-    for line in (run_status.tier_text(snap), run_status.caching_text(snap), run_status.reasoning_text(snap)):
+    for line in (
+        run_status.tier_text(snap),
+        run_status.caching_text(snap),
+        run_status.reasoning_text(snap),
+        research_view.searches_text(snap),
+    ):
         if line:
             st.caption(line)
     for line in run_status.adjusted_lines(snap):

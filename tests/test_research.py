@@ -395,6 +395,20 @@ def test_the_same_300_rows_get_the_same_answers_and_cost_through_chat_and_respon
         assert all("packed" in r.flags for r in resp.values())
 
 
+def test_flex_through_the_responses_api_is_priced_by_the_tier_that_served_it(sim, data_dir):
+    spec = PromptSpec(
+        name="r", template="Company: {{ Company }}\nWebsite: {{ Website }}", tools=("web_search",)
+    )
+    plan = runs.plan_run(people(30), spec, runs.RunOptions(model=MODEL, max_tokens=120), base_url=sim.url)
+    settings = engine.RunSettings(workers=8, timeout_s=10, service_tier="flex", transport="responses")
+    job = start(sim, plan, data_dir, settings=settings)
+    assert job.wait(60)
+    snap, ledger = job.snapshot(), sim.ledger()
+    assert snap.succeeded == 30 and dict(snap.tier_rows) == {"flex": 30}
+    assert {e["service_tier"] for e in ledger} == {"flex"}
+    assert snap.cost_usd == pytest.approx(bill(ledger), rel=1e-9)  # tokens at flex rates, calls at theirs
+
+
 def test_an_answer_bought_through_one_api_is_reused_through_the_other(sim, data_dir):
     df = people(40)
     first = runs.plan_run(

@@ -792,6 +792,7 @@ class BatchJob(Job):
                 cost_series=tuple(self._series),
                 recent_errors=tuple(self._recent_errors),
                 version=self._version,
+                web_search_calls=t.web_search_calls,
             )
 
     # --- live re-send -----------------------------------------------------------------------------

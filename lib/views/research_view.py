@@ -34,3 +34,11 @@ def research_text(spec: PromptSpec, options: runs.RunOptions, base_url: str | No
     if keyed:
         words += f"; one answer per {keyed}: the rows of one company share it, paid once"
     return True, words + "."
+
+
+def searches_text(snap) -> str | None:
+    """'312 web searches billed, ...' for a run that searched the web (None for one that did not)."""
+    calls = getattr(snap, "web_search_calls", 0)
+    if not calls:
+        return None
+    return f"{calls:,} web search{'es' if calls != 1 else ''} billed, priced in the cost above."
