@@ -11,7 +11,7 @@ import streamlit as st
 
 from lib import models
 from lib.cost.pricing import PRICES_READ_ON, price_for
-from lib.engine.client import load_dotenv_once
+from lib.envfile import load_dotenv_files
 from lib.views import connection_text, labels, model_view
 from pages import _connection, _state
 
@@ -237,7 +237,7 @@ def sidebar() -> None:
 
 def main() -> None:
     st.set_page_config(page_title="Lead Enrichment Studio", page_icon=":material/table_chart:", layout="wide")
-    load_dotenv_once()
+    load_dotenv_files()
     _state.open_workspace()
     pages = [
         st.Page(_state.PAGES["data"], title="Data", icon=":material/upload_file:", default=True),

@@ -36,6 +36,12 @@ def _fixed_today():
 
 
 @pytest.fixture(scope="session", autouse=True)
+def _no_developer_dotenv():
+    """A developer's own .env (a real key) must never reach a test, nor the app and CLI processes tests start."""
+    os.environ["LEAD_STUDIO_DOTENV"] = ""
+
+
+@pytest.fixture(scope="session", autouse=True)
 def _tiktoken_cache(tmp_path_factory):
     """Each session seeds its own tiktoken cache from the shipped files, proving the offline path."""
     os.environ["TIKTOKEN_CACHE_DIR"] = str(tmp_path_factory.mktemp("tiktoken"))

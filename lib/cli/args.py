@@ -174,7 +174,7 @@ def prompt_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--price-as",
         metavar="MODEL",
-        help="price a deployment or proxy model name as this priced model (e.g. gpt-4o-mini)",
+        help="price a deployment or proxy model name as this priced model (e.g. gpt-6-luna)",
     )
     p.add_argument(
         "--service-tier",

@@ -96,7 +96,7 @@ def run_options(args: argparse.Namespace, spec):
         if price is None:
             raise UsageError(
                 f"--price-as {args.price_as}: that model has no price either. Name a priced model "
-                "(e.g. gpt-4o-mini) or give --price-input and --price-output."
+                "(e.g. gpt-6-luna) or give --price-input and --price-output."
             )
     if args.price_input is not None:
         cached = args.price_cached_input if args.price_cached_input is not None else args.price_input

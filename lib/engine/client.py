@@ -16,7 +16,6 @@ import threading
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from urllib.parse import urlparse, urlsplit
 
 import httpx2
@@ -55,13 +54,6 @@ def mask_key(key: str | None) -> str:
     if not key:
         return "(none)"
     return f"{key[:3]}…{key[-4:]}" if len(key) > 12 else "…"
-
-
-def load_dotenv_once(path: Path | None = None) -> None:
-    """Read `.env` (without overriding variables already set) so OPENAI_* can live there."""
-    from dotenv import load_dotenv
-
-    load_dotenv(path or Path.cwd() / ".env", override=False)
 
 
 def endpoint_from_env(env: Mapping[str, str] | None = None) -> Endpoint | None:

@@ -2,6 +2,10 @@
 
 This is the seam between what the user chose (a table, a prompt, model settings) and the engine,
 which only knows request bodies and row ids. Both the Streamlit pages and the command line call it.
+
+One piece past 600 lines on purpose: planning a run and reading it back (resume_plan, results_frame, the
+review overlay) must agree on the same names (output columns, the prompt kept in the meta, its quality
+checks), so the rules that write a run and those that read it stay side by side.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from lib.prompts import checks, identity, library, packing, research, templates
 from lib.prompts.templates import PromptSpec
 from lib.store import RowRecord, Store
 
-# Columns added after the input and output columns, in this order (documented in README).
+# Columns added after the input and output columns, in this order (documented in docs/cli.md).
 STATUS_COLUMNS = (
     "enrich_status",
     "enrich_error",

@@ -1,6 +1,6 @@
 """Bytes -> text for CSV uploads: refuse binary files, find the encoding, say what was guessed.
 
-The order (see README "Reading lead files"): a byte-order mark; UTF-16 without one; strict UTF-8;
+The order (see docs/lead-files.md): a byte-order mark; UTF-16 without one; strict UTF-8;
 then the single-byte encodings lead lists are really saved in (Windows, Latin-9, Mac, Central European,
 DOS), judged by how the decoded text looks (`lib.leads.encoding_score`); a multi-byte or non-Latin
 encoding only when the file's non-ASCII bytes come in long runs, as words of those scripts do and the

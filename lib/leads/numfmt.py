@@ -1,6 +1,6 @@
 """Excel number formats applied to cell values: the text a person sees in the cell (en-US Excel).
 
-A tested subset of Excel's format language, the part lead lists use (README "Reading lead files"):
+A tested subset of Excel's format language, the part lead lists use (docs/lead-files.md):
 General; text `@`; digit placeholders `0 # ?` with literals between them (ZIP `00000`, ZIP+4
 `00000-0000`, phones `(###) ###-####`, `[<=9999999]###-####;(###) ###-####`); thousands `,` and scaling
 by trailing commas; decimals; percent; scientific `0.00E+00`; sections `pos;neg;zero;text` and

@@ -24,9 +24,10 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 def _endpoint():
     """The endpoint of the environment, for its model list (an unbilled GET); None without a key."""
-    from lib.engine.client import endpoint_from_env, load_dotenv_once
+    from lib.engine.client import endpoint_from_env
+    from lib.envfile import load_dotenv_files
 
-    load_dotenv_once()
+    load_dotenv_files()
     return endpoint_from_env()
 
 

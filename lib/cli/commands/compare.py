@@ -22,6 +22,7 @@ from lib.cli import args as cli_args
 from lib.cli import loading
 from lib.cli.exits import EXIT_OK, EXIT_SOME_FAILED, EXIT_STOPPED, UsageError
 from lib.cli.progress import Progress, run_frame
+from lib.models.catalog import default_model
 
 ORDER = 40
 PER_VARIANT = ("system", "model", "temperature", "max_tokens", "name")
@@ -51,7 +52,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--prompt", action=_InOrder, metavar="NAME|FILE", help="a library prompt or a .yaml file")
     p.add_argument("--template", action=_InOrder, metavar="TEXT", help="a template with {{ Column }}s")
     p.add_argument("--system", action=_InOrder, metavar="TEXT", help="system text")
-    p.add_argument("--model", action=_InOrder, help="model (default: the prompt's, else gpt-4o-mini)")
+    p.add_argument("--model", action=_InOrder, help=f"model (default: the prompt's, else {default_model()})")
     p.add_argument("--temperature", action=_InOrder, type=cli_args.number(0, 2), metavar="T")
     p.add_argument(
         "--max-tokens", action=_InOrder, type=cli_args.whole(1), metavar="N", help="max output tokens per row"
@@ -227,17 +228,18 @@ def _row_ids(args: argparse.Namespace, df) -> list[int]:
 def main(args: argparse.Namespace) -> int:
     from lib import export
     from lib.engine import RunSettings
-    from lib.engine.client import endpoint_from_env, load_dotenv_once
+    from lib.engine.client import endpoint_from_env
+    from lib.envfile import load_dotenv_files, no_key_message
     from lib.store import Store, StoreError
     from lib.workbench import compare, table
     from lib.workbench.variants import CompareError, run_variants
 
     output = args.output
     variants = _variants(wanted_variants(args.steps))
-    load_dotenv_once()
+    load_dotenv_files()
     endpoint = endpoint_from_env()
     if endpoint is None:
-        raise UsageError("No API key: set OPENAI_API_KEY in the environment or in a .env file.")
+        raise UsageError(no_key_message())
     leads, _ = loading.read_input(args)
     variants, mapping = _mapped(variants, [str(c) for c in leads.df.columns], args.map)
     row_ids = _row_ids(args, leads.df)

@@ -29,13 +29,14 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 def main(args: argparse.Namespace) -> int:
     from lib.cost import pricing
-    from lib.engine.client import endpoint_from_env, load_dotenv_once
+    from lib.engine.client import endpoint_from_env
+    from lib.envfile import load_dotenv_files
     from lib.models import as_of
     from lib.models.listing import endpoint_key, fetch_models
     from lib.models.table import model_rows
     from lib.store import Store, StoreError
 
-    load_dotenv_once()
+    load_dotenv_files()
     endpoint = endpoint_from_env()
     store = None
     try:

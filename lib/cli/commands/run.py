@@ -125,7 +125,7 @@ def settings_of(args: argparse.Namespace):
 
 def main(args: argparse.Namespace) -> int:
     from lib import engine, export
-    from lib.engine.client import endpoint_from_env, load_dotenv_once
+    from lib.engine.client import endpoint_from_env
     from lib.engine.runs import (
         NEWER_OPTIONS,
         PlanError,
@@ -135,16 +135,17 @@ def main(args: argparse.Namespace) -> int:
         stable_run_id,
         with_list_checks,
     )
+    from lib.envfile import load_dotenv_files, no_key_message
     from lib.prompts.library import dump_spec
     from lib.prompts.mapping import fit
     from lib.store import Store, StoreError
 
     check_flags(args)
     settings = settings_of(args)
-    load_dotenv_once()
+    load_dotenv_files()
     endpoint = endpoint_from_env()
     if endpoint is None:
-        raise UsageError("No API key: set OPENAI_API_KEY in the environment or in a .env file.")
+        raise UsageError(no_key_message())
     spec = loading.load_spec(args)
     leads, raw = loading.read_input(args)
     options = loading.run_options(args, spec)
