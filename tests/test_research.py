@@ -330,7 +330,7 @@ def test_a_packed_answers_citations_go_to_the_rows_whose_entry_holds_them():
     "yaml_extra, words",
     [
         ("tools: [code_interpreter]\n", "field 'tools' names 'code_interpreter'"),
-        ("one_answer_per: Domain\n", "field 'one_answer_per' names 'Domain', which is not a placeholder"),
+        ("one_answer_per: Domain\n", "field 'one_answer_per' names 'Domain', not a placeholder"),
         (
             "tools: [web_search]\nmax_tool_calls: 0\n",
             "field 'max_tool_calls' must be a whole number from 1 to 20",

@@ -242,13 +242,7 @@ def parse_spec(text: str, *, source: str = "") -> PromptSpec:
             ),
             checks=quality.from_mapping(data.get("checks"), source or "prompt"),
             optional_fields=_text_list(data, "optional_fields", source),
-            tools=research.check_tools(_text_list(data, "tools", source)),
-            max_tool_calls=_number(
-                data, "max_tool_calls", source, whole=True, low=1, high=research.MAX_TOOL_CALLS
-            ),
-            search_context_size=_choice(data, "search_context_size", source, research.CONTEXT_SIZES),
-            user_location=research.parse_location(data.get("user_location")),
-            one_answer_per=_text(data, "one_answer_per", source).strip() or None,
+            **research.prompt_fields(data),
         )
     except quality.ChecksError as exc:
         raise PromptLibraryError(str(exc)) from None
@@ -260,26 +254,13 @@ def parse_spec(text: str, *, source: str = "") -> PromptSpec:
     return spec
 
 
-def _choice(data: dict, key: str, source: str, allowed: tuple[str, ...]) -> str | None:
-    value = data.get(key)
-    if value is None:
-        return None
-    if value not in allowed:
-        raise _fail(source, key, f"must be one of {', '.join(allowed)} (got {value!r})")
-    return str(value)
-
-
 def _check_one_answer_per(spec: PromptSpec, source: str) -> None:
     """one_answer_per names a placeholder of the prompt: the answer is keyed by that field's value."""
-    if spec.one_answer_per is None:
-        return
     used = templates.placeholders(spec.system) + templates.placeholders(spec.template)
-    if spec.one_answer_per not in used:
+    if spec.one_answer_per is not None and spec.one_answer_per not in used:
         have = ", ".join(dict.fromkeys(used)) or "none"
         raise _fail(
-            source,
-            "one_answer_per",
-            f"names '{spec.one_answer_per}', which is not a placeholder of the prompt (have: {have})",
+            source, "one_answer_per", f"names '{spec.one_answer_per}', not a placeholder (have: {have})"
         )
 
 

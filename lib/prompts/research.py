@@ -87,6 +87,36 @@ def allowance(body: Mapping[str, Any]) -> tuple[int, int]:
     return most, web_search_defaults().tokens_per_call(size if isinstance(size, str) else None)
 
 
+def prompt_fields(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The web research fields of a prompt file's mapping, checked (ValueError naming the field):
+    tools, max_tool_calls, search_context_size, user_location, one_answer_per."""
+    tools = data.get("tools") or []
+    if not isinstance(tools, list) or not all(isinstance(t, str) for t in tools):
+        raise ValueError("field 'tools' must be a list such as [web_search]")
+    calls = data.get("max_tool_calls")
+    if calls is not None and (
+        isinstance(calls, bool) or not isinstance(calls, int) or not 1 <= calls <= MAX_TOOL_CALLS
+    ):
+        raise ValueError(
+            f"field 'max_tool_calls' must be a whole number from 1 to {MAX_TOOL_CALLS}, not {calls!r}"
+        )
+    size = data.get("search_context_size")
+    if size is not None and size not in CONTEXT_SIZES:
+        raise ValueError(
+            f"field 'search_context_size' must be one of {', '.join(CONTEXT_SIZES)} (got {size!r})"
+        )
+    keyed = data.get("one_answer_per")
+    if keyed is not None and not isinstance(keyed, str):
+        raise ValueError(f"field 'one_answer_per' must be text (a placeholder's name), not {keyed!r}")
+    return {
+        "tools": check_tools(tools),
+        "max_tool_calls": calls,
+        "search_context_size": size,
+        "user_location": parse_location(data.get("user_location")),
+        "one_answer_per": (keyed or "").strip() or None,
+    }
+
+
 def parse_location(data: object) -> tuple[tuple[str, str], ...]:
     """`user_location` from a prompt file: {country, region, city, timezone}, each text."""
     if data is None:
