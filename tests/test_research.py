@@ -18,6 +18,7 @@ import subprocess
 import sys
 import threading
 from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pandas as pd
@@ -575,6 +576,43 @@ def test_a_model_without_the_web_search_tool_stops_the_run_with_one_message(sim,
     snap = job.snapshot()
     assert snap.status == "failed" and "gpt-5-nano cannot search the web here" in snap.message
     assert snap.succeeded == 0 and sim.stats()["by_status"]["400"] <= 16  # the first answers, not every row
+
+
+def test_an_endpoint_without_the_responses_api_says_so_and_stops(data_dir):
+    """A server that serves only Chat Completions answers 404 to /v1/responses: one message, rows pending."""
+
+    class ChatOnly(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - http.server's name
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            body = b'{"error": {"message": "Not Found", "type": "invalid_request_error", "code": null}}'
+            self.send_response(404)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), ChatOnly)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+        spec = PromptSpec(name="r", template="{{ Company }}", tools=("web_search",))
+        plan = runs.plan_run(people(20), spec, runs.RunOptions(model=MODEL, max_tokens=60), base_url=url)
+        job = engine.Job(
+            plan,
+            endpoint=engine.Endpoint(api_key="sk-test-chat-only", base_url=url),
+            settings=engine.RunSettings(workers=4, timeout_s=5, transport=plan.meta["api"]),
+            store=Store(data_dir),
+            governor=Governor(),
+        ).start()
+        assert job.wait(30)
+    finally:
+        server.shutdown()
+    snap = job.snapshot()
+    assert snap.status == "failed" and snap.pending == 20
+    assert "may not serve the Responses API" in snap.message and "--api chat" in snap.message
 
 
 # ----- the command line: both APIs survive a kill -9; web research and the API are flags -------------------

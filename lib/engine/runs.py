@@ -27,6 +27,11 @@ from lib.cost.pricing import REQUEST_TIERS, Price, Usage, price_for, tier_prices
 from lib.cost.quote import UNCAPPED_OUTPUT_GUESS
 from lib.engine import RunPlan, WorkItem, request_hash, transports
 from lib.engine.judge import QualityCheck
+from lib.engine.research import (  # what web research and one answer per company add to a run's table
+    research_column_names,
+    shared_answers,
+    sources_text,
+)
 from lib.engine.transports import responses as responses_api
 from lib.engine.unit import PackItem
 from lib.leads.company import company_key
@@ -451,7 +456,7 @@ def results_frame(
     spec = spec_of(meta)
     names: dict[str, str] = meta.get("output_columns") or {c: c for c in spec.output_columns}
     columns: list[str] = list(meta.get("columns") or [])
-    extra = research_column_names(meta, [*columns, *names.values()])
+    extra = research_column_names(meta, [*columns, *names.values(), *STATUS_COLUMNS])
     status = status_column_names([*columns, *names.values(), *extra.values()])
     by_id = reviewed({r.row_id: r for r in rows}, meta, inputs, edits, accepted)
     paid = _paid_by_first_row(rows)
@@ -534,54 +539,12 @@ def _paid_by_first_row(rows: Sequence[RowRecord]) -> dict:
     return out
 
 
-SOURCES_COLUMN = "sources"
-SEARCH_CALLS_COLUMN = "web_search_calls"
-SHARED_COLUMN = "answer_shared"
-
-
-def research_column_names(meta: Mapping, taken: Sequence[str]) -> dict[str, str]:
-    """The columns web research and one answer per company add after the answer, named clear of `taken`:
-    {"sources": ..., "web_search_calls": ...} for a run with web search, {"shared": ...} for one keyed by
-    company. {} for any other run, whose export is as before."""
-    wanted: dict[str, str] = {}
-    if meta.get("web_search"):
-        wanted["sources"] = SOURCES_COLUMN
-        wanted["web_search_calls"] = SEARCH_CALLS_COLUMN
-    if meta.get("one_answer_per"):
-        wanted["shared"] = SHARED_COLUMN
-    names = unique_names(list(wanted.values()), [*taken, *STATUS_COLUMNS])
-    return {key: names[column] for key, column in wanted.items()}
-
-
 def research_columns(meta: Mapping) -> list[str]:
     """The research columns of a run's results table, as named there (for grids: next to the answers)."""
     spec_columns = meta.get("output_columns") or {}
     names = list(spec_columns.values()) if spec_columns else list(spec_of(meta).output_columns)
-    return list(research_column_names(meta, [*(meta.get("columns") or []), *names]).values())
-
-
-def sources_text(sources: Sequence) -> str:
-    """A row's cited pages as its `sources` cell: one address per line."""
-    return "\n".join(s.url for s in sources)
-
-
-def shared_answers(inputs: Mapping[int, Mapping[str, str]], meta: Mapping) -> dict[int, str]:
-    """{row id: "shared with N rows (key)"} for the rows that share one answer with others (one answer per
-    company); rows alone in their company, or without a key, are left out."""
-    column = meta.get("one_answer_per")
-    if not column:
-        return {}
-    groups: dict[str, list[int]] = {}
-    for row_id, cells in inputs.items():
-        key = company_key(cells.get(column, ""))
-        if key:
-            groups.setdefault(key, []).append(row_id)
-    return {
-        row_id: f"shared with {len(ids)} rows ({key})"
-        for key, ids in groups.items()
-        if len(ids) > 1
-        for row_id in ids
-    }
+    taken = [*(meta.get("columns") or []), *names, *STATUS_COLUMNS]
+    return list(research_column_names(meta, taken).values())
 
 
 def with_list_checks(rows: Sequence[RowRecord], meta: Mapping) -> list[RowRecord]:

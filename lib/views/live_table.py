@@ -58,7 +58,7 @@ class LiveTable:
             {c: [inputs[i].get(c, "") for i in ids] for c in columns}, index=self.index, columns=columns
         ).astype(TEXT)
         # Web research / one answer per company: sources, web_search_calls, answer_shared (runs.results_frame).
-        self.extra = runs.research_column_names(meta, [*columns, *self.names.values()])
+        self.extra = runs.research_column_names(meta, [*columns, *self.names.values(), *runs.STATUS_COLUMNS])
         self._shared = runs.shared_answers(inputs, meta) if "shared" in self.extra else {}
         self._parsed: dict[int, tuple[str | None, dict[str, str]]] = {}
         self.version = -1
