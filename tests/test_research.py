@@ -37,6 +37,7 @@ from lib.prompts.library import PromptLibrary, PromptLibraryError, parse_spec
 from lib.prompts.templates import PromptSpec
 from lib.sim import SimConfig, SimProcess, websearch
 from lib.store import Source, Store
+from lib.views import prompt_draft
 from lib.web import FetchSettings, WebJob, WebSettings
 from tests import web_sites as W
 from tests.conftest import SIM_TODAY
@@ -361,6 +362,22 @@ def test_the_budget_reserves_a_rows_searches_and_their_content():
     content = research.allowance(body)[1]
     assert content == 8000
     assert searching - plain == pytest.approx(3 * 0.01 + 3 * content * price.input / 1e6)
+
+
+def test_the_quote_counts_one_request_per_company_and_its_searches_apart():
+    df, options = people(30, companies=10), runs.RunOptions(model=MODEL)
+    q = prompt_draft.quote_table(df, RESEARCH, options)
+    assert (q.rows, q.distinct, q.reused_rows) == (30, 10, 20)
+    assert (q.search_calls_low, q.search_calls_high) == (0, 30)  # 0 to max_tool_calls a company
+    assert q.search_tokens_high == 30 * 4000 and q.search_cost_high == pytest.approx(0.30)
+    lines = prompt_draft.quote_lines(q)
+    assert lines["Web searches"] == "0 – 30 ($0 – $0.3000)"
+    narrowed = prompt_draft.quote_table(df, RESEARCH, options, sample_search_calls=(1, 2, 2, 3, 1))
+    assert (narrowed.search_calls_low, narrowed.search_calls_high) == (18, 30)  # mean 1.8, p90 3, a company
+    off = prompt_draft.quote_table(
+        df, RESEARCH, runs.RunOptions(model=MODEL, web_search=False, one_answer_per="")
+    )
+    assert (off.distinct, off.search_calls_high, off.web_search) == (30, 0, False)
 
 
 # ----- the same run through either API ---------------------------------------------------------------------

@@ -289,6 +289,9 @@ def _cell_text(value: Any) -> str:
     return str(value).strip()
 
 
+cell_text = _cell_text  # public: lib.views.prompt_draft reads a cell as the request would
+
+
 def fence(value: str, field_cap: int) -> str:
     """A cell ready to sit inside <data>...</data>: capped, and unable to close or open a fence."""
     value = _FENCE_MARKER.sub("‹", value)  # before cutting, so a cut-off tag is neutralised too

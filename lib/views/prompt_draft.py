@@ -58,7 +58,7 @@ def quote_table(
     for cells in df.to_dict(orient="records"):
         if options.empty == "skip" and templates.empty_fields(spec, cells):
             continue
-        if column is not None and (key := company_key(str(cells.get(column) or ""))):
+        if column is not None and (key := company_key(templates.cell_text(cells.get(column)))):
             cells = asked_as.setdefault(key, cells)  # as plan_run renders it: identical, so counted once
         bodies.append(
             templates.build_request(
