@@ -92,7 +92,7 @@ def test_switch_web_research_on_try_see_sources_run_and_open_a_rows_sources(app,
     wait_finished(tab, ROWS)
     header = tab.locator('th[role="columnheader"]').filter(has_text=re.compile(r"^sources$"))
     expect(header).to_have_count(1)
-    header.scroll_into_view_if_needed()
+    tab.get_by_test_id("stProgress").scroll_into_view_if_needed()  # the grid is right below it
     screenshot(tab, "research-run.png")
 
     # Open one row's sources: its cited pages as a table of links.
