@@ -271,8 +271,11 @@ def test_a_refusal_part_is_the_answers_refusal():
         (("", "", "text.format", "no schema"), {}, ("response_format", "no schema")),
         (("unsupported_parameter", "", "temperature", "Unsupported parameter: 'temperature'."), {},
          ("temperature", "Unsupported parameter: 'temperature'.")),
+        (("unsupported_parameter", "invalid_request_error", None,
+          "Unsupported parameter: 'max_tokens'. In the Responses API, this parameter has moved to "
+          "'max_output_tokens'. Try again with the new parameter."), {"max_tokens": 10}, ("", "")),
     ],
-    ids=["effort", "token-cap", "format", "temperature"],
+    ids=["effort", "token-cap", "format", "temperature", "moved-is-not-learnt"],
 )  # fmt: skip
 def test_a_refusal_is_given_back_in_chat_names_for_shape_learning(error, body, learnt):
     _, _, param, message = responses.chat_names(error, body)

@@ -192,8 +192,8 @@ def chat_names(error: tuple[str, str, str, str], body: Mapping[str, Any]) -> tup
         "text.format": "response_format",
         "max_output_tokens": token,
     }
-    if "has moved to" in message:
-        return error  # a Chat Completions name sent here: not something the model refused
+    if "has moved to" in message:  # a Chat Completions name sent to this API: ours to fix, not the model's
+        return code, etype, "", ""  # nothing for shape learning to take (the words stay in the message shown)
     for new, old in names.items():
         message = message.replace(f"'{new}'", f"'{old}'")
     return code, etype, names.get(param, param), message
