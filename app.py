@@ -64,6 +64,20 @@ def connection_box() -> None:
         )
         if st.session_state.get(_connection.TYPED_KEY):
             st.button("Forget the typed key", key="btn_forget_key", on_click=forget_key)
+    _state.bind(
+        st.selectbox,
+        "API",
+        "settings.api",
+        key="api_choice",
+        options=["auto", "responses", "chat"],
+        format_func={
+            "auto": "Automatic (Responses API on OpenAI, Chat Completions elsewhere)",
+            "responses": "Responses API",
+            "chat": "Chat Completions",
+        }.get,
+        help="Which OpenAI API each row is sent through. Answers and costs are the same either way; web "
+        "research needs the Responses API, and many OpenAI-compatible servers serve only Chat Completions.",
+    )
     st.caption(connection_text.key_status(_connection.connection()))
 
 

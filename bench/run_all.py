@@ -16,6 +16,7 @@ BENCHMARKS = {
     "bench_cost_levers": ["--write-readme"],
     "bench_models": ["--write-readme"],
     "bench_store": [],  # prints its figures; the README section is updated by hand
+    "bench_research": ["--write-readme"],
 }
 
 

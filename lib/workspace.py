@@ -90,6 +90,10 @@ class Settings:
     flex_patience_s: float = 600.0
     csv_for: Literal["spreadsheet", "crm"] = "spreadsheet"  # the CSV export: guarded, or exact for a CRM
     flagged_first: bool = True  # the live table puts the rows a quality check flagged first
+    # The API requests go through: "auto" (the Responses API on OpenAI, Chat Completions elsewhere), or one
+    # of them (lib.engine.transports.choose); web research always goes through the Responses API.
+    api: Literal["auto", "responses", "chat"] = "auto"
+    max_tool_calls: int | None = None  # web research: the most billed searches a row may make (None: 3)
 
 
 @dataclass
@@ -190,6 +194,10 @@ class Workspace:
             flex_fallback=s.flex_fallback,
             flex_patience_s=s.flex_patience_s,
         )
+
+    def api_choice(self) -> str | None:
+        """The API the user chose for runs (None: the endpoint's own, lib.engine.transports.choose)."""
+        return None if self.settings.api == "auto" else self.settings.api
 
     def results_run(self) -> str | None:
         return self.results_run_id or self.run_id

@@ -72,6 +72,11 @@ def sample_reasoning() -> tuple[int, ...]:
     return run_data.sample_reasoning(_state.store(), _state.ws().sample_run_id)
 
 
+def sample_searches() -> tuple[int, ...]:
+    """Billed web search calls of the sample's answers (when it ran with web research)."""
+    return run_data.sample_searches(_state.store(), _state.ws().sample_run_id)
+
+
 def simulated_note(meta: dict) -> None:
     if meta.get("demo"):
         st.warning(labels.SIMULATED_NOTE, icon=":material/science:")

@@ -22,7 +22,7 @@ def _quote(
     _df,
     _spec,
 ):
-    model_name, max_tokens, temperature, empty, price, effort = option_values
+    model_name, max_tokens, temperature, empty, price, effort, max_tool_calls, searches = option_values
     options = runs.RunOptions(
         model=model_name,
         max_tokens=max_tokens,
@@ -30,8 +30,9 @@ def _quote(
         empty=empty,
         price=price,
         reasoning_effort=effort,
+        max_tool_calls=max_tool_calls,
     )
-    return prompt_draft.quote_table(_df, _spec, options, sample, reasoning)
+    return prompt_draft.quote_table(_df, _spec, options, sample, reasoning, searches)
 
 
 def quote(
@@ -40,8 +41,10 @@ def quote(
     options: runs.RunOptions,
     sample: tuple[int, ...] = (),
     reasoning: tuple[int, ...] = (),
+    searches: tuple[int, ...] = (),
 ):
-    """The cost quote for the whole table, cached by table, prompt, options and sample."""
+    """The cost quote for the whole table, cached by table, prompt, options and sample (with web research,
+    `searches`: the sample's billed web search calls a row)."""
     values = (
         options.model,
         options.max_tokens,
@@ -49,6 +52,8 @@ def quote(
         options.empty,
         options.price,
         options.reasoning_effort,
+        options.max_tool_calls,
+        tuple(searches),
     )
     return _quote(_leads.lead_digest(), dump_spec(spec), values, tuple(sample), tuple(reasoning), df, spec)
 

@@ -27,6 +27,8 @@ def context(w: Workspace) -> tries.RunContext:
         empty=w.settings.empty,
         service_tier=w.settings.service_tier,
         price=_draft.custom_price(w.effective_model()),
+        api=w.api_choice(),
+        max_tool_calls=w.settings.max_tool_calls,
     )
 
 

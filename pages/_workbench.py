@@ -162,6 +162,9 @@ def add_variant_form(df, conn: Connection, row_ids: list[int]) -> None:
         versions = _draft.prompt_versions(w.prompt_source)
         if versions:
             kinds.insert(0, "A saved version")
+        others = [n for n in _draft.prompt_library().names() if n != w.prompt_source]
+        if others:
+            kinds.append("Another library prompt")  # e.g. web research beside the homepage reader
         kind = st.radio("What to compare", kinds, key="wb_add_kind", horizontal=True)
         draft = copy.deepcopy(w.draft or Draft())
         base = _tries.draft_variant(w, draft)
@@ -179,6 +182,24 @@ def add_variant_form(df, conn: Connection, row_ids: list[int]) -> None:
                     temperature=base.temperature,
                     max_tokens=base.max_tokens,
                     rows_per_request=spec.rows_per_request,
+                )
+        elif kind == "Another library prompt":
+            name = st.selectbox("Prompt", others, key="wb_add_library")
+            spec = _draft.prompt_library().load(name) if name else None
+            if spec is not None:
+                base = state.new_variant(
+                    "model",
+                    f"{spec.name} (library)",
+                    Draft.of(spec),
+                    model=spec.model or base.model,
+                    temperature=spec.temperature,
+                    max_tokens=spec.max_tokens,
+                    rows_per_request=spec.rows_per_request,
+                    reasoning_effort=spec.reasoning_effort,
+                )
+                st.caption(
+                    "Another prompt over the same rows: compare the answers, their sources and the cost a row "
+                    "(its fields must fit this file's columns)."
                 )
         elif kind == "Another model":
             model = st.text_input("Model", value="gpt-4.1-mini", key="wb_add_model")
@@ -341,6 +362,9 @@ def cell(
     elif c.status == "failed":
         st.text("(no answer)")
     st.caption(labels.md_escape(workbench_view.cell_caption(c)))
+    if c.sources:
+        st.caption("Sources")
+        st.text(workbench_view.cell_sources(c))  # addresses as plain text: never rendered as links here
     problems = workbench_view.cell_problems(c, spec_checks, row)
     for problem in problems:
         st.caption(":warning: " + labels.md_escape(problem))

@@ -7,7 +7,7 @@ import streamlit as st
 
 from lib.cost.pricing import PRICES_READ_ON
 from lib.models import model_info
-from lib.prompts import templates
+from lib.prompts import research, templates
 from lib.prompts.draft import Draft
 from lib.prompts.library import PromptLibrary, PromptLibraryError
 from lib.views import labels, prompt_draft
@@ -236,6 +236,94 @@ def extras(draft: Draft, columns: list[str]) -> None:
         help="Several rows in one request pay the system message and examples once: cheaper for short "
         "answers. Compare it with one row per request under Add a variant before you run.",
     )
+    research_section(draft)
+
+
+def set_web_search() -> None:
+    on = bool(st.session_state.get("p_web_search"))
+
+    def change(w) -> None:
+        tools = [t for t in w.draft.tools if t != research.WEB_SEARCH]
+        w.set_draft_field("tools", (*tools, research.WEB_SEARCH) if on else tuple(tools))
+
+    _state.update(change)
+
+
+def set_location() -> None:
+    country = (st.session_state.get("p_search_country") or "").strip().upper()
+    _state.update(lambda w: w.set_draft_field("user_location", (("country", country),) if country else ()))
+
+
+def set_require_sources() -> None:
+    value = bool(st.session_state.get("p_require_sources"))
+    _state.update(lambda w: setattr(w.draft, "checks", replace_fields(w.draft.checks, require_sources=value)))
+
+
+def research_section(draft: Draft) -> None:
+    """Web research (the web_search tool, sources) and one answer per company: saved with the prompt."""
+    ss = st.session_state
+    on = research.WEB_SEARCH in draft.tools
+    ss["p_web_search"] = on
+    st.toggle(
+        "Research each row on the web",
+        key="p_web_search",
+        on_change=set_web_search,
+        help="Each row's request may search the web (OpenAI's web_search tool, about $10 per 1,000 searches "
+        "plus the pages read, billed as input). The answer's cited pages fill a sources column. Needs the "
+        "Responses API.",
+    )
+    if on:
+        a, b, c = st.columns(3)
+        _state.bind(
+            a.number_input,
+            "Most searches a row",
+            "settings.max_tool_calls",
+            key="p_max_tool_calls",
+            min_value=1,
+            max_value=research.MAX_TOOL_CALLS,
+            step=1,
+            placeholder=str(research.default_max_tool_calls()),
+            help="Billed searches one row may make (hidden follow-up searches count too). The budget reserves "
+            "this many for every row before it is sent.",
+        )
+        _state.bind(
+            b.selectbox,
+            "Pages read per search",
+            "draft.search_context_size",
+            key="p_search_context",
+            options=[None, *research.CONTEXT_SIZES],
+            format_func=lambda v: "medium (default)" if v is None else v,
+            help="How much of the found pages the model reads: more is billed as more input tokens.",
+        )
+        ss["p_search_country"] = dict(draft.user_location).get("country", "")
+        c.text_input(
+            "Search from country",
+            key="p_search_country",
+            on_change=set_location,
+            placeholder="any (e.g. DE)",
+            max_chars=2,
+            help="A two-letter country code: results are searched as from there.",
+        )
+        ss["p_require_sources"] = draft.checks.require_sources
+        st.checkbox(
+            "Flag answers that cite no source (no_source)",
+            key="p_require_sources",
+            on_change=set_require_sources,
+        )
+    names = templates.placeholders(draft.system) + templates.placeholders(draft.template)
+    choices = [None, *dict.fromkeys(names)]
+    if draft.one_answer_per not in choices:
+        choices.append(draft.one_answer_per)
+    _state.bind(
+        st.selectbox,
+        "One answer per",
+        "draft.one_answer_per",
+        key="p_one_answer_per",
+        options=choices,
+        format_func=lambda v: "each row (no sharing)" if v is None else f"{v} (rows of one company share it)",
+        help="For questions about the company, not the person: rows whose value names the same company "
+        "(its website, e-mail domain or name, written any way) are asked once and share the answer, paid once.",
+    )
 
 
 def preview(spec: templates.PromptSpec, df) -> None:
@@ -251,8 +339,9 @@ def preview(spec: templates.PromptSpec, df) -> None:
         return
     row = df.loc[row_id].to_dict()
     model = _draft.model()
+    web = research.of_spec(spec, max_tool_calls=_state.ws().settings.max_tool_calls)
     body = templates.build_request(
-        spec, row, model=model, max_tokens=spec.max_tokens, temperature=spec.temperature
+        spec, row, model=model, max_tokens=spec.max_tokens, temperature=spec.temperature, web_search=web
     )
     for message in body["messages"]:
         st.caption(message["role"])
@@ -272,12 +361,18 @@ def show_quote(spec: templates.PromptSpec, df) -> None:
         spec.temperature,
         price=_draft.custom_price(model),
         reasoning_effort=_state.ws().effective_effort(),
+        api=_state.ws().api_choice(),
+        max_tool_calls=_state.ws().settings.max_tool_calls,
     )
     q = _quote.quote(df, spec, options, tuple(st.session_state.get("sample_tokens", ())))
-    cols = st.columns(4)
-    for col, (label, value) in zip(cols, prompt_draft.quote_lines(q).items(), strict=True):
-        col.metric(label, value)
+    lines = list(prompt_draft.quote_lines(q).items())
+    for start in range(0, len(lines), 4):
+        cols = st.columns(4)
+        for col, (label, value) in zip(cols, lines[start : start + 4], strict=False):
+            col.metric(label, value)
     st.caption(f"Output estimate: {q.basis}. Prices read on {PRICES_READ_ON}.")
+    if q.web_search:
+        st.caption(labels.md_escape(q.search_basis[:1].upper() + q.search_basis[1:] + "."))
     if q.over_context:
         st.warning(f"{len(q.over_context)} row(s) are too long for {model}'s context window.")
 

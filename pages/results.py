@@ -11,7 +11,7 @@ from lib.engine import regenerate, runs
 from lib.engine.client import Connection
 from lib.export import ExportError
 from lib.store import StoreError
-from lib.views import export_choice, history, labels, live_table, review
+from lib.views import export_choice, history, labels, live_table, review, run_data
 from lib.workspace import LeadSource
 from pages import _connection, _grids, _jobs, _review, _state
 
@@ -100,10 +100,14 @@ def retry_section(run_id: str, frame, conn: Connection) -> None:
         _connection.sending_caption(conn)
 
 
-def review_section(run_id: str, frame, edits: dict, outputs: list[str], conn: Connection) -> None:
-    """The queue: flagged, not accepted rows with their reasons; accept, edit or ask again per row."""
+def review_section(
+    run_id: str, frame, edits: dict, outputs: list[str], conn: Connection, after: list[str] | None = None
+) -> None:
+    """The queue: flagged, not accepted rows with their reasons; accept, edit or ask again per row.
+    `after`: a research run's columns (sources...), shown with the answer."""
     ids = live_table.id_columns([str(c) for c in frame.columns], _state.ws().settings.id_columns)
-    waiting = review.queue(frame, outputs, ids)
+    after = after or []
+    waiting = review.queue(frame, [*outputs, *after], ids)
     blocked = _review.blocked(run_id)
     askable = _review.askable(run_id) if blocked is None else []
     if askable and st.button(
@@ -152,7 +156,7 @@ def review_section(run_id: str, frame, edits: dict, outputs: list[str], conn: Co
     row = frame.loc[row_id]
     st.caption("Why it is flagged")
     st.text(row.get("enrich_error") or "")  # plain text: the reason quotes the answer
-    for column in outputs:
+    for column in [*outputs, *after]:
         st.caption(labels.md_escape(column))
         st.text(row.get(column) or "")
     earlier = regenerate.earlier_answers(_state.store(), run_id, row_id)
@@ -263,7 +267,7 @@ def main() -> None:
         format_func=lambda v: f"{v} ({waiting:,})" if v == review.REVIEW_VIEW else v,
     )
     if which == review.REVIEW_VIEW:
-        review_section(run_id, frame, edits, output_columns, conn)
+        review_section(run_id, frame, edits, output_columns, conn, runs.research_columns(meta))
         retry_section(run_id, frame, conn)
         chain(frame, meta)
         exports(frame, meta, run_id)
@@ -273,7 +277,8 @@ def main() -> None:
         f"{len(shown):,} of {len(frame):,} rows · {sum(len(v) for v in edits.values())} edited cell(s)"
     )
     display = live_table.display_frame(frame, edits)
-    order, config = _grids.grid_layout(display, output_columns)
+    after = runs.research_columns(meta)  # web research: sources (and calls, shared) beside the answers
+    order, config = _grids.grid_layout(display, output_columns, after)
     if which in (None, "All rows"):
         st.data_editor(
             display,
@@ -296,6 +301,9 @@ def main() -> None:
         ]
     )
     _grids.row_detail(display, output_columns, key="results_detail_row")
+    if meta.get("web_search"):
+        rows = {r.row_id: r for r in run_data.rows_of(_state.store(), run_id)}
+        _grids.row_sources(rows, [int(i) for i in shown.index], key="results_sources_row")
     retry_section(run_id, frame, conn)
     chain(frame, meta)
     exports(frame, meta, run_id)

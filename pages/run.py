@@ -15,7 +15,7 @@ from lib.engine.client import Connection
 from lib.models import model_info
 from lib.prompts import templates
 from lib.store import StoreError
-from lib.views import history, labels, live_table, model_view, prompt_draft, review, run_status
+from lib.views import history, labels, live_table, model_view, prompt_draft, research_view, review, run_status
 from lib.workspace import Workspace
 from pages import _connection, _draft, _grids, _jobs, _leads, _quote, _review, _state
 
@@ -198,6 +198,8 @@ def current_options(spec, w: Workspace, **extra) -> runs.RunOptions:
         price=_draft.custom_price(model),
         service_tier=w.settings.service_tier,
         reasoning_effort=w.effective_effort(),
+        api=w.api_choice(),
+        max_tool_calls=w.settings.max_tool_calls,
         **extra,
     )
 
@@ -225,9 +227,12 @@ def sample_section(w: Workspace) -> None:
 def start_section(df, spec, w: Workspace, conn: Connection, busy: bool) -> None:
     st.subheader("Run the whole list")
     options = current_options(spec, w)
-    q = _quote.quote(df, spec, options, _jobs.sample_tokens(), _jobs.sample_reasoning())
+    q = _quote.quote(
+        df, spec, options, _jobs.sample_tokens(), _jobs.sample_reasoning(), _jobs.sample_searches()
+    )
     _quote.quote_metrics(q)
     st.caption(f"Output estimate: {q.basis}.")
+    research_caption(spec, options, conn)
     for note in prompt_draft.quote_notes(q):
         st.caption(note)
     if (spec.rows_per_request or 1) > 1:  # packed: its own path, priced from the packed requests
@@ -277,6 +282,13 @@ def start_section(df, spec, w: Workspace, conn: Connection, busy: bool) -> None:
         st.toast("Run started: its live panel is at the top of this page.", icon=":material/play_arrow:")
     if busy:
         st.caption("A run is going: its progress and answers are at the top of this page.")
+
+
+def research_caption(spec, options: runs.RunOptions, conn: Connection) -> None:
+    """Which API the rows go through, and what web research and one answer per company do to the run."""
+    base_url = conn.endpoint.base_url if conn.endpoint is not None else None
+    fine, words = research_view.research_text(spec, options, base_url)
+    (st.caption if fine else st.error)(labels.md_escape(words))
 
 
 def start_run(df, spec, options: runs.RunOptions, w: Workspace, conn: Connection) -> None:
@@ -444,7 +456,12 @@ def panel(run_id: str, status_at_draw: str, asking_at_draw: bool = False) -> Non
     stall = run_status.stall_text(snap)
     if stall:
         st.text(f"Nothing moves: {stall}.")
-    for line in (run_status.tier_text(snap), run_status.caching_text(snap), run_status.reasoning_text(snap)):
+    for line in (
+        run_status.tier_text(snap),
+        run_status.caching_text(snap),
+        run_status.reasoning_text(snap),
+        research_view.searches_text(snap),
+    ):
         if line:
             st.caption(line)
     for line in run_status.adjusted_lines(snap):
@@ -471,11 +488,12 @@ def panel(run_id: str, status_at_draw: str, asking_at_draw: bool = False) -> Non
     key = review.editor_key(run_id, order, natural)
     st.session_state["live_editor_view"] = (run_id, key, order)
     outputs = list(table.names.values())
-    grid_order, config = _grids.grid_layout(shown, outputs)
+    after = list(table.extra.values())
+    grid_order, config = _grids.grid_layout(shown, outputs, after)
     st.data_editor(
         shown,
         key=key,
-        disabled=[*table.inputs.columns, *runs.STATUS_COLUMNS],
+        disabled=[*table.inputs.columns, *after, *runs.STATUS_COLUMNS],
         column_order=grid_order,
         column_config=config,
         on_change=sync_edits,
@@ -533,6 +551,9 @@ def attached_section(conn: Connection) -> None:
         ss.pop("pending_run_id")  # this start intent is over; the next Start makes a new run
     asking = regenerate.running_attempt(_state.store(), job.id) is not None
     st.fragment(panel, run_every="500ms" if live or asking else None)(job.id, snap.status, asking)
+    if job.plan.meta.get("web_search"):  # outside the live fragment: a picker there would reset every redraw
+        rows = {r.row_id: r for r in job.rows()}
+        _grids.row_sources(rows, sorted(rows), key="run_sources_row")
     a, b, _ = st.columns([1, 1, 2])
     if not live and a.button("Open results", key="btn_open_results"):
         _jobs.attach(job.id, results=True)

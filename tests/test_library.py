@@ -63,6 +63,7 @@ EXPECTED = {
     "website-analysis": ("Website analysis", True),
     "industry-classification": ("Industry classification", True),
     "column-transformation": ("Column transformation", False),
+    "company-research": ("Company research", True),
 }
 
 

@@ -33,10 +33,10 @@ def make(client, *, secrets=()):
 '''
 
 
-def test_the_release_has_chat_completions_and_refuses_a_name_it_does_not_have():
-    assert transports.names() == ["chat"]
-    with pytest.raises(ValueError, match="Unknown transport 'responses': use one of chat"):
-        transports.make("responses", client=None)
+def test_the_release_has_chat_completions_and_responses_and_refuses_a_name_it_does_not_have():
+    assert transports.names() == ["chat", "responses"]
+    with pytest.raises(ValueError, match="Unknown transport 'completions': use one of chat, responses"):
+        transports.make("completions", client=None)
 
 
 def test_a_new_transport_module_is_all_a_new_api_takes(tmp_path, monkeypatch, data_dir):

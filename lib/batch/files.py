@@ -3,6 +3,8 @@
 Pure functions, no I/O: `split` decides the chunks and their content hashes, `render` writes a chunk's
 bytes (deterministically, so a restart re-renders the same bytes instead of storing them), and
 `row_outcome` turns one output or error line into the row record the live engine would have journalled.
+A run sent through the Responses API (its meta's `api`) writes its lines to /v1/responses (bodies spelt by
+lib.engine.transports.responses) and its answers are read by that transport's `parse`.
 """
 
 from __future__ import annotations
@@ -15,11 +17,14 @@ from dataclasses import dataclass
 
 from lib.cost.pricing import Price, Usage
 from lib.engine.judge import QualityCheck, cacheable, judge_answer
+from lib.engine.outcome import unique_sources
+from lib.engine.transports import responses as responses_api
 from lib.engine.transports.chat import refusal_of
 from lib.engine.unit import WorkItem
-from lib.store import CachedResponse, RowRecord
+from lib.store import CachedResponse, RowRecord, Source
 
 ENDPOINT = "/v1/chat/completions"
+RESPONSES_ENDPOINT = responses_api.ENDPOINT  # a run sent through the Responses API: its lines go there
 MAX_REQUESTS = 50_000  # OpenAI's limits per batch input file
 MAX_BYTES = 200 * 1024 * 1024
 _CUSTOM_ID = re.compile(r"^row-(\d+)$")
@@ -52,17 +57,25 @@ def row_id_of(value: object) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def request_line(item: WorkItem) -> bytes:
-    line = {"custom_id": custom_id(item.row_id), "method": "POST", "url": ENDPOINT, "body": item.body}
+def endpoint_for(api: str | None) -> str:
+    """The batch endpoint (and each line's url) of a run sent through `api` (its meta's `api`)."""
+    return RESPONSES_ENDPOINT if api == "responses" else ENDPOINT
+
+
+def request_line(item: WorkItem, url: str = ENDPOINT) -> bytes:
+    """One line; the item's body as that endpoint takes it (lib.batch.job spells it for the Responses API)."""
+    line = {"custom_id": custom_id(item.row_id), "method": "POST", "url": url, "body": item.body}
     return json.dumps(line, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
 
 
-def render(items: Sequence[WorkItem]) -> bytes:
+def render(items: Sequence[WorkItem], url: str = ENDPOINT) -> bytes:
     """A chunk's input file: one request line per item, in the given order."""
-    return b"".join(request_line(item) for item in items)
+    return b"".join(request_line(item, url) for item in items)
 
 
-def split(items: Sequence[WorkItem], limits: BatchLimits, first_index: int = 0) -> list[PreparedChunk]:
+def split(
+    items: Sequence[WorkItem], limits: BatchLimits, first_index: int = 0, url: str = ENDPOINT
+) -> list[PreparedChunk]:
     """Cut items into chunks of at most max_requests lines and max_bytes bytes, hashing each as it goes."""
     chunks: list[PreparedChunk] = []
     ids: list[int] = []
@@ -76,7 +89,7 @@ def split(items: Sequence[WorkItem], limits: BatchLimits, first_index: int = 0) 
         digest, size = hashlib.sha256(), 0
 
     for item in items:
-        line = request_line(item)
+        line = request_line(item, url)
         if ids and (len(ids) >= limits.max_requests or size + len(line) > limits.max_bytes):
             close()
         ids.append(item.row_id)
@@ -114,6 +127,26 @@ def row_outcome(
             return None, None
         return _failed_line(item, response, error), None
     body = response.get("body") or {}
+    if isinstance(body, Mapping) and body.get("object") == "response":  # a /v1/responses line
+        try:
+            parsed = responses_api.parse(body, "batch")
+        except (KeyError, IndexError, TypeError, AttributeError, ValueError):
+            return failed(item, "The batch returned an unreadable answer for this row.", True), None
+        row = answered(
+            item,
+            parsed.text,
+            parsed.refusal,
+            parsed.finish,
+            parsed.usage,
+            price,
+            check_output,
+            check_quality,
+            unique_sources(c.source for c in parsed.citations),
+        )
+        cache = CachedResponse(
+            item.request_hash, parsed.response_id, row.text, row.finish_reason, parsed.usage, row.sources
+        )
+        return row, cache if cacheable(row) else None
     try:
         choice = body["choices"][0]
         message = choice.get("message") or {}
@@ -143,6 +176,7 @@ def answered(
     price: Price | None,
     check_output: Callable[[str], str | None] | None,
     check_quality: QualityCheck | None = None,
+    sources: Sequence[Source] = (),
 ) -> RowRecord:
     """An answer's record, judged as the live engine judges one, at the batch price."""
     return judge_answer(
@@ -157,6 +191,7 @@ def answered(
         batch=True,
         tier="batch",
         check_quality=check_quality,
+        sources=sources,
     )
 
 

@@ -35,9 +35,9 @@ from typing import TypeVar
 import openai
 
 from lib.batch.files import (
-    ENDPOINT,
     BatchLimits,
     answered,
+    endpoint_for,
     failed,
     render,
     result_lines,
@@ -51,6 +51,7 @@ from lib.engine import errors
 from lib.engine.client import Endpoint, make_client, release_client
 from lib.engine.job import Job as LiveJob
 from lib.engine.settings import RowError, RunPlan, RunSettings, Snapshot
+from lib.engine.transports.responses import to_responses
 from lib.engine.unit import WorkItem
 from lib.jobs import Job, Status, Tally, register
 from lib.models import listing as model_listing
@@ -147,6 +148,8 @@ class BatchJob(Job):
         except StoreError:
             known = None
         self._fixes = shapes.Fixes.from_json(known)
+        self._api = str(plan.meta.get("api") or "chat")  # the API the run was planned for (its lines' url)
+        self._url = endpoint_for(self._api)
         self._items: dict[int, WorkItem] = {item.row_id: self._shaped(item) for item in plan.items}
         self._wake = threading.Event()
         self._rows: dict[int, RowRecord] = {}
@@ -167,6 +170,8 @@ class BatchJob(Job):
         body = shapes.apply(
             item.body, self._fixes, wanted_effort=self.plan.meta.get("reasoning_effort_wanted")
         )
+        if self._api == "responses":
+            body = to_responses(body)  # the cache key stays the chat-shaped body's (item.request_hash)
         return item if body == item.body else replace(item, body=body)
 
     def start(self) -> BatchJob:
@@ -377,31 +382,28 @@ class BatchJob(Job):
                 self._submit(chunk)
 
     def _prepare_new_chunks(self) -> None:
-        """Rows pending and in no open chunk: answer from the cache what was paid for, chunk and journal the rest."""
+        """Rows pending and in no open chunk: answer from the cache what was paid for, chunk and journal the
+        rest. Rows sending the same request as another (duplicate leads, one answer per company) are not
+        chunked: the first one goes, and the others take its answer when its chunk is merged."""
         covered = {r for c in self._chunks if not c.merged for r in c.row_ids}
+        going = {self._items[r].request_hash for r in covered if r in self._items}
         todo = [
             self._items[r]
             for r, row in sorted(self._rows.items())
             if row.status == "pending" and r in self._items and r not in covered
         ]
         fresh: list[WorkItem] = []
-        hits: list[tuple[RowRecord, CachedResponse | None]] = []
+        hits = self._from_cache(todo)
+        answered_now = {row.row_id for row, _ in hits}
         for item in todo:
-            cached = self.store.cached(item.request_hash)
-            if cached is None:
-                fresh.append(item)
+            if item.row_id in answered_now or item.request_hash in going:
                 continue
-            row = answered(item, cached.text, None, cached.finish_reason, cached.usage, *self._judging)
-            hits.append((replace(row, from_cache=True, attempts=0), None))
-        if hits:
-            self.store.record_many(self.id, hits)
-            self._apply([row for row, _ in hits])
-            with self._lock:
-                self._cache_hits += len(hits)
+            going.add(item.request_hash)
+            fresh.append(item)
         if not fresh:
             return
         first = max((c.index for c in self._chunks), default=-1) + 1
-        prepared = split(fresh, self.settings.limits, first)
+        prepared = split(fresh, self.settings.limits, first, self._url)
         chunks = [
             Chunk(
                 self.id,
@@ -419,6 +421,56 @@ class BatchJob(Job):
         for c in chunks:
             self._step("prepared", c.index)
 
+    def _from_cache(self, items: Sequence[WorkItem]) -> list[tuple[RowRecord, CachedResponse | None]]:
+        """Answer the items whose request was paid for before (recorded and counted); returns them."""
+        hits: list[tuple[RowRecord, CachedResponse | None]] = []
+        for item in items:
+            cached = self.store.cached(item.request_hash)
+            if cached is None:
+                continue
+            row = answered(
+                item, cached.text, None, cached.finish_reason, cached.usage, *self._judging, cached.sources
+            )
+            hits.append((replace(row, from_cache=True, attempts=0), None))
+        if hits:
+            self.store.record_many(self.id, hits)
+            self._apply([row for row, _ in hits])
+            with self._lock:
+                self._cache_hits += len(hits)
+        return hits
+
+    def _answer_followers(self) -> None:
+        """Pending rows in no open chunk whose request another row sent: its answer, once merged (from the
+        paid-answer cache); when that row failed, the same failure (re-sent live with it)."""
+        open_rows = {r for c in self._chunks if not c.merged for r in c.row_ids}
+        going = {self._items[r].request_hash for r in open_rows if r in self._items}
+        with self._lock:
+            waiting = [
+                self._items[r]
+                for r, row in sorted(self._rows.items())
+                if row.status == "pending" and r in self._items and r not in open_rows
+            ]
+            final = {
+                self._items[r].request_hash: row
+                for r, row in self._rows.items()
+                if row.status == "failed" and r in self._items
+            }
+        waiting = [i for i in waiting if i.request_hash not in going]
+        answered_now = {row.row_id for row, _ in self._from_cache(waiting)}
+        failed_too = [
+            (
+                failed(
+                    i, final[i.request_hash].error or "Its request failed.", final[i.request_hash].retryable
+                ),
+                None,
+            )
+            for i in waiting
+            if i.row_id not in answered_now and i.request_hash in final
+        ]
+        if failed_too:
+            self.store.record_many(self.id, failed_too)
+            self._apply([row for row, _ in failed_too])
+
     @property
     def _judging(self) -> tuple:
         return self.plan.price, self.plan.check_output, self.plan.check_quality
@@ -428,7 +480,7 @@ class BatchJob(Job):
         if chunk.step in ("prepared", "uploading"):
             maybe_uploaded = chunk.step == "uploading"
             self.journal.update(self.id, chunk.index, step="uploading")
-            data = render([self._items[r] for r in chunk.row_ids])
+            data = render([self._items[r] for r in chunk.row_ids], self._url)
             file_id = self._call(
                 "Uploading the batch file",
                 lambda: self._upload(chunk, data),
@@ -446,7 +498,7 @@ class BatchJob(Job):
             "Creating the batch",
             lambda: self.client.batches.create(
                 input_file_id=chunk.file_id,
-                endpoint=ENDPOINT,
+                endpoint=self._url,
                 completion_window="24h",
                 metadata={META_RUN: self.id, META_CHUNK: str(chunk.index), META_SHA: chunk.sha256[:32]},
             ),
@@ -570,6 +622,7 @@ class BatchJob(Job):
         self.journal.update(self.id, chunk.index, step="merged", batch_status=batch.status)
         self._reload_chunks()
         self._apply([row for row, _ in results])
+        self._answer_followers()
 
     # --- helpers ----------------------------------------------------------------------------------
 
@@ -739,6 +792,7 @@ class BatchJob(Job):
                 cost_series=tuple(self._series),
                 recent_errors=tuple(self._recent_errors),
                 version=self._version,
+                web_search_calls=t.web_search_calls,
             )
 
     # --- live re-send -----------------------------------------------------------------------------
@@ -780,11 +834,15 @@ class BatchJob(Job):
             return None
         self.store.reset_rows(self.id, ids)
         endpoint = endpoint or self.endpoint
-        items = tuple(self._items[i] for i in ids)
+        planned = {
+            item.row_id: item for item in self.plan.items
+        }  # as planned: the live transport spells them
+        items = tuple(planned[i] for i in ids)
         if endpoint.base_url != self.endpoint.base_url:  # answers are cached under where they came from
             items = tuple(i.at(endpoint.base_url) for i in items)
         subset = replace(self.plan, items=items, packs=())
-        job = LiveJob(subset, endpoint=endpoint, settings=settings or RunSettings(), store=self.store)
+        live = replace(settings or RunSettings(), transport=self._api)  # through the API the run was made for
+        job = LiveJob(subset, endpoint=endpoint, settings=live, store=self.store)
         with self._lock:
             self._live = job
             self._version += 1

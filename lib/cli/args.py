@@ -190,6 +190,43 @@ def prompt_args(p: argparse.ArgumentParser) -> None:
         help="pack N rows into one request (the prompt's shared start is paid once per N rows); "
         "default: the prompt file's rows_per_request, else 1",
     )
+    p.add_argument(
+        "--api",
+        choices=("auto", "responses", "chat"),
+        default="auto",
+        help="the API rows go through: responses (OpenAI's Responses API) or chat (Chat Completions); "
+        "auto (default): responses on api.openai.com, chat on other endpoints. Web research needs responses",
+    )
+    p.add_argument(
+        "--web-search",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="research each row on the web (the Responses API's web_search tool, billed per call) and "
+        "add a sources column; default: the prompt's tools",
+    )
+    p.add_argument(
+        "--max-tool-calls",
+        type=whole(1, 20),
+        metavar="N",
+        help="web research: the most billed searches one row may make (default: the prompt's, else 3)",
+    )
+    p.add_argument(
+        "--search-context-size",
+        choices=("low", "medium", "high"),
+        help="web research: how much of the found pages the model reads (billed as input; default medium)",
+    )
+    p.add_argument(
+        "--one-answer-per",
+        metavar="FIELD",
+        help="ask once per company and give every row of it that answer: the placeholder whose value keys "
+        "it (a website, e-mail address or company name, normalised); '' for none. Default: the prompt's",
+    )
+    p.add_argument(
+        "--price-web-search",
+        type=number(0, unit="USD per 1,000 calls"),
+        metavar="USD",
+        help="USD per 1,000 web search calls (with --price-input/--price-output; default: the price table's)",
+    )
 
 
 def check_prompt_flags(args: argparse.Namespace) -> None:
@@ -200,5 +237,15 @@ def check_prompt_flags(args: argparse.Namespace) -> None:
         raise UsageError("Give both --price-input and --price-output (USD per 1M tokens).")
     if args.price_cached_input is not None and args.price_input is None:
         raise UsageError("--price-cached-input goes with --price-input and --price-output.")
+    if args.price_web_search is not None and args.price_input is None:
+        raise UsageError("--price-web-search goes with --price-input and --price-output.")
+    if args.web_search is False and (args.max_tool_calls is not None or args.search_context_size is not None):
+        raise UsageError(
+            "--max-tool-calls and --search-context-size apply to web research: leave out --no-web-search."
+        )
+    if args.web_search and args.api == "chat":
+        raise UsageError(
+            "--web-search needs the Responses API (its web_search tool): use --api responses or leave --api out."
+        )
     if any(not p.strip() for p in args.check_banned):
         raise UsageError("--check-banned needs a phrase (got an empty one).")

@@ -100,7 +100,10 @@ def run_options(args: argparse.Namespace, spec):
             )
     if args.price_input is not None:
         cached = args.price_cached_input if args.price_cached_input is not None else args.price_input
-        price = Price(args.price_input, cached, args.price_output)
+        per_call = (
+            args.price_web_search / 1000 if getattr(args, "price_web_search", None) is not None else None
+        )
+        price = Price(args.price_input, cached, args.price_output, web_search_call=per_call)
     return RunOptions(
         model=args.model or spec.model or DEFAULT_MODEL,
         max_tokens=args.max_tokens if args.max_tokens is not None else spec.max_tokens,
@@ -112,6 +115,11 @@ def run_options(args: argparse.Namespace, spec):
         price=price,
         service_tier=args.service_tier,
         rows_per_request=args.rows_per_request,
+        api=None if args.api == "auto" else args.api,
+        web_search=args.web_search,
+        max_tool_calls=args.max_tool_calls,
+        search_context_size=args.search_context_size,
+        one_answer_per=args.one_answer_per,
     )
 
 

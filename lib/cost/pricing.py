@@ -43,9 +43,22 @@ class Price:
     long_above: int | None = None
     long_input: float = 1.0
     long_output: float = 1.0
+    # USD per web search call (the Responses API's web_search tool, hidden sub-searches included); the
+    # same at every tier (OpenAI bills tool calls at their own price, never at the batch or flex discount).
+    # None (a price given without one): the catalog's list price (lib/models/catalog.yaml, web_search).
+    web_search_call: float | None = None
+
+    @property
+    def per_search_call(self) -> float:
+        """USD per web search call: this price's own, else the catalog's."""
+        if self.web_search_call is not None:
+            return self.web_search_call
+        from lib.models.catalog import web_search_defaults
+
+        return web_search_defaults().call_usd
 
     def scaled(self, factor: float) -> Price:
-        """This price times `factor` (flex and batch from a standard override)."""
+        """This price's tokens times `factor` (flex and batch from a standard override); tool calls as they are."""
         write = self.cache_write * factor if self.cache_write is not None else None
         return Price(
             self.input * factor,
@@ -55,6 +68,7 @@ class Price:
             self.long_above,
             self.long_input,
             self.long_output,
+            self.web_search_call,
         )
 
     def for_prompt(self, prompt_tokens: int) -> Price:
@@ -67,6 +81,7 @@ class Price:
             self.cached_input * self.long_input,
             self.output * self.long_output,
             write,
+            web_search_call=self.web_search_call,
         )
 
 
@@ -77,6 +92,9 @@ class Usage:
     cached_tokens: int = 0  # prompt tokens read from the cache
     reasoning_tokens: int = 0
     cache_write_tokens: int = 0  # prompt tokens written to the cache (billed above input by newer models)
+    # Billed web search calls (tool_usage.web_search.num_requests: hidden sub-searches included); the search
+    # content they brought is in prompt_tokens, as the API bills it.
+    web_search_calls: int = 0
 
     def __add__(self, other: Usage) -> Usage:
         return Usage(
@@ -85,6 +103,7 @@ class Usage:
             self.cached_tokens + other.cached_tokens,
             self.reasoning_tokens + other.reasoning_tokens,
             self.cache_write_tokens + other.cache_write_tokens,
+            self.web_search_calls + other.web_search_calls,
         )
 
     @classmethod
@@ -100,6 +119,25 @@ class Usage:
             int(prompt_details.get("cached_tokens") or 0),
             int(completion_details.get("reasoning_tokens") or 0),
             int(prompt_details.get("cache_write_tokens") or usage.get("cache_write_tokens") or 0),
+        )
+
+    @classmethod
+    def from_responses(cls, usage: Mapping | None, tool_usage: Mapping | None = None) -> Usage:
+        """From a Responses API answer's `usage` (input/output tokens) and `tool_usage` (billed calls).
+
+        Web search calls are read from `tool_usage.web_search.num_requests`, what OpenAI bills, never by
+        counting `web_search_call` output items: hidden sub-searches are billed and have no item."""
+        usage = usage or {}
+        input_details = usage.get("input_tokens_details") or {}
+        output_details = usage.get("output_tokens_details") or {}
+        search = ((tool_usage or {}).get("web_search") or {}) if isinstance(tool_usage, Mapping) else {}
+        return cls(
+            int(usage.get("input_tokens") or 0),
+            int(usage.get("output_tokens") or 0),
+            int(input_details.get("cached_tokens") or 0),
+            int(output_details.get("reasoning_tokens") or 0),
+            int(input_details.get("cache_write_tokens") or 0),
+            int(search.get("num_requests") or 0) if isinstance(search, Mapping) else 0,
         )
 
 
@@ -158,7 +196,9 @@ def _db_price(model: str, tier: str) -> Price | None:
     cached = _number(getattr(prices, "cache_read_mtok", None))
     write = _number(getattr(prices, "cache_write_mtok", None))
     above, long_in, long_out = _long_prompt(prices.input_mtok, prices.output_mtok)
-    return Price(inp, inp if cached is None else cached, out, write, above, long_in, long_out)
+    searches = _number(getattr(prices, "web_searches_kcount", None))
+    per_call = searches / 1000 if searches is not None else None
+    return Price(inp, inp if cached is None else cached, out, write, above, long_in, long_out, per_call)
 
 
 def _long_prompt(inp: Any, out: Any) -> tuple[int | None, float, float]:
@@ -259,6 +299,9 @@ def _read_prices_file(path: str | os.PathLike) -> tuple[dict[str, Price], dict[s
                 float(p.get("cached_input", p["input"])),
                 float(p["output"]),
                 float(p["cache_write"]) if p.get("cache_write") is not None else None,
+                web_search_call=(
+                    float(p["web_search_per_1k"]) / 1000 if p.get("web_search_per_1k") is not None else None
+                ),
             )
             for model, p in data.items()
         }
@@ -358,6 +401,16 @@ def price_for(
     return _db_price(model, tier)
 
 
+def web_search_call_price(model: str) -> float:
+    """USD per web search call of `model`: the database's, else the catalog's (OpenAI's list price)."""
+    found = _db_price(model, "default")
+    if found is not None and found.web_search_call is not None:
+        return found.web_search_call
+    from lib.models.catalog import web_search_defaults
+
+    return web_search_defaults().call_usd
+
+
 def tier_prices(
     model: str,
     base: Price | None = None,
@@ -394,7 +447,18 @@ def cost(usage: Usage, price: Price | None, *, batch: bool = False) -> float | N
         + written * write_price
         + usage.completion_tokens * price.output
     ) / 1_000_000
-    return dollars * BATCH_DISCOUNT if batch else dollars
+    if batch:
+        dollars *= BATCH_DISCOUNT
+    if usage.web_search_calls:  # tool calls at their own price, at every tier
+        dollars += usage.web_search_calls * price.per_search_call
+    return dollars
+
+
+def search_cost(calls: int, price: Price | None) -> float | None:
+    """Dollars for `calls` web search calls (the tool's part of a cost); None when unpriced."""
+    if price is None:
+        return None
+    return calls * price.per_search_call
 
 
 def caching_saved(usage: Usage, price: Price | None) -> float | None:

@@ -18,6 +18,11 @@ prefix (system message and few-shot turns, everything before the row's own turn)
 prompt caching needs, every request after the first is assumed to read it from the cache (in 128-token
 steps, as OpenAI caches), which `cached_tokens` carries; the high end of the range assumes no cache hits.
 `paths` sets the standard, flex, batch and packed ways to run side by side, each with a likely duration.
+
+Web research (bodies carrying the web_search tool, lib.prompts.research) adds billed calls and the search
+content they bring (input tokens), shown apart from the prompt's own tokens: from 0 calls a request (a row
+that needs no search) up to its max_tool_calls, each bringing the catalog's content per call; after a
+sample, from the sample's mean calls a row to its 90th percentile. Every cost figure includes them.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from dataclasses import dataclass, field, replace
 
 from lib import models
 from lib.cost import pricing, tokens
+from lib.prompts import research
 
 LOW_OUTPUT_FRACTION = 0.25
 CACHE_MIN_TOKENS = 1024  # OpenAI caches a prompt prefix from this length, in steps of CACHE_STEP
@@ -60,6 +66,19 @@ class Quote:
     # or for a model that does not reason.
     reasoning_tokens_low: int = 0
     reasoning_tokens_high: int = 0
+    # Web research: billed search calls and the search content (input tokens) they bring, low to high, and
+    # what the calls alone cost (the content is in the cost at the input price). 0 without web research.
+    search_calls_low: int = 0
+    search_calls_high: int = 0
+    search_tokens_low: int = 0
+    search_tokens_high: int = 0
+    search_cost_low: float | None = 0.0
+    search_cost_high: float | None = 0.0
+    search_basis: str = ""
+
+    @property
+    def web_search(self) -> bool:
+        return self.search_calls_high > 0
 
 
 def _schema_text(body: dict, seen: dict[tuple[int, str], str]) -> str:
@@ -132,6 +151,36 @@ def output_range(rows: int, max_tokens: int | None, sample: Sequence[int]) -> tu
     return math.ceil(LOW_OUTPUT_FRACTION * high * rows), high * rows, basis
 
 
+def search_range(
+    requests: Sequence[dict], sample_calls: Sequence[int] = ()
+) -> tuple[int, int, int, int, str]:
+    """(calls low, calls high, content tokens low, content tokens high, basis) of these requests' web
+    research: 0 to max_tool_calls a request, or the sample's mean to its 90th percentile."""
+    caps = [research.allowance(body) for body in requests]
+    caps = [c for c in caps if c[0]]
+    if not caps:
+        return 0, 0, 0, 0, ""
+    per_call = max(p for _, p in caps)
+    most = sum(c for c, _ in caps)
+    if sample_calls:
+        mean = sum(sample_calls) / len(sample_calls)
+        p90 = _percentile(sample_calls, 0.9)
+        low = min(most, math.ceil(mean * len(caps)))
+        high = min(most, math.ceil(p90 * len(caps)))
+        basis = (
+            f"web search: {mean:.1f} billed calls a row on the sample's average (low), {p90} at its 90th "
+            f"percentile (high), each bringing up to {per_call:,} tokens of search content"
+        )
+    else:
+        low, high = 0, most
+        cap = max(c for c, _ in caps)
+        basis = (
+            f"web search: 0 to {cap} billed calls a row (max_tool_calls), each bringing up to {per_call:,} "
+            "tokens of search content; try a sample for a real figure"
+        )
+    return low, high, low * per_call, high * per_call, basis
+
+
 def quote(
     requests: Sequence[dict],
     model: str,
@@ -140,6 +189,7 @@ def quote(
     sample_output_tokens: Sequence[int] = (),
     sample_reasoning_tokens: Sequence[int] = (),
     price: pricing.Price | None | object = _UNSET,
+    sample_search_calls: Sequence[int] = (),
 ) -> Quote:
     """What running these request bodies (from `templates.build_request`) will cost, as a range."""
     if price is _UNSET:
@@ -161,6 +211,9 @@ def quote(
     step = prefix // CACHE_STEP * CACHE_STEP
     cached = step * max(len(distinct) - 1, 0) if step >= CACHE_MIN_TOKENS else 0
     usage = pricing.Usage
+    calls_low, calls_high, search_low, search_high, search_basis = search_range(
+        [requests[i] for i in distinct], list(sample_search_calls)
+    )
     return Quote(
         rows=len(requests),
         input_tokens=input_tokens,
@@ -168,8 +221,14 @@ def quote(
         encoding=counts.encoding,
         output_tokens_low=low,
         output_tokens_high=high,
-        cost_low=pricing.cost(usage(input_tokens, low, cached_tokens=cached), price),  # type: ignore[arg-type]
-        cost_high=pricing.cost(usage(input_tokens, high), price),  # type: ignore[arg-type]
+        cost_low=pricing.cost(
+            usage(input_tokens + search_low, low, cached_tokens=cached, web_search_calls=calls_low),
+            price,  # type: ignore[arg-type]
+        ),
+        cost_high=pricing.cost(
+            usage(input_tokens + search_high, high, web_search_calls=calls_high),
+            price,  # type: ignore[arg-type]
+        ),
         basis=basis,
         per_row_input=counts.tokens,
         over_context=over,
@@ -177,9 +236,19 @@ def quote(
         reused_rows=len(requests) - len(distinct),
         prefix_tokens=prefix,
         cached_tokens=cached,
-        cost_no_cache_low=pricing.cost(usage(input_tokens, low), price),  # type: ignore[arg-type]
+        cost_no_cache_low=pricing.cost(
+            usage(input_tokens + search_low, low, web_search_calls=calls_low),
+            price,  # type: ignore[arg-type]
+        ),
         reasoning_tokens_low=math.ceil(share * low),
         reasoning_tokens_high=math.ceil(share * high),
+        search_calls_low=calls_low,
+        search_calls_high=calls_high,
+        search_tokens_low=search_low,
+        search_tokens_high=search_high,
+        search_cost_low=pricing.search_cost(calls_low, price),  # type: ignore[arg-type]
+        search_cost_high=pricing.search_cost(calls_high, price),  # type: ignore[arg-type]
+        search_basis=search_basis,
     )
 
 
@@ -197,6 +266,11 @@ def packed_quote(
     input_tokens = sum(counts.tokens)
     extra = per_item_overhead * unpacked.distinct
     low, high = unpacked.output_tokens_low + extra, unpacked.output_tokens_high + extra
+    q = unpacked  # the same rows search alike, packed or not
+    usage_low = pricing.Usage(input_tokens + q.search_tokens_low, low, web_search_calls=q.search_calls_low)
+    usage_high = pricing.Usage(
+        input_tokens + q.search_tokens_high, high, web_search_calls=q.search_calls_high
+    )
     return replace(
         unpacked,
         rows=len(packed_requests),
@@ -204,9 +278,9 @@ def packed_quote(
         input_tokens=input_tokens,
         output_tokens_low=low,
         output_tokens_high=high,
-        cost_low=pricing.cost(pricing.Usage(input_tokens, low), price),
-        cost_high=pricing.cost(pricing.Usage(input_tokens, high), price),
-        cost_no_cache_low=pricing.cost(pricing.Usage(input_tokens, low), price),
+        cost_low=pricing.cost(usage_low, price),
+        cost_high=pricing.cost(usage_high, price),
+        cost_no_cache_low=pricing.cost(usage_low, price),
         per_row_input=counts.tokens,
         cached_tokens=0,
         prefix_tokens=static_prefix_tokens(packed_requests, model),
@@ -261,9 +335,20 @@ def _duration(seconds: float) -> str:
 
 def _at(q: Quote, price: pricing.Price | None) -> tuple[float | None, float | None]:
     low = pricing.cost(
-        pricing.Usage(q.input_tokens, q.output_tokens_low, cached_tokens=q.cached_tokens), price
+        pricing.Usage(
+            q.input_tokens + q.search_tokens_low,
+            q.output_tokens_low,
+            cached_tokens=q.cached_tokens,
+            web_search_calls=q.search_calls_low,
+        ),
+        price,
     )
-    high = pricing.cost(pricing.Usage(q.input_tokens, q.output_tokens_high), price)
+    high = pricing.cost(
+        pricing.Usage(
+            q.input_tokens + q.search_tokens_high, q.output_tokens_high, web_search_calls=q.search_calls_high
+        ),
+        price,
+    )
     return low, high
 
 

@@ -1,7 +1,8 @@
 """Admission: whether and when a unit's request may go.
 
 Three gates, in order: the budget (the request's worst case reserved against the run's limit, so requests
-in flight can never take the spend past it), the request shape's turn (until a request in this model's
+in flight can never take the spend past it; with web research, its max_tool_calls calls and their search
+content too), the request shape's turn (until a request in this model's
 shape has succeeded at this endpoint, one goes at a time: a refused parameter is refused once, not once a
 row; lib.models.shapes), and the key's governor (pacing shared by every run on the key). A request whose
 outcome is unknown (it may have been billed) keeps its reservation as an estimate of what it cost.
@@ -16,6 +17,7 @@ from contextlib import contextmanager
 from lib.cost.pricing import TIERS, Price, Usage, cost
 from lib.models import listing as model_listing
 from lib.models import shapes
+from lib.prompts import research
 from lib.store import Store, StoreError
 
 
@@ -45,12 +47,17 @@ class RunPrices:
             return None
         return max(prices, key=lambda p: (p.input, p.output, p.cache_write or 0.0))
 
-    def worst(self, prompt_tokens: int, max_output_tokens: int, asked: str) -> float:
-        """What one request may cost at most (0 when unpriced: nothing to hold)."""
+    def worst(
+        self, prompt_tokens: int, max_output_tokens: int, asked: str, body: Mapping | None = None
+    ) -> float:
+        """What one request may cost at most (0 when unpriced: nothing to hold). With web research (`body`
+        carries the web_search tool), also its most billed calls and the search content they may bring."""
         price = self.dearest(asked)
         if price is None:
             return 0.0
-        return cost(Usage(prompt_tokens, max_output_tokens), price) or 0.0
+        calls, per_call = research.allowance(body) if body is not None else (0, 0)
+        usage = Usage(prompt_tokens + calls * per_call, max_output_tokens, web_search_calls=calls)
+        return cost(usage, price) or 0.0
 
 
 class Budget:
@@ -127,6 +134,15 @@ class Shapes:
         if note:
             self._noted(note)
         return note
+
+    def learn_answer(self, shaper: shapes.Shaper, served_effort: str | None, sent: Mapping) -> bool:
+        """What an answer says of the model's shape (a reasoning model answering a request sent without an
+        effort, through the Responses API): kept for the next requests, said once. True when it taught
+        something (the shape then stays unconfirmed: the next request probes it alone)."""
+        note = shaper.learn_reasoning(sent, served_effort)
+        if note:
+            self._noted(note)
+        return note is not None
 
     @staticmethod
     @contextmanager

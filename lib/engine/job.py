@@ -479,6 +479,7 @@ class Job(BaseJob):
                 capacity_refusals=self._capacity_refusals,
                 adjustments=tuple(self._adjustments),
                 estimated_usd=t.estimated,
+                web_search_calls=t.web_search_calls,
             )
 
     def _stall(self, now: float) -> dict:
@@ -586,7 +587,7 @@ class Job(BaseJob):
                 raise _Halt
             if self.budget.limit_usd is None:
                 return 0.0
-            worst = self.prices.worst(unit.prompt_tokens, unit.max_output_tokens, self._tier)
+            worst = self.prices.worst(unit.prompt_tokens, unit.max_output_tokens, self._tier, unit.body)
             if not self.budget.reserve(worst, self.tally.cost):
                 self._stop(Status.PAUSED, self.budget.reached_words(worst))  # never over a cancel
                 raise _Halt
@@ -597,7 +598,9 @@ class Job(BaseJob):
             return
         with self._lock:
             if maybe_billed:
-                kept = worst or self.prices.worst(unit.prompt_tokens, unit.max_output_tokens, self._tier)
+                kept = worst or self.prices.worst(
+                    unit.prompt_tokens, unit.max_output_tokens, self._tier, unit.body
+                )
                 self.tally.estimated += kept
                 self._version += 1
                 estimated = self.tally.estimated
@@ -614,6 +617,7 @@ class Job(BaseJob):
         """Send until the policy says anything but resend (a 400 that taught the model's request shape is
         sent again at once, corrected: not an attempt, and not billed)."""
         shaper = self.shapes.of(str(unit.body.get("model", "")))
+        taught = False  # an answer taught the shape (a reasoning model through the Responses API)
         with Shapes.turn(shaper, self._halt) as turn:
             if not turn:
                 raise _Halt
@@ -637,6 +641,8 @@ class Job(BaseJob):
                 note = self.shapes.learn(shaper, outcome.status, outcome.error, body)
                 if note is not None:
                     outcome = Outcome(OutcomeKind.RESHAPED, message=note)
+                elif outcome.served_effort is not None:
+                    taught = self.shapes.learn_answer(shaper, outcome.served_effort, body)
                 decision, tries = self._decide(unit, outcome)
                 if decision.act is not Act.RESEND:
                     break
@@ -646,7 +652,7 @@ class Job(BaseJob):
                     OutcomeKind.FATAL, message=f"The server kept refusing this model's parameters: {words}"
                 )
                 decision, tries = Decision(Act.STOP, message=outcome.message), None
-            if outcome.kind is OutcomeKind.OK:
+            if outcome.kind is OutcomeKind.OK and not taught:
                 shaper.confirm()
         return outcome, decision, tries
 
@@ -902,8 +908,13 @@ def start(
     retry_failed: bool = False,
     only_retryable: bool = False,
 ) -> Job:
-    """Start (or resume) a run and return its Job at once. Starting a run id that is already active returns it."""
+    """Start (or resume) a run and return its Job at once. Starting a run id that is already active returns it.
+    Its requests go through the API the plan was made for (meta `api`), whatever `settings` say."""
     from lib.jobs import register
+
+    api = plan.meta.get("api")
+    if api and api != settings.transport:
+        settings = dataclasses.replace(settings, transport=str(api))
 
     job, created = register(
         plan.run_id, lambda: Job(plan, endpoint=endpoint, settings=settings, store=store, governor=governor)

@@ -19,10 +19,11 @@ from lib.engine.admission import RunPrices
 from lib.engine.outcome import Outcome
 from lib.engine.unit import PackItem, WorkItem
 from lib.prompts import packing
-from lib.store import CachedResponse, RowRecord
+from lib.store import CachedResponse, RowRecord, Source
 
-# (row id, answer text) -> [(flag, sentence)]: what a succeeded answer breaks; it stays succeeded.
-QualityCheck = Callable[[int, str], Sequence[tuple[str, str]]]
+# (row id, answer text, the pages it cites) -> [(flag, sentence)]: what a succeeded answer breaks; it stays
+# succeeded.
+QualityCheck = Callable[[int, str, Sequence[Source]], Sequence[tuple[str, str]]]
 Result = tuple[RowRecord, CachedResponse | None]
 
 
@@ -40,6 +41,7 @@ def judge_answer(
     tier: str | None = None,
     check_quality: QualityCheck | None = None,
     latency_s: float | None = None,
+    sources: Sequence[Source] = (),
 ) -> RowRecord:
     """What an answer means for its row, the same in live and batch mode (see the module docstring)."""
     base = RowRecord(
@@ -53,6 +55,7 @@ def judge_answer(
         request_hash=item.request_hash,
         service_tier=tier,
         latency_s=latency_s,
+        sources=tuple(sources),
     )
     if refusal:
         return replace(base, status="failed", error=f"The model refused: {refusal}", flags=("refusal",))
@@ -81,7 +84,7 @@ def judge_answer(
             flags.append("invalid_output")
             error = problem if error is None else f"{error} {problem}"
     if check_quality is not None and text is not None and "invalid_output" not in flags:
-        for flag, message in check_quality(item.row_id, text):
+        for flag, message in check_quality(item.row_id, text, tuple(sources)):
             flags.append(flag)
             error = message if error is None else f"{error} {message}"
     if text is None and not flags:
@@ -102,7 +105,10 @@ def share_usage(usage: Usage, prompt_weights: list[int], completion_weights: lis
     written = packing.share(usage.cache_write_tokens, prompt_weights)
     completion = packing.share(usage.completion_tokens, completion_weights)
     reasoning = packing.share(usage.reasoning_tokens, completion_weights)
-    return [Usage(prompt[i], completion[i], cached[i], reasoning[i], written[i]) for i in range(n)]
+    searches = packing.share(usage.web_search_calls, prompt_weights)
+    return [
+        Usage(prompt[i], completion[i], cached[i], reasoning[i], written[i], searches[i]) for i in range(n)
+    ]
 
 
 class Judge:
@@ -135,9 +141,10 @@ class Judge:
             tier=outcome.tier,
             check_quality=self.check_quality,
             latency_s=outcome.latency_s,
+            sources=outcome.sources,
         )
         answer = CachedResponse(
-            item.request_hash, outcome.response_id, outcome.text, outcome.finish, row.usage
+            item.request_hash, outcome.response_id, outcome.text, outcome.finish, row.usage, row.sources
         )
         return row, answer if cacheable(row) else None
 
@@ -153,6 +160,7 @@ class Judge:
             check_output=self.check_output,
             attempts=0,
             check_quality=self.check_quality,
+            sources=answer.sources,
         )
         return replace(row, from_cache=True)
 
@@ -162,6 +170,7 @@ class Judge:
         """(each answered row's result, the rows to send alone, what went wrong in words or None)."""
         ids = [m.row_id for m in pack.members]
         split = packing.split_answer(outcome.text if not outcome.refusal else None, ids)
+        cited = packing.cited_items(outcome.text or "", outcome.citations, ids) if outcome.citations else {}
         problem = None
         if split.problem or split.resend:
             problem = (
@@ -196,9 +205,10 @@ class Judge:
                 tier=outcome.tier,
                 check_quality=self.check_quality,  # packed answers are checked like any other
                 latency_s=outcome.latency_s,  # the pack's request time, shared by its rows
+                sources=cited.get(member.row_id, ()),
             )
             row = replace(row, flags=(*row.flags, "packed"))
-            answer = CachedResponse(member.request_hash, None, text, "stop", part)
+            answer = CachedResponse(member.request_hash, None, text, "stop", part, row.sources)
             results.append((row, answer if cacheable(row) else None))
         return results, alone, problem
 

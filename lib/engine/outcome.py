@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
 from lib.cost.pricing import Usage
+from lib.store.records import Source
 
 
 class OutcomeKind(StrEnum):
@@ -41,3 +42,26 @@ class Outcome:
     timed_out: bool = False
     status: int | None = None  # the HTTP status of an error answer
     error: tuple[str, str, str, str] | None = None  # (code, type, param, message) of an error answer
+    # The answer's url_citation annotations (Responses API): where in `text` each one sits, and its page.
+    citations: tuple[Citation, ...] = ()
+    served_effort: str | None = None  # the reasoning effort the answer says it ran at (Responses API)
+
+    @property
+    def sources(self) -> tuple[Source, ...]:
+        """The pages the whole answer cites, each once, in order."""
+        return unique_sources(c.source for c in self.citations)
+
+
+@dataclass(frozen=True, slots=True)
+class Citation:
+    start: int  # character offsets into the answer's text (code points, as the API counts them)
+    end: int
+    source: Source
+
+
+def unique_sources(sources: Iterable[Source]) -> tuple[Source, ...]:
+    """Each address once (the first citation of it), in the order cited."""
+    seen: dict[str, Source] = {}
+    for source in sources:
+        seen.setdefault(source.url, source)
+    return tuple(seen.values())

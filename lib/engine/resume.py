@@ -39,7 +39,16 @@ def run_settings(
     chosen = settings or (job.settings if isinstance(job, Job) else None) or stored_settings(store, run_id)
     if budget_usd is not None:
         chosen = dataclasses.replace(chosen, budget_usd=budget_usd)
-    return chosen
+    return with_run_api(store, run_id, chosen)
+
+
+def with_run_api(store: Store, run_id: str, settings: RunSettings) -> RunSettings:
+    """`settings` sending through the API the run was planned for (its meta's `api`): a run's requests
+    (web research, say) may need it, whatever settings a page or flag hands over."""
+    api = store.run(run_id).meta.get("api")
+    if api and api != settings.transport:
+        return dataclasses.replace(settings, transport=api)
+    return settings
 
 
 def continue_run(
@@ -61,6 +70,8 @@ def continue_run(
     from lib import batch  # batch mode builds on the engine: imported here, not at the top
 
     job = get_job(run_id)
+    if settings is not None:
+        settings = with_run_api(store, run_id, settings)
     if isinstance(job, Job):
         job.go_on(
             endpoint=endpoint,

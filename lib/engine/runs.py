@@ -10,6 +10,7 @@ checks), so the rules that write a run and those that read it stay side by side.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import secrets
@@ -24,10 +25,17 @@ from lib import models
 from lib.cost import tokens
 from lib.cost.pricing import REQUEST_TIERS, Price, Usage, price_for, tier_prices
 from lib.cost.quote import UNCAPPED_OUTPUT_GUESS
-from lib.engine import RunPlan, WorkItem, request_hash
+from lib.engine import RunPlan, WorkItem, request_hash, transports
 from lib.engine.judge import QualityCheck
+from lib.engine.research import (  # what web research and one answer per company add to a run's table
+    research_column_names,
+    shared_answers,
+    sources_text,
+)
+from lib.engine.transports import responses as responses_api
 from lib.engine.unit import PackItem
-from lib.prompts import checks, identity, library, packing, templates
+from lib.leads.company import company_key
+from lib.prompts import checks, identity, library, packing, research, templates
 from lib.prompts.templates import PromptSpec
 from lib.store import RowRecord, Store
 
@@ -65,6 +73,20 @@ class RunOptions:
     )
     prompt_cache_key: bool = True  # send prompt_cache_key (one per prompt version) so rows share a cache
     rows_per_request: int | None = None  # pack rows N to a request (None: the prompt's own setting, else 1)
+    # The API rows go through: responses | chat (None: the endpoint's, lib.engine.transports.choose).
+    api: str | None = None
+    # Web research (lib.prompts.research): None takes the prompt's `tools`; the most billed calls a row may
+    # make (None: the prompt's, else 3) and the search context size (None: the prompt's, else the API's).
+    web_search: bool | None = None
+    max_tool_calls: int | None = None
+    search_context_size: str | None = None
+    # One answer per company: the placeholder keying it (None: the prompt's one_answer_per; "": none).
+    one_answer_per: str | None = None
+
+
+# RunOptions fields added with web research: left out of a command line's run id while unset, so a run
+# started before them resumes under the same id.
+NEWER_OPTIONS = ("api", "web_search", "max_tool_calls", "search_context_size", "one_answer_per")
 
 
 def new_run_id() -> str:
@@ -125,9 +147,23 @@ def plan_run(
     items: list[WorkItem] = []
     skipped: dict[int, str] = {}
     inputs: dict[int, dict[str, str]] = {}
+    web = research.of_spec(
+        spec,
+        enabled=options.web_search,
+        max_tool_calls=options.max_tool_calls,
+        context_size=options.search_context_size,
+    )
+    try:
+        api = transports.choose(base_url, options.api, web_search=web is not None)
+    except ValueError as exc:
+        raise PlanError(str(exc)) from exc
     max_out = options.max_tokens or spec.max_tokens or UNCAPPED_OUTPUT_GUESS
+    if api == "responses":
+        max_out = max(max_out, responses_api.MIN_OUTPUT_TOKENS)  # what that API is sent at the least
     effort = options.reasoning_effort or spec.reasoning_effort
     records = frame.to_dict(orient="index")
+    keyed_by = _one_answer_column(spec, options, columns)
+    asked_as: dict[str, dict[str, str]] = {}  # company key -> the cells its one request is rendered from
     bodies: dict[int, dict] = {}
     for row_id, row in records.items():
         row_id = int(row_id)
@@ -137,13 +173,19 @@ def plan_run(
         if missing and options.empty == "skip":
             skipped[row_id] = "Skipped: empty " + ", ".join(f"'{m}'" for m in missing)
             continue
+        sent = cells
+        if keyed_by is not None:
+            key = company_key(cells.get(keyed_by, ""))
+            if key:  # every row of one company sends the first one's request: one answer, paid once
+                sent = asked_as.setdefault(key, cells)
         bodies[row_id] = templates.build_request(
             spec,
-            cells,
+            sent,
             model=options.model,
             max_tokens=options.max_tokens,
             temperature=options.temperature,
             effort=effort,
+            web_search=web,
         )
         if cache_key:
             bodies[row_id]["prompt_cache_key"] = cache_key
@@ -177,21 +219,25 @@ def plan_run(
         "price": list(astuple(options.price)) if options.price else None,  # a resumed run is priced alike
         "service_tier": options.service_tier,
         "rows_per_request": rows_per_request,
+        "api": api,  # the API the rows go through (lib.engine.transports): responses | chat
+        "web_search": dataclasses.asdict(web) if web is not None else None,
+        "one_answer_per": keyed_by,  # the column whose company key shares one answer between rows
         **(meta or {}),
         # the exact prompt sent (after any mapping); the caller's meta says whether it was edited
         "prompt_hash": identity.prompt_hash(spec),
     }
+    run_price = price if price is not None else (options.price or price_for(options.model))
     return RunPlan(
         run_id=run_id or new_run_id(),
         items=tuple(items),
         inputs=inputs,
         skipped=skipped,
         meta=full_meta,
-        price=price if price is not None else (options.price or price_for(options.model)),
+        price=run_price,
         check_output=_output_checker(spec),
         tier_prices=tier_prices(options.model, price if price is not None else options.price),
         packs=packs,
-        check_quality=quality_checker(spec, inputs),
+        check_quality=quality_checker(spec, inputs, researched=web is not None),
     )
 
 
@@ -211,18 +257,22 @@ def build_packs(
         firsts.setdefault(item.request_hash, item)
     leaders = list(firsts.values())
     packs = []
-    extra = {"prompt_cache_key": cache_key} if cache_key else None
     for start in range(0, len(leaders), rows_per_request):
         members = tuple(leaders[start : start + rows_per_request])
         if len(members) < 2:
             break  # a last single row goes alone, as itself
+        extra: dict = {"prompt_cache_key": cache_key} if cache_key else {}
+        first = members[0].body
+        if "tools" in first:  # web research: the tool, and each row's calls (max_tool_calls is per request)
+            extra["tools"] = first["tools"]
+            extra["max_tool_calls"] = int(first.get("max_tool_calls") or 1) * len(members)
         body = packing.pack_request(
             spec,
             [(m.row_id, m.body) for m in members],
             model=options.model,
             max_tokens=max_out,
             temperature=options.temperature,
-            extra=extra,
+            extra=extra or None,
             effort=members[0].body.get("reasoning_effort"),  # packed at the rows' own effort
         )
         packs.append(
@@ -235,6 +285,20 @@ def build_packs(
             )
         )
     return tuple(packs)
+
+
+def _one_answer_column(spec: PromptSpec, options: RunOptions, columns: Sequence[str]) -> str | None:
+    """The column whose company key shares one answer between rows (options first, then the prompt's)."""
+    name = options.one_answer_per if options.one_answer_per is not None else spec.one_answer_per
+    if not name:
+        return None
+    column = templates.column_for(name, columns)
+    if column is None:
+        raise PlanError(
+            f"One answer per '{name}' was asked for, and the table has no column '{name}'. Map the field to a "
+            "column, or leave one answer per company off."
+        )
+    return column
 
 
 def packed_requests(plan: RunPlan) -> list[dict]:
@@ -277,20 +341,26 @@ def _output_checker(spec: PromptSpec):
     return lambda text: templates.parse_output(spec, text).error
 
 
-def quality_checker(spec: PromptSpec, inputs: Mapping[int, Mapping[str, str]]) -> QualityCheck:
-    """The prompt's per-answer checks for the engine: each output column's text against its row's cells."""
+def quality_checker(
+    spec: PromptSpec, inputs: Mapping[int, Mapping[str, str]], *, researched: bool = True
+) -> QualityCheck:
+    """The prompt's per-answer checks for the engine: each output column's text against its row's cells,
+    and (when the run searches the web: `researched`) whether the answer cites a source."""
+    if not researched and spec.checks.require_sources:
+        spec = replace(spec, checks=replace(spec.checks, require_sources=False))
 
-    def check(row_id: int, text: str) -> list[tuple[str, str]]:
+    def check(row_id: int, text: str, sources: Sequence = ()) -> list[tuple[str, str]]:
         row = inputs.get(row_id, {})
+        cited = checks.check_sources(spec.checks, sources)
         if not templates.is_structured(spec):
-            return [(f.flag, f.message) for f in checks.check_answer(spec.checks, text, row)]
+            return [(f.flag, f.message) for f in [*checks.check_answer(spec.checks, text, row), *cited]]
         parsed = templates.parse_output(spec, text)
         if parsed.error:  # flagged invalid_output already: its fields are not the answer's
             return []
         found = []
         for column in spec.output_columns:
             found += checks.check_answer(spec.checks, parsed.values.get(column, ""), row, where=column)
-        return [(f.flag, f.message) for f in found]
+        return [(f.flag, f.message) for f in [*found, *cited]]
 
     return check
 
@@ -325,6 +395,8 @@ def resume_plan(store: Store, run_id: str, *, price: Price | None = None) -> Run
     spec = spec_of(record.meta)
     model = record.meta["model"]
     max_out = record.meta.get("max_tokens") or spec.max_tokens or UNCAPPED_OUTPUT_GUESS
+    if record.meta.get("api") == "responses":
+        max_out = max(max_out, responses_api.MIN_OUTPUT_TOKENS)
     bodies = store.requests(run_id)
     counts = _prompt_tokens(list(bodies.values()), model)
     items = tuple(
@@ -351,7 +423,7 @@ def resume_plan(store: Store, run_id: str, *, price: Price | None = None) -> Run
         check_output=_output_checker(spec),
         tier_prices=tier_prices(model, base),
         packs=packs,
-        check_quality=quality_checker(spec, plan_inputs),
+        check_quality=quality_checker(spec, plan_inputs, researched=bool(record.meta.get("web_search"))),
     )
 
 
@@ -384,9 +456,11 @@ def results_frame(
     spec = spec_of(meta)
     names: dict[str, str] = meta.get("output_columns") or {c: c for c in spec.output_columns}
     columns: list[str] = list(meta.get("columns") or [])
-    status = status_column_names([*columns, *names.values()])
+    extra = research_column_names(meta, [*columns, *names.values(), *STATUS_COLUMNS])
+    status = status_column_names([*columns, *names.values(), *extra.values()])
     by_id = reviewed({r.row_id: r for r in rows}, meta, inputs, edits, accepted)
     paid = _paid_by_first_row(rows)
+    shared = shared_answers(inputs, meta)
     records = []
     for row_id, cells in inputs.items():
         row = by_id.get(row_id, RowRecord(row_id))
@@ -394,16 +468,22 @@ def results_frame(
         record.update(_outputs(spec, row, names))
         carried = paid.get(row_id)
         reused = carried is None and (row.from_cache or row.row_id in paid["moved"])
-        prompt_tokens, completion_tokens, row_cost, reasoning_tokens = carried or (
-            (0, 0, 0.0, 0)
+        prompt_tokens, completion_tokens, row_cost, reasoning_tokens, searches = carried or (
+            (0, 0, 0.0, 0, 0)
             if reused
             else (
                 row.usage.prompt_tokens,
                 row.usage.completion_tokens,
                 row.cost_usd,
                 row.usage.reasoning_tokens,
+                row.usage.web_search_calls,
             )
         )
+        if "sources" in extra:
+            record[extra["sources"]] = sources_text(row.sources)
+            record[extra["web_search_calls"]] = searches
+        if "shared" in extra:
+            record[extra["shared"]] = shared.get(row_id, "")
         values = {
             "enrich_status": row.status,
             "enrich_error": row.error or "",
@@ -419,7 +499,9 @@ def results_frame(
             if column in record:
                 record[column] = value
         records.append(record)
-    frame = pd.DataFrame.from_records(records, columns=[*columns, *names.values(), *status.values()])
+    frame = pd.DataFrame.from_records(
+        records, columns=[*columns, *names.values(), *extra.values(), *status.values()]
+    )
     frame.index = pd.Index(list(inputs), name="row_id")
     return frame
 
@@ -428,7 +510,8 @@ def _paid_by_first_row(rows: Sequence[RowRecord]) -> dict:
     """Within each group of rows that sent the same request, what was paid, put on the group's first row.
 
     Which duplicate reached the API first is a race between workers; an export should not depend on it.
-    Returns {row id: (prompt tokens, completion tokens, cost, reasoning tokens)} for each group's first row, and
+    Returns {row id: (prompt tokens, completion tokens, cost, reasoning tokens, web search calls)} for each
+    group's first row, and
     under "moved"
     the ids of the paid rows whose figures went to another row (they are reused rows now).
     """
@@ -450,9 +533,18 @@ def _paid_by_first_row(rows: Sequence[RowRecord]) -> dict:
             sum(r.usage.completion_tokens for r in payers),
             None if any(c is None for c in costs) else sum(costs),
             sum(r.usage.reasoning_tokens for r in payers),
+            sum(r.usage.web_search_calls for r in payers),
         )
         out["moved"].update(r.row_id for r in payers if r is not first)
     return out
+
+
+def research_columns(meta: Mapping) -> list[str]:
+    """The research columns of a run's results table, as named there (for grids: next to the answers)."""
+    spec_columns = meta.get("output_columns") or {}
+    names = list(spec_columns.values()) if spec_columns else list(spec_of(meta).output_columns)
+    taken = [*(meta.get("columns") or []), *names, *STATUS_COLUMNS]
+    return list(research_column_names(meta, taken).values())
 
 
 def with_list_checks(rows: Sequence[RowRecord], meta: Mapping) -> list[RowRecord]:
@@ -531,7 +623,8 @@ def _rechecked(
     for finding in _answer_findings(spec, before, cells) if before else []:
         error = error.replace(finding.message, "")  # the sentences about the text the answer no longer has
     now = _answer_findings(spec, {**before, **edited}, cells)
-    kept = [f for f in row.flags if not f.startswith(checks.QUALITY)]
+    # An edit changes the text, not the pages it cites: the no_source flag stays.
+    kept = [f for f in row.flags if not f.startswith(checks.QUALITY) or f == checks.NO_SOURCE]
     error = " ".join([*error.split(), *(f.message for f in now)])
     return replace(row, flags=tuple(dict.fromkeys([*kept, *(f.flag for f in now)])), error=error or None)
 

@@ -27,7 +27,7 @@ class RunSettings:
     service_tier: str = "default"  # default | flex | priority | auto: the tier asked for
     flex_fallback: bool = False  # after flex_patience_s without flex capacity, go on at the default tier
     flex_patience_s: float = 600.0
-    transport: str = "chat"  # the API requests go through (lib.engine.transports)
+    transport: str = "chat"  # the API requests go through (lib.engine.transports): chat | responses
 
 
 @dataclass(frozen=True)
@@ -101,6 +101,7 @@ class Snapshot:
     # The part of cost_usd that no answer reported: requests that may have been billed though their outcome
     # is unknown (dropped connections, timeouts after sending, unreadable answers), at their worst case.
     estimated_usd: float = 0.0
+    web_search_calls: int = 0  # billed web search calls (Responses API), priced in cost_usd
 
     @property
     def done(self) -> int:

@@ -28,6 +28,7 @@ class Tally:
         self.succeeded = self.failed = self.skipped = self.pending = self.flagged = 0
         self.prompt_tokens = self.completion_tokens = self.cached_tokens = 0
         self.reasoning_tokens = self.cache_write_tokens = 0
+        self.web_search_calls = 0  # billed web search calls (the Responses API's tool)
         self.answered_cost = 0.0  # what the answers' reported usage cost
         self.saved = 0.0
         self.unpriced = 0  # billed rows with no price (a tier the price table lacks): the total is short
@@ -47,6 +48,7 @@ class Tally:
             self.cached_tokens,
             self.reasoning_tokens,
             self.cache_write_tokens,
+            self.web_search_calls,
         )
 
     def count_status(self, status: str, sign: int, flagged: bool = False) -> None:
@@ -72,6 +74,7 @@ class Tally:
             self.cached_tokens += sign * u.cached_tokens
             self.reasoning_tokens += sign * u.reasoning_tokens
             self.cache_write_tokens += sign * u.cache_write_tokens
+            self.web_search_calls += sign * u.web_search_calls
             if row.cost_usd is None:
                 self.unpriced += sign
         if row.cost_usd:
@@ -112,4 +115,5 @@ class Tally:
             "estimated_usd": self.estimated,
             "service_tiers": {k: v for k, v in self.tier_rows.items() if v},
             "saved_by_caching_usd": self.saved,
+            **({"web_search_calls": self.web_search_calls} if self.web_search_calls else {}),
         }

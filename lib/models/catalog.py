@@ -42,6 +42,22 @@ class ModelInfo:
 
 
 @dataclass(frozen=True)
+class WebSearchDefaults:
+    """What the catalog says of the web_search tool where the price data is silent (see catalog.yaml)."""
+
+    call_usd: float  # USD per billed call
+    content_tokens: Mapping[str, int]  # search_context_size -> the most input tokens one call brings
+    default_context_size: str
+    default_max_tool_calls: int
+
+    def tokens_per_call(self, size: str | None) -> int:
+        """The search content one call may bring at `size` (None: the default size)."""
+        return int(
+            self.content_tokens.get(size or self.default_context_size, max(self.content_tokens.values()))
+        )
+
+
+@dataclass(frozen=True)
 class Shutdown:
     date: dt.date
     replacement: str | None
@@ -55,6 +71,18 @@ def _data() -> Mapping[str, Any]:
 def as_of() -> str:
     """When the catalog's facts were read (shown beside shutdown warnings)."""
     return str(_data().get("as_of", "unknown"))
+
+
+@functools.cache
+def web_search_defaults() -> WebSearchDefaults:
+    raw = _data().get("web_search") or {}
+    sizes = {str(k): int(v) for k, v in (raw.get("content_tokens") or {"medium": 4000}).items()}
+    return WebSearchDefaults(
+        call_usd=float(raw.get("call_usd", 0.01)),
+        content_tokens=sizes,
+        default_context_size=str(raw.get("default_context_size", "medium")),
+        default_max_tool_calls=int(raw.get("default_max_tool_calls", 3)),
+    )
 
 
 def default_model() -> str:

@@ -300,6 +300,25 @@ class Shaper:
         self._persist(fixes, adjustment.note)
         return adjustment.note
 
+    def learn_reasoning(self, sent: Mapping, served_effort: str | None) -> str | None:
+        """An answer says the model reasoned (the Responses API echoes the effort it ran at) though the
+        request carried no effort: it is a reasoning model, so the next requests carry the effort wished
+        for. Through Chat Completions a refused max_tokens says so; the Responses API refuses nothing there."""
+        if not served_effort or EFFORT in sent:
+            return None
+        with self._lock:
+            if self._fixes.reasoning or self._fixes.no_effort:
+                return None
+            model = str(sent.get("model", "the model"))
+            note = f"{model} reasons (it answered at effort '{served_effort}'): sent with a reasoning effort."
+            self._fixes = replace(
+                self._fixes, reasoning=True, confirmed=False, notes=(*self._fixes.notes, note)
+            )
+            self._new_notes.append(note)
+            fixes = self._fixes
+        self._persist(fixes, note)
+        return note
+
     def confirm(self) -> None:
         with self._lock:
             if self._fixes.confirmed:

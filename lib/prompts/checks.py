@@ -2,7 +2,8 @@
 
 A check never fails a row: the answer is kept, its row gains a `quality:*` flag and a plain sentence
 saying which rule broke and where. Per answer (`check_answer`): left-over placeholders (always on),
-too many words or characters, banned phrases, a column's value not mentioned. Over a list of answers
+too many words or characters, banned phrases, a column's value not mentioned; and (`check_sources`) no
+cited page when a web research prompt asks for sources (`require_sources`). Over a list of answers
 (`repeated_openers`): the same first three words on more than a set share of the answers.
 """
 
@@ -20,7 +21,8 @@ TOO_LONG = "quality:too_long"
 BANNED = "quality:banned_phrase"
 MISSING_MENTION = "quality:missing_mention"
 REPEATED_OPENER = "quality:repeated_opener"
-FLAGS = (PLACEHOLDER, TOO_LONG, BANNED, MISSING_MENTION, REPEATED_OPENER)
+NO_SOURCE = "quality:no_source"  # web research asked for sources and the answer cites none
+FLAGS = (PLACEHOLDER, TOO_LONG, BANNED, MISSING_MENTION, REPEATED_OPENER, NO_SOURCE)
 QUALITY = "quality:"
 # A flag a reviewer accepted: "accepted:too_long" says which rule the kept answer breaks, and no longer
 # counts as flagged anywhere (counts, the review queue, regenerate), since nothing reads it as "quality:".
@@ -117,6 +119,7 @@ class Checks:
     banned: tuple[str, ...] = ()
     mention: tuple[str, ...] = ()  # columns whose value the answer must mention
     max_opener_share: float = DEFAULT_OPENER_SHARE
+    require_sources: bool = False  # web research: an answer that cites no page is flagged no_source
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "banned", tuple(dict.fromkeys(self.banned)))
@@ -155,7 +158,14 @@ def from_mapping(data: object, source: str = "prompt") -> Checks:
         return Checks()
     if not isinstance(data, dict):
         raise ChecksError(f"{source}: field 'checks' must be a mapping such as 'max_words: 25'")
-    known = ("max_words", "max_chars", "banned_phrases", "must_mention", "max_opener_share")
+    known = (
+        "max_words",
+        "max_chars",
+        "banned_phrases",
+        "must_mention",
+        "max_opener_share",
+        "require_sources",
+    )
     for key in data:
         if key not in known:
             raise ChecksError(f"{source}: 'checks.{key}' is not a check (known: {', '.join(known)})")
@@ -179,8 +189,11 @@ def from_mapping(data: object, source: str = "prompt") -> Checks:
     share = data.get("max_opener_share", DEFAULT_OPENER_SHARE)
     if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 < share <= 1:
         raise ChecksError(f"{source}: 'checks.max_opener_share' must be a share above 0 and at most 1")
+    sources = data.get("require_sources", False)
+    if not isinstance(sources, bool):
+        raise ChecksError(f"{source}: 'checks.require_sources' must be true or false, not {sources!r}")
     return Checks(
-        whole("max_words"), whole("max_chars"), texts("banned_phrases"), texts("must_mention"), share
+        whole("max_words"), whole("max_chars"), texts("banned_phrases"), texts("must_mention"), share, sources
     )
 
 
@@ -197,6 +210,8 @@ def to_mapping(checks: Checks) -> dict:
         data["must_mention"] = list(checks.mention)
     if checks.max_opener_share != DEFAULT_OPENER_SHARE:
         data["max_opener_share"] = checks.max_opener_share
+    if checks.require_sources:
+        data["require_sources"] = True
     return data
 
 
@@ -315,6 +330,18 @@ def check_answer(
                 Finding(MISSING_MENTION, f"{at}the answer does not mention {column} ({_quote(value)}).")
             )
     return [Finding(f.flag, f.message[0].upper() + f.message[1:]) for f in findings]
+
+
+def check_sources(checks: Checks, sources: Sequence[object]) -> list[Finding]:
+    """An answer that cites no page, when the prompt asks for sources (web research)."""
+    if not checks.require_sources or sources:
+        return []
+    return [
+        Finding(
+            NO_SOURCE,
+            "The answer cites no source: the web search found nothing it could point to, so check it by hand.",
+        )
+    ]
 
 
 # --------------------------------------------------------------------------------------------- over a list

@@ -35,6 +35,12 @@ class Draft:
     checks: Checks = field(default_factory=Checks)
     optional_fields: tuple[str, ...] = ()  # placeholders a file may lack (sent empty)
     tags: tuple[str, ...] = ()  # kept so that saving a version keeps the file's tags
+    # Web research (lib.prompts.research) and one answer per company (the placeholder keying it).
+    tools: tuple[str, ...] = ()
+    max_tool_calls: int | None = None
+    search_context_size: str | None = None
+    user_location: tuple[tuple[str, str], ...] = ()
+    one_answer_per: str | None = None
 
     @classmethod
     def of(cls, spec: PromptSpec) -> Draft:
@@ -56,6 +62,11 @@ class Draft:
             checks=spec.checks,
             optional_fields=tuple(spec.optional_fields),
             tags=tuple(spec.tags),
+            tools=tuple(spec.tools),
+            max_tool_calls=spec.max_tool_calls,
+            search_context_size=spec.search_context_size,
+            user_location=tuple(spec.user_location),
+            one_answer_per=spec.one_answer_per,
         )
 
     def spec(self) -> PromptSpec:
@@ -82,4 +93,9 @@ class Draft:
             checks=self.checks,
             optional_fields=tuple(self.optional_fields),
             tags=tuple(self.tags),
+            tools=tuple(self.tools),
+            max_tool_calls=self.max_tool_calls,
+            search_context_size=self.search_context_size,
+            user_location=tuple(tuple(p) for p in self.user_location or ()),
+            one_answer_per=self.one_answer_per or None,
         )

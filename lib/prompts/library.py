@@ -3,7 +3,9 @@
 A file holds, in this order: name, description, version, model, reasoning_effort, temperature, max_tokens, field_cap,
 rows_per_request (optional: several rows per request, lib.prompts.packing),
 output_columns (plain prompts) or json_schema (structured ones), system, examples (a list of
-{user, assistant}), template, optional_fields (placeholders a file may lack: sent empty), checks, tags.
+{user, assistant}), template, optional_fields (placeholders a file may lack: sent empty), web research
+(tools: [web_search], max_tool_calls, search_context_size, user_location: lib.prompts.research),
+one_answer_per (the placeholder that keys one answer per company), checks, tags.
 Multi-line text is written as `|` block scalars so a diff shows the real change. Saving never overwrites another prompt silently: `save_new` refuses an existing name
 and `save_version` refuses when the file changed since it was opened (optimistic concurrency).
 
@@ -34,7 +36,7 @@ import yaml
 
 from lib.models import effort_ladder
 from lib.prompts import checks as quality
-from lib.prompts import templates
+from lib.prompts import research, templates
 from lib.prompts.templates import FIELD_CAP, Example, PromptSpec, parse_output
 
 try:
@@ -61,6 +63,11 @@ _FIELDS = (
     "examples",
     "template",
     "optional_fields",
+    "tools",
+    "max_tool_calls",
+    "search_context_size",
+    "user_location",
+    "one_answer_per",
     "checks",
     "tags",
 )
@@ -114,6 +121,13 @@ def dump_spec(spec: PromptSpec) -> str:
     data["template"] = spec.template
     if spec.optional_fields:
         data["optional_fields"] = list(spec.optional_fields)
+    if spec.tools:
+        data["tools"] = list(spec.tools)
+    for key in ("max_tool_calls", "search_context_size", "one_answer_per"):
+        if getattr(spec, key) is not None:
+            data[key] = getattr(spec, key)
+    if spec.user_location:
+        data["user_location"] = dict(spec.user_location)
     if quality.to_mapping(spec.checks):
         data["checks"] = quality.to_mapping(spec.checks)
     if spec.tags:
@@ -228,6 +242,7 @@ def parse_spec(text: str, *, source: str = "") -> PromptSpec:
             ),
             checks=quality.from_mapping(data.get("checks"), source or "prompt"),
             optional_fields=_text_list(data, "optional_fields", source),
+            **research.prompt_fields(data),
         )
     except quality.ChecksError as exc:
         raise PromptLibraryError(str(exc)) from None
@@ -235,7 +250,18 @@ def parse_spec(text: str, *, source: str = "") -> PromptSpec:
         raise PromptLibraryError(f"{source or 'prompt'}: {exc}") from None
     _check_example_answers(spec, source)
     _check_optional_fields(spec, source)
+    _check_one_answer_per(spec, source)
     return spec
+
+
+def _check_one_answer_per(spec: PromptSpec, source: str) -> None:
+    """one_answer_per names a placeholder of the prompt: the answer is keyed by that field's value."""
+    used = templates.placeholders(spec.system) + templates.placeholders(spec.template)
+    if spec.one_answer_per is not None and spec.one_answer_per not in used:
+        have = ", ".join(dict.fromkeys(used)) or "none"
+        raise _fail(
+            source, "one_answer_per", f"names '{spec.one_answer_per}', not a placeholder (have: {have})"
+        )
 
 
 def _effort(data: dict, source: str) -> str | None:

@@ -196,7 +196,8 @@ def _clean(mapping: Mapping[str, str | None]) -> dict[str, str]:
 
 def apply(spec: PromptSpec, mapping: Mapping[str, str | None]) -> PromptSpec:
     """A copy reading the mapped columns: placeholders renamed in the template and the system text, and in
-    optional_fields and the must-mention check. A placeholder mapped to None or "" is left as it is."""
+    optional_fields, the must-mention check and one_answer_per. A placeholder mapped to None or "" is left
+    as it is."""
     names = _clean(mapping)
     if not names:
         return spec
@@ -209,6 +210,7 @@ def apply(spec: PromptSpec, mapping: Mapping[str, str | None]) -> PromptSpec:
         template=templates.rename_placeholders(spec.template, names),
         optional_fields=tuple(dict.fromkeys(names.get(f, f) for f in spec.optional_fields)),
         checks=checks,
+        one_answer_per=names.get(spec.one_answer_per, spec.one_answer_per) if spec.one_answer_per else None,
     )
 
 

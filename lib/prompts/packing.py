@@ -143,6 +143,49 @@ def split_answer(text: str | None, row_ids: Sequence[int]) -> Split:
     return Split(answers, tuple(r for r in row_ids if r not in answers))
 
 
+_ITEMS_KEY = re.compile(r'"items"\s*:\s*\[')
+
+
+def item_spans(text: str) -> dict[str, tuple[int, int]]:
+    """Where each entry of a packed answer sits in its text: {item id: (start, end)}; {} when unreadable."""
+    found = _ITEMS_KEY.search(text)
+    if found is None:
+        return {}
+    decoder = json.JSONDecoder()
+    spans: dict[str, tuple[int, int]] = {}
+    pos = found.end()
+    while pos < len(text):
+        while pos < len(text) and text[pos] in " \t\r\n,":
+            pos += 1
+        if pos >= len(text) or text[pos] == "]":
+            break
+        try:
+            entry, end = decoder.raw_decode(text, pos)
+        except ValueError:
+            break
+        if isinstance(entry, dict) and isinstance(entry.get("id"), str):
+            spans.setdefault(entry["id"], (pos, end))
+        pos = end
+    return spans
+
+
+def cited_items(text: str, citations: Sequence[Any], row_ids: Sequence[int]) -> dict[int, tuple]:
+    """Each packed row's sources: the citations (with .start, .end, .source) inside its entry, each address once."""
+    spans = item_spans(text)
+    out: dict[int, tuple] = {}
+    for row_id in row_ids:
+        span = spans.get(item_id(row_id))
+        if span is None:
+            continue
+        seen: dict[str, Any] = {}
+        for c in citations:
+            if span[0] <= c.start and c.end <= span[1]:
+                seen.setdefault(c.source.url, c.source)
+        if seen:
+            out[row_id] = tuple(seen.values())
+    return out
+
+
 def share(total: int, weights: Sequence[int]) -> list[int]:
     """`total` split in proportion to `weights`, as integers that add up to it exactly (largest remainder)."""
     if not weights:

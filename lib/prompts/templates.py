@@ -45,6 +45,7 @@ from typing import Any
 
 from lib import models
 from lib.prompts.checks import Checks
+from lib.prompts.research import WebSearch
 
 FIELD_CAP = 2_000  # characters per cell; website-content prompts raise it with the spec's field_cap
 TRUNCATION_MARK = "… [truncated]"
@@ -95,12 +96,25 @@ class PromptSpec:
     checks: Checks = Checks()  # quality checks of each answer (lib/prompts/checks.py)
     # Placeholders a file may lack: a row without that column sends it empty, like an empty cell.
     optional_fields: tuple[str, ...] = ()
+    # Web research (lib.prompts.research): hosted tools the row's request carries ("web_search"), the most
+    # calls a row may make (None: the run's setting, default 3), the search context size and the location.
+    tools: tuple[str, ...] = ()
+    max_tool_calls: int | None = None
+    search_context_size: str | None = None
+    user_location: tuple[tuple[str, str], ...] = ()  # (("country", "DE"), ("city", "Berlin"))
+    # One answer per company: the placeholder whose value (normalised, lib.leads.company) keys the answer.
+    one_answer_per: str | None = None
 
     def __post_init__(self) -> None:
         # Lists from YAML or the app become tuples; a schema's properties are the output columns.
         object.__setattr__(self, "examples", tuple(self.examples))
         object.__setattr__(self, "tags", tuple(self.tags))
         object.__setattr__(self, "optional_fields", tuple(self.optional_fields))
+        object.__setattr__(self, "tools", tuple(self.tools))
+        location = self.user_location
+        if isinstance(location, Mapping):
+            location = tuple(location.items())
+        object.__setattr__(self, "user_location", tuple(tuple(p) for p in location or ()))
         columns = tuple(self.output_columns)
         if self.json_schema is not None:
             properties = tuple((self.json_schema.get("properties") or {}).keys())
@@ -275,6 +289,9 @@ def _cell_text(value: Any) -> str:
     return str(value).strip()
 
 
+cell_text = _cell_text  # public: lib.views.prompt_draft reads a cell as the request would
+
+
 def fence(value: str, field_cap: int) -> str:
     """A cell ready to sit inside <data>...</data>: capped, and unable to close or open a fence."""
     value = _FENCE_MARKER.sub("‹", value)  # before cutting, so a cut-off tag is neutralised too
@@ -437,8 +454,10 @@ def build_request(
     max_tokens: int | None,
     temperature: float | None,
     effort: str | None = None,
+    web_search: WebSearch | None = None,
 ) -> dict:
-    """The full chat.completions body for one row, spelt for `model`'s family (see lib.models)."""
+    """The full chat.completions body for one row, spelt for `model`'s family (see lib.models); with
+    `web_search` (lib.prompts.research.of_spec), the web_search tool and its max_tool_calls too."""
     body = models.request_params(model, max_tokens=max_tokens, temperature=temperature, effort=effort)
     body["messages"] = render_messages(spec, row, model=model)
     if _uses_json_schema(spec, model):
@@ -452,6 +471,8 @@ def build_request(
         }
     elif is_structured(spec):
         body["response_format"] = {"type": "json_object"}
+    if web_search is not None:
+        body.update(web_search.body_fields())
     return body
 
 

@@ -18,7 +18,7 @@ from lib.store.errors import StoreError
 from lib.store.errors import why as _why
 from lib.store.migrations import SCHEMA_VERSION
 from lib.store.migrations import V1_SCHEMA as _SCHEMA  # the release before migrations: tests build old files
-from lib.store.records import FINAL_STATUSES, CachedResponse, Chunk, RowRecord, RunRecord, WebPage
+from lib.store.records import FINAL_STATUSES, CachedResponse, Chunk, RowRecord, RunRecord, Source, WebPage
 from lib.store.store import Store
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "Chunk",
     "RowRecord",
     "RunRecord",
+    "Source",
     "Store",
     "StoreError",
     "WebPage",

@@ -8,7 +8,7 @@ import time
 
 from lib.cost.pricing import Usage
 from lib.store.db import Database, Statement
-from lib.store.records import CachedResponse
+from lib.store.records import CachedResponse, sources_from_json, sources_json
 
 
 class Answers:
@@ -19,14 +19,14 @@ class Answers:
 
     def get(self, request_hash: str) -> CachedResponse | None:
         rows = self._db.read(
-            "SELECT request_hash, response_id, text, finish_reason, usage_json FROM responses "
+            "SELECT request_hash, response_id, text, finish_reason, usage_json, sources_json FROM responses "
             "WHERE request_hash = ?",
             (request_hash,),
         )
         if not rows:
             return None
-        h, rid, text, finish, usage = rows[0]
-        return CachedResponse(h, rid, text, finish, Usage(**json.loads(usage)))
+        h, rid, text, finish, usage, sources = rows[0]
+        return CachedResponse(h, rid, text, finish, Usage(**json.loads(usage)), sources_from_json(sources))
 
 
 def keep(cache: CachedResponse) -> Statement:
@@ -34,6 +34,15 @@ def keep(cache: CachedResponse) -> Statement:
     # Only the counts that are not zero, compactly: Usage's fields default to 0 (older rows spell all out).
     usage = json.dumps({k: v for k, v in vars(cache.usage).items() if v}, separators=(",", ":"))
     return (
-        "INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?, ?, ?)",
-        (cache.request_hash, cache.response_id, cache.text, cache.finish_reason, usage, time.time()),
+        "INSERT OR REPLACE INTO responses (request_hash, response_id, text, finish_reason, usage_json, "
+        "created_at, sources_json) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (
+            cache.request_hash,
+            cache.response_id,
+            cache.text,
+            cache.finish_reason,
+            usage,
+            time.time(),
+            sources_json(cache.sources),
+        ),
     )

@@ -190,6 +190,15 @@ def m004_endpoint_models(db: sqlite3.Connection) -> None:
     )
 
 
+@migration
+def m005_web_search_sources(db: sqlite3.Connection) -> None:
+    """Web research (issue 24): each row's billed web search calls and the pages its answer cites, and the
+    cited pages kept with a paid answer, so an answer reused from the cache shows its sources too."""
+    db.execute("ALTER TABLE rows ADD COLUMN web_search_calls INTEGER NOT NULL DEFAULT 0")
+    db.execute("ALTER TABLE rows ADD COLUMN sources_json TEXT")
+    db.execute("ALTER TABLE responses ADD COLUMN sources_json TEXT")
+
+
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -2,11 +2,35 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from lib.cost.pricing import Usage
 
 FINAL_STATUSES = frozenset({"succeeded", "failed", "skipped"})
+
+
+@dataclass(frozen=True)
+class Source:
+    """A page an answer cites (a Responses API `url_citation`): its address, its title and the cited span."""
+
+    url: str
+    title: str = ""
+    quote: str = ""  # the answer's text the citation spans
+
+
+def sources_json(sources: Sequence[Source]) -> str | None:
+    """Sources as the store keeps them (None for none)."""
+    if not sources:
+        return None
+    return json.dumps([[s.url, s.title, s.quote] for s in sources], ensure_ascii=False, separators=(",", ":"))
+
+
+def sources_from_json(text: str | None) -> tuple[Source, ...]:
+    if not text:
+        return ()
+    return tuple(Source(*item) for item in json.loads(text))
 
 
 @dataclass(frozen=True)
@@ -16,6 +40,7 @@ class CachedResponse:
     text: str | None
     finish_reason: str | None
     usage: Usage
+    sources: tuple[Source, ...] = ()  # what the answer cited (web search), kept with it
 
 
 @dataclass(frozen=True)
@@ -38,6 +63,7 @@ class RowRecord:
     # Seconds from sending the request that produced this answer to its parsed response (the rate-limit
     # governor's wait not included); a packed row has its pack's time; None for batch and reused answers.
     latency_s: float | None = None
+    sources: tuple[Source, ...] = ()  # the pages the answer cites (web search): its `sources` column
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 from lib.cost.pricing import Usage
 from lib.store.db import Database, Statement
-from lib.store.records import RowRecord, RunRecord
+from lib.store.records import RowRecord, RunRecord, sources_from_json, sources_json
 from lib.store.requests import Parts, read_requests
 
 # (row_id, request_hash, request body, input cells, initial status), as create_run takes them.
@@ -18,7 +18,7 @@ _RUN_COLUMNS = "run_id, created_at, updated_at, status, message, meta_json"
 _ROW_COLUMNS = (
     "row_id, status, text, error, retryable, finish_reason, flags, prompt_tokens, completion_tokens, "
     "cached_tokens, reasoning_tokens, cost_usd, attempts, from_cache, request_hash, cache_write_tokens, "
-    "service_tier, latency_s"
+    "service_tier, latency_s, web_search_calls, sources_json"
 )
 
 
@@ -144,8 +144,8 @@ def row_update(run_id: str, row: RowRecord) -> Statement:
     return (
         "UPDATE rows SET status = ?, text = ?, error = ?, retryable = ?, finish_reason = ?, flags = ?, "
         "prompt_tokens = ?, completion_tokens = ?, cached_tokens = ?, reasoning_tokens = ?, cost_usd = ?, "
-        "attempts = ?, from_cache = ?, updated_at = ?, cache_write_tokens = ?, service_tier = ?, latency_s = ? "
-        "WHERE run_id = ? AND row_id = ?",
+        "attempts = ?, from_cache = ?, updated_at = ?, cache_write_tokens = ?, service_tier = ?, latency_s = ?, "
+        "web_search_calls = ?, sources_json = ? WHERE run_id = ? AND row_id = ?",
         (
             row.status,
             row.text,
@@ -164,6 +164,8 @@ def row_update(run_id: str, row: RowRecord) -> Statement:
             row.usage.cache_write_tokens,
             row.service_tier,
             row.latency_s,
+            row.usage.web_search_calls,
+            sources_json(row.sources),
             run_id,
             row.row_id,
         ),
@@ -172,7 +174,7 @@ def row_update(run_id: str, row: RowRecord) -> Statement:
 
 def _row_record(r: Sequence) -> RowRecord:
     (row_id, status, text, error, retryable, finish, flags, pt, ct, cached, reasoning, cost, attempts, fc, rh,
-     written, tier, latency) = r  # fmt: skip
+     written, tier, latency, searches, sources) = r  # fmt: skip
     return RowRecord(
         row_id=row_id,
         status=status,
@@ -181,13 +183,14 @@ def _row_record(r: Sequence) -> RowRecord:
         retryable=bool(retryable),
         finish_reason=finish,
         flags=tuple(f for f in flags.split(",") if f),
-        usage=Usage(pt, ct, cached, reasoning, written or 0),
+        usage=Usage(pt, ct, cached, reasoning, written or 0, searches or 0),
         cost_usd=cost,
         attempts=attempts,
         from_cache=bool(fc),
         request_hash=rh,
         service_tier=tier,
         latency_s=latency,
+        sources=sources_from_json(sources),
     )
 
 

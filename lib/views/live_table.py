@@ -57,6 +57,9 @@ class LiveTable:
         self.inputs = pd.DataFrame(
             {c: [inputs[i].get(c, "") for i in ids] for c in columns}, index=self.index, columns=columns
         ).astype(TEXT)
+        # Web research / one answer per company: sources, web_search_calls, answer_shared (runs.results_frame).
+        self.extra = runs.research_column_names(meta, [*columns, *self.names.values(), *runs.STATUS_COLUMNS])
+        self._shared = runs.shared_answers(inputs, meta) if "shared" in self.extra else {}
         self._parsed: dict[int, tuple[str | None, dict[str, str]]] = {}
         self.version = -1
         self.frame: pd.DataFrame | None = None
@@ -76,6 +79,16 @@ class LiveTable:
         """The output and status columns for these records, with the grid's fixed dtypes."""
         outputs = [self._outputs(r) if r.text is not None else {} for r in records]
         data: dict[str, list] = {name: [o.get(name, "") for o in outputs] for name in self.names.values()}
+        extra_types: dict[str, str] = {}
+        if "sources" in self.extra:
+            data[self.extra["sources"]] = [runs.sources_text(r.sources) for r in records]
+            data[self.extra["web_search_calls"]] = [
+                0 if r.from_cache else r.usage.web_search_calls for r in records
+            ]
+            extra_types = {self.extra["sources"]: TEXT, self.extra["web_search_calls"]: "int64"}
+        if "shared" in self.extra:
+            data[self.extra["shared"]] = [self._shared.get(r.row_id, "") for r in records]
+            extra_types[self.extra["shared"]] = TEXT
         data["enrich_status"] = [r.status for r in records]
         data["enrich_error"] = [r.error or "" for r in records]
         # A reused answer (duplicate lead, earlier run) carries 0 and `reused`, as in runs.results_frame.
@@ -91,6 +104,7 @@ class LiveTable:
         return pd.DataFrame(data, index=index).astype(
             {
                 **{n: TEXT for n in self.names.values()},
+                **extra_types,
                 "enrich_status": TEXT,
                 "enrich_error": TEXT,
                 "enrich_flags": TEXT,
@@ -254,10 +268,13 @@ def id_columns(columns: Sequence[str], chosen: Sequence[str] | None) -> list[str
     return suggest_id_columns(columns)
 
 
-def column_order(columns: Sequence[str], outputs: Sequence[str], ids: Sequence[str]) -> list[str]:
-    """Identifying columns, then the answers, then the status columns, then every other input column."""
+def column_order(
+    columns: Sequence[str], outputs: Sequence[str], ids: Sequence[str], after: Sequence[str] = ()
+) -> list[str]:
+    """Identifying columns, then the answers (and `after` them: a research run's sources), then the status
+    columns, then every other input column."""
     head = [c for c in ids if c in columns and c not in outputs]
-    answers = [c for c in outputs if c in columns]
+    answers = [c for c in [*outputs, *after] if c in columns]
     status = [c for c in columns if c in runs.STATUS_COLUMNS or c == EDITED_COLUMN]
     placed = {*head, *answers, *status}
     rest = [c for c in columns if c not in placed]
@@ -284,12 +301,16 @@ class GridLayout:
 
 
 def grid_layout(
-    columns: Sequence[str], outputs: Sequence[str], chosen_ids: Sequence[str] | None
+    columns: Sequence[str],
+    outputs: Sequence[str],
+    chosen_ids: Sequence[str] | None,
+    after: Sequence[str] = (),
 ) -> GridLayout:
-    """Identifying columns pinned, then the answers (pinned too when both fit), then the rest."""
+    """Identifying columns pinned, then the answers (pinned too when both fit) and `after` them the
+    research columns (sources...), then the rest."""
     columns = [str(c) for c in columns]
     ids = id_columns(columns, chosen_ids)
-    order = [c for c in column_order(columns, outputs, ids) if c != "enrich_row_id"]
+    order = [c for c in column_order(columns, outputs, ids, after) if c != "enrich_row_id"]
     answers = [c for c in outputs if c in columns]
     return GridLayout(order, ids, answers, len(ids) + len(outputs) <= MAX_PINNED)
 

@@ -10,7 +10,8 @@ import pandas as pd
 from lib import models
 from lib.cost import pricing, quote
 from lib.engine import runs
-from lib.prompts import templates
+from lib.leads.company import company_key
+from lib.prompts import research, templates
 from lib.prompts.templates import PromptSpec
 from lib.views.labels import money
 
@@ -40,12 +41,25 @@ def quote_table(
     options: runs.RunOptions,
     sample_output_tokens: Sequence[int] = (),
     sample_reasoning_tokens: Sequence[int] = (),
+    sample_search_calls: Sequence[int] = (),
 ) -> quote.Quote:
-    """Tokens and cost for every row that would be sent (rows skipped for empty cells excluded)."""
+    """Tokens and cost for every row that would be sent (rows skipped for empty cells excluded). Rows that
+    share one answer (one answer per company) send one request, which the quote counts once."""
+    web = research.of_spec(
+        spec,
+        enabled=options.web_search,
+        max_tool_calls=options.max_tool_calls,
+        context_size=options.search_context_size,
+    )
+    keyed_by = options.one_answer_per if options.one_answer_per is not None else spec.one_answer_per
+    column = templates.column_for(keyed_by, [str(c) for c in df.columns]) if keyed_by else None
+    asked_as: dict[str, dict] = {}
     bodies = []
     for cells in df.to_dict(orient="records"):
         if options.empty == "skip" and templates.empty_fields(spec, cells):
             continue
+        if column is not None and (key := company_key(templates.cell_text(cells.get(column)))):
+            cells = asked_as.setdefault(key, cells)  # as plan_run renders it: identical, so counted once
         bodies.append(
             templates.build_request(
                 spec,
@@ -54,6 +68,7 @@ def quote_table(
                 max_tokens=options.max_tokens,
                 temperature=options.temperature,
                 effort=options.reasoning_effort or spec.reasoning_effort,
+                web_search=web,
             )
         )
     max_tokens = options.max_tokens or spec.max_tokens
@@ -64,6 +79,7 @@ def quote_table(
         sample_output_tokens=sample_output_tokens,
         sample_reasoning_tokens=sample_reasoning_tokens,
         price=options.price or pricing.price_for(options.model),
+        sample_search_calls=sample_search_calls,
     )
 
 
@@ -71,17 +87,26 @@ def quote_lines(q: quote.Quote) -> dict[str, str]:
     """The quote as label -> value, for metrics."""
     exact = "" if q.exact else " (estimate)"
     cost = "unpriced model" if q.cost_low is None else f"{money(q.cost_low)} – {money(q.cost_high)}"
-    return {
+    lines = {
         "Rows to send": f"{q.rows:,}",
         "Input tokens": f"{q.input_tokens:,}{exact}",
         "Output tokens": f"{q.output_tokens_low:,} – {q.output_tokens_high:,}",
         "Cost": cost,
     }
+    if q.web_search:  # tokens and calls apart: the calls are billed per call, their content as input
+        calls = f"{q.search_calls_low:,} – {q.search_calls_high:,}"
+        if q.search_cost_low is not None and q.search_cost_high is not None:
+            calls += f" ({money(q.search_cost_low)} – {money(q.search_cost_high)})"
+        lines["Web searches"] = calls
+        lines["Search content tokens"] = f"{q.search_tokens_low:,} – {q.search_tokens_high:,}"
+    return lines
 
 
 def quote_notes(q: quote.Quote) -> list[str]:
     """What the quote already counts that a reader may not expect: reused answers, the cached prefix."""
     notes = []
+    if q.web_search:
+        notes.append(f"The cost includes web research ({q.search_basis}).")
     if q.reused_rows:
         notes.append(
             f"{q.reused_rows:,} row{'s' if q.reused_rows != 1 else ''} repeat another row's request and will "
@@ -183,8 +208,14 @@ def batch_quote_text(q: quote.Quote) -> str:
     """The quote's cost range as a batch: 'As a batch: $1.20 – $3.40 (half price, results within 24 h)'."""
     if q.cost_low is None or q.cost_high is None:
         return "As a batch: half the price of the live run (unpriced model)."
-    low, high = q.cost_low * pricing.BATCH_DISCOUNT, q.cost_high * pricing.BATCH_DISCOUNT
+    low, high = _batch_cost(q.cost_low, q.search_cost_low), _batch_cost(q.cost_high, q.search_cost_high)
     return f"As a batch: {money(low)} – {money(high)} (half price, results within 24 h)."
+
+
+def _batch_cost(live: float, searches: float | None) -> float:
+    """A live cost as a batch: tokens at half price, web search calls at theirs (no discount)."""
+    calls = searches or 0.0
+    return (live - calls) * pricing.BATCH_DISCOUNT + calls
 
 
 def suggest_batch(q: quote.Quote) -> str | None:
@@ -193,8 +224,8 @@ def suggest_batch(q: quote.Quote) -> str | None:
         return None
     if q.cost_low is None or q.cost_high is None:
         return f"{q.rows:,} rows: sending them as a batch halves the cost if you can wait up to 24 hours."
-    saving_low = q.cost_low * (1 - pricing.BATCH_DISCOUNT)
-    saving_high = q.cost_high * (1 - pricing.BATCH_DISCOUNT)
+    saving_low = q.cost_low - _batch_cost(q.cost_low, q.search_cost_low)
+    saving_high = q.cost_high - _batch_cost(q.cost_high, q.search_cost_high)
     return (
         f"{q.rows:,} rows: sent as a batch this would save about {money(saving_low)} – {money(saving_high)} "
         "(half price), with results within 24 hours instead of now."

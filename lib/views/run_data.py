@@ -66,6 +66,19 @@ def sample_reasoning(store: Store, run_id: str | None) -> tuple[int, ...]:
     return tuple(r.usage.reasoning_tokens for r in rows_of(store, run_id) if r.status == "succeeded")
 
 
+def sample_searches(store: Store, run_id: str | None) -> tuple[int, ...]:
+    """Billed web search calls of the sample's answers, when the sample ran with web research (else ():
+    a sample without it says nothing of how many searches a row needs)."""
+    if not run_id:
+        return ()
+    try:
+        if not store.run(run_id).meta.get("web_search"):
+            return ()
+    except KeyError:
+        return ()
+    return tuple(r.usage.web_search_calls for r in rows_of(store, run_id) if r.status == "succeeded")
+
+
 def results_of(store: Store, run_id: str) -> tuple[pd.DataFrame, dict, dict[int, dict[str, str]]]:
     """(results table with edits, run meta, edits) from the live job if here, else from the store."""
     job = engine.get_job(run_id)

@@ -19,6 +19,8 @@ def cell_caption(cell: Cell) -> str:
     if cell.status == "skipped":
         return cell.error or "skipped"
     parts = [f"{cell.prompt_tokens:,} in", f"{cell.completion_tokens:,} out"]
+    if cell.web_search_calls:
+        parts.append(f"{cell.web_search_calls} search{'es' if cell.web_search_calls != 1 else ''}")
     if cell.reused:
         parts.append("reused, no cost")
     else:
@@ -26,6 +28,11 @@ def cell_caption(cell: Cell) -> str:
         if cell.latency_s is not None:
             parts.append(f"{cell.latency_s:.1f} s")
     return " · ".join(parts)
+
+
+def cell_sources(cell: Cell) -> str:
+    """The pages an answer cites, one address a line ("" when it cites none)."""
+    return "\n".join(cell.sources)
 
 
 def cell_problems(cell: Cell, checks: quality.Checks, row: Mapping[str, str]) -> list[str]:

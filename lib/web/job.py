@@ -2,7 +2,9 @@
 
 A job of the job core (lib.jobs): its statuses, phases, pause/resume/cancel and tally are the core's; this
 module is its work (reading sites) and its snapshot. Workers never touch any UI, and a site that cannot be
-read is a row result with an error, never an exception that ends the run. Rows naming the same address share one reading. A site read before (and not older
+read is a row result with an error, never an exception that ends the run. Rows naming the same site share
+one reading (however written: `http://Acme.com/` and `https://www.acme.com` are one site), and a site being
+read by another worker or job at that moment is waited for, never fetched twice. A site read before (and not older
 than the settings' max age) comes from the store, so running the same list again reads nothing;
 failures that may pass (timeouts, server errors) are not kept, so the next run tries them again.
 """
@@ -10,9 +12,12 @@ failures that may pass (timeouts, server errors) are not kept, so the next run t
 from __future__ import annotations
 
 import hashlib
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field, replace
 from urllib.parse import urlsplit
 
@@ -92,6 +97,44 @@ def cache_key(url: str, settings: FetchSettings) -> str:
     return f"v{CACHE_VERSION}|about={int(settings.about_page)}|chars={settings.max_chars}|{url}"
 
 
+def site_identity(url: str) -> str:
+    """One site however its address is written: host without `www.` and case, path without its trailing
+    slash, query kept; scheme dropped (`http://Acme.com/` and `https://www.acme.com` are one site)."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    host = host[4:] if host.startswith("www.") else host
+    port = f":{parts.port}" if parts.port else ""
+    path = parts.path.rstrip("/") or ""
+    return f"{host}{port}{path}" + (f"?{parts.query}" if parts.query else "")
+
+
+class _Flights:
+    """Readings in progress in this process, by site: a second reader of a site being read (another row of
+    it, another job) waits for that reading instead of fetching the site again."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running: dict[str, Future] = {}
+
+    def claim(self, key: str) -> tuple[bool, Future]:
+        """(True, a future to fill) for the one reader of `key`, else (False, the reading to wait for)."""
+        with self._lock:
+            running = self._running.get(key)
+            if running is not None:
+                return False, running
+            future: Future = Future()
+            self._running[key] = future
+            return True, future
+
+    def done(self, key: str, future: Future) -> None:
+        with self._lock:
+            if self._running.get(key) is future:
+                del self._running[key]
+
+
+FLIGHTS = _Flights()
+
+
 def job_id_for(cells: Mapping[int, str], settings: WebSettings) -> str:
     digest = hashlib.sha256(repr((sorted(cells.items()), settings)).encode()).hexdigest()
     return "web-" + digest[:24]
@@ -104,6 +147,7 @@ class _Site:
     url: str  # the first address tried, without any credentials the cell carried
     origin: str  # host and port: sites of one origin are read one at a time anyway
     row_ids: list[int] = field(default_factory=list)
+    flight: str = ""  # the site however written, with the reading options (one reading at a time of it)
 
 
 class WebJob(Job):
@@ -157,10 +201,13 @@ class WebJob(Job):
                 continue
             self._rows[row_id] = row
             self.tally.count_status("pending", 1)
-            key = cache_key(first, self.settings.fetch)
-            site = self._sites.get(key)
+            identity = cache_key(site_identity(first), self.settings.fetch)
+            site = self._sites.get(identity)  # rows naming one site (however written) share one reading
             if site is None:
-                site = self._sites[key] = _Site(key, cell, first, urlsplit(first).netloc)
+                key = cache_key(first, self.settings.fetch)
+                site = self._sites[identity] = _Site(
+                    key, cell, first, urlsplit(first).netloc, flight=identity
+                )
                 self._queue.append(site)
             site.row_ids.append(row_id)
 
@@ -283,13 +330,44 @@ class WebJob(Job):
             self._queue.appendleft(site)
 
     def _read(self, site: _Site) -> tuple[SiteText, bool]:
-        if self.store is not None and self.settings.use_cache:
-            try:
-                stored = self.store.web_page(site.key, self.settings.max_age_s)
-            except StoreError:
-                stored = None
+        """The site's text: kept in the store, being read by another worker or job now (waited for), or read."""
+        while True:
+            stored = self._stored(site)
             if stored is not None:
-                return SiteText(stored.text, stored.error, stored.final_url), True
+                return stored, True
+            mine, reading = FLIGHTS.claim(site.flight)
+            if mine:
+                break
+            while not self.fetcher.stop.is_set():  # someone reads this very site now: wait for that reading
+                try:
+                    return reading.result(timeout=0.25), True
+                except FutureTimeout:
+                    continue
+                except Cancelled:
+                    break  # that reader was cancelled; this one reads it (or finds it stored)
+            else:
+                raise Cancelled()
+        try:
+            result = self._fetch(site)
+        except BaseException as exc:
+            reading.set_exception(exc)
+            raise
+        else:
+            reading.set_result(result)
+        finally:
+            FLIGHTS.done(site.flight, reading)
+        return result, False
+
+    def _stored(self, site: _Site) -> SiteText | None:
+        if self.store is None or not self.settings.use_cache:
+            return None
+        try:
+            stored = self.store.web_page(site.key, self.settings.max_age_s)
+        except StoreError:
+            return None
+        return SiteText(stored.text, stored.error, stored.final_url) if stored is not None else None
+
+    def _fetch(self, site: _Site) -> SiteText:
         result = self.fetcher.read_site(site.cell)
         if self.store is not None and not result.retryable:
             try:
@@ -300,7 +378,7 @@ class WebJob(Job):
                 with self._lock:
                     self._warning = f"Website texts are not being kept for the next run: {exc}"
                     self._version += 1
-        return result, False
+        return result
 
     def _finish(self, site: _Site, result: SiteText, cached: bool) -> None:
         with self._lock:

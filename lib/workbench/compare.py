@@ -40,6 +40,8 @@ class Cell:
     reused: bool
     reasoning_tokens: int = 0  # hidden thinking, part of completion_tokens
     finish_reason: str | None = None
+    web_search_calls: int = 0  # billed web searches (web research), priced in cost_usd
+    sources: tuple[str, ...] = ()  # the addresses the answer cites
 
 
 def cell_of(record: RowRecord) -> Cell:
@@ -56,6 +58,8 @@ def cell_of(record: RowRecord) -> Cell:
         reused=record.from_cache,
         reasoning_tokens=record.usage.reasoning_tokens,
         finish_reason=record.finish_reason,
+        web_search_calls=record.usage.web_search_calls,
+        sources=tuple(s.url for s in record.sources),
     )
 
 

@@ -233,6 +233,8 @@ def draft_from_dict(data: Mapping[str, Any] | None) -> Draft | None:
         )
     draft.optional_fields = tuple(draft.optional_fields or ())  # lists in JSON
     draft.tags = tuple(draft.tags or ())
+    draft.tools = tuple(draft.tools or ())
+    draft.user_location = tuple(tuple(p) for p in draft.user_location or ())
     return draft
 
 

@@ -25,6 +25,8 @@ class RunContext:
     empty: str = "send"
     service_tier: str = "default"
     price: Price | None = None
+    api: str | None = None  # the API the user chose (None: the endpoint's; web research: responses)
+    max_tool_calls: int | None = None  # web research: the most billed searches a row (None: the prompt's)
 
 
 def with_choices(spec: PromptSpec, mapping: Mapping[str, str]) -> PromptSpec:
@@ -50,6 +52,8 @@ def variant_options(variant: Variant, spec: PromptSpec, context: RunContext, row
         row_ids=list(row_ids),
         rows_per_request=variant.rows_per_request,
         reasoning_effort=variant.reasoning_effort or spec.reasoning_effort,
+        api=context.api,
+        max_tool_calls=context.max_tool_calls,
     )
 
 

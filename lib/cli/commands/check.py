@@ -67,13 +67,28 @@ def main(args: argparse.Namespace) -> int:
         print(json.dumps(summary, ensure_ascii=False))
         print(loading.missing_message(missing, found), file=sys.stderr)
         return EXIT_BAD_INPUT
+    endpoint = _endpoint()
     try:
-        plan = plan_run(leads.df, spec, options, base_url=None)
+        plan = plan_run(leads.df, spec, options, base_url=endpoint.base_url if endpoint else None)
     except PlanError as exc:
         raise UsageError(str(exc)) from exc
     q = quoting.quote(
         [i.body for i in plan.items], options.model, max_tokens=options.max_tokens, price=plan.price
     )
+    summary["api"] = plan.meta["api"]
+    if q.web_search:
+        summary["web_search"] = {
+            **(plan.meta.get("web_search") or {}),
+            "calls_low": q.search_calls_low,
+            "calls_high": q.search_calls_high,
+            "search_content_tokens_low": q.search_tokens_low,
+            "search_content_tokens_high": q.search_tokens_high,
+            "calls_cost_low_usd": q.search_cost_low,
+            "calls_cost_high_usd": q.search_cost_high,
+            "basis": q.search_basis,
+        }
+    if plan.meta.get("one_answer_per"):
+        summary["one_answer_per"] = plan.meta["one_answer_per"]
     summary.update(
         {
             "rows_to_send": len(plan.items),

@@ -127,6 +127,7 @@ def main(args: argparse.Namespace) -> int:
     from lib import engine, export
     from lib.engine.client import endpoint_from_env
     from lib.engine.runs import (
+        NEWER_OPTIONS,
         PlanError,
         plan_run,
         quality_counts,
@@ -157,7 +158,11 @@ def main(args: argparse.Namespace) -> int:
     run_id = stable_run_id(
         hashlib.sha256(raw).hexdigest(),
         dump_spec(spec),
-        json.dumps(options.__dict__, sort_keys=True, default=str),
+        json.dumps(
+            {k: v for k, v in options.__dict__.items() if v is not None or k not in NEWER_OPTIONS},
+            sort_keys=True,
+            default=str,
+        ),
         endpoint.base_url or "",
         str(args.sheet),
         # The encoding changes every cell's text, so another one is another run (None: detected).
@@ -183,6 +188,7 @@ def main(args: argparse.Namespace) -> int:
         )
     except PlanError as exc:
         raise UsageError(str(exc)) from exc
+    settings = dataclasses.replace(settings, transport=plan.meta["api"])  # the API the plan was made for
     if args.mode == "batch":
         check_batch(args, plan)
     try:
@@ -249,6 +255,8 @@ def main(args: argparse.Namespace) -> int:
         "status": snap.status,
         "reasoning_effort": plan.meta.get("reasoning_effort"),
         "reasoning_tokens": snap.reasoning_tokens,
+        "api": plan.meta.get("api"),
+        "web_search_calls": getattr(snap, "web_search_calls", 0),
         "model_status": model_state,
         "output": str(args.output),
         **loading.file_summary(leads),
@@ -306,6 +314,7 @@ def _reason(snap, stopped: bool, regenerate_cut: str | None) -> str | None:
 def check_batch(args: argparse.Namespace, plan) -> None:
     """Batch mode: refuse what cannot work, before anything is written."""
     from lib.cost.pricing import Usage, cost
+    from lib.prompts.research import allowance
 
     if plan.packs:
         raise UsageError(
@@ -313,10 +322,14 @@ def check_batch(args: argparse.Namespace, plan) -> None:
         )
     if args.budget is not None and plan.price is not None:
         # A batch cannot be stopped half-way at a budget: its worst case must fit before it is sent.
-        worst = sum(
-            cost(Usage(i.prompt_tokens, i.max_output_tokens), plan.price, batch=True) or 0.0
-            for i in plan.items
-        )
+        def most(item) -> float:
+            calls, per_call = allowance(item.body)
+            usage = Usage(
+                item.prompt_tokens + calls * per_call, item.max_output_tokens, web_search_calls=calls
+            )
+            return cost(usage, plan.price, batch=True) or 0.0
+
+        worst = sum(most(i) for i in plan.items)
         if worst > args.budget:
             raise UsageError(
                 f"Batch mode sends every row at once: the worst case is ${worst:.2f}, over the "
