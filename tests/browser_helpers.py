@@ -30,8 +30,8 @@ from playwright.sync_api import Locator, Page, expect
 from lib.engine.runs import RunOptions, plan_run
 from lib.export import FORMULA_PREFIXES
 from lib.leads import read_leads
-from lib.prompts.library import PromptLibrary
-from lib.sim import expected_reply
+from lib.prompts.library import PromptLibrary, PromptSpec
+from lib.sim import SimProcess, expected_reply
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
@@ -185,13 +185,35 @@ def csv_file(path: Path, rows: list[list[str]]) -> Path:
     return path
 
 
+def library_prompt(name: str = PROMPT) -> PromptSpec:
+    """The shipped library's current version of a prompt: what the app offers under that name today."""
+    return PromptLibrary().load(name)
+
+
+def library_plan(path: Path):
+    """The Icebreaker run of a lead file as the app plans it with the library prompt's own settings."""
+    lead = read_leads(path.read_bytes(), path.name)
+    spec = library_prompt()
+    options = RunOptions(
+        model=spec.model,
+        max_tokens=spec.max_tokens,
+        temperature=spec.temperature,
+        reasoning_effort=spec.reasoning_effort,
+    )
+    return plan_run(lead.df, spec, options, base_url=None)
+
+
 def expected_answers(path: Path) -> dict[int, str]:
     """Row id -> the simulator's reply to that row's Icebreaker request, rebuilt as the app builds it."""
-    lead = read_leads(path.read_bytes(), path.name)
-    spec = PromptLibrary().load(PROMPT)
-    options = RunOptions(model=spec.model, max_tokens=spec.max_tokens, temperature=spec.temperature)
-    plan = plan_run(lead.df, spec, options, base_url=None)
+    plan = library_plan(path)
     return {item.row_id: expected_reply(item.body["messages"], item.body["model"]) for item in plan.items}
+
+
+def request_settings(path: Path) -> dict:
+    """What every Icebreaker request of this file carries besides its messages (model, token cap, effort…)."""
+    bodies = [{k: v for k, v in item.body.items() if k != "messages"} for item in library_plan(path).items]
+    assert all(body == bodies[0] for body in bodies), "the library prompt plans one setting for every row"
+    return bodies[0]
 
 
 def guarded(text: str, fmt: str = "csv") -> str:
@@ -287,6 +309,25 @@ def wait_finished(page: Page, total: int, timeout: float = 60.0) -> None:
     expect(page.get_by_test_id("stProgress")).to_contain_text(
         f"{total:,} of {total:,} rows · {total:,} answered"
     )
+
+
+def hold_answers(sim: SimProcess, in_flight: int) -> None:
+    """Close the simulator's gate on every answer and wait until the run's `in_flight` requests wait there.
+
+    From then on the run can neither finish nor move on, however fast the model answers, until
+    `release_answers`: a test that needs a run in progress holds it rather than racing its speed.
+    """
+    sim.configure(hold=True)
+    wait_for(
+        lambda: sim.stats()["held_now"] == in_flight,
+        20,
+        f"{in_flight} requests held at the simulator's gate (did the run end before it could be held?)",
+    )
+
+
+def release_answers(sim: SimProcess) -> None:
+    """Open the gate: every held answer goes on its way (and is billed, even to a client that has gone)."""
+    sim.configure(hold=False)
 
 
 def scroll_grid_right(grid: Locator) -> None:

@@ -28,9 +28,12 @@ from tests.browser_helpers import (
     goto_page,
     grid_cell,
     guarded,
+    hold_answers,
+    library_prompt,
     prepare_run,
     progress,
     read_export,
+    release_answers,
     run_caption,
     run_status,
     screenshot,
@@ -144,7 +147,7 @@ def test_journey_sample_run_reload_second_tab_edit_and_exports(app, api, ctx, ta
         expect(tab.get_by_test_id("stText").filter(has_text=answers[ids[pos]])).to_have_count(1)
     goto_page(tab, "Run")
     workers = tab.get_by_role("spinbutton", name="Parallel workers")
-    workers.fill("2")  # ~13 rows/s against 150 ms answers: the run lasts long enough to reload mid-way
+    workers.fill("2")  # two requests in flight at most: the simulator's gate below holds exactly two
     workers.press("Enter")
     expect(workers).to_have_value("2")
     expect(
@@ -156,10 +159,12 @@ def test_journey_sample_run_reload_second_tab_edit_and_exports(app, api, ctx, ta
     run_id = run_id_of(tab)
     expect(run_caption(tab)).to_contain_text(f"status: running · run id {run_id}")
     wait_done_at_least(tab, 15)
+    # The simulator holds every answer from here: the run stays mid-way, however fast the model answers.
+    hold_answers(api, in_flight=2)
     screenshot(tab, "browser-run-midway.png")
 
-    # Edit an answer in the live table; it survives the next live refreshes. The table is put in the
-    # list's order first (flagged rows would come first otherwise, and move as answers arrive).
+    # Edit an answer in the live table; it survives the next live refreshes and the rows that arrive
+    # after it. The table is put in the list's order first (flagged rows would come first otherwise).
     toggle = tab.get_by_role("switch", name="Flagged rows first")
     expect(toggle).to_be_checked()
     tab.get_by_text("Flagged rows first").click()
@@ -174,15 +179,21 @@ def test_journey_sample_run_reload_second_tab_edit_and_exports(app, api, ctx, ta
     edit_cell(tab, grid, answer_col, 2, answers[ids[2]], EDIT)
     edited = grid_cell(grid, answer_col, 2)
     expect(edited).to_have_text(EDIT)
-    wait_done_at_least(tab, min(200, progress(tab)[0] + 10))
+    held_at = wait_done_at_least(tab, 15)
+    release_answers(api)
+    wait_done_at_least(tab, held_at + 10)
     expect(edited).to_have_text(EDIT)
 
-    # Reload mid-run: a new browser session re-attaches to the same run, which goes on.
-    before = progress(tab)[0]
+    # Reload mid-run, the answers held again: a new browser session re-attaches to the same run, shows
+    # its progress so far, and once the answers flow again the run goes on.
+    hold_answers(api, in_flight=2)
+    before = wait_done_at_least(tab, held_at + 10)
     tab.reload()
     expect(run_caption(tab)).to_contain_text(f"run id {run_id}")
     assert run_id_of(tab) == run_id
-    assert run_status(tab) == "running", "the run ended before the reload could be checked mid-run"
+    assert run_status(tab) == "running", "a held run is still running after the reload"
+    wait_done_at_least(tab, before)
+    release_answers(api)
     wait_done_at_least(tab, before + 5)
     grid = tab.get_by_test_id("stDataFrame").first
     expect(grid_cell(grid, answer_col, 2)).to_have_text(EDIT)
@@ -256,8 +267,11 @@ def test_server_killed_mid_run_resumes_without_losing_rows(app, api, tab, tmp_pa
     tab.get_by_role("button", name="Start run").click()
     run_id = run_id_of(tab)
     wait_done_at_least(tab, 30)
+    hold_answers(api, in_flight=workers)  # the run is provably mid-way when the server dies
 
     app.kill()
+    # The answers in flight at the kill go out now and are billed, as the API bills them; none is stored.
+    release_answers(api)
     store = Store(app.data_dir)
     try:
         statuses = Counter(r.status for r in store.rows(run_id))
@@ -268,8 +282,11 @@ def test_server_killed_mid_run_resumes_without_losing_rows(app, api, tab, tmp_pa
     app.start()  # same port, same data dir
     tab.goto(f"{app.url}/history")
     expect(tab.get_by_role("heading", name="History", exact=True)).to_be_visible()
+    version = library_prompt().version  # the run's prompt is the library's current version
     expect(tab.get_by_role("combobox", name="Run")).to_have_value(
-        re.compile(r"· run of Icebreaker v1(, edited \(#[0-9a-f]{8}\))? on leads\.csv · .* · running$")
+        re.compile(
+            rf"· run of Icebreaker v{version}(, edited \(#[0-9a-f]{{8}}\))? on leads\.csv · .* · running$"
+        )
     )
     tab.get_by_role("button", name="Resume run").click()
     expect(run_caption(tab)).to_contain_text(f"run id {run_id}")
