@@ -13,7 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from lib import engine, web
-from lib.views import web_status
+from lib.views import labels, web_status
 from lib.web import step
 from pages import _leads, _state
 
@@ -144,10 +144,14 @@ def section(df: pd.DataFrame) -> None:
         snap = job.snapshot()
         if snap.status == "running":
             buttons[1].button("Pause", key="btn_web_pause", on_click=pause, args=(job.id,))
-        elif snap.status in ("paused", "cancelled") and snap.pending:
+        elif job.resumable:  # paused; a cancelled reading is over ("Read websites again" goes on)
             buttons[1].button("Resume", key="btn_web_resume", on_click=resume, args=(job.id,))
         if snap.status in ("running", "paused"):
             buttons[2].button("Cancel", key="btn_web_cancel", on_click=cancel, args=(job.id,))
+        note = web_status.status_note(snap)
+        if note is not None:
+            kind, text = note
+            (st.warning if kind == "warning" else st.info)(labels.md_escape(text), icon=":material/language:")
         st.fragment(panel, run_every="500ms" if active else None)(job.id, snap.status)
         if not active:
             summary(job.rows())
