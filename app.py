@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from lib import models
+from lib import engine, models
 from lib.cost.pricing import PRICES_READ_ON, price_for
 from lib.engine.client import load_dotenv_once
-from lib.views import connection_text, labels, model_view
+from lib.views import connection_text, labels, model_view, running
 from pages import _connection, _state
 
 
@@ -64,7 +64,9 @@ def connection_box() -> None:
         )
         if st.session_state.get(_connection.TYPED_KEY):
             st.button("Forget the typed key", key="btn_forget_key", on_click=forget_key)
-    st.caption(connection_text.key_status(_connection.connection()))
+    st.caption(
+        connection_text.key_status(_connection.connection(), running.run_connection(w, engine.get_job))
+    )
 
 
 def model_box() -> None:

@@ -7,7 +7,7 @@ import streamlit as st
 from lib import charts, engine
 from lib.engine.client import Connection
 from lib.views import history
-from pages import _connection, _jobs, _state
+from pages import _connection, _jobs, _running, _state
 
 
 def actions(records, conn: Connection) -> None:
@@ -43,7 +43,7 @@ def actions(records, conn: Connection) -> None:
 
 def main() -> None:
     _state.through_the_app()
-    st.title("History")
+    _running.title("History", "history")
     records = _state.store().runs()
     if not records:
         st.info("No runs yet.")

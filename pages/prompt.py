@@ -12,7 +12,7 @@ from lib.prompts.draft import Draft
 from lib.prompts.library import PromptLibrary, PromptLibraryError
 from lib.views import labels, prompt_draft
 from lib.workspace import replace_fields
-from pages import _draft, _fit, _leads, _quote, _state, _workbench
+from pages import _draft, _fit, _leads, _quote, _running, _state, _workbench
 
 BLANK = "(blank prompt)"
 VERSION_MSG = "p_version_msg"  # what opening or restoring a version did, drawn above the versions
@@ -400,7 +400,7 @@ def versions_section(lib: PromptLibrary) -> None:
 
 def main() -> None:
     _state.through_the_app()
-    st.title("Prompt")
+    _running.title("Prompt", "prompt")
     lib = library()
     picker(lib)
     versions_section(lib)

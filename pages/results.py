@@ -13,7 +13,7 @@ from lib.export import ExportError
 from lib.store import StoreError
 from lib.views import export_choice, history, labels, live_table, review
 from lib.workspace import LeadSource
-from pages import _connection, _grids, _jobs, _review, _state
+from pages import _connection, _grids, _jobs, _review, _running, _state
 
 log = logging.getLogger(__name__)
 FORMATS = (("csv", "Download CSV"), ("xlsx", "Download XLSX"), ("json", "Download JSON"))
@@ -230,7 +230,7 @@ def chain(frame, meta: dict) -> None:
 
 def main() -> None:
     _state.through_the_app()
-    st.title("Results")
+    _running.title("Results", "results")
     run_id = chosen_run()
     if run_id is None:
         st.info("No results yet: start a run, or reopen one from History.")

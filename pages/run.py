@@ -17,7 +17,7 @@ from lib.prompts import templates
 from lib.store import StoreError
 from lib.views import history, labels, live_table, model_view, prompt_draft, review, run_status
 from lib.workspace import Workspace
-from pages import _connection, _draft, _grids, _jobs, _leads, _quote, _review, _state
+from pages import _connection, _draft, _grids, _jobs, _leads, _quote, _review, _running, _state
 
 # --- a run this server no longer runs ----------------------------------------------------------------
 
@@ -546,7 +546,7 @@ def attached_section(conn: Connection) -> None:
 
 def main() -> None:
     _state.through_the_app()
-    st.title("Run")
+    _running.title("Run", "run")
     conn = _connection.connection()
     orphan_panel(conn)
     attached_section(conn)
