@@ -6,7 +6,7 @@ import streamlit as st
 
 from lib import charts, engine
 from lib.engine.client import Connection
-from lib.views import history
+from lib.views import history, why_not
 from pages import _connection, _jobs, _running, _state
 
 
@@ -30,7 +30,10 @@ def actions(records, conn: Connection) -> None:
         _jobs.attach(run_id, results=True)
         _state.go("results")
     can_resume = history.resumable(record) and (job is None or not job.active)
-    if can_resume and b.button("Resume run", key="btn_history_resume", disabled=conn.endpoint is None):
+    blocked = why_not.no_connection(conn)
+    if can_resume and b.button(
+        "Resume run", key="btn_history_resume", disabled=blocked is not None, help=blocked
+    ):
         with st.spinner("Resuming…"):
             job = _jobs.continue_run(run_id, conn)
         _jobs.attach(job.id)

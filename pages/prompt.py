@@ -10,7 +10,7 @@ from lib.models import model_info
 from lib.prompts import templates
 from lib.prompts.draft import Draft
 from lib.prompts.library import PromptLibrary, PromptLibraryError
-from lib.views import labels, prompt_draft
+from lib.views import labels, prompt_draft, why_not
 from lib.workspace import replace_fields
 from pages import _draft, _fit, _leads, _quote, _running, _state, _workbench
 
@@ -105,7 +105,10 @@ def editor(columns: list[str]) -> None:
             st.code(prompt_draft.column_snippets(columns), language=None)
     if draft.json_schema is not None:
         st.text_input(
-            "Output columns", value=", ".join(draft.json_schema.get("properties", {})), disabled=True
+            "Output columns",
+            value=", ".join(draft.json_schema.get("properties", {})),
+            disabled=True,
+            help=why_not.FROM_SCHEMA,
         )
         st.caption("This prompt answers with JSON following this schema (read-only here):")
         st.json(draft.json_schema, expanded=False)
@@ -287,7 +290,13 @@ def save(spec: templates.PromptSpec | None) -> None:
     st.subheader("Save")
     loaded = w.prompt_source
     can_version = bool(loaded) and spec is not None and loaded == spec.name
-    if st.button("Save as a new version", key="btn_save_version", disabled=not can_version, type="primary"):
+    if st.button(
+        "Save as a new version",
+        key="btn_save_version",
+        disabled=not can_version,
+        type="primary",
+        help=None if can_version else why_not.NOT_FROM_LIBRARY,
+    ):
         try:
             saved = library().save_version(spec, w.draft.version or 1)
         except PromptLibraryError as exc:
@@ -302,7 +311,12 @@ def save(spec: templates.PromptSpec | None) -> None:
             st.rerun()  # the versions list at the top now has the new one
     if not can_version:
         st.caption("A new version can only be saved for a prompt opened from the library, under its name.")
-    if st.button("Save as a new prompt", key="btn_save_new", disabled=spec is None):
+    if st.button(
+        "Save as a new prompt",
+        key="btn_save_new",
+        disabled=spec is None,
+        help=why_not.PROMPT_PROBLEM if spec is None else None,
+    ):
         try:
             path = library().save_new(spec)
         except PromptLibraryError as exc:
