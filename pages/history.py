@@ -6,8 +6,8 @@ import streamlit as st
 
 from lib import charts, engine
 from lib.engine.client import Connection
-from lib.views import history
-from pages import _connection, _jobs, _state
+from lib.views import history, why_not
+from pages import _connection, _jobs, _running, _state
 
 
 def actions(records, conn: Connection) -> None:
@@ -30,7 +30,10 @@ def actions(records, conn: Connection) -> None:
         _jobs.attach(run_id, results=True)
         _state.go("results")
     can_resume = history.resumable(record) and (job is None or not job.active)
-    if can_resume and b.button("Resume run", key="btn_history_resume", disabled=conn.endpoint is None):
+    blocked = why_not.no_connection(conn)
+    if can_resume and b.button(
+        "Resume run", key="btn_history_resume", disabled=blocked is not None, help=blocked
+    ):
         with st.spinner("Resuming…"):
             job = _jobs.continue_run(run_id, conn)
         _jobs.attach(job.id)
@@ -43,7 +46,7 @@ def actions(records, conn: Connection) -> None:
 
 def main() -> None:
     _state.through_the_app()
-    st.title("History")
+    _running.title("History", "history")
     records = _state.store().runs()
     if not records:
         st.info("No runs yet.")
