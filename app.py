@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from lib import engine, models
+from lib import models
 from lib.cost.pricing import PRICES_READ_ON, price_for
 from lib.envfile import load_dotenv_files
-from lib.views import connection_text, labels, model_view, running
+from lib.views import connection_text, labels, model_view
 from pages import _connection, _state
 
 
@@ -78,9 +78,7 @@ def connection_box() -> None:
         help="Which OpenAI API each row is sent through. Answers and costs are the same either way; web "
         "research needs the Responses API, and many OpenAI-compatible servers serve only Chat Completions.",
     )
-    st.caption(
-        connection_text.key_status(_connection.connection(), running.run_connection(w, engine.get_job))
-    )
+    st.caption(connection_text.key_status(_connection.connection()))
 
 
 def model_box() -> None:

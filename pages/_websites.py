@@ -13,7 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from lib import engine, web
-from lib.views import labels, web_status, why_not
+from lib.views import web_status
 from lib.web import step
 from pages import _leads, _state
 
@@ -94,7 +94,6 @@ def section(df: pd.DataFrame) -> None:
             w = _state.ws()
     job = _leads.web_job(w)
     active = job is not None and job.active
-    fixed = why_not.when(active, why_not.READING_WEBSITES)
     left, right = st.columns(2)
     with left:
         _state.bind(
@@ -106,7 +105,6 @@ def section(df: pd.DataFrame) -> None:
             index=None,
             placeholder="Choose a column",
             disabled=active,
-            help=fixed,
         )
         _state.bind(
             st.checkbox,
@@ -114,7 +112,7 @@ def section(df: pd.DataFrame) -> None:
             "websites.about_page",
             key="d_web_about",
             disabled=active,
-            help=fixed or "One more page per site, found by its link text (About us, Über uns, Company…).",
+            help="One more page per site, found by its link text (About us, Über uns, Company…).",
         )
     with right:
         _state.bind(
@@ -124,7 +122,7 @@ def section(df: pd.DataFrame) -> None:
             key="d_web_hosts",
             height=80,
             disabled=active,
-            help=fixed or "Hosts that resolve to a private address are refused unless they are listed here.",
+            help="Hosts that resolve to a private address are refused unless they are listed here.",
         )
         if step.default_hosts().strip():
             st.caption(
@@ -141,20 +139,15 @@ def section(df: pd.DataFrame) -> None:
             on_click=start,
             args=(df,),
             disabled=not w.websites.url_column,
-            help=None if w.websites.url_column else why_not.NO_URL_COLUMN,
         )
     if job is not None:
         snap = job.snapshot()
         if snap.status == "running":
             buttons[1].button("Pause", key="btn_web_pause", on_click=pause, args=(job.id,))
-        elif job.resumable:  # paused; a cancelled reading is over ("Read websites again" goes on)
+        elif snap.status in ("paused", "cancelled") and snap.pending:
             buttons[1].button("Resume", key="btn_web_resume", on_click=resume, args=(job.id,))
         if snap.status in ("running", "paused"):
             buttons[2].button("Cancel", key="btn_web_cancel", on_click=cancel, args=(job.id,))
-        note = web_status.status_note(snap)
-        if note is not None:
-            kind, text = note
-            (st.warning if kind == "warning" else st.info)(labels.md_escape(text), icon=":material/language:")
         st.fragment(panel, run_every="500ms" if active else None)(job.id, snap.status)
         if not active:
             summary(job.rows())

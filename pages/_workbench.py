@@ -14,7 +14,7 @@ import streamlit as st
 from lib import models
 from lib.engine.client import Connection
 from lib.prompts.draft import Draft
-from lib.views import labels, live_table, model_view, prompt_draft, run_data, why_not, workbench_view
+from lib.views import labels, live_table, model_view, prompt_draft, run_data, workbench_view
 from lib.workbench import compare, sample, state, tries
 from lib.workbench.state import Variant
 from lib.workspace import Workspace
@@ -130,18 +130,12 @@ def replacement_offer(df, conn: Connection, row_ids: list[int], fits: bool) -> N
             "answers (Only differing rows), then Use this."
         )
         return
-    blocked = why_not.why(
-        why_not.no_connection(conn),
-        why_not.when(not fits, why_not.NOT_FITTED),
-        why_not.when(not row_ids, why_not.NO_SAMPLE),
-    )
     if st.button(
         f"Try on {status.replacement}",
         key="btn_wb_replacement",
         icon=":material/swap_horiz:",
-        disabled=blocked is not None,
-        help=blocked
-        or "The same prompt and sample on the suggested model, at effort none; your ratings stay on the "
+        disabled=conn.endpoint is None or not fits or not row_ids,
+        help="The same prompt and sample on the suggested model, at effort none; your ratings stay on the "
         "answers they were given, so the liked answers are the reference.",
     ):
         draft = copy.deepcopy(w.draft or Draft())
@@ -239,10 +233,7 @@ def add_variant_form(df, conn: Connection, row_ids: list[int]) -> None:
             base.rows_per_request = int(n)
             base.kind, base.label = "model", f"{draft.name} · {int(n)} rows per request"
             st.caption("The same prompt, several rows in one request: compare the answers and the cost.")
-        offline = why_not.no_connection(conn)
-        if st.button(
-            "Add and try", key="btn_wb_add", type="primary", disabled=offline is not None, help=offline
-        ):
+        if st.button("Add and try", key="btn_wb_add", type="primary", disabled=conn.endpoint is None):
             _tries.add_variant(df, conn, row_ids, base)
             st.rerun()
 
@@ -357,9 +348,7 @@ def header(
         on_click=use_variant,
         args=(v.key,),
         icon=":material/check:",
-        help=why_not.CHOSEN
-        if chosen
-        else "Make this variant the run's prompt and its model settings the run's.",
+        help="Make this variant the run's prompt and its model settings the run's.",
         disabled=chosen,
     )
     st.button("Remove", key=f"btn_rm_{v.key}", on_click=remove_variant, args=(v.key,), type="tertiary")
@@ -429,7 +418,6 @@ def matrix(df: pd.DataFrame, row_ids: list[int], draft_fp: str | None, running: 
         "workbench.only_differing",
         key="wb_only_diff",
         disabled=len(shown) < 2,
-        help=why_not.ONE_VARIANT if len(shown) < 2 else None,
     )
     b.caption(workbench_view.differing_text(len(differing), len(row_ids)) if len(shown) > 1 else "")
     ids = differing if w.workbench.only_differing and len(shown) > 1 else row_ids
@@ -521,19 +509,13 @@ def workbench(df: pd.DataFrame, fits: bool) -> None:
     w = _state.ws()
     current = _tries.draft_variant(w)
     draft_fp = tries.fingerprint_of(df, current, _tries.context(w), row_ids) if fits else None
-    blocked = why_not.why(
-        why_not.no_connection(conn),
-        why_not.when(not fits, why_not.NOT_FITTED),
-        why_not.when(not row_ids, why_not.NO_SAMPLE),
-    )
     clicked = st.button(
         "Try on these rows",
         key="btn_try",
         type="primary",
         shortcut=TRY_SHORTCUT,
-        disabled=blocked is not None,
-        help=blocked
-        or "Send the prompt as it stands for the sample rows; earlier answers stay beside the new ones.",
+        disabled=conn.endpoint is None or not fits or not row_ids,
+        help="Send the prompt as it stands for the sample rows; earlier answers stay beside the new ones.",
     )
     _connection.sending_caption(conn)
     if not fits:

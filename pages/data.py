@@ -8,7 +8,7 @@ from lib.leads import LeadFileError, list_sheets, read_leads
 from lib.store import StoreError
 from lib.views import labels, lead_view
 from lib.workspace import LeadSource
-from pages import _leads, _running, _state, _websites
+from pages import _leads, _state, _websites
 
 RAGGED = {
     "reject": "Reject the file and tell me the line numbers",
@@ -144,7 +144,7 @@ def show_detected(lead) -> None:
 
 def main() -> None:
     _state.through_the_app()
-    _running.title("Data", "data")
+    st.title("Data")
     st.caption("Upload the lead list to enrich. Every cell is read as text, exactly as in the file.")
     w = _state.ws()
     st.file_uploader(

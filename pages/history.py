@@ -6,8 +6,8 @@ import streamlit as st
 
 from lib import charts, engine
 from lib.engine.client import Connection
-from lib.views import history, why_not
-from pages import _connection, _jobs, _running, _state
+from lib.views import history
+from pages import _connection, _jobs, _state
 
 
 def actions(records, conn: Connection) -> None:
@@ -30,10 +30,7 @@ def actions(records, conn: Connection) -> None:
         _jobs.attach(run_id, results=True)
         _state.go("results")
     can_resume = history.resumable(record) and (job is None or not job.active)
-    blocked = why_not.no_connection(conn)
-    if can_resume and b.button(
-        "Resume run", key="btn_history_resume", disabled=blocked is not None, help=blocked
-    ):
+    if can_resume and b.button("Resume run", key="btn_history_resume", disabled=conn.endpoint is None):
         with st.spinner("Resuming…"):
             job = _jobs.continue_run(run_id, conn)
         _jobs.attach(job.id)
@@ -46,7 +43,7 @@ def actions(records, conn: Connection) -> None:
 
 def main() -> None:
     _state.through_the_app()
-    _running.title("History", "history")
+    st.title("History")
     records = _state.store().runs()
     if not records:
         st.info("No runs yet.")

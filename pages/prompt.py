@@ -10,12 +10,11 @@ from lib.models import model_info
 from lib.prompts import research, templates
 from lib.prompts.draft import Draft
 from lib.prompts.library import PromptLibrary, PromptLibraryError
-from lib.views import labels, prompt_draft, rule_view, why_not
+from lib.views import labels, prompt_draft
 from lib.workspace import replace_fields
-from pages import _draft, _fit, _leads, _quote, _running, _state, _workbench
+from pages import _draft, _fit, _leads, _quote, _state, _workbench
 
 BLANK = "(blank prompt)"
-RULES_MSG = "p_rules_msg"  # what a text edit or the align button did to the checks, drawn in the checks box
 VERSION_MSG = "p_version_msg"  # what opening or restoring a version did, drawn above the versions
 
 
@@ -79,7 +78,7 @@ def editor(columns: list[str]) -> None:
     bind = _state.bind
     draft = _state.ws().draft
     bind(st.text_input, "Prompt name", "draft.name", key="p_name")
-    text_box("System message", "system", key="p_system", height=220)
+    bind(st.text_area, "System message", "draft.system", key="p_system", height=220)
     with st.expander(f"Few-shot examples ({len(draft.examples)})", icon=":material/school:"):
         st.caption("A user turn, then the ideal answer: literal text, no placeholders.")
         for i, (user, assistant) in enumerate(draft.examples):
@@ -92,24 +91,21 @@ def editor(columns: list[str]) -> None:
                     st.text_area(label, key=key, height=height, on_change=set_example, args=(i, part))
                 st.button(f"Remove example {i + 1}", key=f"btn_rm_ex_{i}", on_click=remove_example, args=(i,))
         st.button("Add example", key="btn_add_example", on_click=add_example, icon=":material/add:")
-    text_box(
+    bind(
+        st.text_area,
         "User message template",
-        "template",
+        "draft.template",
         key="p_template",
         height=180,
         help="Use {{ Column Name }}. Ctrl+Enter tries the prompt on the sample rows.",
     )
-    checks_box(_state.ws().draft, columns)
     if columns:
         with st.expander("Columns you can use", icon=":material/view_column:"):
             st.caption("Copy a line into the template.")
             st.code(prompt_draft.column_snippets(columns), language=None)
     if draft.json_schema is not None:
         st.text_input(
-            "Output columns",
-            value=", ".join(draft.json_schema.get("properties", {})),
-            disabled=True,
-            help=why_not.FROM_SCHEMA,
+            "Output columns", value=", ".join(draft.json_schema.get("properties", {})), disabled=True
         )
         st.caption("This prompt answers with JSON following this schema (read-only here):")
         st.json(draft.json_schema, expanded=False)
@@ -154,32 +150,6 @@ def editor(columns: list[str]) -> None:
     extras(draft, columns)
 
 
-def set_text(name: str, key: str) -> None:
-    """The system message or template from its box; a check in step with the old text follows the new."""
-    value = st.session_state.get(key) or ""
-    notes: list[str] = []
-
-    def change(w) -> None:
-        if w.draft is None:
-            w.draft = Draft()
-        notes.extend(w.draft.set_text(name, value))
-
-    _state.update(change)
-    if notes:
-        _state.say(" ".join(notes), RULES_MSG, ok=True)
-
-
-def text_box(label: str, name: str, *, key: str, **kwargs) -> None:
-    """A text area as a view of the draft's `name` (system or template), written back through set_text."""
-    st.session_state[key] = getattr(_state.ws().draft, name)
-    st.text_area(label, key=key, on_change=set_text, args=(name, key), **kwargs)
-
-
-def align_checks() -> None:
-    _state.update(lambda w: w.draft.align_checks())
-    _state.say("The checks now flag what the prompt says.", RULES_MSG, ok=True)
-
-
 def set_checks(name: str, key: str) -> None:
     """One field of the prompt's quality checks, from its widget."""
     value = st.session_state.get(key)
@@ -196,32 +166,22 @@ def set_checks(name: str, key: str) -> None:
     _state.update(change)
 
 
-def checks_box(draft: Draft, columns: list[str]) -> None:
-    """The rules the prompt states beside the checks that flag them, and the checks themselves: in view
-    next to the prompt (no expander), so a changed rule and a stale check cannot hide from each other."""
+def extras(draft: Draft, columns: list[str]) -> None:
+    """Optional fields, quality checks and packing: saved with the prompt."""
     ss = st.session_state
-    checks = draft.checks
-    with st.container(border=True):
-        st.markdown("**Rules and the checks that flag them**")
-        _state.flash(RULES_MSG)
-        rows = rule_view.pairs(draft.instructions(), checks)
-        if rows:
-            st.table(rule_view.table(rows))
-        differences = draft.rule_differences()
-        for difference in differences:
-            st.warning(labels.md_escape(difference.words()), icon=":material/rule:")
-        if differences:
-            st.button(
-                "Make the check follow the prompt",
-                key="btn_align_checks",
-                on_click=align_checks,
-                icon=":material/sync:",
-                help="Each check the prompt states a limit for takes the prompt's limit.",
-            )
-        elif rows:
-            st.caption(
-                "The checks flag what the prompt says; edit a limit in the prompt and its check follows."
-            )
+    names = templates.placeholders(draft.template)
+    ss["p_optional"] = [n for n in draft.optional_fields if n in names]
+    st.multiselect(
+        "Fields that may be missing or empty",
+        names,
+        key="p_optional",
+        on_change=lambda: _state.update(
+            lambda w: w.set_draft_field("optional_fields", tuple(ss.get("p_optional") or ()))
+        ),
+        help="A file without such a column is sent an empty value, with a note, instead of being refused.",
+    )
+    with st.expander("Quality checks on every answer", icon=":material/rule:"):
+        checks = draft.checks
         a, b = st.columns(2)
         ss["p_max_words"] = checks.max_words
         a.number_input(
@@ -260,25 +220,9 @@ def checks_box(draft: Draft, columns: list[str]) -> None:
             args=("mention", "p_mention"),
         )
         st.caption(
-            "Left-over placeholders ({{…}}, [Company Name], <first name>) are always flagged. A flagged "
-            "answer still counts: it waits for review on the Results page."
+            "Left-over placeholders ({{…}}, [Company Name], <first name>) are always flagged. A flagged answer "
+            "still counts: it waits for review on the Results page."
         )
-
-
-def extras(draft: Draft, columns: list[str]) -> None:
-    """Optional fields and packing: saved with the prompt."""
-    ss = st.session_state
-    names = templates.placeholders(draft.template)
-    ss["p_optional"] = [n for n in draft.optional_fields if n in names]
-    st.multiselect(
-        "Fields that may be missing or empty",
-        names,
-        key="p_optional",
-        on_change=lambda: _state.update(
-            lambda w: w.set_draft_field("optional_fields", tuple(ss.get("p_optional") or ()))
-        ),
-        help="A file without such a column is sent an empty value, with a note, instead of being refused.",
-    )
     bind = _state.bind
     bind(
         st.number_input,
@@ -438,13 +382,7 @@ def save(spec: templates.PromptSpec | None) -> None:
     st.subheader("Save")
     loaded = w.prompt_source
     can_version = bool(loaded) and spec is not None and loaded == spec.name
-    if st.button(
-        "Save as a new version",
-        key="btn_save_version",
-        disabled=not can_version,
-        type="primary",
-        help=None if can_version else why_not.NOT_FROM_LIBRARY,
-    ):
+    if st.button("Save as a new version", key="btn_save_version", disabled=not can_version, type="primary"):
         try:
             saved = library().save_version(spec, w.draft.version or 1)
         except PromptLibraryError as exc:
@@ -459,12 +397,7 @@ def save(spec: templates.PromptSpec | None) -> None:
             st.rerun()  # the versions list at the top now has the new one
     if not can_version:
         st.caption("A new version can only be saved for a prompt opened from the library, under its name.")
-    if st.button(
-        "Save as a new prompt",
-        key="btn_save_new",
-        disabled=spec is None,
-        help=why_not.PROMPT_PROBLEM if spec is None else None,
-    ):
+    if st.button("Save as a new prompt", key="btn_save_new", disabled=spec is None):
         try:
             path = library().save_new(spec)
         except PromptLibraryError as exc:
@@ -562,7 +495,7 @@ def versions_section(lib: PromptLibrary) -> None:
 
 def main() -> None:
     _state.through_the_app()
-    _running.title("Prompt", "prompt")
+    st.title("Prompt")
     lib = library()
     picker(lib)
     versions_section(lib)

@@ -11,9 +11,9 @@ from lib.engine import regenerate, runs
 from lib.engine.client import Connection
 from lib.export import ExportError
 from lib.store import StoreError
-from lib.views import export_choice, history, labels, live_table, review, run_data, why_not
+from lib.views import export_choice, history, labels, live_table, review, run_data
 from lib.workspace import LeadSource
-from pages import _connection, _grids, _jobs, _review, _running, _state
+from pages import _connection, _grids, _jobs, _review, _state
 
 log = logging.getLogger(__name__)
 FORMATS = (("csv", "Download CSV"), ("xlsx", "Download XLSX"), ("json", "Download JSON"))
@@ -89,8 +89,7 @@ def retry_section(run_id: str, frame, conn: Connection) -> None:
     job = engine.get_job(run_id)
     busy = job is not None and job.active
     label = f"Retry the {failed:,} failed row(s)"
-    blocked = why_not.why(why_not.when(busy, why_not.RUN_GOING), why_not.no_connection(conn))
-    if st.button(label, key="btn_retry_failed", disabled=blocked is not None, help=blocked):
+    if st.button(label, key="btn_retry_failed", disabled=conn.endpoint is None or busy):
         with st.spinner("Sending the failed rows again…"):
             _jobs.continue_run(run_id, conn, retry_failed=True)
         _jobs.attach(run_id)
@@ -111,13 +110,11 @@ def review_section(
     waiting = review.queue(frame, [*outputs, *after], ids)
     blocked = _review.blocked(run_id)
     askable = _review.askable(run_id) if blocked is None else []
-    offline = why_not.no_connection(conn)
     if askable and st.button(
         f"Regenerate flagged rows ({len(askable):,})",
         key="btn_regenerate_all",
-        disabled=offline is not None,
-        help=offline
-        or "Asks each flagged row again, with a turn that says which rule its answer broke. Billed, "
+        disabled=conn.endpoint is None,
+        help="Asks each flagged row again, with a turn that says which rule its answer broke. Billed, "
         "and kept under the run's budget; the earlier answers stay for review. Accepted and edited rows "
         "are left as they are.",
     ):
@@ -131,12 +128,10 @@ def review_section(
             key="review_pick",
             format_func=lambda i: review.row_label(frame, i, ids),
         )
-        none = why_not.why(why_not.when(not picked, why_not.NONE_PICKED), offline)
         if b.button(
             f"Regenerate picked rows ({len(picked):,})",
             key="btn_regenerate_picked",
-            disabled=none is not None,
-            help=none,
+            disabled=not picked or conn.endpoint is None,
         ):
             _review.ask_again(run_id, conn, picked)
             st.rerun()
@@ -178,8 +173,11 @@ def review_section(
         args=(run_id, [row_id]),
         help="The answer stays as it is and is no longer flagged; the export's flags say 'accepted:…'.",
     )
-    stop = why_not.why(why_not.no_connection(conn), blocked, why_not.when(edited, why_not.EDITED))
-    if b.button("Regenerate this row", key=f"btn_regenerate_{row_id}", disabled=stop is not None, help=stop):
+    if b.button(
+        "Regenerate this row",
+        key=f"btn_regenerate_{row_id}",
+        disabled=conn.endpoint is None or blocked is not None or edited,
+    ):
         _review.ask_again(run_id, conn, [row_id])
         st.rerun()
     if edited:
@@ -236,7 +234,7 @@ def chain(frame, meta: dict) -> None:
 
 def main() -> None:
     _state.through_the_app()
-    _running.title("Results", "results")
+    st.title("Results")
     run_id = chosen_run()
     if run_id is None:
         st.info("No results yet: start a run, or reopen one from History.")

@@ -15,19 +15,9 @@ from lib.engine.client import Connection
 from lib.models import model_info
 from lib.prompts import templates
 from lib.store import StoreError
-from lib.views import (
-    history,
-    labels,
-    live_table,
-    model_view,
-    prompt_draft,
-    research_view,
-    review,
-    run_status,
-    why_not,
-)
+from lib.views import history, labels, live_table, model_view, prompt_draft, research_view, review, run_status
 from lib.workspace import Workspace
-from pages import _connection, _draft, _grids, _jobs, _leads, _quote, _review, _running, _state
+from pages import _connection, _draft, _grids, _jobs, _leads, _quote, _review, _state
 
 # --- a run this server no longer runs ----------------------------------------------------------------
 
@@ -52,8 +42,7 @@ def orphan_panel(conn: Connection) -> None:
     )
     _connection.sending_caption(conn)
     a, b = st.columns(2)
-    blocked = why_not.no_connection(conn)
-    if a.button("Resume run", key="btn_resume_orphan", disabled=blocked is not None, help=blocked):
+    if a.button("Resume run", key="btn_resume_orphan", disabled=conn.endpoint is None):
         _jobs.continue_run(run_id, conn)  # a batch run collects its batches, nothing re-sent live
         st.rerun()
     if b.button("Open results", key="btn_open_orphan"):
@@ -280,12 +269,13 @@ def start_section(df, spec, w: Workspace, conn: Connection, busy: bool) -> None:
         (st.error if shutdown[0] == "error" else st.warning)(shutdown[1], icon=":material/event_busy:")
     retired = shutdown is not None and shutdown[0] == "error"
     label = "Send as batch" if as_batch else "Start run"
-    blocked = why_not.why(
-        why_not.when(busy, why_not.RUN_GOING_HERE),
-        why_not.when(retired, why_not.MODEL_SHUT_DOWN),
-        why_not.no_connection(conn),
-    )
-    if st.button(label, key="btn_start", type="primary", disabled=blocked is not None, help=blocked):
+    if st.button(
+        label,
+        key="btn_start",
+        type="primary",
+        disabled=busy or conn.endpoint is None or retired,
+        help="The model is shut down: choose another in the sidebar." if retired else None,
+    ):
         start_run(df, spec, options, w, conn)
     started = st.session_state.pop("started", None)
     if started:
@@ -338,13 +328,12 @@ def controls(job: Job, snap: engine.Snapshot, conn: Connection) -> None:
     if snap.status == "running" and a.button("Pause", key="btn_pause"):
         job.pause()
         st.rerun()
-    blocked = why_not.no_connection(conn)
     if snap.status in ("paused", "cancelled", "failed"):
         budget = None
         if run_status.budget_paused(snap):
             st.session_state.setdefault("r_new_budget", round((snap.budget_usd or 1.0) * 2, 2))
             budget = st.number_input("Raise the budget to (USD)", min_value=0.0, step=1.0, key="r_new_budget")
-        if a.button("Resume", key="btn_resume", disabled=blocked is not None, help=blocked):
+        if a.button("Resume", key="btn_resume", disabled=conn.endpoint is None):
             with st.spinner("Resuming…"):
                 _jobs.continue_run(job.id, conn, budget_usd=budget)
                 if budget is not None:
@@ -357,7 +346,7 @@ def controls(job: Job, snap: engine.Snapshot, conn: Connection) -> None:
     if (
         snap.status == "finished"
         and snap.failed
-        and c.button(retry_label, key="btn_retry_run", disabled=blocked is not None, help=blocked)
+        and c.button(retry_label, key="btn_retry_run", disabled=conn.endpoint is None)
     ):
         _jobs.continue_run(job.id, conn, retry_failed=True)
         st.rerun()
@@ -365,9 +354,8 @@ def controls(job: Job, snap: engine.Snapshot, conn: Connection) -> None:
     if askable and d.button(
         f"Regenerate flagged rows ({len(askable):,})",
         key="btn_regenerate_run",
-        disabled=blocked is not None,
-        help=blocked
-        or "Sent live: each flagged row is asked again with a turn that says which rule it broke, billed "
+        disabled=conn.endpoint is None,
+        help="Sent live: each flagged row is asked again with a turn that says which rule it broke, billed "
         "and under what is left of the budget. Accepted and edited rows are left as they are.",
     ):
         _review.ask_again(job.id, conn)
@@ -579,7 +567,7 @@ def attached_section(conn: Connection) -> None:
 
 def main() -> None:
     _state.through_the_app()
-    _running.title("Run", "run")
+    st.title("Run")
     conn = _connection.connection()
     orphan_panel(conn)
     attached_section(conn)

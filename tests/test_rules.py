@@ -6,8 +6,6 @@ import pytest
 
 from lib.prompts import library, rules
 from lib.prompts.checks import Checks
-from lib.prompts.draft import Draft
-from lib.views import rule_view
 
 
 @pytest.mark.parametrize(
@@ -64,36 +62,3 @@ def test_differences_say_what_differs_and_aligned_fixes_it():
 def test_every_library_prompt_states_what_its_checks_check(name):
     spec = library.PromptLibrary().load(name)
     assert rules.differences(f"{spec.system}\n{spec.template}", spec.checks) == []
-
-
-def test_a_draft_text_edit_moves_the_check_it_was_in_step_with():
-    draft = Draft(
-        system="One sentence, at most 25 words.", template="{{ Company }}", checks=Checks(max_words=25)
-    )
-    assert draft.set_text("system", "One sentence, at most 18 words.") == [
-        "The check now flags answers over 18 words, as the prompt says (it allowed 25)."
-    ]
-    assert draft.checks.max_words == 18 and draft.rule_differences() == []
-    draft.checks = Checks(max_words=30)
-    assert [d.rule for d in draft.rule_differences()] == ["max_words"]
-    draft.align_checks()
-    assert draft.checks.max_words == 18
-    with pytest.raises(KeyError):
-        draft.set_text("name", "x")
-
-
-@pytest.mark.parametrize(
-    ("text", "checks", "rows"),
-    [
-        ("at most 18 words", Checks(max_words=18), [("Words", "at most 18 words", "answers over 18 words", "in step")]),
-        ("at most 18 words", Checks(max_words=25), [("Words", "at most 18 words", "answers over 25 words", "differs")]),
-        ("at most 18 words", Checks(), [("Words", "at most 18 words", "does not count them", "differs")]),
-        ("plain English", Checks(max_chars=140), [("Characters", "states no limit", "answers over 140 characters", "")]),
-        ("No exclamation marks.", Checks(), [("Exclamation marks", "none", "does not look for them", "differs")]),
-        ("plain English", Checks(banned=("!",)), [("Exclamation marks", "states no rule", "any '!'", "")]),
-        ("plain English", Checks(), []),
-    ],
-)  # fmt: skip
-def test_each_rule_is_shown_beside_its_check(text, checks, rows):
-    found = [(p.rule, p.prompt_says, p.check_flags, p.state) for p in rule_view.pairs(text, checks)]
-    assert found == rows

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from lib.prompts import rules, templates
+from lib.prompts import templates
 from lib.prompts.checks import Checks
 from lib.prompts.templates import Example, PromptSpec
 
@@ -68,28 +68,6 @@ class Draft:
             user_location=tuple(spec.user_location),
             one_answer_per=spec.one_answer_per,
         )
-
-    def instructions(self) -> str:
-        """The text whose stated rules the checks follow: the system message and the template."""
-        return f"{self.system}\n{self.template}"
-
-    def set_text(self, name: str, value: str) -> list[str]:
-        """Set the system message or the template; a check that was in step with the old text follows the
-        new one (lib.prompts.rules.follow). Returns what changed in the checks, in words."""
-        if name not in ("system", "template"):
-            raise KeyError(name)
-        before = self.instructions()
-        setattr(self, name, value or "")
-        self.checks, notes = rules.follow(before, self.instructions(), self.checks)
-        return notes
-
-    def rule_differences(self) -> list[rules.Difference]:
-        """The rules the text states that the checks state differently."""
-        return rules.differences(self.instructions(), self.checks)
-
-    def align_checks(self) -> None:
-        """Make every check the text states follow the text ("at most 18 words" -> max_words 18)."""
-        self.checks = rules.aligned(self.instructions(), self.checks)
 
     def spec(self) -> PromptSpec:
         """The PromptSpec; raises ValueError with a plain message when a field cannot work."""

@@ -22,26 +22,10 @@ def sending_markdown(conn: Connection) -> str:
     return text
 
 
-def key_status(conn: Connection, running: str | None = None) -> str:
-    """The sidebar's line under the connection settings, as Markdown.
-
-    `running`: where the workspace's going run sends (lib.views.running.run_connection). It is said first,
-    so the line never reads "No API key" under a run that is visibly sending (a reload forgets a typed
-    key; the run started with it goes on)."""
+def key_status(conn: Connection) -> str:
+    """The sidebar's line under the connection settings, as Markdown."""
     if conn.demo:
-        mine = "Offline demo: answers are simulated by the built-in local server."
-    elif conn.endpoint is None:
-        mine = md_escape(conn.why_none or NO_KEY)
-    else:
-        mine = sending_markdown(conn)
-    if running is None or (conn.endpoint is not None and conn.endpoint.describe() == running):
-        return mine
-    if conn.demo and running.startswith("the offline demo"):
-        return mine
-    said = f"The run going now sends to {md_escape(running)}."
+        return "Offline demo: answers are simulated by the built-in local server."
     if conn.endpoint is None:
-        return (
-            f"{said} This tab has no key of its own (a reload forgets a typed key): type it again to start "
-            "or resume anything from here, or add OPENAI_API_KEY to .env."
-        )
-    return f"{said}  \nNew requests from this tab: {mine}"
+        return md_escape(conn.why_none or NO_KEY)
+    return sending_markdown(conn)

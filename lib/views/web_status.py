@@ -40,16 +40,6 @@ def progress_text(snap) -> str:
     return " · ".join(parts)
 
 
-def status_note(snap) -> tuple[str, str] | None:
-    """What to say above the progress once a reading stopped: ("warning" | "info", text), or None.
-
-    A pause because no site could be connected to is a warning (nothing will work until the network
-    does); a pause or cancel the person asked for is said as information."""
-    if snap.status not in ("paused", "cancelled") or not snap.message:
-        return None
-    return ("warning" if snap.message.startswith("No website can be reached") else "info"), snap.message
-
-
 def error_kind(message: str) -> str:
     """A short name for a row error's kind, for a summary table."""
     for pattern, kind in _KINDS:

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 import pandas as pd
 
 from lib.web.fetch import Fetcher, FetchError, FetchSettings, SiteText
-from lib.web.job import UNREACHABLE, WebJob, WebRow, WebSettings, WebSnapshot, start, stored_rows
+from lib.web.job import WebJob, WebRow, WebSettings, WebSnapshot, start, stored_rows
 from lib.web.safety import AddressPolicy, AddressRefused, BadAddress, refusal
 
 TEXT_COLUMN = "website_text"
@@ -23,7 +23,6 @@ __all__ = [
     "ERROR_COLUMN",
     "NOT_READ",
     "TEXT_COLUMN",
-    "UNREACHABLE",
     "AddressPolicy",
     "AddressRefused",
     "BadAddress",

@@ -113,7 +113,6 @@ class SiteText:
     retryable: bool = False
     truncated: bool = False
     pages: int = 0  # page requests sent (robots.txt not counted)
-    unreachable: bool = False  # no connection at all: the name did not resolve, or nothing accepted one
 
 
 class _GuardedTransport(httpx2.HTTPTransport):
@@ -211,9 +210,7 @@ class Fetcher:
                 last_try = i == len(candidates) - 1
                 # No scheme given: https first, and http when https cannot even connect.
                 if last_try or not exc.retryable or not isinstance(exc.__cause__, httpx2.TransportError):
-                    return SiteText(
-                        "", str(exc), retryable=exc.retryable, pages=pages, unreachable=unreachable(exc)
-                    )
+                    return SiteText("", str(exc), retryable=exc.retryable, pages=pages)
             except BadAddress as exc:
                 return SiteText("", str(exc))
         raise AssertionError("unreachable")
@@ -405,19 +402,6 @@ class Fetcher:
             except BadAddress:
                 site.robots = None
             site.robots_read = True
-
-
-def unreachable(exc: BaseException) -> bool:
-    """Whether an error means no connection could be made at all (the name does not resolve, the connection
-    is refused or never accepted): what every site fails with on a machine that is offline or may only go
-    out through a proxy. A site that answered anything (a 404, a TLS error, a refusal by address) was reached."""
-    cause = exc.__cause__ if isinstance(exc, FetchError) else exc
-    if isinstance(cause, httpx2.ConnectTimeout):
-        return True
-    if not isinstance(cause, httpx2.ConnectError):
-        return False
-    low = str(cause).lower()  # a failed TLS handshake is a ConnectError too, but the site did answer
-    return not any(word in low for word in ("ssl", "tls", "certificate", "wrong version number"))
 
 
 def _status_error(status: int) -> FetchError:

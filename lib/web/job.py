@@ -30,7 +30,6 @@ STATUSES = tuple(s for s in Status if s is not Status.FAILED)  # a reading never
 RATE_WINDOW_S = 10.0
 TAKE_SCAN = 64  # how far down the queue a worker looks for a site nobody is reading
 CACHE_VERSION = "1"  # bump when extraction changes what a page's text is
-UNREACHABLE = "No website can be reached from here: is this machine offline or behind a proxy (HTTPS_PROXY)?"
 
 
 @dataclass(frozen=True)
@@ -40,10 +39,6 @@ class WebSettings:
     allow_hosts: tuple[str, ...] = ()  # intranet hosts that may be read although their address is private
     max_age_s: float = 7 * 24 * 3600.0  # a stored reading older than this is read again
     use_cache: bool = True
-    # Pause when this many sites in a row, from the start of a phase, could not even be connected to (the
-    # name did not resolve, nothing accepted a connection): the machine is offline or must go through a
-    # proxy, and reading on would only fail every row, slowly. 0: never.
-    unreachable_after: int = 20
 
 
 @dataclass(frozen=True)
@@ -187,8 +182,6 @@ class WebJob(Job):
         self._completions: deque[float] = deque(maxlen=4096)
         self._errors: deque[WebError] = deque(maxlen=20)
         self.tally = Tally()
-        self._unreachable = 0  # sites in a row, this phase, that could not be connected to
-        self._reached = False  # a site answered (anything) this phase: the network works
         self._warning: str | None = None  # said until the job ends, and after (texts not kept...)
         self._plan(cells)
 
@@ -240,9 +233,6 @@ class WebJob(Job):
 
     def _phase_starting(self) -> None:
         self.fetcher.reopen()  # closed when the last phase ended
-        with self._lock:  # a resume asks afresh whether the network works (the proxy may be set now)
-            self._unreachable = 0
-            self._reached = False
 
     def _settled(self) -> None:
         # Every worker has stopped: no request is on the wire. Closed here, not by the caller, because the
@@ -250,32 +240,14 @@ class WebJob(Job):
         self.fetcher.close()
 
     def _cancel_message(self) -> str:
-        return (
-            "Cancelled: rows not read yet have no website text. Read websites again to read them "
-            "(sites read before come from the store)."
-        )
+        return "Cancelled: rows not read yet have no website text."
 
     def cancel(self) -> None:
-        """Stop for good: sites being read are dropped (nothing is paid for here), sites not read stay
-        unread. Unlike a pause it cannot be resumed: reading the list again starts a new job, which takes
-        every site read so far from the store."""
+        """Stop now: sites being read are dropped (nothing is paid for here), sites not read stay pending."""
         super().cancel()
         with self._lock:
             if self.status is Status.CANCELLED:
                 self.fetcher.stop.set()  # sites on the wire are dropped within a quarter second
-
-    def resume(self, *, budget_usd: float | None = None) -> None:
-        """Go on after a pause; a cancelled reading stays cancelled."""
-        with self._lock:
-            if self.status is Status.CANCELLED:
-                return
-        super().resume(budget_usd=budget_usd)
-
-    @property
-    def resumable(self) -> bool:
-        """Paused with sites left to read (a cancelled reading is over)."""
-        with self._lock:
-            return self.status is Status.PAUSED and bool(self._queue or self._in_flight)
 
     def close(self) -> None:
         """Close the HTTP client now (it is also closed whenever the workers stop)."""
@@ -415,7 +387,6 @@ class WebJob(Job):
             self._sites_done += 1
             self._cache_hits += int(cached)
             self._completions.append(time.monotonic())
-            self._judge_network(result, cached)
             status = "failed" if result.error else "succeeded"
             for row_id in site.row_ids:
                 self.tally.count_status(self._rows[row_id].status, -1)
@@ -431,18 +402,6 @@ class WebJob(Job):
                 if result.error:
                     self._errors.append(WebError(row_id, site.url, result.error))
             self._version += 1
-
-    def _judge_network(self, result: SiteText, cached: bool) -> None:
-        """Under the lock: pause when the first sites of this phase all failed to connect (UNREACHABLE)."""
-        if cached or self._reached:
-            return
-        if not result.unreachable:
-            self._reached = True
-            return
-        self._unreachable += 1
-        limit = self.settings.unreachable_after
-        if limit and self._unreachable >= limit and self._queue:
-            self._stop(Status.PAUSED, UNREACHABLE)
 
 
 def _with_warning(message: str | None, warning: str | None) -> str | None:
