@@ -27,7 +27,7 @@ import openpyxl
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
-from lib.engine.runs import RunOptions, plan_run
+from lib.engine.runs import RunOptions, RunPlan, plan_run
 from lib.export import FORMULA_PREFIXES
 from lib.leads import read_leads
 from lib.prompts.library import PromptLibrary, PromptSpec
@@ -190,7 +190,7 @@ def library_prompt(name: str = PROMPT) -> PromptSpec:
     return PromptLibrary().load(name)
 
 
-def library_plan(path: Path):
+def library_plan(path: Path) -> RunPlan:
     """The Icebreaker run of a lead file as the app plans it with the library prompt's own settings."""
     lead = read_leads(path.read_bytes(), path.name)
     spec = library_prompt()
@@ -201,6 +201,23 @@ def library_plan(path: Path):
         reasoning_effort=spec.reasoning_effort,
     )
     return plan_run(lead.df, spec, options, base_url=None)
+
+
+def in_waves(rows: list[list[str]], waves: Mapping[int, str], column: str = "Title") -> list[list[str]]:
+    """Lead rows (header first) whose data rows from each wave's first position (0-based) on carry that
+    wave's mark after their `column` (a field every Icebreaker request shows).
+
+    Holding the answers whose request contains a mark (the simulator's gate) stops a run exactly before that
+    wave, whatever the model's speed: the rows before it are answered, the workers wait at its first rows.
+    """
+    header, *data = rows
+    at = header.index(column)
+    starts = sorted(waves.items())
+    out = [list(header)]
+    for pos, row in enumerate(data):
+        marks = [mark for first, mark in starts if pos >= first]
+        out.append([f"{cell} {marks[-1]}" if i == at and marks else cell for i, cell in enumerate(row)])
+    return out
 
 
 def expected_answers(path: Path) -> dict[int, str]:
@@ -311,18 +328,21 @@ def wait_finished(page: Page, total: int, timeout: float = 60.0) -> None:
     )
 
 
-def hold_answers(sim: SimProcess, in_flight: int) -> None:
-    """Close the simulator's gate on every answer and wait until the run's `in_flight` requests wait there.
+def hold_answers(sim: SimProcess, text: str | bool = True) -> None:
+    """Close the simulator's gate on answers: every one, or those whose request contains `text`.
 
-    From then on the run can neither finish nor move on, however fast the model answers, until
-    `release_answers`: a test that needs a run in progress holds it rather than racing its speed.
+    A held answer is neither sent nor billed until `release_answers`, so a run that needs one cannot finish,
+    however fast the model answers: a test that needs a run in progress holds it rather than racing it.
     """
-    sim.configure(hold=True)
-    wait_for(
-        lambda: sim.stats()["held_now"] == in_flight,
-        20,
-        f"{in_flight} requests held at the simulator's gate (did the run end before it could be held?)",
-    )
+    sim.configure(hold=text)
+
+
+def wait_held(sim: SimProcess, in_flight: int) -> None:
+    """Wait until the run's `in_flight` requests all wait at the gate: from then on it stands still."""
+    try:
+        wait_for(lambda: sim.stats()["held_now"] == in_flight, 30, f"{in_flight} requests held at the gate")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; the simulator's counts: {sim.stats()}") from None
 
 
 def release_answers(sim: SimProcess) -> None:
@@ -369,6 +389,17 @@ def edit_cell(page: Page, grid: Locator, col: int, row: int, current: str, text:
     page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
     page.keyboard.press("Enter")
     expect(editor).to_be_hidden()
+
+
+def scroll_to_top(page: Page) -> None:
+    """Bring the top of the page back into view (Start leaves it scrolled down), without waiting on an
+    element that a live panel may be redrawing."""
+    page.evaluate(
+        """() => {
+            for (const e of [document.scrollingElement, ...document.querySelectorAll(
+                '[data-testid=stMain], [data-testid=stAppViewContainer]')]) { if (e) e.scrollTop = 0; }
+        }"""
+    )
 
 
 def screenshot(page: Page, name: str) -> Path:

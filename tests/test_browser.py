@@ -29,17 +29,18 @@ from tests.browser_helpers import (
     grid_cell,
     guarded,
     hold_answers,
+    in_waves,
     library_prompt,
     prepare_run,
-    progress,
     read_export,
     release_answers,
     run_caption,
     run_status,
     screenshot,
+    scroll_to_top,
     upload,
-    wait_done_at_least,
     wait_finished,
+    wait_held,
 )
 from tests.conftest import SIM_TODAY
 from tests.leadfiles import apollo_rows
@@ -116,12 +117,13 @@ FORMULA_CELLS = {  # (row position, column) -> text a spreadsheet would run as a
     (10, "# Employees"): "-12",
 }
 EDIT = "=2+2 written by hand"
+WAVES = {40: "(wave 2)", 80: "(wave 3)"}  # first row position of each wave -> its mark (after the Title)
 
 
 @pytest.mark.browser
 @pytest.mark.xdist_group("browser")
 def test_journey_sample_run_reload_second_tab_edit_and_exports(app, api, ctx, tab, tmp_path):
-    rows = apollo_rows(200)
+    rows = in_waves(apollo_rows(200), WAVES)
     header = rows[0]
     for (pos, column), text in FORMULA_CELLS.items():
         rows[1 + pos][header.index(column)] = text
@@ -147,20 +149,23 @@ def test_journey_sample_run_reload_second_tab_edit_and_exports(app, api, ctx, ta
         expect(tab.get_by_test_id("stText").filter(has_text=answers[ids[pos]])).to_have_count(1)
     goto_page(tab, "Run")
     workers = tab.get_by_role("spinbutton", name="Parallel workers")
-    workers.fill("2")  # two requests in flight at most: the simulator's gate below holds exactly two
+    workers.fill("2")  # two requests in flight at most: the simulator's gate below holds two
     workers.press("Enter")
     expect(workers).to_have_value("2")
     expect(
         tab.get_by_text("answer lengths of the sample tried on the Prompt page (5 answers)")
     ).to_be_visible()
 
-    # Start; the run id goes into the URL.
+    # Start; the run id goes into the URL. The simulator holds the answers to the second wave of rows: the
+    # run stands still after the first 40, however fast the model answers.
+    hold_answers(api, WAVES[40])
     tab.get_by_role("button", name="Start run").click()
     run_id = run_id_of(tab)
     expect(run_caption(tab)).to_contain_text(f"status: running · run id {run_id}")
-    wait_done_at_least(tab, 15)
-    # The simulator holds every answer from here: the run stays mid-way, however fast the model answers.
-    hold_answers(api, in_flight=2)
+    wait_held(api, in_flight=2)
+    bar = tab.get_by_test_id("stProgress")
+    expect(bar).to_contain_text("40 of 200 rows")
+    scroll_to_top(tab)
     screenshot(tab, "browser-run-midway.png")
 
     # Edit an answer in the live table; it survives the next live refreshes and the rows that arrive
@@ -179,34 +184,31 @@ def test_journey_sample_run_reload_second_tab_edit_and_exports(app, api, ctx, ta
     edit_cell(tab, grid, answer_col, 2, answers[ids[2]], EDIT)
     edited = grid_cell(grid, answer_col, 2)
     expect(edited).to_have_text(EDIT)
-    held_at = wait_done_at_least(tab, 15)
+    # The second wave goes through (the workers only reach the third in seconds; the gate closes in ms).
     release_answers(api)
-    wait_done_at_least(tab, held_at + 10)
+    hold_answers(api, WAVES[80])
+    wait_held(api, in_flight=2)
+    expect(bar).to_contain_text("80 of 200 rows")
     expect(edited).to_have_text(EDIT)
 
-    # Reload mid-run, the answers held again: a new browser session re-attaches to the same run, shows
-    # its progress so far, and once the answers flow again the run goes on.
-    hold_answers(api, in_flight=2)
-    before = wait_done_at_least(tab, held_at + 10)
+    # Reload mid-run: a new browser session re-attaches to the same run, held where it was.
     tab.reload()
     expect(run_caption(tab)).to_contain_text(f"run id {run_id}")
     assert run_id_of(tab) == run_id
     assert run_status(tab) == "running", "a held run is still running after the reload"
-    wait_done_at_least(tab, before)
-    release_answers(api)
-    wait_done_at_least(tab, before + 5)
+    expect(tab.get_by_test_id("stProgress")).to_contain_text("80 of 200 rows")
     grid = tab.get_by_test_id("stDataFrame").first
     expect(grid_cell(grid, answer_col, 2)).to_have_text(EDIT)
 
-    # A second tab on the same URL shows the same run.
-    seen = progress(tab)[0]
+    # A second tab on the same URL shows the same run, with its progress (not a new one from zero).
     second = ctx.new_page()
     second.goto(tab.url)
-    expect(run_caption(second)).to_contain_text(f"run id {run_id}")
-    assert run_status(second) in ("running", "finished")
-    wait_done_at_least(second, seen)  # the same run's progress, not a new one from zero
+    expect(run_caption(second)).to_contain_text(f"status: running · run id {run_id}")
+    expect(second.get_by_test_id("stProgress")).to_contain_text("80 of 200 rows")
     second.close()
 
+    # The answers flow again: the run goes on to the end in the reloaded page.
+    release_answers(api)
     wait_finished(tab, 200)
     screenshot(tab, "browser-run-finished.png")
     expect(grid_cell(grid, answer_col, 2)).to_have_text(EDIT)
@@ -260,14 +262,16 @@ def test_double_clicked_start_makes_one_run(app, api, tab, tmp_path):
 @pytest.mark.faults
 @pytest.mark.xdist_group("browser")
 def test_server_killed_mid_run_resumes_without_losing_rows(app, api, tab, tmp_path):
-    total, workers = 150, 4
-    path = csv_file(tmp_path / "leads.csv", apollo_rows(total))
+    total, workers, answered = 150, 4, 40
+    wave = "(wave 2)"
+    path = csv_file(tmp_path / "leads.csv", in_waves(apollo_rows(total), {answered: wave}))
     answers = expected_answers(path)
     prepare_run(tab, app, path, workers=workers)
+    hold_answers(api, wave)  # the run stands still after the first wave: provably mid-way when killed
     tab.get_by_role("button", name="Start run").click()
     run_id = run_id_of(tab)
-    wait_done_at_least(tab, 30)
-    hold_answers(api, in_flight=workers)  # the run is provably mid-way when the server dies
+    wait_held(api, in_flight=workers)
+    expect(tab.get_by_test_id("stProgress")).to_contain_text(f"{answered} of {total} rows")
 
     app.kill()
     # The answers in flight at the kill go out now and are billed, as the API bills them; none is stored.
@@ -277,7 +281,7 @@ def test_server_killed_mid_run_resumes_without_losing_rows(app, api, tab, tmp_pa
         statuses = Counter(r.status for r in store.rows(run_id))
     finally:
         store.close()
-    assert 30 <= statuses["succeeded"] < total, f"killed mid-run, journal after the kill: {statuses}"
+    assert statuses["succeeded"] == answered, f"killed mid-run, journal after the kill: {statuses}"
 
     app.start()  # same port, same data dir
     tab.goto(f"{app.url}/history")
@@ -321,11 +325,13 @@ def test_two_sessions_on_one_key_share_the_rate_limit(app, api, chromium, tab, t
         other = other_ctx.new_page()
         prepare_run(tab, app, first)
         prepare_run(other, app, second)
+        hold_answers(api)  # no answer comes until both runs are going, however fast the model is
         tab.get_by_role("button", name="Start run").click()
         other.get_by_role("button", name="Start run").click()
         expect(run_caption(tab)).to_contain_text("status: running")
         expect(run_caption(other)).to_contain_text("status: running")
         assert run_id_of(tab) != run_id_of(other)
+        release_answers(api)
         wait_finished(tab, 80)
         wait_finished(other, 80)
     finally:

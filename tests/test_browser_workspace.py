@@ -12,7 +12,7 @@ import re
 import time
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 
 from lib.models import model_info
 from lib.sim import SimConfig, SimProcess
@@ -29,6 +29,7 @@ from tests.browser_helpers import (
     csv_file,
     goto_page,
     hold_answers,
+    in_waves,
     library_prompt,
     prepare_run,
     release_answers,
@@ -37,9 +38,11 @@ from tests.browser_helpers import (
     run_status,
     running_app,
     screenshot,
+    scroll_to_top,
     upload,
-    wait_done_at_least,
     wait_finished,
+    wait_for,
+    wait_held,
 )
 from tests.conftest import SIM_TODAY
 from tests.leadfiles import apollo_rows
@@ -47,7 +50,8 @@ from tests.leadfiles import apollo_rows
 SIM_CONFIG = SimConfig(today=SIM_TODAY, latency_ms=150, latency_dist="lognormal", latency_p99_ms=600, seed=5)
 VIEWPORT = {"width": 1280, "height": 1000}
 TYPED_KEY = "sk-typed-in-browser-7777"
-# The library Icebreaker's current version: its model, effort, max tokens and temperature are the defaults.
+WAVE = "(wave 2)"  # marks the rows a run is held before (tests.browser_helpers.in_waves)
+# The library's current Icebreaker: its model, effort, max tokens and temperature are the Run page's defaults.
 ICEBREAKER = library_prompt()
 
 expect.set_options(timeout=20_000)
@@ -122,6 +126,11 @@ def assert_prompt_and_settings(page: Page, *, workers: str) -> None:
     expect(page.get_by_text("from the prompt 'Icebreaker'").first).to_be_visible()
 
 
+def top_of(element: Locator) -> float:
+    """Where an element of the live panel starts; asked again when it was caught mid-redraw (no box)."""
+    return wait_for(lambda: element.bounding_box(), 10, "the element drawn with a box")["y"]
+
+
 def header_cells(page: Page) -> list[str]:
     """The column headers glide has drawn in the first (live or results) grid: only columns in view."""
     grid = page.get_by_test_id("stDataFrame").first
@@ -133,17 +142,19 @@ def test_leaving_the_run_page_mid_run_keeps_the_prompt_and_settings(app, servers
     """Issue 11, step 1 and 5: leave a 2,000-row run for Results and Data, come back: nothing was reset,
     the answer column is in the grid's first screen, and the run goes on with the prompt's max tokens."""
     a, _ = servers
-    path = csv_file(tmp_path / "apollo-2000.csv", apollo_rows(2000))
+    path = csv_file(tmp_path / "apollo-2000.csv", in_waves(apollo_rows(2000), {40: WAVE}))
     prepare_run(tab, app, path, workers=8)
+    hold_answers(a, WAVE)  # the run stands still after 40 rows while the user is away, however fast it is
     tab.get_by_role("button", name="Start run").click()
-    wait_done_at_least(tab, 20)
-    hold_answers(a, in_flight=8)  # the run stays mid-way while the user is away, however fast it answers
+    wait_held(a, in_flight=8)
+    expect(tab.get_by_test_id("stProgress")).to_contain_text("40 of 2,000 rows")
     headers = header_cells(tab)
     ids = suggest_id_columns(apollo_rows(1)[0])
     assert headers[1 : 2 + len(ids)] == [*ids, "icebreaker"], headers  # row, identifying columns, answer
-    grid_top = tab.get_by_test_id("stDataFrame").first.bounding_box()["y"]
-    bar_top = tab.get_by_test_id("stProgress").bounding_box()["y"]
+    grid_top = top_of(tab.get_by_test_id("stDataFrame").first)
+    bar_top = top_of(tab.get_by_test_id("stProgress"))
     assert grid_top - bar_top < 250, "the live grid sits right under the progress bar"
+    scroll_to_top(tab)
     screenshot(tab, "workspace-run-live.png")
 
     for title in ("Results", "Data"):
@@ -260,15 +271,16 @@ def test_reload_and_server_restart_bring_back_the_file_prompt_settings_and_run(a
     """Issue 11, steps 4 and 5: a reload mid-run and a restarted server on the same URL show the same file,
     prompt, settings and run; the run resumes where it stopped."""
     a, _ = servers
-    path = csv_file(tmp_path / "apollo-300.csv", apollo_rows(300))
+    path = csv_file(tmp_path / "apollo-300.csv", in_waves(apollo_rows(300), {20: WAVE}))
     prepare_run(tab, app, path, workers=3)
     budget = spin(tab, "Budget (USD)")
     budget.fill("5")
     budget.press("Enter")
     expect(budget).to_have_value("5.00")
+    hold_answers(a, WAVE)  # the run stands still after 20 rows: provably mid-way at the reload and the kill
     tab.get_by_role("button", name="Start run").click()
-    wait_done_at_least(tab, 10)
-    hold_answers(a, in_flight=3)  # the run is provably mid-way at the reload and at the kill
+    wait_held(a, in_flight=3)
+    expect(tab.get_by_test_id("stProgress")).to_contain_text("20 of 300 rows")
     url = tab.url
     assert "ws=" in url and TEST_KEY not in url
 
